@@ -1,0 +1,23 @@
+/* orbit_err: string table for the project's error codes. */
+#include "orbit_err.h"
+
+const char *orbit_strerror(int code)
+{
+    switch (code) {
+    case ORBIT_OK: return "ok";
+    case ORBIT_ENOMEM: return "out of memory";
+    case ORBIT_EINVAL: return "invalid argument";
+    case ORBIT_ETRUNC: return "truncated frame";
+    case ORBIT_EMAGIC: return "bad magic";
+    case ORBIT_EVERSION: return "unsupported protocol version";
+    case ORBIT_ETYPE: return "unknown message type";
+    case ORBIT_EDECODE: return "undecodable message body";
+    case ORBIT_ETOOBIG: return "frame too large";
+    case ORBIT_EIO: return "i/o error";
+    case ORBIT_ENOTFOUND: return "not found";
+    case ORBIT_EAGAIN: return "try again";
+    case ORBIT_ETIMEDOUT: return "timed out";
+    case ORBIT_EUNAVAIL: return "not available";
+    default: return "unknown error";
+    }
+}

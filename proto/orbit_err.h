@@ -1,0 +1,25 @@
+/* orbit_err: the project's error codes (one negative range) and their strings. */
+#ifndef ORBIT_ERR_H
+#define ORBIT_ERR_H
+
+enum {
+    ORBIT_OK = 0,
+    ORBIT_ENOMEM = -1001,    /* out of memory */
+    ORBIT_EINVAL = -1002,    /* invalid argument or input value */
+    ORBIT_ETRUNC = -1003,    /* frame shorter than its envelope */
+    ORBIT_EMAGIC = -1004,    /* frame does not start with the Orbit magic */
+    ORBIT_EVERSION = -1005,  /* unsupported major protocol version */
+    ORBIT_ETYPE = -1006,     /* unknown message type */
+    ORBIT_EDECODE = -1007,   /* protobuf body does not decode */
+    ORBIT_ETOOBIG = -1008,   /* frame larger than allowed */
+    ORBIT_EIO = -1009,       /* system or socket error (errno kept) */
+    ORBIT_ENOTFOUND = -1010, /* no such object */
+    ORBIT_EAGAIN = -1011,    /* would block / try later */
+    ORBIT_ETIMEDOUT = -1012, /* no answer in time */
+    ORBIT_EUNAVAIL = -1013,  /* facility not available on this machine */
+};
+
+/* Static description of an Orbit error code (or "unknown error"). */
+const char *orbit_strerror(int code);
+
+#endif

@@ -1,0 +1,132 @@
+/* orbit_node: the compact in-memory state of one node and its wire codec
+ * (full state, real deltas, validation). Shared by the leaf (builds and diffs
+ * it), the simulator, and the shard (stores and applies it).
+ *
+ * Units are chosen so that every field is an integer: CPU in millicores,
+ * memory in bytes, load and pressure in hundredths (load 1.25 -> 125,
+ * PSI avg10 12.5 % -> 1250), power in milliwatts, times in milliseconds.
+ *
+ * Thread rules: none; every function works only on the objects it is given. */
+#ifndef ORBIT_NODE_H
+#define ORBIT_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orbit.pb-c.h"
+
+#define ORBIT_NAME_MAX        64  /* node and shard names, including the NUL */
+#define ORBIT_UUID_MAX        48  /* GPU UUID text, including the NUL */
+#define ORBIT_LABELS_MAX      512 /* packed "k=v\n" labels, including the NUL */
+#define ORBIT_GPUS_MAX        64  /* a node claiming more GPUs is rejected */
+#define ORBIT_LABEL_KEY_MAX   63
+#define ORBIT_LABEL_VALUE_MAX 127
+
+/* Plausibility bounds: anything beyond is rejected as absurd. */
+#define ORBIT_CPU_MAX_M    (100000LL * 1000) /* 100,000 cores */
+#define ORBIT_MEM_MAX      (1LL << 50)       /* 1 PiB */
+#define ORBIT_GPU_MEM_MAX  (1LL << 40)       /* 1 TiB per GPU */
+#define ORBIT_PRESSURE_MAX 10000             /* 100.00 % */
+#define ORBIT_LOAD_MAX     (1000000u * 100u)
+
+typedef enum {
+    ORBIT_GPU_HEALTHY = 0,
+    ORBIT_GPU_DEGRADED = 1,
+    ORBIT_GPU_FAILED = 2,
+    ORBIT_GPU_HEALTH_COUNT
+} orbit_gpu_health_t;
+
+typedef struct {
+    uint32_t index;
+    char uuid[ORBIT_UUID_MAX];
+    int32_t temp_c;
+    uint32_t util_pct;
+    uint64_t mem_used;
+    uint64_t mem_total;
+    uint32_t power_mw;
+    uint64_t ecc_corrected;
+    uint64_t ecc_uncorrected;
+    uint32_t last_xid;
+    orbit_gpu_health_t health;
+} orbit_gpu_t;
+
+typedef struct {
+    uint32_t cpu_some, mem_some, mem_full, io_some, io_full; /* avg10 x100 */
+} orbit_pressure_t;
+
+/* Everything a node reports about itself. Plain value type: copy with '='
+ * only when gpus is NULL; use orbit_node_state_copy otherwise. */
+typedef struct {
+    char name[ORBIT_NAME_MAX];
+    uint64_t incarnation; /* changes when the node reboots (ordered) */
+    int64_t sampled_ms;   /* leaf wall clock at sampling */
+    uint32_t interval_ms; /* the leaf's reporting interval */
+    int64_t cpu_capacity_m, cpu_used_m;
+    int64_t mem_capacity, mem_used;
+    uint32_t gpu_capacity;
+    uint32_t load1, load5, load15; /* x100 */
+    bool pressure_available;
+    orbit_pressure_t pressure;
+    char labels[ORBIT_LABELS_MAX]; /* "k=v\n" pairs, sorted by key */
+    uint32_t ngpus;
+    orbit_gpu_t *gpus; /* heap array of ngpus, owned by the state */
+} orbit_node_state_t;
+
+/* Zero a state. */
+void orbit_node_state_init(orbit_node_state_t *s);
+/* Free the GPU array and zero the state. NULL-safe. */
+void orbit_node_state_close(orbit_node_state_t *s);
+/* Deep copy src into dst (dst's old GPUs are freed).
+ * Errors: ORBIT_ENOMEM (dst unchanged). */
+int orbit_node_state_copy(orbit_node_state_t *dst, const orbit_node_state_t *src);
+/* Replace the GPU list with a copy of n entries.
+ * Errors: ORBIT_ENOMEM (s unchanged), ORBIT_EINVAL (n > ORBIT_GPUS_MAX). */
+int orbit_node_state_set_gpus(orbit_node_state_t *s, const orbit_gpu_t *gpus, uint32_t n);
+
+/* Set label key=value, keeping labels sorted by key and keys unique.
+ * Errors: ORBIT_EINVAL (empty or over-long key/value, '=' or '\n' inside,
+ * or no room left); s unchanged on error. */
+int orbit_node_label_set(orbit_node_state_t *s, const char *key, const char *value);
+/* Copy the value of label key into out (size n). Returns true if present. */
+bool orbit_node_label_get(const char *labels, const char *key, char *out, size_t n);
+
+/* Bytes of heap held by s beyond sizeof(*s). */
+size_t orbit_node_state_heap_bytes(const orbit_node_state_t *s);
+
+/* Fill msg (caller-initialised with ORBIT__NODE_DELTA__INIT) with the fields
+ * of cur that differ from base, or all fields when base is NULL (full state).
+ * name, incarnation, seq and sampled_ms are always set. msg's repeated fields
+ * point into buffers allocated in *scratch (one malloc'd block per call) and
+ * into cur itself: keep cur alive and unchanged until msg is packed, then
+ * free(*scratch).
+ * Errors: ORBIT_ENOMEM (nothing to free). */
+int orbit_node_delta_fill(Orbit__NodeDelta *msg, const orbit_node_state_t *cur,
+                          const orbit_node_state_t *base, uint64_t seq, void **scratch);
+
+/* Check every field of a decoded delta for plausibility: name length and
+ * characters, bounds above, enum values, GPU count, used <= capacity (with the
+ * capacity either in the delta or in base), label syntax. base may be NULL
+ * (full state). On failure writes a short static reason to *reason.
+ * Errors: ORBIT_EINVAL. */
+int orbit_node_delta_validate(const Orbit__NodeDelta *msg, const orbit_node_state_t *base,
+                              const char **reason);
+
+/* Apply a validated delta (or full state: every absent field is then reset
+ * to zero) onto s. Names are not changed.
+ * Errors: ORBIT_ENOMEM (s may have its scalar fields updated but keeps its old
+ * GPU list; the caller should request a resync). */
+int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *msg);
+
+/* True if the two states differ in any reported field (not name). */
+bool orbit_node_state_differs(const orbit_node_state_t *a, const orbit_node_state_t *b);
+
+/* Derive one GPU's health from its sample: failed on uncorrectable ECC
+ * errors or a critical XID (48, 62, 63, 64, 74, 79, 92, 94, 95) or temp >= 95 C;
+ * degraded on temp >= 85 C, any other XID or corrected ECC >= 1000. */
+orbit_gpu_health_t orbit_gpu_health_derive(const orbit_gpu_t *g);
+
+/* Name syntax shared by nodes and shards: 1..63 bytes of [A-Za-z0-9._-]. */
+bool orbit_name_valid(const char *name);
+
+#endif
