@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_wire.h"
 
 void orbit_node_state_init(orbit_node_state_t *s)
 {
@@ -196,11 +197,11 @@ static size_t count_labels(const char *labels)
     return n;
 }
 
-int orbit_node_delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
-                          const orbit_node_state_t *base, uint64_t seq, void **scratch)
+static int delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
+                      const orbit_node_state_t *base, uint64_t seq, orbit_arena_t *a,
+                      void **scratch)
 {
     const bool full = base == NULL;
-    *scratch = NULL;
     m->node = (char *)cur->name;
     m->incarnation = cur->incarnation;
     m->seq = seq;
@@ -236,10 +237,11 @@ int orbit_node_delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
     /* One block for every submessage and pointer array, so the caller frees once. */
     size_t need = sizeof(Orbit__Pressure) + ngpus * (sizeof(Orbit__Gpu) + sizeof(void *)) +
                   nlabels * (sizeof(Orbit__Label) + sizeof(void *)) + sizeof(cur->labels);
-    char *block = malloc(need);
+    char *block = a ? orbit_arena_alloc(a, need) : malloc(need);
     if (!block)
         return ORBIT_ENOMEM;
-    *scratch = block;
+    if (!a)
+        *scratch = block;
     char *p = block;
 
     if (send_pressure) {
@@ -313,6 +315,19 @@ int orbit_node_delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
         m->labels = ptrs;
     }
     return ORBIT_OK;
+}
+
+int orbit_node_delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
+                          const orbit_node_state_t *base, uint64_t seq, void **scratch)
+{
+    *scratch = NULL;
+    return delta_fill(m, cur, base, seq, NULL, scratch);
+}
+
+int orbit_node_delta_fill_arena(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
+                                const orbit_node_state_t *base, uint64_t seq, orbit_arena_t *a)
+{
+    return delta_fill(m, cur, base, seq, a, NULL);
 }
 
 /* ------------------------------------------------------------- validation */

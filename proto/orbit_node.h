@@ -18,7 +18,7 @@
 
 #define ORBIT_NAME_MAX        64  /* node and shard names, including the NUL */
 #define ORBIT_UUID_MAX        48  /* GPU UUID text, including the NUL */
-#define ORBIT_LABELS_MAX      512 /* packed "k=v\n" labels, including the NUL */
+#define ORBIT_LABELS_MAX      256 /* packed "k=v\n" labels, including the NUL */
 #define ORBIT_GPUS_MAX        64  /* a node claiming more GPUs is rejected */
 #define ORBIT_LABEL_KEY_MAX   63
 #define ORBIT_LABEL_VALUE_MAX 127
@@ -103,6 +103,13 @@ size_t orbit_node_state_heap_bytes(const orbit_node_state_t *s);
  * Errors: ORBIT_ENOMEM (nothing to free). */
 int orbit_node_delta_fill(Orbit__NodeDelta *msg, const orbit_node_state_t *cur,
                           const orbit_node_state_t *base, uint64_t seq, void **scratch);
+
+/* Same, with every allocation in arena a (nothing to free; pointers still
+ * reach into cur). */
+struct orbit_arena;
+int orbit_node_delta_fill_arena(Orbit__NodeDelta *msg, const orbit_node_state_t *cur,
+                                const orbit_node_state_t *base, uint64_t seq,
+                                struct orbit_arena *a);
 
 /* Check every field of a decoded delta for plausibility: name length and
  * characters, bounds above, enum values, GPU count, used <= capacity (with the

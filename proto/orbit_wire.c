@@ -125,6 +125,54 @@ void orbit_arena_reset(orbit_arena_t *a)
     keep->used = 0;
 }
 
+void *orbit_arena_alloc(orbit_arena_t *a, size_t size)
+{
+    return arena_alloc(a, size);
+}
+
+char *orbit_arena_strdup(orbit_arena_t *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = arena_alloc(a, n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+int orbit_arena_labels(orbit_arena_t *a, const char *packed, Orbit__Label ***out, size_t *n)
+{
+    size_t count = 0;
+    for (const char *p = packed; *p; p++)
+        count += *p == '\n';
+    *out = NULL;
+    *n = 0;
+    if (!count)
+        return ORBIT_OK;
+    Orbit__Label **ptrs = arena_alloc(a, count * sizeof *ptrs);
+    Orbit__Label *ls = arena_alloc(a, count * sizeof *ls);
+    char *text = orbit_arena_strdup(a, packed);
+    if (!ptrs || !ls || !text)
+        return ORBIT_ENOMEM;
+    size_t i = 0;
+    for (char *line = text; *line && i < count;) {
+        char *eol = strchr(line, '\n');
+        char *eq = memchr(line, '=', (size_t)(eol - line));
+        *eol = '\0';
+        if (eq) {
+            *eq = '\0';
+            orbit__label__init(&ls[i]);
+            ls[i].key = line;
+            ls[i].value = eq + 1;
+            ptrs[i] = &ls[i];
+            i++;
+        }
+        line = eol + 1;
+    }
+    *out = ptrs;
+    *n = i;
+    return ORBIT_OK;
+}
+
 ProtobufCAllocator *orbit_arena_allocator(orbit_arena_t *a)
 {
     return &a->pb;

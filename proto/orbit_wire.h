@@ -49,6 +49,13 @@ void orbit_arena_destroy(orbit_arena_t **pa);
 void orbit_arena_reset(orbit_arena_t *a);
 /* The protobuf-c allocator view of the arena (valid while the arena lives). */
 ProtobufCAllocator *orbit_arena_allocator(orbit_arena_t *a);
+/* size bytes (16-aligned) from the arena; NULL on ENOMEM. */
+void *orbit_arena_alloc(orbit_arena_t *a, size_t size);
+/* Copy of s in the arena; NULL on ENOMEM. */
+char *orbit_arena_strdup(orbit_arena_t *a, const char *s);
+/* Split packed "k=v\n" labels into an arena array of Orbit__Label pointers.
+ * Errors: ORBIT_ENOMEM. */
+int orbit_arena_labels(orbit_arena_t *a, const char *packed, Orbit__Label ***out, size_t *n);
 /* Total bytes the arena currently holds from malloc. */
 size_t orbit_arena_capacity(const orbit_arena_t *a);
 

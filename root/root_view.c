@@ -1,0 +1,155 @@
+/* root_view: queries over the root's merged view. */
+#include "root_view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "orbit_err.h"
+
+int orbit_root_view_validate(const Orbit__ViewQuery *q, const char **reason)
+{
+    if ((int)q->kind < 0 || q->kind > ORBIT__QUERY_KIND__Q_SHARDS) {
+        *reason = "unknown query kind";
+        return ORBIT_EINVAL;
+    }
+    if (q->kind == ORBIT__QUERY_KIND__Q_NODE && !orbit_name_valid(q->node)) {
+        *reason = "node query needs a valid node name";
+        return ORBIT_EINVAL;
+    }
+    if (q->has_status && ((int)q->status < 0 || (int)q->status >= ORBIT_STATUS_COUNT)) {
+        *reason = "unknown status filter";
+        return ORBIT_EINVAL;
+    }
+    if (q->has_order && ((int)q->order < 0 || q->order > ORBIT__ORDER__BY_GPU_FREE)) {
+        *reason = "unknown order";
+        return ORBIT_EINVAL;
+    }
+    if (q->has_limit && q->limit > ORBIT_VIEW_LIMIT_MAX) {
+        *reason = "limit too large";
+        return ORBIT_EINVAL;
+    }
+    if (q->n_labels > 16) {
+        *reason = "too many label filters";
+        return ORBIT_EINVAL;
+    }
+    for (size_t i = 0; i < q->n_labels; i++)
+        if (!*q->labels[i]->key || strlen(q->labels[i]->key) > ORBIT_LABEL_KEY_MAX ||
+            strlen(q->labels[i]->value) > ORBIT_LABEL_VALUE_MAX) {
+            *reason = "invalid label filter";
+            return ORBIT_EINVAL;
+        }
+    return ORBIT_OK;
+}
+
+bool orbit_root_view_match(const orbit_row_t *row, const Orbit__ViewQuery *q)
+{
+    orbit_status_t st = orbit_subtree_row_status(row);
+    if (q->has_status && (int)q->status != (int)st)
+        return false;
+    if (q->has_min_cpu_free_m && row->cpu_free_m < q->min_cpu_free_m)
+        return false;
+    if (q->has_min_mem_free && row->mem_free < q->min_mem_free)
+        return false;
+    if (q->has_min_gpu_healthy && row->gpu_healthy < q->min_gpu_healthy)
+        return false;
+    for (size_t i = 0; i < q->n_labels; i++) {
+        char v[ORBIT_LABEL_VALUE_MAX + 1];
+        if (!orbit_node_label_get(row->labels, q->labels[i]->key, v, sizeof v) ||
+            strcmp(v, q->labels[i]->value) != 0)
+            return false;
+    }
+    return true;
+}
+
+typedef struct {
+    const Orbit__ViewQuery *q;
+    const orbit_row_t **rows;
+    size_t n, cap;
+    bool nomem;
+} collect_t;
+
+static bool collect(const orbit_row_t *row, void *ctx)
+{
+    collect_t *c = ctx;
+    if (!orbit_root_view_match(row, c->q))
+        return true;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        const orbit_row_t **r = realloc(c->rows, cap * sizeof *r);
+        if (!r) {
+            c->nomem = true;
+            return false;
+        }
+        c->rows = r;
+        c->cap = cap;
+    }
+    c->rows[c->n++] = row;
+    return true;
+}
+
+static Orbit__Order sort_order; /* qsort has no context argument */
+
+static int64_t key_of(const orbit_row_t *r)
+{
+    switch (sort_order) {
+    case ORBIT__ORDER__BY_CPU_FREE: return r->cpu_free_m;
+    case ORBIT__ORDER__BY_MEM_FREE: return r->mem_free;
+    case ORBIT__ORDER__BY_GPU_FREE: return r->gpu_healthy;
+    default: return 0;
+    }
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const orbit_row_t *a = *(const orbit_row_t *const *)pa, *b = *(const orbit_row_t *const *)pb;
+    int64_t ka = key_of(a), kb = key_of(b);
+    if (ka != kb)
+        return ka > kb ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, orbit_arena_t *a,
+                          Orbit__ViewReply *rep)
+{
+    collect_t c = {q, NULL, 0, 0, false};
+    orbit_subtree_foreach(t, collect, &c);
+    int rc = ORBIT_ENOMEM;
+    if (c.nomem)
+        goto out;
+    sort_order = q->has_order ? q->order : ORBIT__ORDER__BY_NAME;
+    if (c.n > 1)
+        qsort(c.rows, c.n, sizeof *c.rows, cmp_rows);
+    size_t n = q->has_limit && q->limit && q->limit < c.n ? q->limit : c.n;
+    rep->has_matched = true;
+    rep->matched = c.n;
+    rep->n_rows = 0;
+    if (n) {
+        rep->rows = orbit_arena_alloc(a, n * sizeof *rep->rows);
+        if (!rep->rows)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            Orbit__NodeRow *w = orbit_arena_alloc(a, sizeof *w);
+            if (!w || orbit_subtree_row_to_pb(c.rows[i], a, w) != ORBIT_OK)
+                goto out;
+            rep->rows[rep->n_rows++] = w;
+        }
+    }
+    rc = ORBIT_OK;
+out:
+    free(c.rows);
+    return rc;
+}
+
+int orbit_root_view_summary(const orbit_subtree_t *t, orbit_arena_t *a, Orbit__ViewReply *rep)
+{
+    orbit_agg_t agg;
+    orbit_subtree_summary(t, &agg);
+    Orbit__Summary *s = orbit_arena_alloc(a, sizeof *s);
+    orbit_agg_pb_store_t *st = orbit_arena_alloc(a, sizeof *st);
+    if (!s || !st)
+        return ORBIT_ENOMEM;
+    orbit__summary__init(s);
+    orbit_agg_to_pb(&agg, s, st);
+    rep->summary = s;
+    return ORBIT_OK;
+}

@@ -1,0 +1,32 @@
+/* root_view: answers view queries (summary, filtered node lists, top-k by
+ * free resources, shard status) from the root's merged subtree. Node detail
+ * is not answered here: the daemon proxies it to the owning shard.
+ *
+ * Thread rules: the owner thread of the subtree; no I/O. */
+#ifndef ORBIT_ROOT_VIEW_H
+#define ORBIT_ROOT_VIEW_H
+
+#include "orbit.pb-c.h"
+#include "orbit_wire.h"
+#include "shard_subtree.h"
+
+#define ORBIT_VIEW_LIMIT_MAX 1000000
+
+/* Check a query's filters; on failure writes a static reason.
+ * Errors: ORBIT_EINVAL. */
+int orbit_root_view_validate(const Orbit__ViewQuery *q, const char **reason);
+
+/* True if row passes every filter of q. */
+bool orbit_root_view_match(const orbit_row_t *row, const Orbit__ViewQuery *q);
+
+/* Fill rep (initialised by the caller, storage in a) with the rows matching
+ * q, ordered by q->order (free resources descending, ties by name) and cut to
+ * q->limit (0: all). rep->matched is the count before the cut.
+ * Errors: ORBIT_ENOMEM. */
+int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, orbit_arena_t *a,
+                          Orbit__ViewReply *rep);
+
+/* Fill rep->summary (storage in a). Errors: ORBIT_ENOMEM. */
+int orbit_root_view_summary(const orbit_subtree_t *t, orbit_arena_t *a, Orbit__ViewReply *rep);
+
+#endif

@@ -1,0 +1,468 @@
+/* shard_daemon: the orbit-shard event loop (ingest, reports, detail proxy). */
+#include "shard_daemon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "orbit_err.h"
+#include "orbit_log.h"
+#include "orbit_sock.h"
+#include "shard_pending.h"
+
+#define REPORT_RING 16
+
+typedef struct {
+    char endpoint[256];
+    zsock_t *sock;
+    uint64_t seq, acked_gen;
+    bool need_full;
+    struct {
+        uint64_t seq, gen;
+        bool full;
+    } ring[REPORT_RING];
+} upstream_t;
+
+typedef struct {
+    uint64_t reports_sent, reports_dropped, acks_sent, acks_dropped;
+    uint64_t acks_received, resyncs_received, detail_requests, detail_unknown;
+    uint64_t bad_frames, frame_errors;
+} daemon_stats_t;
+
+struct orbit_shard {
+    orbit_shard_cfg_t cfg;
+    zsock_t *router;
+    upstream_t up[ORBIT_SHARD_UPSTREAMS_MAX];
+    int nup;
+    orbit_shard_nodes_t *nodes; /* tier 1 */
+    orbit_subtree_t *subtree;   /* tier 2+ */
+    orbit_pending_table_t pending;
+    orbit_arena_t *arena;
+    orbit_rx_t rx;
+    uint64_t incarnation;
+    int64_t started_ms;
+    daemon_stats_t st;
+    orbit_ratelimit_t rl;
+    zloop_t *loop;
+};
+
+static void log_bad(orbit_shard_t *s, const char *what, int rc)
+{
+    uint64_t suppressed = 0;
+    if (orbit_ratelimit_pass(&s->rl, zclock_mono(), &suppressed))
+        orbit_warn("shard %s: %s: %s (%llu similar lines suppressed)", s->cfg.id, what,
+                   orbit_strerror(rc), (unsigned long long)suppressed);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static Orbit__Counter *counter(orbit_arena_t *a, const char *name, uint64_t v)
+{
+    Orbit__Counter *c = orbit_arena_alloc(a, sizeof *c);
+    if (c) {
+        orbit__counter__init(c);
+        c->name = (char *)name;
+        c->value = v;
+    }
+    return c;
+}
+
+static Orbit__ShardInfo *self_info(orbit_shard_t *s, orbit_arena_t *a)
+{
+    Orbit__ShardInfo *i = orbit_arena_alloc(a, sizeof *i);
+    Orbit__Counter **cs = orbit_arena_alloc(a, 40 * sizeof *cs);
+    if (!i || !cs)
+        return NULL;
+    orbit__shard_info__init(i);
+    i->id = s->cfg.id;
+    i->tier = s->cfg.tier;
+    i->has_reachable = i->has_nodes = i->has_interval_ms = i->has_last_report_ms_ago = true;
+    i->reachable = true;
+    i->interval_ms = s->cfg.interval_ms;
+    size_t n = 0;
+#define C(name, v) cs[n++] = counter(a, name, v)
+    if (s->nodes) {
+        const orbit_shard_nodes_stats_t *x = orbit_shard_nodes_stats(s->nodes);
+        i->nodes = orbit_shard_nodes_count(s->nodes);
+        C("frames", x->frames);
+        C("deltas", x->deltas);
+        C("applied", x->applied);
+        C("full_states", x->full_states);
+        C("reboots", x->reboots);
+        C("duplicates", x->duplicates);
+        C("gaps", x->gaps);
+        C("unknown_nodes", x->unknown_nodes);
+        C("stale_incarnations", x->stale_incarnations);
+        C("invalid", x->invalid);
+        C("bad_envelope", x->bad_envelope);
+        C("bad_version", x->bad_version);
+        C("bad_type", x->bad_type);
+        C("bad_decode", x->bad_decode);
+        C("shed", x->shed);
+    } else {
+        const orbit_subtree_stats_t *x = orbit_subtree_stats(s->subtree);
+        i->nodes = orbit_subtree_rows_count(s->subtree);
+        C("reports_received", x->reports);
+        C("full_reports", x->full_reports);
+        C("rows_applied", x->rows_applied);
+        C("rows_removed", x->rows_removed);
+        C("bad_envelope", x->bad_envelope);
+        C("bad_version", x->bad_version);
+        C("bad_type", x->bad_type);
+        C("bad_decode", x->bad_decode);
+        C("invalid_reports", x->invalid_reports);
+        C("invalid_rows", x->invalid_rows);
+        C("resyncs_requested", x->resyncs_requested);
+    }
+    C("bad_frames", s->st.bad_frames);
+    C("reports_sent", s->st.reports_sent);
+    C("reports_dropped", s->st.reports_dropped);
+    C("acks_dropped", s->st.acks_dropped);
+    C("resyncs_received", s->st.resyncs_received);
+    C("detail_requests", s->st.detail_requests);
+#undef C
+    for (size_t k = 0; k < n; k++)
+        if (!cs[k])
+            return NULL;
+    i->n_counters = n;
+    i->counters = cs;
+    return i;
+}
+
+static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
+{
+    orbit_arena_t *a = s->arena;
+    orbit_arena_reset(a);
+    bool warming = now - s->started_ms < s->cfg.warmup_ms;
+    bool full = u->need_full || warming;
+    uint64_t gen = s->nodes ? orbit_shard_nodes_gen(s->nodes) : orbit_subtree_gen(s->subtree);
+    Orbit__ShardReport r = ORBIT__SHARD_REPORT__INIT;
+    Orbit__Summary sum = ORBIT__SUMMARY__INIT;
+    orbit_agg_pb_store_t store;
+    orbit_agg_t agg;
+    int rc;
+    if (s->nodes) {
+        orbit_shard_nodes_summary(s->nodes, &agg);
+        rc = orbit_shard_nodes_rows(s->nodes, full ? 0 : u->acked_gen, a, &r.rows, &r.n_rows);
+    } else {
+        orbit_subtree_summary(s->subtree, &agg);
+        rc = orbit_subtree_rows(s->subtree, full ? 0 : u->acked_gen, a, &r.rows, &r.n_rows);
+    }
+    Orbit__ShardInfo *me = self_info(s, a);
+    Orbit__ShardInfo **infos = orbit_arena_alloc(a, sizeof *infos);
+    if (rc != ORBIT_OK || !me || !infos) {
+        s->st.reports_dropped++;
+        return;
+    }
+    infos[0] = me;
+    size_t ninfos = 1;
+    if (s->subtree && orbit_subtree_shards(s->subtree, now, a, &infos, &ninfos) != ORBIT_OK) {
+        s->st.reports_dropped++;
+        return;
+    }
+    orbit_agg_to_pb(&agg, &sum, &store);
+    r.shard = s->cfg.id;
+    r.tier = s->cfg.tier;
+    r.incarnation = s->incarnation;
+    r.seq = ++u->seq;
+    r.has_full = r.has_warming = r.has_interval_ms = r.has_sent_ms = true;
+    r.full = full;
+    r.warming = warming;
+    r.summary = &sum;
+    r.shards = infos;
+    r.n_shards = ninfos;
+    r.interval_ms = s->cfg.interval_ms;
+    r.sent_ms = zclock_time();
+    rc = orbit_wire_send(u->sock, NULL, 0, ORBIT_MSG_SHARD_REPORT, &r.base);
+    if (rc != ORBIT_OK) {
+        s->st.reports_dropped++;
+        return;
+    }
+    s->st.reports_sent++;
+    int k = (int)(r.seq % REPORT_RING);
+    u->ring[k].seq = r.seq;
+    u->ring[k].gen = gen;
+    u->ring[k].full = full;
+}
+
+static void on_report_ack(orbit_shard_t *s, upstream_t *u, const Orbit__ReportAck *ack)
+{
+    s->st.acks_received++;
+    if (ack->has_resync && ack->resync) {
+        s->st.resyncs_received++;
+        u->need_full = true;
+        u->acked_gen = 0;
+        send_report(s, u, zclock_mono()); /* answer at once: the parent is blind */
+        return;
+    }
+    int k = (int)(ack->seq % REPORT_RING);
+    if (u->ring[k].seq != ack->seq)
+        return; /* too old to matter */
+    if (u->ring[k].gen > u->acked_gen || u->ring[k].full)
+        u->acked_gen = u->ring[k].gen;
+    if (u->ring[k].full)
+        u->need_full = false;
+}
+
+/* ----------------------------------------------------------- detail proxy */
+
+static void reply_detail_up(orbit_shard_t *s, zsock_t *up, uint64_t id, Orbit__NodeDetail *d,
+                            const char *error)
+{
+    Orbit__DetailReply rep = ORBIT__DETAIL_REPLY__INIT;
+    rep.request_id = id;
+    rep.detail = d;
+    rep.error = (char *)error;
+    if (orbit_wire_send(up, NULL, 0, ORBIT_MSG_DETAIL_REPLY, &rep.base) != ORBIT_OK)
+        s->st.acks_dropped++;
+}
+
+static void on_detail_request(orbit_shard_t *s, int ui, const Orbit__DetailRequest *q)
+{
+    s->st.detail_requests++;
+    int64_t now = zclock_mono();
+    if (s->nodes) {
+        Orbit__NodeDetail *d = NULL;
+        int rc = orbit_shard_nodes_detail(s->nodes, q->node, now, s->arena, &d);
+        if (rc != ORBIT_OK)
+            s->st.detail_unknown++;
+        reply_detail_up(s, s->up[ui].sock, q->request_id, rc == ORBIT_OK ? d : NULL,
+                        rc == ORBIT_OK ? NULL : "node not known to its shard");
+        return;
+    }
+    const orbit_row_t *row = orbit_subtree_row(s->subtree, q->node);
+    if (!row) {
+        s->st.detail_unknown++;
+        reply_detail_up(s, s->up[ui].sock, q->request_id, NULL, "node not known to this shard");
+        return;
+    }
+    orbit_pending_t p;
+    memset(&p, 0, sizeof p);
+    p.orig_id = q->request_id;
+    p.upstream = ui;
+    p.deadline_ms = now + 3000;
+    Orbit__DetailRequest fwd = ORBIT__DETAIL_REQUEST__INIT;
+    fwd.request_id = orbit_pending_add(&s->pending, &p);
+    fwd.node = q->node;
+    const uint8_t *rid;
+    size_t rid_len;
+    orbit_subtree_route(row, &rid, &rid_len);
+    if (orbit_wire_send(s->router, rid, rid_len, ORBIT_MSG_DETAIL_REQUEST, &fwd.base) != ORBIT_OK)
+        s->st.acks_dropped++;
+}
+
+static void on_detail_reply(orbit_shard_t *s, Orbit__DetailReply *rep)
+{
+    orbit_pending_t p;
+    if (!orbit_pending_take(&s->pending, rep->request_id, &p) || p.upstream < 0 ||
+        p.upstream >= s->nup)
+        return;
+    reply_detail_up(s, s->up[p.upstream].sock, p.orig_id, rep->detail, rep->error);
+}
+
+/* ------------------------------------------------------------ socket I/O */
+
+static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    orbit_shard_t *s = arg;
+    /* Drain fully but boundedly, so timers still run under a flood. */
+    for (int budget = 0; budget < 4096; budget++) {
+        int rc = orbit_wire_recv(sock, 1, &s->rx);
+        if (rc == ORBIT_EAGAIN)
+            break;
+        if (rc != ORBIT_OK) {
+            s->st.bad_frames++;
+            log_bad(s, "malformed multipart message", rc);
+            continue;
+        }
+        int64_t now = zclock_mono();
+        orbit_arena_reset(s->arena);
+        const uint8_t *buf = orbit_rx_data(&s->rx);
+        size_t len = orbit_rx_size(&s->rx);
+        if (s->nodes) {
+            Orbit__LeafAck ack;
+            rc = orbit_shard_nodes_ingest_frame(s->nodes, buf, len, now, s->arena, &ack);
+            if (rc != ORBIT_OK) {
+                log_bad(s, "rejected leaf frame", rc);
+                continue;
+            }
+            if (orbit_wire_send(sock, s->rx.rid, s->rx.rid_len, ORBIT_MSG_LEAF_ACK, &ack.base) !=
+                ORBIT_OK)
+                s->st.acks_dropped++;
+            else
+                s->st.acks_sent++;
+            continue;
+        }
+        orbit_msg_type_t type;
+        rc = orbit_wire_peek(buf, len, &type);
+        if (rc == ORBIT_OK && type == ORBIT_MSG_DETAIL_REPLY) {
+            ProtobufCMessage *m;
+            rc = orbit_wire_decode(buf, len, type, orbit_arena_allocator(s->arena), NULL, &m);
+            if (rc == ORBIT_OK)
+                on_detail_reply(s, (Orbit__DetailReply *)m);
+            else
+                s->st.bad_frames++;
+            continue;
+        }
+        Orbit__ReportAck ack;
+        rc = orbit_subtree_report_frame(s->subtree, buf, len, s->rx.rid, s->rx.rid_len, now,
+                                        s->arena, &ack);
+        if (rc != ORBIT_OK) {
+            log_bad(s, "rejected child report", rc);
+            continue;
+        }
+        if (orbit_wire_send(sock, s->rx.rid, s->rx.rid_len, ORBIT_MSG_REPORT_ACK, &ack.base) !=
+            ORBIT_OK)
+            s->st.acks_dropped++;
+    }
+    return 0;
+}
+
+static int on_upstream(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    orbit_shard_t *s = arg;
+    int ui = 0;
+    while (ui < s->nup && s->up[ui].sock != sock)
+        ui++;
+    if (ui == s->nup)
+        return 0;
+    for (int budget = 0; budget < 1024; budget++) {
+        int rc = orbit_wire_recv(sock, 0, &s->rx);
+        if (rc == ORBIT_EAGAIN)
+            break;
+        if (rc != ORBIT_OK) {
+            s->st.bad_frames++;
+            continue;
+        }
+        orbit_arena_reset(s->arena);
+        ProtobufCMessage *m;
+        orbit_msg_type_t type;
+        rc = orbit_wire_decode(orbit_rx_data(&s->rx), orbit_rx_size(&s->rx), 0,
+                               orbit_arena_allocator(s->arena), &type, &m);
+        if (rc != ORBIT_OK) {
+            s->st.bad_frames++;
+            log_bad(s, "bad frame from upstream", rc);
+            continue;
+        }
+        if (type == ORBIT_MSG_REPORT_ACK)
+            on_report_ack(s, &s->up[ui], (Orbit__ReportAck *)m);
+        else if (type == ORBIT_MSG_DETAIL_REQUEST)
+            on_detail_request(s, ui, (Orbit__DetailRequest *)m);
+        else
+            s->st.bad_frames++;
+    }
+    return 0;
+}
+
+static int on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    orbit_shard_t *s = arg;
+    int64_t now = zclock_mono();
+    if (s->nodes)
+        orbit_shard_nodes_tick(s->nodes, now);
+    else
+        orbit_subtree_tick(s->subtree, now);
+    for (int i = 0; i < s->nup; i++)
+        send_report(s, &s->up[i], now);
+    orbit_pending_t p;
+    while (orbit_pending_expire(&s->pending, now, &p))
+        if (p.upstream >= 0 && p.upstream < s->nup)
+            reply_detail_up(s, s->up[p.upstream].sock, p.orig_id, NULL,
+                            "child shard did not answer in time");
+    return 0;
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+orbit_shard_t *orbit_shard_new(const orbit_shard_cfg_t *cfg, char *err, size_t errlen)
+{
+    orbit_shard_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    if (!s->cfg.interval_ms)
+        s->cfg.interval_ms = 1000;
+    orbit_pending_init(&s->pending);
+    orbit_rx_init(&s->rx);
+    s->started_ms = zclock_mono();
+    s->incarnation = ((uint64_t)zclock_time() << 16) ^ (uint64_t)randof(65536) ^ 1;
+    s->arena = orbit_arena_new(1 << 16);
+    if (s->cfg.tier <= 1) {
+        s->cfg.tier = 1;
+        s->nodes = orbit_shard_nodes_new(cfg->id, &cfg->nodes);
+    } else {
+        s->subtree = orbit_subtree_new(cfg->id, cfg->tier, &cfg->subtree);
+    }
+    if (!s->arena || (!s->nodes && !s->subtree)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    orbit_sock_opts_t o;
+    orbit_sock_opts_default(&o, s->cfg.tier == 1 ? ORBIT_LINK_LEAF : ORBIT_LINK_TREE);
+    s->router = orbit_sock_bind(ZMQ_ROUTER, cfg->listen, &o, err, errlen);
+    if (!s->router)
+        goto fail;
+    orbit_sock_opts_default(&o, ORBIT_LINK_TREE);
+    char *list = strdup(cfg->upstream ? cfg->upstream : "");
+    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
+        if (s->nup == ORBIT_SHARD_UPSTREAMS_MAX) {
+            snprintf(err, errlen, "at most %d upstream endpoints", ORBIT_SHARD_UPSTREAMS_MAX);
+            free(list);
+            goto fail;
+        }
+        upstream_t *u = &s->up[s->nup];
+        snprintf(u->endpoint, sizeof u->endpoint, "%s", ep);
+        u->need_full = true;
+        u->sock = orbit_sock_connect(ZMQ_DEALER, ep, &o, err, errlen);
+        if (!u->sock) {
+            free(list);
+            goto fail;
+        }
+        s->nup++;
+    }
+    free(list);
+    if (!s->nup) {
+        snprintf(err, errlen, "--upstream needs at least one endpoint");
+        goto fail;
+    }
+    return s;
+fail:
+    orbit_shard_destroy(&s);
+    return NULL;
+}
+
+int orbit_shard_run(orbit_shard_t *s)
+{
+    s->loop = zloop_new();
+    zloop_reader(s->loop, s->router, on_router, s);
+    for (int i = 0; i < s->nup; i++)
+        zloop_reader(s->loop, s->up[i].sock, on_upstream, s);
+    zloop_timer(s->loop, s->cfg.interval_ms, 0, on_tick, s);
+    orbit_info("shard %s (tier %u) serving, %d upstream(s), report every %u ms", s->cfg.id,
+               s->cfg.tier, s->nup, s->cfg.interval_ms);
+    zloop_start(s->loop);
+    orbit_info("shard %s stopping", s->cfg.id);
+    return 0;
+}
+
+void orbit_shard_destroy(orbit_shard_t **ps)
+{
+    if (!ps || !*ps)
+        return;
+    orbit_shard_t *s = *ps;
+    zloop_destroy(&s->loop);
+    for (int i = 0; i < s->nup; i++)
+        zsock_destroy(&s->up[i].sock);
+    zsock_destroy(&s->router);
+    orbit_rx_close(&s->rx);
+    orbit_shard_nodes_destroy(&s->nodes);
+    orbit_subtree_destroy(&s->subtree);
+    orbit_arena_destroy(&s->arena);
+    free(s);
+    *ps = NULL;
+}
