@@ -62,8 +62,9 @@ static void *dup_str(const void *item)
     return strdup(item);
 }
 
-int orbit_cli_parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
-                    int *first_positional, char *err, size_t errlen)
+static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
+                 int *first_positional, char **pos, int maxpos, int *npos, char *err,
+                 size_t errlen)
 {
     zhashx_t *v = zhashx_new();
     zhashx_set_duplicator(v, dup_str);
@@ -72,6 +73,14 @@ int orbit_cli_parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **va
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (pos && strcmp(a, "--") != 0) {
+                if (*npos == maxpos) {
+                    snprintf(err, errlen, "too many arguments at '%.40s'", a);
+                    goto fail;
+                }
+                pos[(*npos)++] = argv[i];
+                continue;
+            }
             if (!strcmp(a, "--"))
                 i++;
             break;
@@ -161,6 +170,20 @@ int orbit_cli_parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **va
 fail:
     zhashx_destroy(&v);
     return -1;
+}
+
+int orbit_cli_parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
+                    int *first_positional, char *err, size_t errlen)
+{
+    return parse(cli, argc, argv, values, first_positional, NULL, 0, NULL, err, errlen);
+}
+
+int orbit_cli_parse_mixed(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
+                          char **pos, int maxpos, int *npos, char *err, size_t errlen)
+{
+    int first;
+    *npos = 0;
+    return parse(cli, argc, argv, values, &first, pos, maxpos, npos, err, errlen);
 }
 
 const char *orbit_cli_str(zhashx_t *values, const char *name)

@@ -33,6 +33,12 @@ typedef struct {
 int orbit_cli_parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
                     int *first_positional, char *err, size_t errlen);
 
+/* Same, but options and positional arguments may be interleaved (as in
+ * "orbitctl view nodes --status alive"): positionals are collected in pos
+ * (up to maxpos, pointers into argv) and counted in *npos. */
+int orbit_cli_parse_mixed(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
+                          char **pos, int maxpos, int *npos, char *err, size_t errlen);
+
 /* Raw value or NULL. */
 const char *orbit_cli_str(zhashx_t *values, const char *name);
 /* Integer option within [min, max]; def when absent. Returns -1 with a reason in err. */
