@@ -63,8 +63,7 @@ static void *dup_str(const void *item)
 }
 
 static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
-                 int *first_positional, char **pos, int maxpos, int *npos, char *err,
-                 size_t errlen)
+                 int *first_positional, char **pos, int maxpos, int *npos, char *err, size_t errlen)
 {
     zhashx_t *v = zhashx_new();
     zhashx_set_duplicator(v, dup_str);

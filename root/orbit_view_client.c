@@ -31,8 +31,7 @@ orbit_view_client_t *orbit_view_client_new(const char *roots, char *err, size_t 
     }
     orbit_rx_init(&c->rx);
     c->next_id = (uint64_t)zclock_time();
-    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep;
-         ep = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
         if (c->n == MAX_ROOTS || !orbit_endpoint_valid(ep)) {
             if (c->n == MAX_ROOTS)
                 snprintf(err, errlen, "at most %d root endpoints", MAX_ROOTS);
@@ -90,8 +89,8 @@ static int ask(orbit_view_client_t *c, int i, Orbit__ViewQuery *q, int timeout_m
         if (orbit_wire_recv(c->socks[i], 0, &c->rx) != ORBIT_OK)
             continue;
         ProtobufCMessage *m = NULL;
-        if (orbit_wire_decode(orbit_rx_data(&c->rx), orbit_rx_size(&c->rx),
-                              ORBIT_MSG_VIEW_REPLY, NULL, NULL, &m) != ORBIT_OK)
+        if (orbit_wire_decode(orbit_rx_data(&c->rx), orbit_rx_size(&c->rx), ORBIT_MSG_VIEW_REPLY,
+                              NULL, NULL, &m) != ORBIT_OK)
             continue;
         Orbit__ViewReply *r = (Orbit__ViewReply *)m;
         if (r->request_id != q->request_id) { /* a late answer to an older query */

@@ -19,6 +19,7 @@ struct orbit_root {
     char name[ORBIT_NAME_MAX];
     zsock_t *router;
     orbit_subtree_t *view;
+    orbit_freshness_t freshness;
     orbit_pending_table_t pending;
     orbit_arena_t *arena;
     orbit_rx_t rx;
@@ -109,7 +110,11 @@ static void on_query(orbit_root_t *r, const Orbit__ViewQuery *q, int64_t now)
         return;
     }
     switch (q->kind) {
-    case ORBIT__QUERY_KIND__Q_SUMMARY: rc = orbit_root_view_summary(r->view, r->arena, &rep); break;
+    case ORBIT__QUERY_KIND__Q_SUMMARY:
+        rc = orbit_root_view_summary(r->view, r->arena, &rep);
+        if (q->has_with_freshness && q->with_freshness)
+            orbit_freshness_to_pb(&r->freshness, &rep);
+        break;
     case ORBIT__QUERY_KIND__Q_NODES:
         rc = orbit_root_view_summary(r->view, r->arena, &rep);
         if (rc == ORBIT_OK)
@@ -196,12 +201,15 @@ static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
         rc = orbit_wire_peek(buf, len, &type);
         if (rc == ORBIT_OK && type == ORBIT_MSG_SHARD_REPORT) {
             Orbit__ReportAck ack;
+            ProtobufCMessage *m = NULL;
             rc = orbit_subtree_report_frame(r->view, buf, len, r->rx.rid, r->rx.rid_len, now,
-                                            r->arena, &ack);
+                                            r->arena, &ack, &m);
             if (rc != ORBIT_OK) {
                 log_bad(r, "rejected shard report", rc);
                 continue;
             }
+            if (!(ack.has_resync && ack.resync))
+                orbit_freshness_record(&r->freshness, (Orbit__ShardReport *)m, zclock_time());
             r->st.reports++;
             if (orbit_wire_send(sock, r->rx.rid, r->rx.rid_len, ORBIT_MSG_REPORT_ACK, &ack.base) !=
                 ORBIT_OK)

@@ -153,3 +153,22 @@ int orbit_root_view_summary(const orbit_subtree_t *t, orbit_arena_t *a, Orbit__V
     rep->summary = s;
     return ORBIT_OK;
 }
+
+void orbit_freshness_record(orbit_freshness_t *f, const Orbit__ShardReport *r, int64_t now)
+{
+    for (size_t i = 0; i < r->n_rows; i++) {
+        if (!r->rows[i]->has_sampled_ms || r->rows[i]->sampled_ms <= 0)
+            continue;
+        int64_t age = now - r->rows[i]->sampled_ms;
+        int64_t b = age < 0 ? 0 : age / ORBIT_FRESHNESS_BUCKET_MS;
+        f->hist[b >= ORBIT_FRESHNESS_BUCKETS ? ORBIT_FRESHNESS_BUCKETS - 1 : b]++;
+    }
+}
+
+void orbit_freshness_to_pb(const orbit_freshness_t *f, Orbit__ViewReply *rep)
+{
+    rep->n_row_age_hist = ORBIT_FRESHNESS_BUCKETS;
+    rep->row_age_hist = (uint64_t *)f->hist;
+    rep->has_row_age_bucket_ms = true;
+    rep->row_age_bucket_ms = ORBIT_FRESHNESS_BUCKET_MS;
+}

@@ -29,4 +29,18 @@ int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, o
 /* Fill rep->summary (storage in a). Errors: ORBIT_ENOMEM. */
 int orbit_root_view_summary(const orbit_subtree_t *t, orbit_arena_t *a, Orbit__ViewReply *rep);
 
+/* Histogram of row ages at the root (wall clock from the leaf's sample to the
+ * root applying the row), in ORBIT_FRESHNESS_BUCKET_MS buckets. */
+#define ORBIT_FRESHNESS_BUCKET_MS 10
+#define ORBIT_FRESHNESS_BUCKETS   3000
+
+typedef struct {
+    uint64_t hist[ORBIT_FRESHNESS_BUCKETS];
+} orbit_freshness_t;
+
+/* Record every row of report r at wall-clock time now_wall_ms. */
+void orbit_freshness_record(orbit_freshness_t *f, const Orbit__ShardReport *r, int64_t now_wall_ms);
+/* Point rep's histogram at f (borrowed until rep is sent). */
+void orbit_freshness_to_pb(const orbit_freshness_t *f, Orbit__ViewReply *rep);
+
 #endif

@@ -306,7 +306,7 @@ static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
         }
         Orbit__ReportAck ack;
         rc = orbit_subtree_report_frame(s->subtree, buf, len, s->rx.rid, s->rx.rid_len, now,
-                                        s->arena, &ack);
+                                        s->arena, &ack, NULL);
         if (rc != ORBIT_OK) {
             log_bad(s, "rejected child report", rc);
             continue;

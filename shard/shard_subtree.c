@@ -306,7 +306,7 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
 
 int orbit_subtree_report_frame(orbit_subtree_t *t, const uint8_t *buf, size_t len,
                                const uint8_t *rid, size_t rid_len, int64_t now, orbit_arena_t *a,
-                               Orbit__ReportAck *ack)
+                               Orbit__ReportAck *ack, ProtobufCMessage **decoded)
 {
     ProtobufCMessage *m = NULL;
     int rc =
@@ -318,6 +318,8 @@ int orbit_subtree_report_frame(orbit_subtree_t *t, const uint8_t *buf, size_t le
     case ORBIT_EDECODE: t->stats.bad_decode++; return rc;
     default: t->stats.bad_envelope++; return rc;
     }
+    if (decoded)
+        *decoded = m;
     return orbit_subtree_report(t, (Orbit__ShardReport *)m, rid, rid_len, now, ack);
 }
 

@@ -59,10 +59,11 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
                          size_t rid_len, int64_t now_ms, Orbit__ReportAck *ack);
 
 /* Decode a frame as a ShardReport (counting envelope errors) with arena a,
- * then orbit_subtree_report. */
+ * then orbit_subtree_report. *decoded (may be NULL) receives the decoded
+ * report, valid until a is reset. */
 int orbit_subtree_report_frame(orbit_subtree_t *t, const uint8_t *buf, size_t len,
                                const uint8_t *rid, size_t rid_len, int64_t now_ms, orbit_arena_t *a,
-                               Orbit__ReportAck *ack);
+                               Orbit__ReportAck *ack, ProtobufCMessage **decoded);
 
 /* Re-derive child reachability; returns the number of children that changed. */
 uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now_ms);

@@ -50,23 +50,22 @@ static json_t *summary_json(const Orbit__Summary *s, const Orbit__ViewReply *r)
     memset(&a, 0, sizeof a);
     if (s)
         orbit_agg_from_pb(&a, s);
-    json_t *nodes = json_pack("{s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)orbit_agg_total(&a),
-                              "alive", (json_int_t)a.nodes[ORBIT_ALIVE], "suspect",
-                              (json_int_t)a.nodes[ORBIT_SUSPECT], "down",
-                              (json_int_t)a.nodes[ORBIT_DOWN], "unreachable",
-                              (json_int_t)a.nodes[ORBIT_UNREACHABLE]);
+    json_t *nodes = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)orbit_agg_total(&a), "alive",
+        (json_int_t)a.nodes[ORBIT_ALIVE], "suspect", (json_int_t)a.nodes[ORBIT_SUSPECT], "down",
+        (json_int_t)a.nodes[ORBIT_DOWN], "unreachable", (json_int_t)a.nodes[ORBIT_UNREACHABLE]);
     json_t *hist = json_array();
     for (int i = 0; i < ORBIT_PRESSURE_BUCKETS; i++)
         json_array_append_new(hist, json_integer((json_int_t)a.pressure_hist[i]));
-    return json_pack(
-        "{s:o,s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:I,s:I},s:{s:o,s:I},s:{s:I,s:I}}", "nodes",
-        nodes, "cpu", "capacity_m", (json_int_t)a.cpu_capacity_m, "used_m",
-        (json_int_t)a.cpu_used_m, "memory", "capacity", (json_int_t)a.mem_capacity, "used",
-        (json_int_t)a.mem_used, "gpus", "capacity", (json_int_t)a.gpu_capacity, "healthy",
-        (json_int_t)a.gpus[ORBIT_GPU_HEALTHY], "degraded", (json_int_t)a.gpus[ORBIT_GPU_DEGRADED],
-        "failed", (json_int_t)a.gpus[ORBIT_GPU_FAILED], "memory_pressure", "histogram", hist,
-        "unavailable", (json_int_t)a.pressure_unavailable, "root", "reports",
-        (json_int_t)r->root_reports, "uptime_ms", (json_int_t)r->root_uptime_ms);
+    return json_pack("{s:o,s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:I,s:I},s:{s:o,s:I},s:{s:I,s:I}}",
+                     "nodes", nodes, "cpu", "capacity_m", (json_int_t)a.cpu_capacity_m, "used_m",
+                     (json_int_t)a.cpu_used_m, "memory", "capacity", (json_int_t)a.mem_capacity,
+                     "used", (json_int_t)a.mem_used, "gpus", "capacity", (json_int_t)a.gpu_capacity,
+                     "healthy", (json_int_t)a.gpus[ORBIT_GPU_HEALTHY], "degraded",
+                     (json_int_t)a.gpus[ORBIT_GPU_DEGRADED], "failed",
+                     (json_int_t)a.gpus[ORBIT_GPU_FAILED], "memory_pressure", "histogram", hist,
+                     "unavailable", (json_int_t)a.pressure_unavailable, "root", "reports",
+                     (json_int_t)r->root_reports, "uptime_ms", (json_int_t)r->root_uptime_ms);
 }
 
 static void print_summary(const Orbit__ViewReply *r)
@@ -89,8 +88,7 @@ static void print_summary(const Orbit__ViewReply *r)
     printf("memory   %.1f GiB, %.1f used (%.0f%%)\n", a.mem_capacity / 1073741824.0,
            a.mem_used / 1073741824.0,
            a.mem_capacity ? 100.0 * (double)a.mem_used / (double)a.mem_capacity : 0.0);
-    printf("gpus     %" PRIu64 ": %" PRIu64 " healthy, %" PRIu64 " degraded, %" PRIu64
-           " failed\n",
+    printf("gpus     %" PRIu64 ": %" PRIu64 " healthy, %" PRIu64 " degraded, %" PRIu64 " failed\n",
            a.gpu_capacity, a.gpus[ORBIT_GPU_HEALTHY], a.gpus[ORBIT_GPU_DEGRADED],
            a.gpus[ORBIT_GPU_FAILED]);
     static const char *b[ORBIT_PRESSURE_BUCKETS] = {"0",     "<=1%",  "<=5%", "<=10%",
@@ -111,8 +109,8 @@ static json_t *labels_json(Orbit__Label **ls, size_t n)
 
 static json_t *row_json(const Orbit__NodeRow *w)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:o}", "node", w->node,
-                     "status", orbit_status_name(w->status), "shard", w->shard, "cpu_capacity_m",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:o}", "node", w->node, "status",
+                     orbit_status_name(w->status), "shard", w->shard, "cpu_capacity_m",
                      (json_int_t)w->cpu_capacity_m, "cpu_free_m", (json_int_t)w->cpu_free_m,
                      "mem_capacity", (json_int_t)w->mem_capacity, "mem_free",
                      (json_int_t)w->mem_free, "gpu_capacity", (int)w->gpu_capacity, "gpu_healthy",
@@ -129,20 +127,19 @@ static void print_nodes(const Orbit__ViewReply *r)
         dump(json_pack("{s:I,s:o}", "matched", (json_int_t)r->matched, "nodes", rows));
         return;
     }
-    printf("%-24s %-11s %-14s %15s %17s %7s %6s  %s\n", "NODE", "STATUS", "SHARD",
-           "CPU FREE/CAP", "MEM FREE/CAP GiB", "GPU OK", "PSI", "LABELS");
+    printf("%-24s %-11s %-14s %15s %17s %7s %6s  %s\n", "NODE", "STATUS", "SHARD", "CPU FREE/CAP",
+           "MEM FREE/CAP GiB", "GPU OK", "PSI", "LABELS");
     for (size_t i = 0; i < r->n_rows; i++) {
         const Orbit__NodeRow *w = r->rows[i];
         char cpu[32], mem[32], gpu[16], labels[256] = "";
-        snprintf(cpu, sizeof cpu, "%.1f/%.1f", w->cpu_free_m / 1000.0,
-                 w->cpu_capacity_m / 1000.0);
+        snprintf(cpu, sizeof cpu, "%.1f/%.1f", w->cpu_free_m / 1000.0, w->cpu_capacity_m / 1000.0);
         snprintf(mem, sizeof mem, "%.1f/%.1f", w->mem_free / 1073741824.0,
                  w->mem_capacity / 1073741824.0);
         snprintf(gpu, sizeof gpu, "%u/%u", w->gpu_healthy, w->gpu_capacity);
         size_t used = 0;
         for (size_t k = 0; k < w->n_labels && used < sizeof labels; k++)
-            used += (size_t)snprintf(labels + used, sizeof labels - used, "%s%s=%s",
-                                     k ? "," : "", w->labels[k]->key, w->labels[k]->value);
+            used += (size_t)snprintf(labels + used, sizeof labels - used, "%s%s=%s", k ? "," : "",
+                                     w->labels[k]->key, w->labels[k]->value);
         printf("%-24s %-11s %-14s %15s %17s %7s %5.1f%%  %s\n", w->node,
                orbit_status_name(w->status), w->shard, cpu, mem, gpu, w->mem_pressure / 100.0,
                labels);
@@ -186,10 +183,10 @@ static void print_node(const Orbit__ViewReply *r)
                           "cpu_capacity_m", (json_int_t)s->cpu_capacity_m, "cpu_used_m",
                           (json_int_t)s->cpu_used_m, "mem_capacity", (json_int_t)s->mem_capacity,
                           "mem_used", (json_int_t)s->mem_used, "sampled_ms",
-                          (json_int_t)s->sampled_ms, "load1", (int)s->load1, "load5",
-                          (int)s->load5, "load15", (int)s->load15, "gpu_capacity",
-                          (int)s->gpu_capacity, "pressure", pressure, "gpus", gpus,
-                          "last_heard_ms_ago", (json_int_t)d->last_heard_ms_ago));
+                          (json_int_t)s->sampled_ms, "load1", (int)s->load1, "load5", (int)s->load5,
+                          "load15", (int)s->load15, "gpu_capacity", (int)s->gpu_capacity,
+                          "pressure", pressure, "gpus", gpus, "last_heard_ms_ago",
+                          (json_int_t)d->last_heard_ms_ago));
         }
         if (r->error)
             json_object_set_new(o, "error", json_string(r->error));
@@ -211,8 +208,7 @@ static void print_node(const Orbit__ViewReply *r)
            s->cpu_capacity_m / 1000.0);
     printf("memory      %.2f of %.2f GiB used\n", s->mem_used / 1073741824.0,
            s->mem_capacity / 1073741824.0);
-    printf("load        %.2f %.2f %.2f\n", s->load1 / 100.0, s->load5 / 100.0,
-           s->load15 / 100.0);
+    printf("load        %.2f %.2f %.2f\n", s->load1 / 100.0, s->load5 / 100.0, s->load15 / 100.0);
     if (s->pressure_available && s->pressure)
         printf("pressure    cpu %.2f%%  mem %.2f%% (full %.2f%%)  io %.2f%% (full %.2f%%)\n",
                s->pressure->cpu_some / 100.0, s->pressure->mem_some / 100.0,
@@ -245,18 +241,18 @@ static void print_shards(const Orbit__ViewReply *r)
             for (size_t k = 0; k < s->n_counters; k++)
                 json_object_set_new(cs, s->counters[k]->name,
                                     json_integer((json_int_t)s->counters[k]->value));
-            json_array_append_new(
-                arr, json_pack("{s:s,s:i,s:s?,s:b,s:I,s:I,s:i,s:o}", "id", s->id, "tier",
-                               (int)s->tier, "parent", s->parent, "reachable", s->reachable,
-                               "nodes", (json_int_t)s->nodes, "last_report_ms_ago",
-                               (json_int_t)s->last_report_ms_ago, "interval_ms",
-                               (int)s->interval_ms, "counters", cs));
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:i,s:s?,s:b,s:I,s:I,s:i,s:o}", "id", s->id,
+                                            "tier", (int)s->tier, "parent", s->parent, "reachable",
+                                            s->reachable, "nodes", (json_int_t)s->nodes,
+                                            "last_report_ms_ago", (json_int_t)s->last_report_ms_ago,
+                                            "interval_ms", (int)s->interval_ms, "counters", cs));
         }
         dump(json_pack("{s:o}", "shards", arr));
         return;
     }
-    printf("%-16s %4s %-16s %-11s %8s %12s  %s\n", "SHARD", "TIER", "PARENT", "REACHABLE",
-           "NODES", "LAST REPORT", "NONZERO ERROR COUNTERS");
+    printf("%-16s %4s %-16s %-11s %8s %12s  %s\n", "SHARD", "TIER", "PARENT", "REACHABLE", "NODES",
+           "LAST REPORT", "NONZERO ERROR COUNTERS");
     for (size_t i = 0; i < r->n_shards; i++) {
         const Orbit__ShardInfo *s = r->shards[i];
         char last[32] = "-";
@@ -264,10 +260,13 @@ static void print_shards(const Orbit__ViewReply *r)
             snprintf(last, sizeof last, "%" PRId64 " ms", s->last_report_ms_ago);
         printf("%-16s %4u %-16s %-11s %8" PRIu64 " %12s ", s->id, s->tier,
                s->parent ? s->parent : "-", s->reachable ? "yes" : "NO", s->nodes, last);
-        static const char *good[] = {"frames", "deltas", "applied", "full_states",
-                                     "reports_sent", "reports_received", "full_reports",
-                                     "rows_applied", "rows_removed", "queries", "reboots",
-                                     "detail_requests", "duplicates", NULL};
+        static const char *good[] = {"frames",       "deltas",
+                                     "applied",      "full_states",
+                                     "reports_sent", "reports_received",
+                                     "full_reports", "rows_applied",
+                                     "rows_removed", "queries",
+                                     "reboots",      "detail_requests",
+                                     "duplicates",   NULL};
         for (size_t k = 0; k < s->n_counters; k++) {
             bool ok = false;
             for (int g = 0; good[g]; g++)
@@ -360,8 +359,7 @@ static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
             q.has_min_mem_free = true;
         }
         if (orbit_cli_str(v, "min-gpus")) {
-            if (orbit_cli_u32(v, "min-gpus", 0, ORBIT_GPUS_MAX, 0, &q.min_gpu_healthy, err,
-                              errlen))
+            if (orbit_cli_u32(v, "min-gpus", 0, ORBIT_GPUS_MAX, 0, &q.min_gpu_healthy, err, errlen))
                 return 2;
             q.has_min_gpu_healthy = true;
         }
@@ -406,8 +404,8 @@ static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
     }
     orbit_view_client_destroy(&c);
     if (rc != ORBIT_OK) {
-        snprintf(err, errlen, "no root replica answered at %s (%s)",
-                 roots ? roots : DEFAULT_ROOTS, orbit_strerror(rc));
+        snprintf(err, errlen, "no root replica answered at %s (%s)", roots ? roots : DEFAULT_ROOTS,
+                 orbit_strerror(rc));
         return 1;
     }
     int status = 0;
