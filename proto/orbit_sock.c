@@ -15,6 +15,9 @@ void orbit_sock_opts_default(orbit_sock_opts_t *o, orbit_link_t link)
     o->immediate = true;
     switch (link) {
     case ORBIT_LINK_LEAF:
+        /* A restarted shard must see its leaves again within a report
+         * interval or two: cap the backoff at one second. */
+        o->reconnect_ivl_max_ms = 1000;
         o->max_msg_size = 4 << 20;
         o->sndhwm = 10000;
         o->rcvhwm = 10000;

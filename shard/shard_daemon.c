@@ -40,6 +40,7 @@ struct orbit_shard {
     orbit_rx_t rx;
     uint64_t incarnation;
     int64_t started_ms;
+    int64_t next_report_ms;
     daemon_stats_t st;
     orbit_ratelimit_t rl;
     zloop_t *loop;
@@ -355,18 +356,29 @@ static int on_upstream(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+/* Runs four times per interval: liveness and child silence are checked at
+ * that finer grain, and a report goes out early while warming up after a
+ * restart or when a child just went silent or came back, so those changes
+ * climb the tree in a fraction of an interval. Otherwise one report per
+ * interval. */
 static int on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     orbit_shard_t *s = arg;
     int64_t now = zclock_mono();
+    bool urgent = now - s->started_ms < s->cfg.warmup_ms;
     if (s->nodes)
         orbit_shard_nodes_tick(s->nodes, now);
-    else
+    else {
         orbit_subtree_tick(s->subtree, now);
-    for (int i = 0; i < s->nup; i++)
-        send_report(s, &s->up[i], now);
+        urgent |= orbit_subtree_take_urgent(s->subtree);
+    }
+    if (urgent || now >= s->next_report_ms) {
+        s->next_report_ms = now + s->cfg.interval_ms;
+        for (int i = 0; i < s->nup; i++)
+            send_report(s, &s->up[i], now);
+    }
     orbit_pending_t p;
     while (orbit_pending_expire(&s->pending, now, &p))
         if (p.upstream >= 0 && p.upstream < s->nup)
@@ -442,7 +454,8 @@ int orbit_shard_run(orbit_shard_t *s)
     zloop_reader(s->loop, s->router, on_router, s);
     for (int i = 0; i < s->nup; i++)
         zloop_reader(s->loop, s->up[i].sock, on_upstream, s);
-    zloop_timer(s->loop, s->cfg.interval_ms, 0, on_tick, s);
+    uint32_t sub = s->cfg.interval_ms / 4 ? s->cfg.interval_ms / 4 : 1;
+    zloop_timer(s->loop, sub, 0, on_tick, s);
     orbit_info("shard %s (tier %u) serving, %d upstream(s), report every %u ms", s->cfg.id,
                s->cfg.tier, s->nup, s->cfg.interval_ms);
     zloop_start(s->loop);

@@ -30,6 +30,7 @@ struct orbit_subtree {
     zhashx_t *children; /* id -> child */
     zhashx_t *rows;     /* name -> row */
     uint64_t gen;
+    bool urgent; /* a change the parent should hear before the next interval */
     orbit_subtree_stats_t stats;
 };
 
@@ -255,6 +256,7 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
         return ORBIT_OK;
     }
     if (full) {
+        t->urgent = true; /* a (re)started child: its rows come back now */
         t->stats.full_reports++;
         c->unseen = 0;
         for (orbit_row_t *row = zhashx_first(t->rows); row; row = zhashx_next(t->rows))
@@ -298,6 +300,7 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
     }
     if (!c->reachable) {
         c->reachable = true;
+        t->urgent = true;
         bump_child_rows(t, c);
     }
     store_infos(c, r, now);
@@ -334,11 +337,19 @@ uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now)
         }
     }
     if (changed) {
+        t->urgent = true;
         for (orbit_row_t *r = zhashx_first(t->rows); r; r = zhashx_next(t->rows))
             if (!r->owner->reachable)
                 bump(t, r);
     }
     return changed;
+}
+
+bool orbit_subtree_take_urgent(orbit_subtree_t *t)
+{
+    bool u = t->urgent;
+    t->urgent = false;
+    return u;
 }
 
 uint64_t orbit_subtree_gen(const orbit_subtree_t *t)

@@ -70,6 +70,10 @@ uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now_ms);
 
 uint64_t orbit_subtree_gen(const orbit_subtree_t *t);
 
+/* True (once) after a change the parent should hear without waiting for the
+ * next interval: a child became silent or came back, or sent a full report. */
+bool orbit_subtree_take_urgent(orbit_subtree_t *t);
+
 /* Effective status of a row (unreachable when its child is silent). */
 orbit_status_t orbit_subtree_row_status(const orbit_row_t *row);
 
