@@ -1,0 +1,14 @@
+# Multi-process tests on loopback (bash + jq), each with bounded waits.
+add_executable(fuzz_frames fuzz_frames.c)
+target_link_libraries(fuzz_frames PRIVATE orbit_proto)
+
+function(orbit_script_test name label timeout script)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${timeout}
+                       ENVIRONMENT "BIN=${CMAKE_BINARY_DIR}")
+endfunction()
+
+orbit_script_test(tree_totals integration 120 tree.sh totals)
+orbit_script_test(tree_shard_failure fault 120 tree.sh failure)
+orbit_script_test(shard_fuzz fault 120 fuzz.sh)
+orbit_script_test(leaf_e2e integration 120 leaf_e2e.sh)

@@ -1,0 +1,80 @@
+# lib.sh: helpers for Orbit's multi-process tests on loopback. Sourced by the
+# tests/*.sh scripts; every wait is bounded and every process started here is
+# killed on exit.
+#
+# Expects BIN (the build directory) in the environment.
+set -u
+: "${BIN:?BIN must point at the build directory}"
+ROOT_BIN=$BIN/root/orbit-root
+SHARD_BIN=$BIN/shard/orbit-shard
+LEAF_BIN=$BIN/leaf/orbit-leaf
+SIM_BIN=$BIN/tools/orbit-sim
+CTL_BIN=$BIN/tools/orbitctl
+WORK=$(mktemp -d /tmp/orbit-test.XXXXXX)
+declare -A PIDS=()
+
+cleanup() {
+    for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null; done
+    local deadline=$((SECONDS + 5))
+    for name in "${!PIDS[@]}"; do
+        while kill -0 "${PIDS[$name]}" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+        kill -KILL "${PIDS[$name]}" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; } >&2; done
+    exit 1
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on (random start,
+# so tests running in parallel rarely race for the same one).
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
+    done
+    fail "no free port"
+}
+
+# start NAME CMD...: run CMD in the background, logging to $WORK/NAME.log.
+start() {
+    local name=$1; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS[$name]=$!
+}
+
+# stop NAME [SIGNAL]: signal a started process (default TERM) and reap it.
+stop() {
+    local pid=${PIDS[$1]}
+    kill -"${2:-TERM}" "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "PIDS[$1]"
+}
+
+# ctl ARGS...: orbitctl against this test's root.
+ctl() { "$CTL_BIN" --root "$ROOT_EP" --timeout-ms 2000 "$@"; }
+
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 100 ms until it
+# succeeds or the deadline passes (then fail). Prints elapsed milliseconds.
+wait_for() {
+    local limit=$1 what=$2; shift 2
+    local t0 now
+    t0=$(date +%s%3N)
+    while true; do
+        if "$@" >/dev/null 2>&1; then
+            now=$(date +%s%3N); echo $((now - t0)); return 0
+        fi
+        now=$(date +%s%3N)
+        [ $((now - t0)) -gt $((limit * 1000)) ] && fail "timed out after ${limit}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+# summary_is JQ_FILTER: true when `view summary --json` satisfies the filter.
+summary_is() { ctl --json view summary | jq -e "$1" >/dev/null; }
