@@ -227,8 +227,13 @@ static int delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
     SET_IF(load15, load15);
     SET_IF(pressure_available, pressure_available);
 #undef SET_IF
+    /* Pressure goes whenever the receiver's copy would otherwise differ:
+     * zeros after a full state, the base's values after a delta (a leaf that
+     * loses PSI zeroes them, and the shard must not keep the stale ones). */
+    static const orbit_pressure_t no_pressure;
     bool send_pressure =
-        cur->pressure_available && (full || !pressure_equal(&cur->pressure, &base->pressure));
+        full ? cur->pressure_available || !pressure_equal(&cur->pressure, &no_pressure)
+             : !pressure_equal(&cur->pressure, &base->pressure);
     bool send_gpus = full || !gpus_equal(cur, base);
     bool send_labels = full || strcmp(cur->labels, base->labels) != 0;
     size_t nlabels = send_labels ? count_labels(cur->labels) : 0;

@@ -49,6 +49,11 @@ static int apply(zsock_t *s, const orbit_sock_opts_t *o, bool server, char *err,
     zsock_set_immediate(s, o->immediate ? 1 : 0);
     zsock_set_tcp_keepalive(s, 1);
     zsock_set_tcp_keepalive_idle(s, 30);
+    /* A ROUTER otherwise drops a message for an unknown or full peer
+     * silently; mandatory routing makes the send fail (EHOSTUNREACH or
+     * EAGAIN), so orbit_wire_send can report it and the caller count it. */
+    if (zsock_type(s) == ZMQ_ROUTER)
+        zsock_set_router_mandatory(s, 1);
     if (o->curve) {
         zcert_apply(o->curve->own, s);
         if (server)

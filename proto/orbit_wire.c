@@ -156,6 +156,8 @@ int orbit_arena_labels(orbit_arena_t *a, const char *packed, Orbit__Label ***out
     size_t i = 0;
     for (char *line = text; *line && i < count;) {
         char *eol = strchr(line, '\n');
+        if (!eol)
+            break; /* an unterminated last line is not a label */
         char *eq = memchr(line, '=', (size_t)(eol - line));
         *eol = '\0';
         if (eq) {
