@@ -1,0 +1,41 @@
+/* orbit-leaf: parse the command line and run the leaf agent. */
+#include <stdio.h>
+
+#include "leaf_agent.h"
+#include "leaf_config.h"
+#include "leaf_log.h"
+#include "orbit_err.h"
+
+int main(int argc, char **argv)
+{
+    orbit_leaf_config_t cfg;
+    char err[512];
+    int status = 0;
+    if (orbit_leaf_config_parse(argc, argv, &cfg, err, sizeof err) != ORBIT_OK) {
+        fprintf(stderr, "orbit-leaf: %s\n", err[0] ? err : "out of memory");
+        orbit_leaf_config_close(&cfg);
+        return 2;
+    }
+    if (cfg.help || cfg.version) {
+        if (cfg.help)
+            orbit_leaf_config_usage(stdout);
+        else
+            printf("orbit-leaf %s\n", ORBIT_VERSION);
+        orbit_leaf_config_close(&cfg);
+        return 0;
+    }
+    zsys_set_logident("orbit-leaf");
+    zsys_set_logstream(stderr);
+    orbit_leaf_log_set_level(cfg.log_level);
+
+    orbit_leaf_agent_t *agent = orbit_leaf_agent_new(&cfg, err, sizeof err);
+    orbit_leaf_config_close(&cfg);
+    if (!agent) {
+        fprintf(stderr, "orbit-leaf: %s\n", err);
+        return 1;
+    }
+    if (orbit_leaf_agent_run(agent, NULL) != ORBIT_OK)
+        status = 1;
+    orbit_leaf_agent_destroy(&agent);
+    return status;
+}
