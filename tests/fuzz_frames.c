@@ -26,8 +26,8 @@ static uint32_t next_rand(void)
 }
 
 /* A valid one-node batch, encoded with its envelope. */
-static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t used,
-                            uint32_t gpus, size_t *len)
+static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t used, uint32_t gpus,
+                            size_t *len)
 {
     orbit_node_state_t s;
     orbit_node_state_init(&s);
@@ -131,8 +131,8 @@ int main(int argc, char **argv)
             continue;
         case 7: { /* absurd values: negative usage, a million GPUs */
             size_t n;
-            uint8_t *v = valid_batch("fuzz-c", (uint64_t)i + 1, true,
-                                     (i & 1) ? -5 : 100, (i & 1) ? 0 : 1000000, &n);
+            uint8_t *v = valid_batch("fuzz-c", (uint64_t)i + 1, true, (i & 1) ? -5 : 100,
+                                     (i & 1) ? 0 : 1000000, &n);
             memcpy(buf, v, n);
             len = n;
             free(v);
@@ -180,8 +180,8 @@ int main(int argc, char **argv)
             continue;
         while (orbit_wire_recv(s, 0, &rx) == ORBIT_OK) {
             ProtobufCMessage *m = NULL;
-            if (orbit_wire_decode(orbit_rx_data(&rx), orbit_rx_size(&rx), ORBIT_MSG_LEAF_ACK,
-                                  NULL, NULL, &m) != ORBIT_OK)
+            if (orbit_wire_decode(orbit_rx_data(&rx), orbit_rx_size(&rx), ORBIT_MSG_LEAF_ACK, NULL,
+                                  NULL, &m) != ORBIT_OK)
                 continue;
             Orbit__LeafAck *ack = (Orbit__LeafAck *)m;
             if (ack->batch_id == 1 && ack->verdict == ORBIT__VERDICT__OK && ack->n_nodes == 0)
