@@ -14,6 +14,7 @@ struct orbit_subtree_child {
     int64_t heard_ms;
     uint32_t interval_ms;
     bool reachable, warming;
+    bool synced; /* a full report was applied (incarnation 0 is a valid value) */
     orbit_agg_t summary;
     uint64_t unseen; /* rows kept from before a restart, not yet re-reported */
     uint8_t rid[ORBIT_ROUTING_ID_MAX];
@@ -244,14 +245,14 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
     c->tier = r->tier;
     c->interval_ms = r->has_interval_ms ? r->interval_ms : 1000;
     ack->seq = r->seq;
-    if (r->incarnation != c->incarnation && !full) {
+    if (!full && (!c->synced || r->incarnation != c->incarnation)) {
         /* A child we do not know (or that restarted) must start with a full
          * report; keep its old rows until then. */
         t->stats.resyncs_requested++;
         ack->has_resync = ack->resync = true;
         return ORBIT_OK;
     }
-    if (r->incarnation == c->incarnation && r->seq <= c->last_seq) {
+    if (c->synced && r->incarnation == c->incarnation && r->seq <= c->last_seq) {
         t->stats.stale_reports++;
         return ORBIT_OK;
     }
@@ -267,6 +268,7 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
     }
     c->incarnation = r->incarnation;
     c->last_seq = r->seq;
+    c->synced = true;
     c->warming = r->has_warming && r->warming;
     c->summary = summary;
     for (size_t i = 0; i < r->n_rows; i++) {
@@ -282,9 +284,11 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
         if (row && row->owner == c)
             remove_row(t, row);
     }
-    if (full) {
+    if (full || (!c->warming && c->unseen)) {
         /* Rows the child no longer has: gone, unless it is still warming up
-         * after a restart (then shown unreachable until re-reported). */
+         * after a restart (then shown unreachable until re-reported). Once
+         * warm-up is over they are gone even if the report saying so is an
+         * incremental one (a shard sends full reports only while warming). */
         zlistx_t *gone = zlistx_new();
         for (orbit_row_t *row = zhashx_first(t->rows); row; row = zhashx_next(t->rows)) {
             if (row->owner != c || !row->unseen)
