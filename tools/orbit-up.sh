@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# orbit-up.sh [up|down|status]: the local constellation. "up" (the default)
+# orbit-up.sh [up|down|status|restart NAME]: the local constellation. "up" (the default)
 # installs dependencies, builds Orbit, writes the embedded default
 # configuration to .orbit/etc and starts: a root replica, a zone shard,
 # three rack shards, 3,000 simulated leaves and one real leaf for this
@@ -24,11 +24,26 @@ stop_all() {
     done
 }
 
+launch() { # launch NAME BINARY ARGS...: start in the background, remember how
+    local name=$1; shift
+    printf '%q ' "$@" > "$STATE/run/$name.cmd"
+    nohup "$@" >>"$STATE/log/$name.log" 2>&1 &
+    echo $! > "$STATE/run/$name.pid"
+}
+
 case "${1:-up}" in
 down) stop_all; echo "orbit: constellation stopped"; exit 0 ;;
 status) exec "$BUILD/tools/orbitctl" view shards ;;
+restart)
+    name=${2:?usage: $0 restart NAME (e.g. rack-2)}
+    [ -f "$STATE/run/$name.cmd" ] || { echo "orbit: no component '$name'" >&2; exit 2; }
+    [ -f "$STATE/run/$name.pid" ] && kill -TERM "$(cat "$STATE/run/$name.pid")" 2>/dev/null || true
+    sleep 0.5
+    eval "launch $name $(cat "$STATE/run/$name.cmd")"
+    echo "orbit: $name restarted (pid $(cat "$STATE/run/$name.pid"))"
+    exit 0 ;;
 up) ;;
-*) echo "usage: $0 [up|down|status]" >&2; exit 2 ;;
+*) echo "usage: $0 [up|down|status|restart NAME]" >&2; exit 2 ;;
 esac
 
 source tools/deps.sh
@@ -63,7 +78,7 @@ shard
 CFG
 done
 cat > "$STATE/etc/sim.cfg" <<'CFG'
-orbit-sim
+sim
     leaves = 3000
     shard = tcp://127.0.0.1:7411,tcp://127.0.0.1:7412,tcp://127.0.0.1:7413
     interval-ms = 1000
@@ -80,16 +95,23 @@ leaf
         zone = local
 CFG
 
-launch() { # launch NAME BINARY ARGS...
-    local name=$1; shift
-    nohup "$@" >"$STATE/log/$name.log" 2>&1 &
-    echo $! > "$STATE/run/$name.pid"
-}
+rm -f "$STATE"/log/*.log "$STATE"/run/*.cmd
 launch root-1 "$BUILD/root/orbit-root" --config "$STATE/etc/root-1.cfg"
 launch zone-local "$BUILD/shard/orbit-shard" --config "$STATE/etc/zone-local.cfg"
 for i in 1 2 3; do launch rack-$i "$BUILD/shard/orbit-shard" --config "$STATE/etc/rack-$i.cfg"; done
 launch sim "$BUILD/tools/orbit-sim" --config "$STATE/etc/sim.cfg"
 launch leaf "$BUILD/leaf/orbit-leaf" --config "$STATE/etc/leaf.cfg"
+
+sleep 0.5
+for f in "$STATE"/run/*.pid; do
+    name=$(basename "$f" .pid)
+    if ! kill -0 "$(cat "$f")" 2>/dev/null; then
+        echo "orbit: $name failed to start:" >&2
+        tail -n 5 "$STATE/log/$name.log" >&2
+        stop_all
+        exit 1
+    fi
+done
 
 CTL="$BUILD/tools/orbitctl"
 echo "orbit: waiting for 3,001 nodes to be alive at the root..."
@@ -111,6 +133,7 @@ Look at it with orbitctl ($CTL):
   orbitctl view shards                  # the tree, reachability, error counters
   orbitctl view nodes --order cpu --limit 10
   orbitctl view node $(hostname)        # this machine's real CPU, memory, GPUs
-Try a failure:  kill -9 \$(cat .orbit/run/rack-2.pid)   # its nodes turn unreachable
+Try a failure:  kill -9 \$(cat .orbit/run/rack-2.pid)   # its nodes turn unreachable, not down
+Bring it back:  tools/orbit-up.sh restart rack-2        # they are alive again within seconds
 Stop it all:    tools/orbit-up.sh down
 MSG
