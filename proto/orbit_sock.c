@@ -79,12 +79,12 @@ bool orbit_endpoint_valid(const char *s)
     const char *colon = strrchr(host, ':');
     if (!colon || colon == host)
         return false;
+    if (colon[1] == '*' && colon[2] == '\0')
+        return true; /* an ephemeral port (bind side) */
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || colon[1] == '\0')
         return false;
-    if (colon[1] == '*' && colon[2] == '\0')
-        return true;
     return port >= 1 && port <= 65535;
 }
 
