@@ -1,0 +1,16 @@
+# tools.cmake: tests of orbit-sim (included from tests/CMakeLists.txt): unit
+# tests of the fleet model, and loopback scripts with bounded waits.
+include_guard(GLOBAL)
+
+orbit_unit_test(test_orbit_sim_model orbit_sim)
+
+# orbit_tools_script_test(NAME LABEL TIMEOUT SCRIPT ARGS...): bash SCRIPT
+# with BIN pointing at the build tree.
+function(orbit_tools_script_test name label timeout script)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${timeout}
+                       ENVIRONMENT "BIN=${CMAKE_BINARY_DIR}")
+endfunction()
+
+orbit_tools_script_test(sim_integration integration 120 sim_integration.sh)
+orbit_tools_script_test(sim_bad_flags integration 60 sim_bad_flags.sh)
