@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# bench_smoke.sh: orbit-bench runs end to end on a small scale — ingest in
+# process (every message applied, sane rates and memory), ingest over the
+# socket through a real shard daemon, and the tree with 1000 leaves (all
+# alive, freshness measured, root messages/s = zone shards / interval,
+# ledger reported as absent) — and leaves no process behind.
+set -u
+: "${BIN:?BIN must point at the build directory}"
+BENCH=$BIN/tools/orbit-bench
+WORK=$(mktemp -d /tmp/orbit-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+timeout 60 "$BENCH" ingest --json --nodes 500 --seconds 1 --mem-nodes 2000 > "$WORK/ingest.json" ||
+    fail "ingest: $(cat "$WORK/ingest.json")"
+jq -e '.not_applied == 0 and .deltas_per_s.median > 1000 and .runs >= 3 and
+       .memory.nodes == 2000 and .memory.heap_bytes_per_node > 100 and
+       .memory.heap_bytes_per_node < 4096' "$WORK/ingest.json" >/dev/null ||
+    fail "ingest: $(cat "$WORK/ingest.json")"
+
+timeout 60 "$BENCH" ingest --socket --json --nodes 500 --seconds 1 > "$WORK/socket.json" ||
+    fail "ingest --socket: $(cat "$WORK/socket.json")"
+jq -e '.mode == "socket" and .not_applied == 0 and .deltas_per_s.median > 1000' \
+    "$WORK/socket.json" >/dev/null || fail "ingest --socket: $(cat "$WORK/socket.json")"
+
+timeout 100 "$BENCH" tree --json --leaves 1000 --seconds 3 --leaf-interval-ms 500 \
+    --report-interval-ms 500 --converge-timeout-s 40 > "$WORK/tree.json" ||
+    fail "tree: $(cat "$WORK/tree.json")"
+jq -e '.runs[0] | .converged and .alive_min == 1000 and .error == null and
+       .age_p99_ms > 0 and .age_p99_ms <= 3000 and .ledger_entries == null and
+       .root_msgs_per_s > 0.5 * .expected_msgs_per_s and
+       .root_msgs_per_s < 1.5 * .expected_msgs_per_s' "$WORK/tree.json" >/dev/null ||
+    fail "tree: $(cat "$WORK/tree.json")"
+echo "PASS"

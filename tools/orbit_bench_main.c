@@ -1,0 +1,185 @@
+/* orbit-bench: parse the command line and run one benchmark. */
+#include <czmq.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orbit_bench_ingest.h"
+#include "orbit_bench_tree.h"
+#include "orbit_cli.h"
+#include "orbit_err.h"
+#include "orbit_log.h"
+
+static const orbit_opt_t opts[] = {
+    {"json", NULL, "print JSON instead of a table", false},
+    {"seconds", "S", "measurement time (default: ingest 5, tree 10)", false},
+    {"seed", "S", "seed of the simulated fleet (default 1)", false},
+    /* ingest */
+    {"nodes", "N", "ingest: nodes in the delta stream (default 10000)", false},
+    {"batch", "B", "ingest: node messages per frame (default 64)", false},
+    {"rounds", "R", "ingest: rounds per run, the full-state round included (default 31)", false},
+    {"full-every", "K", "ingest: every K-th round is full states (default 30)", false},
+    {"mem-nodes", "N", "ingest: nodes for the memory figure, 0 = skip (default 100000)", false},
+    {"gpu-fraction", "F", "ingest: share of GPU nodes (default 0.125)", false},
+    {"socket", NULL, "ingest: through a shard daemon over tcp loopback instead", false},
+    {"window", "W", "ingest --socket: frames in flight (default 256)", false},
+    /* tree */
+    {"leaves", "N[,N...]", "tree: leaf counts, one run each (default 1000,10000,100000)", false},
+    {"leaf-interval-ms", "MS", "tree: leaf send interval (default 1000)", false},
+    {"report-interval-ms", "MS", "tree: shard report interval (default 1000)", false},
+    {"leaves-per-rack", "N", "tree: leaves per rack shard (default 5000)", false},
+    {"racks-per-zone", "N", "tree: rack shards per zone shard (default 10)", false},
+    {"converge-timeout-s", "S", "tree: bound on waiting for every leaf alive (default 30 + N/2000)",
+     false},
+    {"bindir", "DIR", "tree: where orbit-root, orbit-shard, orbit-sim are (default: beside me)",
+     false},
+    {"keep-logs", NULL, "tree: keep the children's logs", false},
+    {NULL, NULL, NULL, false}};
+
+static const orbit_cli_t cli = {"orbit-bench",
+                                "Benchmarks: shard ingest throughput and memory; telemetry tree "
+                                "freshness and root message rate.",
+                                "ingest|tree [options]", "bench", opts};
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int u32(zhashx_t *v, const char *name, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char err[200];
+    if (orbit_cli_u32(v, name, min, max, *out, out, err, sizeof err))
+        orbit_cli_die(cli.prog, err);
+    return 0;
+}
+
+static double real(zhashx_t *v, const char *name, double min, double max, double def)
+{
+    const char *s = orbit_cli_str(v, name);
+    if (!s)
+        return def;
+    char *end, err[200];
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || *end || !(d >= min && d <= max)) {
+        snprintf(err, sizeof err, "--%s must be a number in %g..%g, not '%s'", name, min, max, s);
+        orbit_cli_die(cli.prog, err);
+    }
+    return d;
+}
+
+static void parse_leaves(const char *s, orbit_bench_tree_cfg_t *c)
+{
+    char err[200];
+    c->nleaves = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(p, &end, 10);
+        if (errno || end == p || n < 1 || n > 10000000 || (*end && *end != ',') || *p == '-' ||
+            c->nleaves == ORBIT_BENCH_TREE_COUNTS_MAX) {
+            snprintf(err, sizeof err,
+                     "--leaves must be up to %d comma-separated counts in 1..10000000, not '%s'",
+                     ORBIT_BENCH_TREE_COUNTS_MAX, s);
+            orbit_cli_die(cli.prog, err);
+        }
+        c->leaves[c->nleaves++] = (uint32_t)n;
+        p = *end ? end + 1 : end;
+    }
+    if (!c->nleaves)
+        orbit_cli_die(cli.prog, "--leaves needs at least one count");
+}
+
+static int run_ingest(zhashx_t *v, bool json)
+{
+    orbit_bench_ingest_cfg_t c;
+    orbit_bench_ingest_cfg_default(&c);
+    c.stop = &stop_flag;
+    uint32_t seed = 1;
+    u32(v, "nodes", 1, 10000000, &c.nodes);
+    u32(v, "seconds", 1, 3600, &c.seconds);
+    u32(v, "batch", 1, 100000, &c.batch);
+    u32(v, "rounds", 2, 100000, &c.rounds);
+    u32(v, "full-every", 1, 100000, &c.full_every);
+    u32(v, "mem-nodes", 0, 10000000, &c.mem_nodes);
+    u32(v, "window", 1, 100000, &c.window);
+    u32(v, "seed", 0, UINT32_MAX, &seed);
+    c.seed = seed;
+    c.gpu_fraction = real(v, "gpu-fraction", 0, 1, c.gpu_fraction);
+    c.socket = orbit_cli_flag(v, "socket");
+    orbit_bench_ingest_result_t r;
+    char err[256] = "";
+    int rc = orbit_bench_ingest_run(&c, &r, err, sizeof err);
+    if (rc != ORBIT_OK) {
+        fprintf(stderr, "orbit-bench: ingest: %s\n", err);
+        return 1;
+    }
+    orbit_bench_ingest_print(&c, &r, json);
+    return r.not_applied ? 1 : 0;
+}
+
+static int run_tree(zhashx_t *v, bool json)
+{
+    orbit_bench_tree_cfg_t c;
+    orbit_bench_tree_cfg_default(&c);
+    c.stop = &stop_flag;
+    if (orbit_cli_str(v, "leaves"))
+        parse_leaves(orbit_cli_str(v, "leaves"), &c);
+    u32(v, "seconds", 1, 3600, &c.seconds);
+    u32(v, "leaf-interval-ms", 10, 3600000, &c.leaf_interval_ms);
+    u32(v, "report-interval-ms", 10, 3600000, &c.report_interval_ms);
+    u32(v, "leaves-per-rack", 1, 10000000, &c.leaves_per_rack_shard);
+    u32(v, "racks-per-zone", 1, 100000, &c.racks_per_zone);
+    u32(v, "converge-timeout-s", 0, 86400, &c.converge_timeout_s);
+    c.bindir = orbit_cli_str(v, "bindir");
+    c.keep_logs = orbit_cli_flag(v, "keep-logs");
+    orbit_bench_tree_result_t *r = calloc(c.nleaves, sizeof *r);
+    if (!r)
+        orbit_cli_die(cli.prog, "out of memory");
+    int status = 0;
+    size_t done = 0;
+    for (; done < c.nleaves && !stop_flag; done++) {
+        if (!json)
+            fprintf(stderr, "orbit-bench: tree with %u leaves...\n", c.leaves[done]);
+        if (orbit_bench_tree_run(&c, done, &r[done]) != ORBIT_OK)
+            status = 1;
+    }
+    orbit_bench_tree_print(&c, r, done, json);
+    free(r);
+    return stop_flag ? 1 : status;
+}
+
+int main(int argc, char **argv)
+{
+    char err[256] = "";
+    zhashx_t *v = NULL;
+    char *pos[4];
+    int npos = 0;
+    int rc = orbit_cli_parse_mixed(&cli, argc, argv, &v, pos, 4, &npos, err, sizeof err);
+    if (rc > 0)
+        return 0;
+    if (rc < 0)
+        orbit_cli_die(cli.prog, err);
+    if (npos != 1 || (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree"))) {
+        zhashx_destroy(&v);
+        orbit_cli_die(cli.prog, "expected one benchmark: ingest or tree (see --help)");
+    }
+    /* Our own handlers: czmq's would only set zsys_interrupted. */
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    bool json = orbit_cli_flag(v, "json");
+    int status = !strcmp(pos[0], "ingest") ? run_ingest(v, json) : run_tree(v, json);
+    zhashx_destroy(&v);
+    return status;
+}
