@@ -45,7 +45,7 @@ typedef struct orbit_arena orbit_arena_t;
 orbit_arena_t *orbit_arena_new(size_t chunk);
 /* Free the arena and everything allocated from it; NULL-safe, clears *pa. */
 void orbit_arena_destroy(orbit_arena_t **pa);
-/* Forget every allocation (keeps the first chunk for reuse). */
+/* Forget every allocation (keeps the most recent chunk for reuse). */
 void orbit_arena_reset(orbit_arena_t *a);
 /* The protobuf-c allocator view of the arena (valid while the arena lives). */
 ProtobufCAllocator *orbit_arena_allocator(orbit_arena_t *a);

@@ -139,7 +139,9 @@ static bool budget_admit(orbit_shard_nodes_t *n, uint32_t count, int64_t now)
         n->window_start_ms = now;
         n->window_count = 0;
     }
-    if (n->cfg.ingest_limit && n->window_count + count > n->cfg.ingest_limit)
+    /* A batch is admitted while the window has room, so one larger than the
+     * whole limit still gets through (overshooting once) instead of never. */
+    if (n->cfg.ingest_limit && n->window_count >= n->cfg.ingest_limit)
         return false;
     n->window_count += count;
     return true;
@@ -248,6 +250,13 @@ int orbit_shard_nodes_ingest(orbit_shard_nodes_t *n, const Orbit__LeafBatch *b, 
     n->stats.deltas += b->n_deltas;
     if (!budget_admit(n, (uint32_t)b->n_deltas, now)) {
         n->stats.shed += b->n_deltas;
+        /* Shedding drops the data, not the heartbeat: a node we are too busy
+         * to update is still alive. A lookup is far cheaper than an apply. */
+        for (size_t i = 0; i < b->n_deltas; i++) {
+            shard_node_t *e = zhashx_lookup(n->nodes, b->deltas[i]->node);
+            if (e && b->deltas[i]->incarnation == e->st.incarnation)
+                e->heard_ms = now;
+        }
         ack->verdict = ORBIT__VERDICT__OVERLOADED;
         ack->has_in_flight = ack->has_limit = true;
         ack->in_flight = n->window_count;

@@ -14,7 +14,8 @@ struct orbit_subtree_child {
     int64_t heard_ms;
     uint32_t interval_ms;
     bool reachable, warming;
-    bool synced; /* a full report was applied (incarnation 0 is a valid value) */
+    bool went_silent; /* during the current tick only */
+    bool synced;      /* a full report was applied (incarnation 0 is a valid value) */
     orbit_agg_t summary;
     uint64_t unseen; /* rows kept from before a restart, not yet re-reported */
     uint8_t rid[ORBIT_ROUTING_ID_MAX];
@@ -237,6 +238,13 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
         }
         c->reachable = false;
     }
+    /* Incarnations grow with the child's start time: a report of an older
+     * one is still in flight from a dead process and must not take the
+     * child (or its routing id) back. */
+    if (c->synced && r->incarnation < c->incarnation) {
+        t->stats.stale_reports++;
+        return ORBIT_EINVAL;
+    }
     /* The child may have reconnected from a new socket: always route replies
      * to where the latest report came from. */
     memcpy(c->rid, rid, rid_len);
@@ -337,14 +345,17 @@ uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now)
         int64_t limit = (int64_t)c->interval_ms * t->cfg.silent_pct / 100;
         if (c->reachable && now - c->heard_ms > limit) {
             c->reachable = false;
+            c->went_silent = true;
             changed++;
         }
     }
     if (changed) {
         t->urgent = true;
         for (orbit_row_t *r = zhashx_first(t->rows); r; r = zhashx_next(t->rows))
-            if (!r->owner->reachable)
+            if (r->owner->went_silent)
                 bump(t, r);
+        for (orbit_subtree_child_t *c = zhashx_first(t->children); c; c = zhashx_next(t->children))
+            c->went_silent = false;
     }
     return changed;
 }

@@ -35,7 +35,7 @@ typedef struct {
     orbit_arena_t *build; /* deltas being built */
     Orbit__LeafAck ack;
     uint64_t batch_id;
-    leaf_t leaves[8];
+    leaf_t leaves[16];
     int nleaves;
 } nodes_fx_t;
 
@@ -85,7 +85,7 @@ static int nodes_teardown(void **state)
  * middle of free-capacity bucket 11 (of 16). */
 static leaf_t *add_leaf(nodes_fx_t *fx, const char *name, uint32_t interval_ms)
 {
-    assert_true(fx->nleaves < 8);
+    assert_true(fx->nleaves < 16);
     leaf_t *l = &fx->leaves[fx->nleaves++];
     orbit_node_state_t *s = &l->st;
     orbit_node_state_init(s);
@@ -401,21 +401,22 @@ static void test_invalid_delta_rejected_others_applied(void **state)
 static void test_overloaded_budget(void **state)
 {
     nodes_fx_t *fx = *state;
-    make_table(fx, 10);
-    leaf_t *l[8];
+    make_table(fx, 8);
+    leaf_t *l[12];
     char name[16];
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 12; i++) {
         snprintf(name, sizeof name, "n%d", i);
         l[i] = add_leaf(fx, name, 1000);
     }
-    Orbit__NodeDelta *ds[8];
+    Orbit__NodeDelta *ds[12];
     for (int i = 0; i < 8; i++)
         ds[i] = leaf_delta(fx, l[i], true);
     assert_int_equal(ingest(fx, ds, 8, T0), ORBIT_OK);
     assert_int_equal(fx->ack.verdict, ORBIT__VERDICT__OK);
     assert_int_equal(orbit_shard_nodes_count(fx->n), 8);
 
-    /* 8 + 5 > 10 within the same second: the whole batch is refused. */
+    /* The window's 8 are used up within the same second: the whole batch is
+     * refused, nothing of it applied. */
     for (int i = 0; i < 5; i++) {
         l[i]->st.cpu_used_m = 1000 + i;
         ds[i] = leaf_delta(fx, l[i], false);
@@ -424,17 +425,21 @@ static void test_overloaded_budget(void **state)
     assert_int_equal(fx->ack.verdict, ORBIT__VERDICT__OVERLOADED);
     assert_true(fx->ack.has_in_flight && fx->ack.has_limit);
     assert_int_equal(fx->ack.in_flight, 8);
-    assert_int_equal(fx->ack.limit, 10);
+    assert_int_equal(fx->ack.limit, 8);
     assert_int_equal(fx->ack.n_nodes, 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(shard_copy(fx, l[i]->st.name, NULL)->cpu_used_m, 4200);
     assert_int_equal(orbit_shard_nodes_stats(fx->n)->shed, 5);
     assert_int_equal(orbit_shard_nodes_stats(fx->n)->applied, 8);
 
-    /* What still fits in this second is taken. */
-    Orbit__NodeDelta *two[2] = {leaf_delta(fx, l[6], false), leaf_delta(fx, l[7], false)};
-    assert_int_equal(ingest(fx, two, 2, T0 + 999), ORBIT_OK);
-    assert_int_equal(fx->ack.verdict, ORBIT__VERDICT__OK);
+    /* Shedding drops the data, not the heartbeat: 3.5 intervals after the
+     * first message, the shed nodes are still alive, the others suspect. */
+    orbit_shard_nodes_tick(fx->n, T0 + 3500);
+    orbit_status_t st;
+    shard_copy(fx, "n0", &st);
+    assert_int_equal(st, ORBIT_ALIVE);
+    shard_copy(fx, "n6", &st);
+    assert_int_equal(st, ORBIT_SUSPECT);
 
     /* The next second, the refused deltas (same seqs, resent) are applied:
      * they were not half-applied before. */
@@ -451,11 +456,19 @@ static void test_overloaded_budget(void **state)
             orbit_node_delta_fill_arena(ds[i], &l[i]->st, &base, ++l[i]->seq, fx->build), ORBIT_OK);
         orbit_node_state_close(&base);
     }
-    assert_int_equal(ingest(fx, ds, 5, T0 + 1000), ORBIT_OK);
+    assert_int_equal(ingest(fx, ds, 5, T0 + 4000), ORBIT_OK);
     assert_int_equal(fx->ack.verdict, ORBIT__VERDICT__OK);
     assert_int_equal(fx->ack.n_nodes, 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(shard_copy(fx, l[i]->st.name, NULL)->cpu_used_m, 1000 + i);
+
+    /* A batch larger than the whole limit is admitted in a fresh window
+     * (overshooting once) rather than refused forever. */
+    for (int i = 0; i < 12; i++)
+        ds[i] = leaf_delta(fx, l[i], true);
+    assert_int_equal(ingest(fx, ds, 12, T0 + 6000), ORBIT_OK);
+    assert_int_equal(fx->ack.verdict, ORBIT__VERDICT__OK);
+    assert_int_equal(orbit_shard_nodes_count(fx->n), 12);
 }
 
 /* -------------------------------------------------------------- liveness */

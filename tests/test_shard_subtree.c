@@ -783,12 +783,18 @@ static void test_child_restart_new_incarnation(void **state)
     assert_int_equal(orbit_subtree_row(fx->t, "n1")->cpu_free_m, 1);
     assert_null(orbit_subtree_row(fx->t, "n0"));
     assert_non_null(orbit_subtree_row(fx->t, "n2"));
-    /* Reports of the old incarnation, still in flight, are refused. */
+    /* Reports of the old incarnation, still in flight from the dead
+     * process, are refused outright — full ones too — and counted. */
     c->inc = 100;
     c->seq = 10;
-    assert_int_equal(send_report(fx, c, false, false, "n1", T0 + 300), ORBIT_OK);
-    assert_true(fx->ack.resync);
-    assert_int_equal(orbit_subtree_stats(fx->t)->resyncs_requested, 2);
+    uint64_t stale = orbit_subtree_stats(fx->t)->stale_reports;
+    assert_int_equal(send_report(fx, c, false, false, "n1", T0 + 300), ORBIT_EINVAL);
+    add_row(c, "n0")->present = true;
+    assert_int_equal(send_report(fx, c, true, false, NULL, T0 + 301), ORBIT_EINVAL);
+    assert_int_equal(orbit_subtree_stats(fx->t)->stale_reports, stale + 2);
+    assert_null(orbit_subtree_row(fx->t, "n0"));
+    assert_int_equal(orbit_subtree_row(fx->t, "n1")->cpu_free_m, 1);
+    assert_int_equal(orbit_subtree_stats(fx->t)->resyncs_requested, 1);
 }
 
 static void test_node_moves_between_children(void **state)
