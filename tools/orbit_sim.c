@@ -34,7 +34,7 @@ struct orbit_sim {
     int64_t last_link_tick_ms;
     orbit_sim_stats_t st;
     uint64_t last_sent; /* for the rate in the stats line */
-    int64_t last_stats_ms;
+    int64_t last_stats_ms, started_ms;
     orbit_ratelimit_t rl;
 };
 
@@ -232,12 +232,15 @@ void orbit_sim_stats(const orbit_sim_t *s, orbit_sim_stats_t *out)
     }
 }
 
-static void log_stats(orbit_sim_t *s, int64_t now)
+/* The rate is over the last period, or over the whole run when final. */
+static void log_stats(orbit_sim_t *s, int64_t now, bool final)
 {
     orbit_sim_stats_t x;
     orbit_sim_stats(s, &x);
-    double secs = s->last_stats_ms ? (double)(now - s->last_stats_ms) / 1000.0 : 0.0;
-    double rate = secs > 0 ? (double)(x.sent - s->last_sent) / secs : 0.0;
+    int64_t since = final ? s->started_ms : s->last_stats_ms;
+    uint64_t base = final ? 0 : s->last_sent;
+    double secs = (double)(now - since) / 1000.0;
+    double rate = secs > 0 ? (double)(x.sent - base) / secs : 0.0;
     s->last_sent = x.sent;
     s->last_stats_ms = now;
     orbit_info("sim: %u leaves on %u sockets: sent %" PRIu64 " (%.0f/s, %" PRIu64
@@ -324,7 +327,7 @@ static int on_stats(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    log_stats(arg, zclock_mono());
+    log_stats(arg, zclock_mono(), false);
     return 0;
 }
 
@@ -352,10 +355,11 @@ int orbit_sim_run(orbit_sim_t *s)
     s->cycle_start_ms = now;
     s->last_link_tick_ms = now;
     s->last_stats_ms = now;
+    s->started_ms = now;
     orbit_info("sim: %u leaves in %u racks to %u shard endpoint(s) over %u sockets, every %u ms",
                s->cfg.model.nodes, s->cfg.model.racks, s->nendpoints, s->nlinks,
                s->cfg.model.interval_ms);
     zloop_start(s->loop);
-    log_stats(s, zclock_mono());
+    log_stats(s, zclock_mono(), true);
     return 0;
 }
