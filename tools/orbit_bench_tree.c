@@ -327,7 +327,12 @@ static int measure(const orbit_bench_tree_cfg_t *c, orbit_view_client_t *vc, fle
         r->roles[k].cpu_pct = wall > 0 ? 100.0 * (cpu1[k] - cpu0[k]) / wall : 0;
         r->roles[k].rss_bytes = rss[k];
     }
-    return stopped(c) ? ORBIT_ETIMEDOUT : ORBIT_OK;
+    if (stopped(c)) {
+        snprintf(r->error, sizeof r->error, "interrupted");
+        return ORBIT_ETIMEDOUT;
+    }
+    /* A process that died during the window makes the figures suspect. */
+    return check_alive(f, r);
 }
 
 int orbit_bench_tree_run(const orbit_bench_tree_cfg_t *c, size_t i, orbit_bench_tree_result_t *r)

@@ -34,7 +34,8 @@
 typedef struct {
     orbit_sim_model_cfg_t model; /* the fleet; model.interval_ms is the send interval */
     const char *shards;          /* comma-separated shard endpoints; copied */
-    uint32_t sockets;            /* DEALER sockets; 0: orbit_sim_default_sockets */
+    uint32_t sockets;            /* DEALER sockets; 0: orbit_sim_default_sockets; raised to the
+                                    number of endpoints (each endpoint needs one of its own) */
     uint32_t full_every;         /* every K-th send of a node is full; 0: leaf_link's default */
     uint32_t duration_ms;        /* stop after this long; 0: until SIGINT/SIGTERM */
     uint32_t stats_ms;           /* period of the info-level stats line; 0: none */

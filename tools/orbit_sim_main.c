@@ -133,6 +133,9 @@ int main(int argc, char **argv)
         orbit_cli_die(cli.prog, "--shard is required");
 
     zsys_set_logident("orbit-sim");
+    /* SIGTERM from here on ends the run cleanly (czmq's handler), even while
+     * a large fleet is still being built. */
+    zsys_init();
     orbit_sim_t *s = orbit_sim_new(&cfg, err, sizeof err);
     if (!s)
         orbit_cli_die(cli.prog, err);
