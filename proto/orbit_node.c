@@ -487,8 +487,13 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
         memcpy(s->labels, packed, sizeof packed);
     }
     if (m->has_gpus_set && m->gpus_set) {
+        /* GPU lists usually keep their length between samples: reuse the
+         * array then, so a steady GPU node costs no allocation per delta. */
         orbit_gpu_t *gs = NULL;
-        if (m->n_gpus) {
+        if (m->n_gpus == s->ngpus && s->gpus) {
+            gs = s->gpus;
+            memset(gs, 0, m->n_gpus * sizeof *gs);
+        } else if (m->n_gpus) {
             gs = calloc(m->n_gpus, sizeof *gs);
             if (!gs)
                 return ORBIT_ENOMEM;
@@ -510,7 +515,8 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
             o->last_xid = g->last_xid;
             o->health = g->has_health ? (orbit_gpu_health_t)g->health : orbit_gpu_health_derive(o);
         }
-        free(s->gpus);
+        if (gs != s->gpus)
+            free(s->gpus);
         s->gpus = gs;
         s->ngpus = (uint32_t)m->n_gpus;
     }

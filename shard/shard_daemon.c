@@ -374,8 +374,17 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         orbit_subtree_tick(s->subtree, now);
         urgent |= orbit_subtree_take_urgent(s->subtree);
     }
-    if (urgent || now >= s->next_report_ms) {
-        s->next_report_ms = now + s->cfg.interval_ms;
+    /* Keep the regular cadence at exactly one report per interval: advance
+     * by the interval (re-anchoring only after a stall), not from now, which
+     * would drift by up to a quarter interval each time. Early reports do
+     * not move it. */
+    bool regular = now >= s->next_report_ms;
+    if (regular) {
+        s->next_report_ms += s->cfg.interval_ms;
+        if (s->next_report_ms <= now)
+            s->next_report_ms = now + s->cfg.interval_ms;
+    }
+    if (urgent || regular) {
         for (int i = 0; i < s->nup; i++)
             send_report(s, &s->up[i], now);
     }

@@ -80,8 +80,8 @@ const orbit_node_state_t *orbit_shard_nodes_get(const orbit_shard_nodes_t *n, co
 int orbit_shard_nodes_detail(const orbit_shard_nodes_t *n, const char *name, int64_t now_ms,
                              orbit_arena_t *a, Orbit__NodeDetail **detail);
 
-/* Bytes of heap the table holds per node on average (entries, GPU arrays,
- * hash overhead estimate), for the memory benchmark. */
+/* Bytes of heap the whole table holds in its entries and GPU arrays (not
+ * counting the hash table's own overhead), for the memory benchmark. */
 size_t orbit_shard_nodes_heap_bytes(const orbit_shard_nodes_t *n);
 
 #endif
