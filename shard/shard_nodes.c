@@ -14,6 +14,7 @@ typedef struct {
     int64_t heard_ms;      /* when the last applied message arrived */
     uint64_t gen;          /* generation of the last material change */
     uint64_t sig;          /* signature of the row-relevant fields */
+    uint32_t labels_hash;  /* of st.labels, refreshed when labels change */
     uint8_t status;
 } shard_node_t;
 
@@ -100,22 +101,31 @@ static int64_t free_bucket(int64_t cap, int64_t used)
 }
 
 /* What makes a row change materially: status, capacities, labels, free
- * capacity in sixteenths, healthy GPUs, pressure bucket. */
+ * capacity in sixteenths, healthy GPUs, pressure bucket. Mixed a word at a
+ * time (this runs on every delta); the label text is hashed only when it
+ * changes. */
 static uint64_t row_signature(const shard_node_t *e)
 {
     const orbit_node_state_t *s = &e->st;
-    int64_t v[10] = {e->status,
-                     s->cpu_capacity_m,
-                     s->mem_capacity,
-                     s->gpu_capacity,
-                     free_bucket(s->cpu_capacity_m, s->cpu_used_m),
-                     free_bucket(s->mem_capacity, s->mem_used),
-                     gpu_healthy(s),
-                     s->pressure_available ? orbit_pressure_bucket(s->pressure.mem_some) : -1,
-                     s->ngpus,
-                     0};
-    uint64_t h = fnv(14695981039346656037ULL, v, sizeof v);
-    return fnv(h, s->labels, strlen(s->labels));
+    const uint64_t v[9] = {
+        (uint64_t)e->status | (uint64_t)s->ngpus << 8 | (uint64_t)gpu_healthy(s) << 16 |
+            (uint64_t)(s->pressure_available ? orbit_pressure_bucket(s->pressure.mem_some) : 15)
+                << 24,
+        (uint64_t)s->cpu_capacity_m,
+        (uint64_t)s->mem_capacity,
+        s->gpu_capacity,
+        (uint64_t)free_bucket(s->cpu_capacity_m, s->cpu_used_m),
+        (uint64_t)free_bucket(s->mem_capacity, s->mem_used),
+        e->labels_hash,
+        0x9e3779b97f4a7c15ULL,
+        0};
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) {
+        h ^= v[i];
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    return h;
 }
 
 static void mark_if_changed(orbit_shard_nodes_t *n, shard_node_t *e)
@@ -229,6 +239,8 @@ static Orbit__Verdict ingest_one(orbit_shard_nodes_t *n, const Orbit__NodeDelta 
         n->stats.nomem++;
         return ORBIT__VERDICT__RESYNC;
     }
+    if (full || (d->has_labels_set && d->labels_set))
+        e->labels_hash = (uint32_t)fnv(14695981039346656037ULL, e->st.labels, strlen(e->st.labels));
     e->seq = d->seq;
     e->heard_ms = now;
     e->status = ORBIT_ALIVE;
