@@ -45,6 +45,8 @@ int main(int argc, char **argv)
                       sizeof err))
         orbit_cli_die(cli.prog, err);
     zsys_set_logident("orbit-root");
+    /* The libuv loop handles SIGINT/SIGTERM; czmq must not install its own. */
+    zsys_handler_set(NULL);
     orbit_root_t *r = orbit_root_new(&cfg, err, sizeof err);
     if (!r)
         orbit_cli_die(cli.prog, err);

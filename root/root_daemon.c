@@ -1,4 +1,4 @@
-/* root_daemon: root view ingest, queries and detail proxy on a zloop. */
+/* root_daemon: root view ingest, queries and detail proxy on a libuv loop. */
 #include "root_daemon.h"
 
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include "orbit_err.h"
 #include "orbit_log.h"
 #include "orbit_sock.h"
+#include "root_uvzmq.h"
 #include "root_view.h"
 #include "shard_pending.h"
 
@@ -26,7 +27,11 @@ struct orbit_root {
     int64_t started_ms;
     root_stats_t st;
     orbit_ratelimit_t rl;
-    zloop_t *loop;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    orbit_uvzmq_t *watch;
+    int open_handles;
 };
 
 static void log_bad(orbit_root_t *r, const char *what, int rc)
@@ -180,11 +185,11 @@ static void finish_detail(orbit_root_t *r, const orbit_pending_t *p, const char 
     reply(r, p->rid, p->rid_len, &rep);
 }
 
-static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
+static int on_router(zsock_t *sock, int budget, void *arg)
 {
-    (void)loop;
     orbit_root_t *r = arg;
-    for (int budget = 0; budget < 1024; budget++) {
+    int got = 0;
+    for (; got < budget; got++) {
         int rc = orbit_wire_recv(sock, 1, &r->rx);
         if (rc == ORBIT_EAGAIN)
             break;
@@ -231,14 +236,12 @@ static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
             log_bad(r, "unusable frame", rc == ORBIT_OK ? ORBIT_ETYPE : rc);
         }
     }
-    return 0;
+    return got;
 }
 
-static int on_tick(zloop_t *loop, int timer_id, void *arg)
+static void on_tick(uv_timer_t *t)
 {
-    (void)loop;
-    (void)timer_id;
-    orbit_root_t *r = arg;
+    orbit_root_t *r = t->data;
     int64_t now = zclock_mono();
     if (orbit_subtree_tick(r->view, now))
         orbit_info("%s: a shard went silent; its nodes are unreachable", r->name);
@@ -247,7 +250,30 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         orbit_arena_reset(r->arena);
         finish_detail(r, &p, NULL, NULL);
     }
-    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    orbit_root_t *r = h->data;
+    r->open_handles--;
+}
+
+static void on_watch_closed(void *arg)
+{
+    orbit_root_t *r = arg;
+    r->open_handles--;
+}
+
+/* SIGINT/SIGTERM: close every handle; uv_run returns once they are closed. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    orbit_root_t *r = h->data;
+    orbit_info("%s: signal %d, stopping", r->name, signum);
+    uv_close((uv_handle_t *)&r->tick, on_closed);
+    uv_close((uv_handle_t *)&r->sigint, on_closed);
+    uv_close((uv_handle_t *)&r->sigterm, on_closed);
+    orbit_uvzmq_stop(r->watch, on_watch_closed, r);
+    r->watch = NULL;
 }
 
 orbit_root_t *orbit_root_new(const orbit_root_cfg_t *cfg, char *err, size_t errlen)
@@ -264,6 +290,11 @@ orbit_root_t *orbit_root_new(const orbit_root_cfg_t *cfg, char *err, size_t errl
     orbit_pending_init(&r->pending);
     orbit_rx_init(&r->rx);
     r->started_ms = zclock_mono();
+    if (uv_loop_init(&r->loop) != 0) {
+        snprintf(err, errlen, "cannot create the event loop");
+        free(r);
+        return NULL;
+    }
     r->view = orbit_subtree_new(r->name, 0, &cfg->view);
     r->arena = orbit_arena_new(1 << 16);
     if (!r->view || !r->arena) {
@@ -283,12 +314,19 @@ fail:
 
 int orbit_root_run(orbit_root_t *r)
 {
-    r->loop = zloop_new();
-    zloop_reader(r->loop, r->router, on_router, r);
-    zloop_timer(r->loop, 100, 0, on_tick, r);
+    if (orbit_uvzmq_start(&r->loop, r->router, 1024, on_router, r, &r->watch) != ORBIT_OK)
+        return ORBIT_EIO;
+    uv_timer_init(&r->loop, &r->tick);
+    uv_signal_init(&r->loop, &r->sigint);
+    uv_signal_init(&r->loop, &r->sigterm);
+    r->tick.data = r->sigint.data = r->sigterm.data = r;
+    r->open_handles = 4;
+    uv_timer_start(&r->tick, on_tick, 100, 100);
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
     orbit_info("%s serving the root view", r->name);
-    zloop_start(r->loop);
-    orbit_info("%s stopping", r->name);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    orbit_info("%s stopped", r->name);
     return 0;
 }
 
@@ -297,7 +335,8 @@ void orbit_root_destroy(orbit_root_t **pr)
     if (!pr || !*pr)
         return;
     orbit_root_t *r = *pr;
-    zloop_destroy(&r->loop);
+    if (r->open_handles == 0)
+        uv_loop_close(&r->loop);
     zsock_destroy(&r->router);
     orbit_rx_close(&r->rx);
     orbit_subtree_destroy(&r->view);
