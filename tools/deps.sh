@@ -1,7 +1,8 @@
 # deps.sh: install Orbit's Debian 12 build and test dependencies, only what
 # is missing (idempotent). Sourced by orbit-up.sh and orbit-test.sh.
 ORBIT_PACKAGES="build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
-protobuf-c-compiler libcmocka-dev libjansson-dev jq clang-format hostname procps"
+protobuf-c-compiler libcmocka-dev libjansson-dev libuv1-dev liblmdb-dev libraft-dev jq
+clang-format hostname procps"
 
 orbit_install_deps() {
     local missing=()
