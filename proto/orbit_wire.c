@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger.pb-c.h"
 #include "orbit_err.h"
 
 static const ProtobufCMessageDescriptor *descriptor_of(orbit_msg_type_t type)
@@ -18,15 +19,17 @@ static const ProtobufCMessageDescriptor *descriptor_of(orbit_msg_type_t type)
     case ORBIT_MSG_VIEW_REPLY: return &orbit__view_reply__descriptor;
     case ORBIT_MSG_DETAIL_REQUEST: return &orbit__detail_request__descriptor;
     case ORBIT_MSG_DETAIL_REPLY: return &orbit__detail_reply__descriptor;
+    case ORBIT_MSG_LEDGER_REQUEST: return &orbit__ledger__request__descriptor;
+    case ORBIT_MSG_LEDGER_REPLY: return &orbit__ledger__reply__descriptor;
     default: return NULL;
     }
 }
 
 const char *orbit_msg_type_name(int type)
 {
-    static const char *names[] = {"unknown",      "leaf-batch",     "leaf-ack",
-                                  "shard-report", "report-ack",     "view-query",
-                                  "view-reply",   "detail-request", "detail-reply"};
+    static const char *names[] = {"unknown",      "leaf-batch",     "leaf-ack",    "shard-report",
+                                  "report-ack",   "view-query",     "view-reply",  "detail-request",
+                                  "detail-reply", "ledger-request", "ledger-reply"};
     if (type <= 0 || type >= ORBIT_MSG_TYPE_END)
         return names[0];
     return names[type];

@@ -31,6 +31,8 @@ typedef enum {
     ORBIT_MSG_VIEW_REPLY = 6,
     ORBIT_MSG_DETAIL_REQUEST = 7,
     ORBIT_MSG_DETAIL_REPLY = 8,
+    ORBIT_MSG_LEDGER_REQUEST = 9, /* ledger.proto: orbit.ledger.Request */
+    ORBIT_MSG_LEDGER_REPLY = 10,  /* ledger.proto: orbit.ledger.Reply */
     ORBIT_MSG_TYPE_END
 } orbit_msg_type_t;
 
