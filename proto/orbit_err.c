@@ -18,6 +18,9 @@ const char *orbit_strerror(int code)
     case ORBIT_EAGAIN: return "try again";
     case ORBIT_ETIMEDOUT: return "timed out";
     case ORBIT_EUNAVAIL: return "not available";
+    case ORBIT_ENOTLEADER: return "not the leader";
+    case ORBIT_ELEADERLOST: return "leadership lost; the outcome is unknown";
+    case ORBIT_ESHUTDOWN: return "shutting down";
     default: return "unknown error";
     }
 }
