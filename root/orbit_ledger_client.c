@@ -158,6 +158,24 @@ static int attempt(orbit_ledger_client_t *c, int i, Orbit__Ledger__Request *req,
     return rc;
 }
 
+int orbit_ledger_client_replicas(const orbit_ledger_client_t *c)
+{
+    return c->n;
+}
+
+const char *orbit_ledger_client_endpoint(const orbit_ledger_client_t *c, int i)
+{
+    return i >= 0 && i < c->n ? c->endpoints[i] : NULL;
+}
+
+int orbit_ledger_client_call_one(orbit_ledger_client_t *c, int i, Orbit__Ledger__Request *req,
+                                 int timeout_ms, Orbit__Ledger__Reply **reply)
+{
+    if (i < 0 || i >= c->n)
+        return ORBIT_EINVAL;
+    return attempt(c, i, req, timeout_ms, reply);
+}
+
 int orbit_ledger_client_call(orbit_ledger_client_t *c, Orbit__Ledger__Request *req, int timeout_ms,
                              Orbit__Ledger__Reply **reply)
 {

@@ -40,6 +40,16 @@ const char *orbit_ledger_client_id(const orbit_ledger_client_t *c);
 int orbit_ledger_client_call(orbit_ledger_client_t *c, Orbit__Ledger__Request *req, int timeout_ms,
                              Orbit__Ledger__Reply **reply);
 
+/* Number of replica endpoints, and one of them (i < count). */
+int orbit_ledger_client_replicas(const orbit_ledger_client_t *c);
+const char *orbit_ledger_client_endpoint(const orbit_ledger_client_t *c, int i);
+
+/* Send req to replica i only (no leader following, one attempt): for
+ * per-replica questions such as status.
+ * Errors: ORBIT_ETIMEDOUT, ORBIT_ENOMEM, ORBIT_EIO, ORBIT_EINVAL (bad i). */
+int orbit_ledger_client_call_one(orbit_ledger_client_t *c, int i, Orbit__Ledger__Request *req,
+                                 int timeout_ms, Orbit__Ledger__Reply **reply);
+
 /* Give proposal p this client's id and a fresh request id (once per logical
  * proposal; retries must keep them). */
 void orbit_ledger_client_stamp(orbit_ledger_client_t *c, Orbit__Ledger__Proposal *p);

@@ -10,9 +10,8 @@
 #include "orbit_err.h"
 #include "orbit_node.h"
 #include "orbit_view_client.h"
+#include "orbitctl.h"
 #include "shard_agg.h"
-
-#define DEFAULT_ROOTS "tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402"
 
 static const orbit_opt_t opts[] = {
     {"root", "ENDPOINT[,...]", "root replicas to ask (default: the local constellation)", false},
@@ -25,17 +24,25 @@ static const orbit_opt_t opts[] = {
     {"min-gpus", "N", "view nodes: at least N healthy GPUs", false},
     {"order", "KEY", "view nodes: name (default), cpu, mem or gpu (most free first)", false},
     {"limit", "N", "view nodes: at most N rows (top-k with --order)", false},
+    {"from", "INDEX", "ledger watch: first ledger index (default 1)", false},
+    {"prefix", "KEY", "ledger watch: only commitments touching keys with this prefix", false},
+    {"follow", NULL, "ledger watch: keep waiting for new commitments", false},
+    {"stale", NULL, "ledger get: answer from the replica's state without a barrier", false},
+    {"client-id", "ID", "ledger propose: client id for idempotent retries", false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {
     "orbitctl", "Query and operate an Orbit constellation.",
-    "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards", "orbitctl", opts};
+    "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards\n"
+    "       orbitctl [--root ENDPOINT[,...]] [--json] ledger status|propose FILE|get KEY|"
+    "watch|members [add ID HOST:PORT|remove ID|assign ID ROLE]",
+    "orbitctl", opts};
 
-static bool json_out;
+bool json_out;
 
 /* ------------------------------------------------------------- formatting */
 
-static void dump(json_t *j)
+void dump(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s)
@@ -445,6 +452,8 @@ int main(int argc, char **argv)
     int status = 2;
     if (npos == 0)
         snprintf(err, sizeof err, "missing command (try: orbitctl view summary; see --help)");
+    else if (!strcmp(pos[0], "ledger"))
+        status = orbitctl_ledger(v, pos, npos, err, sizeof err);
     else if (!strcmp(pos[0], "view"))
         status = cmd_view(v, pos, npos, err, sizeof err);
     else

@@ -1,0 +1,21 @@
+/* orbitctl.h: what orbitctl's command files share. */
+#ifndef ORBITCTL_H
+#define ORBITCTL_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+/* The local constellation's root replicas (what the README's command starts). */
+#define DEFAULT_ROOTS "tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402"
+
+extern bool json_out;
+
+/* Print j compactly on one line and release it. */
+void dump(json_t *j);
+
+/* `orbitctl ledger ...`: returns the exit status (0, 1 remote failure, 2
+ * usage) with a one-line reason in err when not 0. */
+int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen);
+
+#endif
