@@ -21,6 +21,8 @@ const char *orbit_strerror(int code)
     case ORBIT_ENOTLEADER: return "not the leader";
     case ORBIT_ELEADERLOST: return "leadership lost; the outcome is unknown";
     case ORBIT_ESHUTDOWN: return "shutting down";
+    case ORBIT_ECOMPACTED: return "compacted";
+    case ORBIT_ECORRUPT: return "corrupt data";
     default: return "unknown error";
     }
 }

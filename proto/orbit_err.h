@@ -20,6 +20,8 @@ enum {
     ORBIT_ENOTLEADER = -1014,  /* this replica is not the leader (ask it for a hint) */
     ORBIT_ELEADERLOST = -1015, /* leadership lost before the outcome was known */
     ORBIT_ESHUTDOWN = -1016,   /* shutting down */
+    ORBIT_ECOMPACTED = -1017,  /* history below the compacted index is gone (load a snapshot) */
+    ORBIT_ECORRUPT = -1018,    /* stored data fails its own checks (bad version or record) */
 };
 
 /* Static description of an Orbit error code (or "unknown error"). */
