@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "orbit_log.h"
 
@@ -38,17 +40,36 @@ static void help(const orbit_cli_t *cli)
         }
 }
 
-static int set(zhashx_t *v, const orbit_opt_t *o, const char *value)
+/* A repeatable option's values are kept twice: joined with ',' under its
+ * name (orbit_cli_str) and joined with '\n' under "\n" + name
+ * (orbit_cli_list), a key no option can have. */
+static void list_key(char *key, size_t size, const char *name)
 {
-    const char *old = zhashx_lookup(v, o->name);
-    if (old && o->repeat) {
-        char *joined = zsys_sprintf("%s,%s", old, value);
-        zhashx_update(v, o->name, joined);
-        zstr_free(&joined);
-    } else {
-        zhashx_update(v, o->name, (void *)value);
+    snprintf(key, size, "\n%s", name);
+}
+
+static void append(zhashx_t *v, const char *key, char sep, const char *value)
+{
+    const char *old = zhashx_lookup(v, key);
+    if (!old) {
+        zhashx_update(v, key, (void *)value);
+        return;
     }
-    return 0;
+    char *joined = zsys_sprintf("%s%c%s", old, sep, value);
+    zhashx_update(v, key, joined);
+    zstr_free(&joined);
+}
+
+static void set(zhashx_t *v, const orbit_opt_t *o, const char *value)
+{
+    if (!o->repeat) {
+        zhashx_update(v, o->name, (void *)value);
+        return;
+    }
+    char key[80];
+    list_key(key, sizeof key, o->name);
+    append(v, o->name, ',', value);
+    append(v, key, '\n', value);
 }
 
 static void free_str(void **item)
@@ -62,12 +83,129 @@ static void *dup_str(const void *item)
     return strdup(item);
 }
 
-static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
-                 int *first_positional, char **pos, int maxpos, int *npos, char *err, size_t errlen)
+static zhashx_t *values_new(void)
 {
     zhashx_t *v = zhashx_new();
     zhashx_set_duplicator(v, dup_str);
     zhashx_set_destructor(v, free_str);
+    return v;
+}
+
+/* An option the config file may set: the program's own and log-level. */
+static const orbit_opt_t *find_in_file(const orbit_cli_t *cli, const char *name)
+{
+    if (!strcmp(name, "config") || !strcmp(name, "help") || !strcmp(name, "version"))
+        return NULL;
+    return find(cli, name);
+}
+
+/* Move the file's value of o (in fv) into v under the rules of o->repeat. */
+static void take_from_file(zhashx_t *v, zhashx_t *fv, const orbit_opt_t *o)
+{
+    const char *file = zhashx_lookup(fv, o->name);
+    if (!file)
+        return;
+    const char *flag = zhashx_lookup(v, o->name);
+    char key[80];
+    list_key(key, sizeof key, o->name);
+    if (!flag) {
+        zhashx_update(v, o->name, (void *)file);
+        if (o->repeat)
+            zhashx_update(v, key, zhashx_lookup(fv, key));
+        return;
+    }
+    if (o->repeat != ORBIT_OPT_MERGE)
+        return;
+    char *joined = zsys_sprintf("%s,%s", file, flag);
+    char *list =
+        zsys_sprintf("%s\n%s", (char *)zhashx_lookup(fv, key), (char *)zhashx_lookup(v, key));
+    zhashx_update(v, o->name, joined);
+    zhashx_update(v, key, list);
+    zstr_free(&joined);
+    zstr_free(&list);
+}
+
+/* One key of the program's section into fv. */
+static int read_key(const orbit_cli_t *cli, const char *file, zconfig_t *c, zhashx_t *fv, char *err,
+                    size_t errlen)
+{
+    const char *name = zconfig_name(c);
+    const orbit_opt_t *o = find_in_file(cli, name);
+    if (!o) {
+        snprintf(err, errlen, "config file '%s': unknown key %s/%.40s", file, cli->section, name);
+        return -1;
+    }
+    if (o->repeat && zconfig_child(c)) {
+        /* A section of key = value pairs, e.g. label/rack = r1. */
+        for (zconfig_t *kv = zconfig_child(c); kv; kv = zconfig_next(kv)) {
+            const char *value = zconfig_value(kv);
+            char *pair = zsys_sprintf("%s=%s", zconfig_name(kv), value ? value : "");
+            set(fv, o, pair);
+            zstr_free(&pair);
+        }
+        return 0;
+    }
+    const char *value = zconfig_value(c);
+    if (!value || !*value) {
+        snprintf(err, errlen, "config file '%s': %s/%s has no value", file, cli->section, name);
+        return -1;
+    }
+    if (!o->arg) {
+        bool on = !strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes");
+        bool off = !strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no");
+        if (!on && !off) {
+            snprintf(err, errlen, "config file '%s': %s/%s must be 1 or 0, not '%.40s'", file,
+                     cli->section, name, value);
+            return -1;
+        }
+        if (on)
+            set(fv, o, "1");
+        return 0;
+    }
+    set(fv, o, value);
+    return 0;
+}
+
+/* Fill in from the config file what the flags did not set. */
+static int load_file(const orbit_cli_t *cli, const char *file, zhashx_t *v, char *err,
+                     size_t errlen)
+{
+    struct stat st;
+    if (stat(file, &st) != 0 || access(file, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read config file '%s': %s", file, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) { /* czmq would read a directory or a pipe as empty */
+        snprintf(err, errlen, "cannot read config file '%s': not a regular file", file);
+        return -1;
+    }
+    /* Not zconfig_load: it leaks its zfile when the text is not ZPL. */
+    zchunk_t *text = zchunk_slurp(file, 0);
+    zconfig_t *root = text ? zconfig_chunk_load(text) : NULL;
+    zchunk_destroy(&text);
+    if (!root) {
+        snprintf(err, errlen, "cannot read config file '%s': not valid ZPL", file);
+        return -1;
+    }
+    int rc = 0;
+    zhashx_t *fv = values_new();
+    zconfig_t *section = cli->section ? zconfig_locate(root, cli->section) : NULL;
+    for (zconfig_t *c = section ? zconfig_child(section) : NULL; c && rc == 0; c = zconfig_next(c))
+        rc = read_key(cli, file, c, fv, err, errlen);
+    if (rc == 0) {
+        for (const orbit_opt_t *o = cli->opts; o && o->name; o++)
+            take_from_file(v, fv, o);
+        take_from_file(v, fv, find(cli, "log-level"));
+    }
+    zhashx_destroy(&fv);
+    zconfig_destroy(&root);
+    return rc;
+}
+
+static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **values,
+                 int *first_positional, char **pos, int maxpos, int *npos, char *err, size_t errlen)
+{
+    zhashx_t *v = values_new();
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -98,15 +236,19 @@ static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **value
             snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
             goto fail;
         }
+        if (!o->arg && eq) {
+            snprintf(err, errlen, "--%s takes no value", name);
+            goto fail;
+        }
         if (!strcmp(name, "help")) {
             help(cli);
             zhashx_destroy(&v);
-            return 1;
+            return ORBIT_CLI_HELP;
         }
         if (!strcmp(name, "version")) {
             printf("%s %s\n", cli->prog, ORBIT_VERSION);
             zhashx_destroy(&v);
-            return 1;
+            return ORBIT_CLI_VERSION;
         }
         const char *value = "1";
         if (o->arg) {
@@ -118,41 +260,12 @@ static int parse(const orbit_cli_t *cli, int argc, char **argv, zhashx_t **value
                 snprintf(err, errlen, "--%s needs a value (%s)", name, o->arg);
                 goto fail;
             }
-        } else if (eq) {
-            snprintf(err, errlen, "--%s takes no value", name);
-            goto fail;
         }
         set(v, o, value);
     }
     const char *file = zhashx_lookup(v, "config");
-    if (file) {
-        zconfig_t *root = zconfig_load(file);
-        if (!root) {
-            snprintf(err, errlen, "cannot read config file '%s'", file);
-            goto fail;
-        }
-        for (const orbit_opt_t *o = cli->opts; o && o->name; o++) {
-            if (zhashx_lookup(v, o->name))
-                continue;
-            char path[128];
-            snprintf(path, sizeof path, "%s/%s", cli->section, o->name);
-            zconfig_t *item = zconfig_locate(root, path);
-            if (!item)
-                continue;
-            if (o->repeat && zconfig_child(item)) {
-                /* A section of key = value pairs, e.g. label/rack = r1. */
-                for (zconfig_t *c = zconfig_child(item); c; c = zconfig_next(c)) {
-                    char *kv = zsys_sprintf("%s=%s", zconfig_name(c),
-                                            zconfig_value(c) ? zconfig_value(c) : "");
-                    set(v, o, kv);
-                    zstr_free(&kv);
-                }
-            } else if (zconfig_value(item) && *zconfig_value(item)) {
-                set(v, o, zconfig_value(item));
-            }
-        }
-        zconfig_destroy(&root);
-    }
+    if (file && load_file(cli, file, v, err, errlen) != 0)
+        goto fail;
     const char *level = zhashx_lookup(v, "log-level");
     if (level) {
         int l = orbit_log_level_parse(level);
@@ -190,6 +303,34 @@ const char *orbit_cli_str(zhashx_t *values, const char *name)
     return zhashx_lookup(values, name);
 }
 
+zlist_t *orbit_cli_list(zhashx_t *values, const char *name)
+{
+    char key[80];
+    list_key(key, sizeof key, name);
+    const char *joined = zhashx_lookup(values, key);
+    if (!joined)
+        return NULL;
+    zlist_t *list = zlist_new();
+    if (!list)
+        return NULL;
+    zlist_autofree(list); /* zlist_append copies */
+    char *copy = strdup(joined);
+    for (char *p = copy; p;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        if (zlist_append(list, p) != 0) {
+            zlist_destroy(&list);
+            break;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    if (!copy)
+        zlist_destroy(&list);
+    free(copy);
+    return list;
+}
+
 bool orbit_cli_flag(zhashx_t *values, const char *name)
 {
     return zhashx_lookup(values, name) != NULL;
@@ -205,8 +346,9 @@ int orbit_cli_u32(zhashx_t *values, const char *name, uint32_t min, uint32_t max
     }
     char *end;
     errno = 0;
+    /* strtoull alone would take " 5", "+5" and "-5" (as a huge number). */
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+    if (s[0] < '0' || s[0] > '9' || errno || *end || v < min || v > max) {
         snprintf(err, errlen, "--%s must be an integer in %u..%u, not '%s'", name, min, max, s);
         return -1;
     }

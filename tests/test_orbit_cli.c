@@ -21,6 +21,7 @@ static const orbit_opt_t opts[] = {
     {"interval-ms", "MS", "report interval", false},
     {"label", "K=V", "a label", true},
     {"json", NULL, "print JSON", false},
+    {"tag", "K=V", "a tag; flags add to the file's", ORBIT_OPT_MERGE},
     {NULL, NULL, NULL, false},
 };
 
@@ -133,6 +134,8 @@ static void test_parse_errors(void **state)
     PARSE_FAILS(fx, "unknown option '--bogus'", "--bogus=1");
     PARSE_FAILS(fx, "unknown option", "--listenx", "a");
     PARSE_FAILS(fx, "--json takes no value", "--json=yes");
+    PARSE_FAILS(fx, "--help takes no value", "--help=yes");
+    PARSE_FAILS(fx, "--version takes no value", "--version=1");
     char longname[200];
     memset(longname, 'x', sizeof longname - 1);
     longname[0] = longname[1] = '-';
@@ -192,6 +195,124 @@ static void test_config_file_missing(void **state)
     cli_fx_t *fx = *state;
     PARSE_FAILS(fx, "cannot read config file '/nonexistent/orbit.cfg'", "--config",
                 "/nonexistent/orbit.cfg");
+    PARSE_FAILS(fx, "cannot read config file '/tmp': not a regular file", "--config", "/tmp");
+}
+
+static void test_config_file_strict(void **state)
+{
+    cli_fx_t *fx = *state;
+    /* Every key of our section must be an option with a value; other
+     * sections are not ours to judge. */
+    write_config(fx, "shard\n    intervall-ms = 500\n");
+    PARSE_FAILS(fx, "unknown key shard/intervall-ms", "--config", fx->path);
+    assert_non_null(strstr(fx->err, fx->path));
+    unlink(fx->path);
+    write_config(fx, "shard\n    listen =\n");
+    PARSE_FAILS(fx, "shard/listen has no value", "--config", fx->path);
+    unlink(fx->path);
+    write_config(fx, "shard\n    config = \"/etc/other.cfg\"\n");
+    PARSE_FAILS(fx, "unknown key shard/config", "--config", fx->path);
+    unlink(fx->path);
+    write_config(fx, "shard\n    help = 1\n");
+    PARSE_FAILS(fx, "unknown key shard/help", "--config", fx->path);
+    unlink(fx->path);
+    write_config(fx, "shard\n    listen = a\nleaf\n    anything = 1\n");
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path), 0);
+    assert_string_equal(orbit_cli_str(fx->values, "listen"), "a");
+    unlink(fx->path);
+    /* Indentation must be four spaces: czmq refuses the file. */
+    write_config(fx, "shard\n   listen = a\n");
+    PARSE_FAILS(fx, "not valid ZPL", "--config", fx->path);
+    assert_null(strchr(fx->err, '\n'));
+}
+
+static void test_config_file_switches(void **state)
+{
+    cli_fx_t *fx = *state;
+    write_config(fx, "shard\n    json = yes\n");
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path), 0);
+    assert_true(orbit_cli_flag(fx->values, "json"));
+    unlink(fx->path);
+    write_config(fx, "shard\n    json = 0\n");
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path), 0);
+    assert_false(orbit_cli_flag(fx->values, "json"));
+    /* A switch on the command line wins over "0" in the file. */
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path, "--json"), 0);
+    assert_true(orbit_cli_flag(fx->values, "json"));
+    unlink(fx->path);
+    write_config(fx, "shard\n    json = maybe\n");
+    PARSE_FAILS(fx, "shard/json must be 1 or 0, not 'maybe'", "--config", fx->path);
+}
+
+static void test_config_file_log_level(void **state)
+{
+    cli_fx_t *fx = *state;
+    orbit_log_level = ORBIT_LOG_INFO;
+    write_config(fx, "shard\n    log-level = debug\n");
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path), 0);
+    assert_int_equal(orbit_log_level, ORBIT_LOG_DEBUG);
+    /* The flag wins. */
+    assert_int_equal(PARSE(fx, NULL, "--log-level", "warn", "--config", fx->path), 0);
+    assert_int_equal(orbit_log_level, ORBIT_LOG_WARN);
+    unlink(fx->path);
+    write_config(fx, "shard\n    log-level = loud\n");
+    PARSE_FAILS(fx, "--log-level must be error, warn, info or debug, not 'loud'", "--config",
+                fx->path);
+    assert_int_equal(orbit_log_level, ORBIT_LOG_WARN); /* untouched on failure */
+}
+
+/* The list of a repeatable option as "a|b|c". */
+static void list_text(zhashx_t *values, const char *name, char *out, size_t size)
+{
+    zlist_t *list = orbit_cli_list(values, name);
+    out[0] = '\0';
+    if (!list) {
+        snprintf(out, size, "(none)");
+        return;
+    }
+    bool first = true;
+    for (char *s = zlist_first(list); s; s = zlist_next(list), first = false)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", first ? "" : "|", s);
+    zlist_destroy(&list);
+}
+
+static void test_merge_and_list(void **state)
+{
+    cli_fx_t *fx = *state;
+    char text[256];
+    write_config(fx, "shard\n"
+                     "    tag\n"
+                     "        rack = r1\n"
+                     "        zone = z1\n"
+                     "    label\n"
+                     "        rack = r7\n");
+    /* ORBIT_OPT_MERGE: the file's values first, then the flags'; a value
+     * may hold ',' and still come back whole from orbit_cli_list. */
+    assert_int_equal(PARSE(fx, NULL, "--tag", "rack=r9", "--config", fx->path, "--tag", "gpus=a,b",
+                           "--label", "x=1,2"),
+                     0);
+    assert_string_equal(orbit_cli_str(fx->values, "tag"), "rack=r1,zone=z1,rack=r9,gpus=a,b");
+    list_text(fx->values, "tag", text, sizeof text);
+    assert_string_equal(text, "rack=r1|zone=z1|rack=r9|gpus=a,b");
+    /* ORBIT_OPT_REPEAT: the flags' list replaces the file's. */
+    list_text(fx->values, "label", text, sizeof text);
+    assert_string_equal(text, "x=1,2");
+    /* The file alone. */
+    assert_int_equal(PARSE(fx, NULL, "--config", fx->path), 0);
+    list_text(fx->values, "tag", text, sizeof text);
+    assert_string_equal(text, "rack=r1|zone=z1");
+    list_text(fx->values, "label", text, sizeof text);
+    assert_string_equal(text, "rack=r7");
+    /* Absent, or not repeatable: no list. */
+    assert_int_equal(PARSE(fx, NULL, "--listen", "a,b"), 0);
+    list_text(fx->values, "tag", text, sizeof text);
+    assert_string_equal(text, "(none)");
+    list_text(fx->values, "listen", text, sizeof text);
+    assert_string_equal(text, "(none)");
+    /* Empty values are kept in place. */
+    assert_int_equal(PARSE(fx, NULL, "--tag=", "--tag", "a=1", "--tag="), 0);
+    list_text(fx->values, "tag", text, sizeof text);
+    assert_string_equal(text, "|a=1|");
 }
 
 static void test_u32(void **state)
@@ -209,19 +330,11 @@ static void test_u32(void **state)
         int ok;
         uint32_t want;
     } cases[] = {
-        {"10", 1, 10},
-        {"100", 1, 100},
-        {"0050", 1, 50},
-        {"9", 0, 0},
-        {"101", 0, 0},
-        {"-1", 0, 0},
-        {"", 0, 0},
-        {"5x", 0, 0},
-        {"x5", 0, 0},
-        {"1e2", 0, 0},
-        {"0x20", 0, 0},
-        {"4294967306", 0, 0},
-        {"99999999999999999999999", 0, 0},
+        {"10", 1, 10}, {"100", 1, 100},      {"0050", 1, 50},
+        {"9", 0, 0},   {"101", 0, 0},        {"-1", 0, 0},
+        {"", 0, 0},    {"5x", 0, 0},         {"x5", 0, 0},
+        {"1e2", 0, 0}, {"0x20", 0, 0},       {" 50", 0, 0},
+        {"+50", 0, 0}, {"4294967306", 0, 0}, {"99999999999999999999999", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char arg[64];
@@ -266,9 +379,9 @@ static void test_help_and_version(void **state)
 {
     cli_fx_t *fx = *state;
     /* Both print and ask the caller to exit 0, whatever else is given. */
-    assert_int_equal(PARSE(fx, NULL, "--listen", "x", "--help"), 1);
+    assert_int_equal(PARSE(fx, NULL, "--listen", "x", "--help"), ORBIT_CLI_HELP);
     assert_null(fx->values);
-    assert_int_equal(PARSE(fx, NULL, "--version", "--bogus"), 1);
+    assert_int_equal(PARSE(fx, NULL, "--version", "--bogus"), ORBIT_CLI_VERSION);
     assert_null(fx->values);
     /* An error before them still wins. */
     PARSE_FAILS(fx, "unknown option", "--bogus", "--help");
@@ -309,6 +422,10 @@ int main(void)
         T(test_repeatable_joined),
         T(test_config_file_and_override),
         T(test_config_file_missing),
+        T(test_config_file_strict),
+        T(test_config_file_switches),
+        T(test_config_file_log_level),
+        T(test_merge_and_list),
         T(test_u32),
         T(test_log_level),
         T(test_help_and_version),
