@@ -3,10 +3,10 @@
 
 #include <string.h>
 
-#include "leaf_log.h"
 #include "leaf_nvml.h"
 #include "leaf_procfs.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 #include "orbit_sock.h"
 
 #define SAMPLE_ERROR_LOG_MS 60000
@@ -149,28 +149,28 @@ static void switch_shard(orbit_leaf_agent_t *a, size_t to, const char *why, int6
          * back-off keeps working, and start over with a full state. */
         orbit_leaf_link_set_socket(a->link, a->sock);
         if (loud) {
-            LEAF_INFO("shard %s %s; will send a full state when it answers", a->cfg.shards[from],
-                      why);
+            orbit_info("shard %s %s; will send a full state when it answers", a->cfg.shards[from],
+                       why);
             a->failover_log_ms = now;
         }
         return;
     }
     if (connect_to(a, to, err, sizeof err) != ORBIT_OK) {
-        LEAF_WARN("failover to %s failed: %s", a->cfg.shards[to], err);
+        orbit_warn("failover to %s failed: %s", a->cfg.shards[to], err);
         return;
     }
     if (a->loop) {
         zloop_reader_end(a->loop, old);
         if (zloop_reader(a->loop, a->sock, on_ack, a) != 0)
-            LEAF_ERROR("cannot watch the socket to %s", a->cfg.shards[to]);
+            orbit_error("cannot watch the socket to %s", a->cfg.shards[to]);
     }
     zsock_destroy(&old);
     orbit_leaf_link_set_socket(a->link, a->sock);
     if (loud) {
-        LEAF_INFO("shard %s %s: now sending to %s", a->cfg.shards[from], why, a->cfg.shards[to]);
+        orbit_info("shard %s %s: now sending to %s", a->cfg.shards[from], why, a->cfg.shards[to]);
         a->failover_log_ms = now;
     } else {
-        LEAF_DEBUG("shard %s %s: now sending to %s", a->cfg.shards[from], why, a->cfg.shards[to]);
+        orbit_debug("shard %s %s: now sending to %s", a->cfg.shards[from], why, a->cfg.shards[to]);
     }
 }
 
@@ -180,7 +180,7 @@ static void collect(orbit_leaf_agent_t *a, int64_t now)
     int rc = orbit_leaf_procfs_sample(a->procfs, &a->state, err, sizeof err);
     if (rc != ORBIT_OK) {
         if (!a->sample_error_log_ms || now - a->sample_error_log_ms >= SAMPLE_ERROR_LOG_MS) {
-            LEAF_WARN("sampling failed, not reporting: %s", err);
+            orbit_warn("sampling failed, not reporting: %s", err);
             a->sample_error_log_ms = now;
         }
         return;
@@ -189,14 +189,14 @@ static void collect(orbit_leaf_agent_t *a, int64_t now)
         return; /* ENOMEM: keep the previous GPU list, try again next time */
     a->state.sampled_ms = zclock_time();
     if (orbit_leaf_link_update(a->link, a->node, &a->state) != ORBIT_OK)
-        LEAF_WARN("out of memory queueing the sample");
+        orbit_warn("out of memory queueing the sample");
 }
 
 static void flush(orbit_leaf_agent_t *a, int64_t now)
 {
     int rc = orbit_leaf_link_flush(a->link, now);
     if (rc < 0)
-        LEAF_WARN("send failed: %s", orbit_strerror(rc));
+        orbit_warn("send failed: %s", orbit_strerror(rc));
 }
 
 static int on_timer(zloop_t *loop, int timer_id, void *arg)
@@ -215,10 +215,10 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
     }
     flush(a, now);
     const orbit_leaf_link_stats_t *st = orbit_leaf_link_stats(a->link);
-    LEAF_DEBUG("sent %" PRIu64 " full + %" PRIu64 " deltas, acked %" PRIu64 ", dropped %" PRIu64
-               ", overloaded %" PRIu64 ", resync %" PRIu64,
-               st->fulls_sent, st->deltas_sent, st->acked, st->dropped_nodes, st->overloaded,
-               st->resync);
+    orbit_debug("sent %" PRIu64 " full + %" PRIu64 " deltas, acked %" PRIu64 ", dropped %" PRIu64
+                ", overloaded %" PRIu64 ", resync %" PRIu64,
+                st->fulls_sent, st->deltas_sent, st->acked, st->dropped_nodes, st->overloaded,
+                st->resync);
     return 0;
 }
 
@@ -230,7 +230,7 @@ static int on_ack(zloop_t *loop, zsock_t *sock, void *arg)
     int64_t now = zclock_mono();
     int rc = orbit_leaf_link_recv(a->link, now);
     if (rc < 0)
-        LEAF_WARN("receive failed: %s", orbit_strerror(rc));
+        orbit_warn("receive failed: %s", orbit_strerror(rc));
     if (orbit_leaf_link_needs_send(a->link))
         flush(a, now);
     return 0;
@@ -258,11 +258,11 @@ int orbit_leaf_agent_run(orbit_leaf_agent_t *a, zsock_t *pipe)
         rc = ORBIT_ENOMEM;
         goto cleanup;
     }
-    LEAF_INFO("node %s reporting every %u ms to %s", a->cfg.node, a->cfg.interval_ms,
-              a->cfg.shards[a->shard]);
+    orbit_info("node %s reporting every %u ms to %s", a->cfg.node, a->cfg.interval_ms,
+               a->cfg.shards[a->shard]);
     on_timer(a->loop, 0, a); /* the first state goes out now, not an interval later */
     zloop_start(a->loop);
-    LEAF_INFO("stopping");
+    orbit_info("stopping");
 cleanup:
     zloop_destroy(&a->loop);
     return rc;

@@ -5,9 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
-#include "leaf_log.h"
+#include "orbit_log.h"
 #include "orbit_node.h"
 
 #define ORBIT_LEAF_SHARDS_MAX      16
@@ -15,45 +14,45 @@
 #define ORBIT_LEAF_INTERVAL_MAX_MS 3600000u
 #define ORBIT_LEAF_FULL_EVERY_MAX  100000u
 
-/* The command line:
- *   orbit-leaf [--node NAME] --shard ENDPOINT[,...] [--label key=value]...
+/* The command line (orbit_cli: "--flag=value" works too, and --help prints
+ * every flag):
+ *   orbit-leaf --shard ENDPOINT[,...] [--node NAME] [--label KEY=VALUE]...
  *              [--interval-ms MS] [--full-every K] [--nvml-lib PATH]
  *              [--proc-root DIR] [--config FILE] [--log-level LEVEL]
  *              [--help] [--version]
- * "--flag=value" is accepted too. The ZPL file holds the same keys under
- * "leaf" (leaf/node, leaf/shard, leaf/interval-ms, leaf/full-every,
- * leaf/nvml-lib, leaf/proc-root, leaf/log-level, and one leaf/label/KEY =
- * VALUE per label); unknown keys are errors. Flag labels are merged over
+ * The ZPL file holds the same keys under "leaf" (leaf/node, leaf/shard,
+ * leaf/interval-ms, leaf/full-every, leaf/nvml-lib, leaf/proc-root,
+ * leaf/log-level, and one leaf/label/KEY = VALUE per label); unknown keys
+ * are errors. A flag overrides the file's value; flag labels are merged over
  * file labels (same key: the flag wins). */
 typedef struct {
     char node[ORBIT_NAME_MAX];           /* default: the host name */
     char *shards[ORBIT_LEAF_SHARDS_MAX]; /* preference order; heap strings */
     size_t nshards;
-    char labels[ORBIT_LABELS_MAX];    /* packed "k=v\n", sorted (orbit_node_state_t form) */
-    uint32_t interval_ms;             /* default 1000 */
-    uint32_t full_every;              /* default 30 */
-    char *nvml_lib;                   /* NULL: libnvidia-ml.so.1 */
-    char *proc_root;                  /* NULL: /proc */
-    char *config_file;                /* NULL: none */
-    orbit_leaf_log_level_t log_level; /* default info */
-    bool help, version;               /* asked for; nothing else is validated then */
+    char labels[ORBIT_LABELS_MAX]; /* packed "k=v\n", sorted (orbit_node_state_t form) */
+    uint32_t interval_ms;          /* default 1000 */
+    uint32_t full_every;           /* default 30 */
+    char *nvml_lib;                /* NULL: libnvidia-ml.so.1 */
+    char *proc_root;               /* NULL: /proc */
+    char *config_file;             /* NULL: none */
+    orbit_log_level_t log_level;   /* default info */
+    bool help, version;            /* printed; nothing else is validated then */
 } orbit_leaf_config_t;
 
 /* Parse argv into cfg (initialised here; release with
  * orbit_leaf_config_close whatever the result). With --help or --version
- * the result is ORBIT_OK with cfg->help / cfg->version set and the other
- * flags unchecked.
+ * the text is printed on stdout (orbit_cli) and the result is ORBIT_OK with
+ * cfg->help / cfg->version set and the other flags unchecked. --log-level
+ * (flag or file) is also applied to orbit_log_level by orbit_cli_parse,
+ * before the leaf's own checks.
  * Errors: ORBIT_EINVAL with a one-line reason (no program name, no newline)
  * in err (size errlen): unknown flag, missing value, value out of range,
  * malformed endpoint, invalid node name or label, no --shard, unreadable or
- * invalid config file. ORBIT_ENOMEM. */
+ * invalid config file, unknown key in it. ORBIT_ENOMEM. */
 int orbit_leaf_config_parse(int argc, char **argv, orbit_leaf_config_t *cfg, char *err,
                             size_t errlen);
 
 /* Free what cfg holds and zero it; NULL-safe. */
 void orbit_leaf_config_close(orbit_leaf_config_t *cfg);
-
-/* Print the usage text. */
-void orbit_leaf_config_usage(FILE *out);
 
 #endif

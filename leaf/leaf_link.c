@@ -8,12 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "leaf_log.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 #include "orbit_wire.h"
 
 #define NONE              UINT32_MAX
-#define REJECT_LOG_MS     10000
 #define RECV_MAX_PER_CALL 10000
 #define OVERLOADS_MAX     30
 
@@ -101,8 +100,7 @@ struct orbit_leaf_link {
     unsigned events;
     uint32_t ack_gen;
 
-    int64_t reject_log_ms;
-    uint64_t reject_suppressed;
+    orbit_ratelimit_t reject_log; /* REJECTED reasons: one line a second */
 
     /* Reusable flush buffers, max_batch long once grown. */
     Orbit__NodeDelta *deltas;
@@ -180,6 +178,7 @@ orbit_leaf_link_t *orbit_leaf_link_new(zsock_t *sock, const orbit_leaf_link_conf
     l->deferred.head = l->deferred.tail = NONE;
     l->deferred_min_ms = INT64_MAX;
     l->next_batch_id = 1;
+    l->reject_log.burst = 1;
     return l;
 }
 
@@ -755,14 +754,11 @@ static uint32_t backoff_ms(orbit_leaf_link_t *l, uint32_t n)
 
 static void log_reject(orbit_leaf_link_t *l, const node_t *n, const char *reason, int64_t now)
 {
-    if (l->reject_log_ms && now - l->reject_log_ms < REJECT_LOG_MS) {
-        l->reject_suppressed++;
+    uint64_t suppressed = 0;
+    if (!orbit_ratelimit_pass(&l->reject_log, now, &suppressed))
         return;
-    }
-    LEAF_WARN("link: shard rejected %s: %s (%" PRIu64 " similar lines suppressed)", n->cur.name,
-              reason && *reason ? reason : "no reason given", l->reject_suppressed);
-    l->reject_log_ms = now ? now : 1;
-    l->reject_suppressed = 0;
+    orbit_warn("link: shard rejected %s: %s (%" PRIu64 " similar lines suppressed)", n->cur.name,
+               reason && *reason ? reason : "no reason given", suppressed);
 }
 
 static void apply_verdict(orbit_leaf_link_t *l, uint32_t idx, uint64_t seq, int verdict,

@@ -26,8 +26,9 @@
  *   next seq to the unapplied one, so the shard sees no gap, and backs the
  *   node off for min(cap, base x 2^n) x [0.5, 1.5) with n consecutive
  *   overloads (n resets on OK). RESYNC queues an immediate full state
- *   (orbit_leaf_link_needs_send). REJECTED logs the reason (at most one
- *   line per 10 s) and sends a full state next time.
+ *   (orbit_leaf_link_needs_send). REJECTED logs the reason (through an
+ *   orbit_ratelimit_t: at most one line a second, with the number of lines
+ *   suppressed since the last) and sends a full state next time.
  * - A batch without an ack within silence_intervals x interval marks its
  *   nodes as needing a full state (the shard may have restarted). When the
  *   link sent or tried to send for that long without hearing any ack,

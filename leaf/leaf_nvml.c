@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "leaf_log.h"
 #include "leaf_nvml_abi.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 
 /* Events drained per sample: enough for a burst, bounded so that a flapping
  * GPU cannot stall the leaf's loop. */
@@ -87,9 +87,9 @@ static void unload(orbit_leaf_nvml_t *n)
 static void unavailable(orbit_leaf_nvml_t *n, const char *what, const char *detail)
 {
     if (!n->logged)
-        LEAF_INFO("nvml: %s (%s): reporting no GPUs", what, detail ? detail : "?");
+        orbit_info("nvml: %s (%s): reporting no GPUs", what, detail ? detail : "?");
     else
-        LEAF_DEBUG("nvml: %s (%s)", what, detail ? detail : "?");
+        orbit_debug("nvml: %s (%s)", what, detail ? detail : "?");
     n->logged = true;
     unload(n);
 }
@@ -138,7 +138,7 @@ static void load(orbit_leaf_nvml_t *n)
         return;
     }
     if (count > ORBIT_GPUS_MAX) {
-        LEAF_WARN("nvml: %u devices, reporting the first %d", count, ORBIT_GPUS_MAX);
+        orbit_warn("nvml: %u devices, reporting the first %d", count, ORBIT_GPUS_MAX);
         count = ORBIT_GPUS_MAX;
     }
     if (count) {
@@ -169,7 +169,7 @@ static void load(orbit_leaf_nvml_t *n)
         if (n->events)
             n->api.register_events(g->handle, nvmlEventTypeXidCriticalError, n->events);
     }
-    LEAF_INFO("nvml: %u GPU(s) via %s", count, n->path);
+    orbit_info("nvml: %u GPU(s) via %s", count, n->path);
 }
 
 orbit_leaf_nvml_t *orbit_leaf_nvml_new(const char *lib_path)
@@ -221,7 +221,7 @@ static void drain_xids(orbit_leaf_nvml_t *n)
             if (n->slots[i].handle && n->slots[i].handle == ev.device) {
                 uint32_t xid = ev.eventData > UINT32_MAX ? 999 : (uint32_t)ev.eventData;
                 if (xid != n->slots[i].last_xid)
-                    LEAF_WARN("nvml: GPU %u reported XID %u", i, xid);
+                    orbit_warn("nvml: GPU %u reported XID %u", i, xid);
                 n->slots[i].last_xid = xid;
                 break;
             }

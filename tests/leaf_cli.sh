@@ -51,8 +51,19 @@ bad "bad label" --shard $S --label rack
 bad "bad log level" --shard $S --log-level loud
 bad "missing config file" --shard $S --config /nonexistent/leaf.cfg
 bad "positional argument" --shard $S extra
-good "--help" "usage: orbit-leaf" --help
+bad "not implemented: --root" --shard $S --root tcp://127.0.0.1:7000
+printf 'leaf\n    shard = %s\n    intervall-ms = 5\n' "$S" >"$tmp/typo.cfg"
+bad "unknown key in config file" --config "$tmp/typo.cfg"
+printf 'leaf\n   shard = %s\n' "$S" >"$tmp/bad.cfg"
+bad "config file not ZPL" --config "$tmp/bad.cfg"
+good "--help" "^Usage: orbit-leaf" --help
 good "--version" "^orbit-leaf [0-9]" --version
+if "$bin" --help | grep -q -- '--root'; then
+    echo "FAIL --help mentions --root, which is not implemented"
+    fail=1
+else
+    echo "ok   --help does not offer --root"
+fi
 
 # A wrong proc root is reported at start (exit 1, one line).
 timeout 10 "$bin" --node n1 --shard $S --proc-root /nonexistent/proc >"$tmp/out" 2>"$tmp/err"

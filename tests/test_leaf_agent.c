@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "leaf_agent.h"
-#include "leaf_log.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 #include "orbit_sock.h"
 #include "orbit_wire.h"
 
@@ -192,7 +192,7 @@ static void bad_proc_root_fails_at_start(void **state)
 
 int main(void)
 {
-    orbit_leaf_log_set_level(ORBIT_LEAF_LOG_ERROR);
+    orbit_log_level = ORBIT_LOG_ERROR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sends_full_then_deltas, setup, teardown),
         cmocka_unit_test_setup_teardown(fails_over_and_returns, setup, teardown),

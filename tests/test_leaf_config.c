@@ -81,8 +81,9 @@ static void minimal_with_defaults(void **state)
     assert_int_equal(f->cfg.full_every, 30);
     assert_null(f->cfg.nvml_lib);
     assert_null(f->cfg.proc_root);
-    assert_int_equal(f->cfg.log_level, ORBIT_LEAF_LOG_INFO);
+    assert_int_equal(f->cfg.log_level, ORBIT_LOG_INFO);
     assert_string_equal(f->cfg.labels, "");
+    assert_null(f->cfg.config_file);
     assert_false(f->cfg.help || f->cfg.version);
 }
 
@@ -103,9 +104,19 @@ static void every_flag(void **state)
     assert_int_equal(f->cfg.full_every, 5);
     assert_string_equal(f->cfg.nvml_lib, "/opt/nvml.so");
     assert_string_equal(f->cfg.proc_root, "/host/proc");
-    assert_int_equal(f->cfg.log_level, ORBIT_LEAF_LOG_DEBUG);
+    assert_int_equal(f->cfg.log_level, ORBIT_LOG_DEBUG);
     assert_int_equal(parse(f, SHARD, "--interval-ms", "3600000", (char *)NULL), ORBIT_OK);
     assert_int_equal(f->cfg.interval_ms, 3600000);
+}
+
+static void label_values_may_hold_commas(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(parse(f, SHARD, "--label", "nics=ib0,ib1", "--label", "rack=r1", (char *)NULL),
+                     ORBIT_OK);
+    assert_string_equal(f->cfg.labels, "nics=ib0,ib1\nrack=r1\n");
+    /* Each --label is still checked on its own. */
+    BAD(f, "bad label 'r1'", SHARD, "--label", "rack=a", "--label", "r1");
 }
 
 static void node_defaults_to_host_name(void **state)
@@ -138,13 +149,14 @@ static void help_and_version(void **state)
 static void bad_flags(void **state)
 {
     fixture_t *f = *state;
-    BAD(f, "unknown flag '--bogus'", SHARD, "--bogus");
-    BAD(f, "unknown flag '--shards'", "--shards", "tcp://127.0.0.1:1");
+    BAD(f, "unknown option '--bogus'", SHARD, "--bogus");
+    BAD(f, "unknown option '--shards'", "--shards", "tcp://127.0.0.1:1");
     BAD(f, "unexpected argument 'extra'", SHARD, "extra");
     BAD(f, "--shard needs a value", "--shard");
     BAD(f, "--node needs a value", SHARD, "--node");
     BAD(f, "--shard is required", "--node", "n1");
-    BAD(f, "--root", "--root", "tcp://127.0.0.1:7000");
+    /* Not implemented, so simply unknown. */
+    BAD(f, "unknown option '--root'", SHARD, "--root", "tcp://127.0.0.1:7000");
 }
 
 static void bad_intervals(void **state)
@@ -157,6 +169,8 @@ static void bad_intervals(void **state)
     BAD(f, "--interval-ms", SHARD, "--interval-ms", "");
     BAD(f, "--interval-ms", SHARD, "--interval-ms", "99999999999999999999");
     BAD(f, "--full-every", SHARD, "--full-every", "0");
+    BAD(f, "--full-every", SHARD, "--full-every", "100001");
+    BAD(f, "--interval-ms", SHARD, "--interval-ms", " 50");
 }
 
 static void bad_endpoints(void **state)
@@ -185,6 +199,7 @@ static void bad_names_and_labels(void **state)
     BAD(f, "bad label", SHARD, "--label", "rack=a\tb");
     BAD(f, "--log-level", SHARD, "--log-level", "loud");
     BAD(f, "--nvml-lib", SHARD, "--nvml-lib", "");
+    BAD(f, "--proc-root", SHARD, "--proc-root", "");
 }
 
 static void write_file(fixture_t *f, const char *text)
@@ -212,7 +227,8 @@ static void config_file_then_flags(void **state)
     assert_int_equal(f->cfg.nshards, 2);
     assert_string_equal(f->cfg.shards[1], "tcp://127.0.0.1:7401");
     assert_int_equal(f->cfg.interval_ms, 500);
-    assert_int_equal(f->cfg.log_level, ORBIT_LEAF_LOG_WARN);
+    assert_int_equal(f->cfg.log_level, ORBIT_LOG_WARN);
+    assert_string_equal(f->cfg.config_file, f->file);
     assert_string_equal(f->cfg.labels, "rack=r1\nzone=z1\n");
     /* Flags override, wherever --config appears. */
     assert_int_equal(parse(f, "--node", "cli", "--label", "rack=r9", "--config", f->file, "--shard",
@@ -227,7 +243,7 @@ static void config_file_then_flags(void **state)
 static void bad_config_files(void **state)
 {
     fixture_t *f = *state;
-    BAD(f, "cannot read '/nonexistent/leaf.cfg'", "--config", "/nonexistent/leaf.cfg");
+    BAD(f, "cannot read config file '/nonexistent/leaf.cfg'", "--config", "/nonexistent/leaf.cfg");
     BAD(f, "--config needs a value", "--config");
     write_file(f, "leaf\n    intervall-ms = 500\n");
     BAD(f, "unknown key leaf/intervall-ms", "--config", f->file, SHARD);
@@ -237,6 +253,18 @@ static void bad_config_files(void **state)
     unlink(f->file);
     write_file(f, "leaf\n    label\n        rack = \"a=b\"\n");
     BAD(f, "bad label", "--config", f->file, SHARD);
+    unlink(f->file);
+    write_file(f, "leaf\n    shard = \"tcp://nohost\"\n");
+    BAD(f, "malformed endpoint 'tcp://nohost'", "--config", f->file);
+    unlink(f->file);
+    write_file(f, "leaf\n    nvml-lib =\n");
+    BAD(f, "leaf/nvml-lib has no value", "--config", f->file, SHARD);
+    unlink(f->file);
+    write_file(f, "leaf\n    root = \"tcp://127.0.0.1:7000\"\n");
+    BAD(f, "unknown key leaf/root", "--config", f->file, SHARD);
+    unlink(f->file);
+    write_file(f, "leaf\n   node = n1\n");
+    BAD(f, "not valid ZPL", "--config", f->file, SHARD);
 }
 
 int main(void)
@@ -244,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(minimal_with_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(every_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(label_values_may_hold_commas, setup, teardown),
         cmocka_unit_test_setup_teardown(node_defaults_to_host_name, setup, teardown),
         cmocka_unit_test_setup_teardown(help_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_flags, setup, teardown),

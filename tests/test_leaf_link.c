@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "leaf_link.h"
-#include "leaf_log.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 #include "orbit_sock.h"
 #include "orbit_wire.h"
 
@@ -856,7 +856,7 @@ static void random_verdicts_keep_the_shard_exact(void **state)
 
 int main(void)
 {
-    orbit_leaf_log_set_level(ORBIT_LEAF_LOG_ERROR);
+    orbit_log_level = ORBIT_LOG_ERROR;
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(first_send_is_full),

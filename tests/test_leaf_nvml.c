@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "leaf_log.h"
 #include "leaf_nvml.h"
 #include "orbit_err.h"
+#include "orbit_log.h"
 
 #ifndef FAKE_NVML_PATH
 #error "FAKE_NVML_PATH must name the fake NVML library"
@@ -251,7 +251,7 @@ static void late_driver_is_picked_up_on_retry(void **state)
 
 int main(void)
 {
-    orbit_leaf_log_set_level(ORBIT_LEAF_LOG_ERROR);
+    orbit_log_level = ORBIT_LOG_ERROR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_healthy_gpus, setup, teardown),
         cmocka_unit_test_setup_teardown(critical_xid_fails_that_gpu_only, setup, teardown),
