@@ -47,6 +47,8 @@ static int copy_config(orbit_leaf_config_t *dst, const orbit_leaf_config_t *src)
     memcpy(dst->labels, src->labels, sizeof dst->labels);
     dst->interval_ms = src->interval_ms;
     dst->full_every = src->full_every;
+    dst->xid_window_s = src->xid_window_s;
+    dst->xid_critical_window_s = src->xid_critical_window_s;
     dst->log_level = src->log_level;
     for (size_t i = 0; i < src->nshards; i++) {
         dst->shards[i] = strdup(src->shards[i]);
@@ -80,7 +82,8 @@ orbit_leaf_agent_t *orbit_leaf_agent_new(const orbit_leaf_config_t *cfg, char *e
         goto nomem;
     if (orbit_leaf_procfs_sample(a->procfs, &a->state, err, errlen) != ORBIT_OK)
         goto fail;
-    a->nvml = orbit_leaf_nvml_new(a->cfg.nvml_lib);
+    a->nvml =
+        orbit_leaf_nvml_new(a->cfg.nvml_lib, a->cfg.xid_window_s, a->cfg.xid_critical_window_s);
     if (!a->nvml)
         goto nomem;
 
@@ -185,7 +188,7 @@ static void collect(orbit_leaf_agent_t *a, int64_t now)
         }
         return;
     }
-    if (orbit_leaf_nvml_sample(a->nvml, &a->state) != ORBIT_OK)
+    if (orbit_leaf_nvml_sample(a->nvml, &a->state, now) != ORBIT_OK)
         return; /* ENOMEM: keep the previous GPU list, try again next time */
     a->state.sampled_ms = zclock_time();
     if (orbit_leaf_link_update(a->link, a->node, &a->state) != ORBIT_OK)

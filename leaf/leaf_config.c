@@ -19,6 +19,10 @@ static const orbit_opt_t opts[] = {
     {"interval-ms", "MS", "reporting interval, 10..3600000 (default 1000)", ORBIT_OPT_ONCE},
     {"full-every", "K", "send the full state every K messages, 1..100000 (default 30)",
      ORBIT_OPT_ONCE},
+    {"xid-window-s", "S", "a GPU XID keeps it degraded for S seconds (default 600)",
+     ORBIT_OPT_ONCE},
+    {"xid-critical-window-s", "S", "a critical XID keeps it failed for S seconds (default 3600)",
+     ORBIT_OPT_ONCE},
     {"nvml-lib", "PATH", "NVML library (default " ORBIT_LEAF_NVML_DEFAULT_LIB ")", ORBIT_OPT_ONCE},
     {"proc-root", "DIR", "procfs root (default /proc)", ORBIT_OPT_ONCE},
     {NULL, NULL, NULL, ORBIT_OPT_ONCE},
@@ -146,6 +150,11 @@ static int apply(orbit_leaf_config_t *cfg, zhashx_t *v, char *err, size_t errlen
     if (orbit_cli_u32(v, "interval-ms", ORBIT_LEAF_INTERVAL_MIN_MS, ORBIT_LEAF_INTERVAL_MAX_MS,
                       1000, &cfg->interval_ms, err, errlen) != 0 ||
         orbit_cli_u32(v, "full-every", 1, ORBIT_LEAF_FULL_EVERY_MAX, 30, &cfg->full_every, err,
+                      errlen) != 0 ||
+        orbit_cli_u32(v, "xid-window-s", 1, ORBIT_LEAF_XID_WINDOW_MAX_S, ORBIT_LEAF_XID_WINDOW_S,
+                      &cfg->xid_window_s, err, errlen) != 0 ||
+        orbit_cli_u32(v, "xid-critical-window-s", 1, ORBIT_LEAF_XID_WINDOW_MAX_S,
+                      ORBIT_LEAF_XID_CRITICAL_WINDOW_S, &cfg->xid_critical_window_s, err,
                       errlen) != 0)
         return ORBIT_EINVAL;
     if ((rc = set_path(&cfg->nvml_lib, v, "nvml-lib", err, errlen)) != ORBIT_OK ||

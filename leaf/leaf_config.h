@@ -9,34 +9,39 @@
 #include "orbit_log.h"
 #include "orbit_node.h"
 
-#define ORBIT_LEAF_SHARDS_MAX      16
-#define ORBIT_LEAF_INTERVAL_MIN_MS 10
-#define ORBIT_LEAF_INTERVAL_MAX_MS 3600000u
-#define ORBIT_LEAF_FULL_EVERY_MAX  100000u
+#define ORBIT_LEAF_SHARDS_MAX       16
+#define ORBIT_LEAF_INTERVAL_MIN_MS  10
+#define ORBIT_LEAF_INTERVAL_MAX_MS  3600000u
+#define ORBIT_LEAF_FULL_EVERY_MAX   100000u
+#define ORBIT_LEAF_XID_WINDOW_MAX_S 604800u /* a week */
 
 /* The command line (orbit_cli: "--flag=value" works too, and --help prints
  * every flag):
  *   orbit-leaf --shard ENDPOINT[,...] [--node NAME] [--label KEY=VALUE]...
- *              [--interval-ms MS] [--full-every K] [--nvml-lib PATH]
+ *              [--interval-ms MS] [--full-every K] [--xid-window-s S]
+ *              [--xid-critical-window-s S] [--nvml-lib PATH]
  *              [--proc-root DIR] [--config FILE] [--log-level LEVEL]
  *              [--help] [--version]
  * The ZPL file holds the same keys under "leaf" (leaf/node, leaf/shard,
- * leaf/interval-ms, leaf/full-every, leaf/nvml-lib, leaf/proc-root,
- * leaf/log-level, and one leaf/label/KEY = VALUE per label); unknown keys
- * are errors. A flag overrides the file's value; flag labels are merged over
- * file labels (same key: the flag wins). */
+ * leaf/interval-ms, leaf/full-every, leaf/xid-window-s,
+ * leaf/xid-critical-window-s, leaf/nvml-lib, leaf/proc-root, leaf/log-level,
+ * and one leaf/label/KEY = VALUE per label); unknown keys are errors. A flag
+ * overrides the file's value; flag labels are merged over file labels (same
+ * key: the flag wins). */
 typedef struct {
     char node[ORBIT_NAME_MAX];           /* default: the host name */
     char *shards[ORBIT_LEAF_SHARDS_MAX]; /* preference order; heap strings */
     size_t nshards;
-    char labels[ORBIT_LABELS_MAX]; /* packed "k=v\n", sorted (orbit_node_state_t form) */
-    uint32_t interval_ms;          /* default 1000 */
-    uint32_t full_every;           /* default 30 */
-    char *nvml_lib;                /* NULL: libnvidia-ml.so.1 */
-    char *proc_root;               /* NULL: /proc */
-    char *config_file;             /* NULL: none */
-    orbit_log_level_t log_level;   /* default info */
-    bool help, version;            /* printed; nothing else is validated then */
+    char labels[ORBIT_LABELS_MAX];  /* packed "k=v\n", sorted (orbit_node_state_t form) */
+    uint32_t interval_ms;           /* default 1000 */
+    uint32_t full_every;            /* default 30 */
+    uint32_t xid_window_s;          /* default ORBIT_LEAF_XID_WINDOW_S (leaf_nvml.h) */
+    uint32_t xid_critical_window_s; /* default ORBIT_LEAF_XID_CRITICAL_WINDOW_S */
+    char *nvml_lib;                 /* NULL: libnvidia-ml.so.1 */
+    char *proc_root;                /* NULL: /proc */
+    char *config_file;              /* NULL: none */
+    orbit_log_level_t log_level;    /* default info */
+    bool help, version;             /* printed; nothing else is validated then */
 } orbit_leaf_config_t;
 
 /* Parse argv into cfg (initialised here; release with

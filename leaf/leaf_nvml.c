@@ -2,6 +2,7 @@
 #include "leaf_nvml.h"
 
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,17 @@ typedef struct {
     nvmlReturn_t (*event_set_free)(nvmlEventSet_t);
 } api_t;
 
+/* The latest XID of one kind and when it was drained. */
+typedef struct {
+    uint32_t xid; /* 0: none in its window */
+    int64_t seen_ms;
+} xid_mark_t;
+
+enum { XID_MINOR, XID_CRITICAL, XID_KINDS };
+
 typedef struct {
     nvmlDevice_t handle; /* NULL: could not be had */
-    uint32_t last_xid;
+    xid_mark_t xids[XID_KINDS];
     char uuid[ORBIT_UUID_MAX];
 } gpu_slot_t;
 
@@ -44,6 +53,7 @@ struct orbit_leaf_nvml {
     bool ready;
     bool logged; /* the "no NVML" line was printed */
     uint32_t samples_since_try;
+    int64_t xid_window_ms[XID_KINDS];
     api_t api;
     nvmlEventSet_t events;
     uint32_t ngpus;
@@ -172,11 +182,17 @@ static void load(orbit_leaf_nvml_t *n)
     orbit_info("nvml: %u GPU(s) via %s", count, n->path);
 }
 
-orbit_leaf_nvml_t *orbit_leaf_nvml_new(const char *lib_path)
+orbit_leaf_nvml_t *orbit_leaf_nvml_new(const char *lib_path, uint32_t xid_window_s,
+                                       uint32_t xid_critical_window_s)
 {
     orbit_leaf_nvml_t *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
+    n->xid_window_ms[XID_MINOR] =
+        1000 * (int64_t)(xid_window_s ? xid_window_s : ORBIT_LEAF_XID_WINDOW_S);
+    n->xid_window_ms[XID_CRITICAL] =
+        1000 *
+        (int64_t)(xid_critical_window_s ? xid_critical_window_s : ORBIT_LEAF_XID_CRITICAL_WINDOW_S);
     n->path = strdup(lib_path ? lib_path : ORBIT_LEAF_NVML_DEFAULT_LIB);
     if (!n->path) {
         free(n);
@@ -206,7 +222,17 @@ uint32_t orbit_leaf_nvml_count(const orbit_leaf_nvml_t *n)
     return n && n->ready ? n->ngpus : 0;
 }
 
-static void drain_xids(orbit_leaf_nvml_t *n)
+/* Critical means what orbit_gpu_health_derive fails a GPU for, so that the
+ * list lives in one place. */
+static int xid_kind(uint32_t xid)
+{
+    orbit_gpu_t g;
+    memset(&g, 0, sizeof g);
+    g.last_xid = xid;
+    return orbit_gpu_health_derive(&g) == ORBIT_GPU_FAILED ? XID_CRITICAL : XID_MINOR;
+}
+
+static void drain_xids(orbit_leaf_nvml_t *n, int64_t now_ms)
 {
     if (!n->events)
         return;
@@ -215,25 +241,44 @@ static void drain_xids(orbit_leaf_nvml_t *n)
         memset(&ev, 0, sizeof ev);
         if (n->api.event_wait(n->events, &ev, 0) != NVML_SUCCESS)
             break; /* NVML_ERROR_TIMEOUT: nothing pending */
-        if (!(ev.eventType & nvmlEventTypeXidCriticalError))
+        if (!(ev.eventType & nvmlEventTypeXidCriticalError) || !ev.eventData)
             continue;
         for (uint32_t i = 0; i < n->ngpus; i++) {
             if (n->slots[i].handle && n->slots[i].handle == ev.device) {
                 uint32_t xid = ev.eventData > UINT32_MAX ? 999 : (uint32_t)ev.eventData;
-                if (xid != n->slots[i].last_xid)
+                xid_mark_t *m = &n->slots[i].xids[xid_kind(xid)];
+                if (xid != m->xid)
                     orbit_warn("nvml: GPU %u reported XID %u", i, xid);
-                n->slots[i].last_xid = xid;
+                m->xid = xid;
+                m->seen_ms = now_ms;
                 break;
             }
         }
     }
 }
 
-static void sample_one(orbit_leaf_nvml_t *n, uint32_t i, orbit_gpu_t *g)
+/* The XID to report for a slot at now_ms: the critical one in its window,
+ * else the non-critical one in its window, else 0. */
+static uint32_t current_xid(orbit_leaf_nvml_t *n, uint32_t i, int64_t now_ms)
+{
+    gpu_slot_t *slot = &n->slots[i];
+    for (int kind = 0; kind < XID_KINDS; kind++) {
+        xid_mark_t *m = &slot->xids[kind];
+        if (m->xid && now_ms - m->seen_ms >= n->xid_window_ms[kind]) {
+            orbit_info("nvml: GPU %u: XID %u is over %" PRId64 " s old; no longer reported", i,
+                       m->xid, n->xid_window_ms[kind] / 1000);
+            m->xid = 0;
+        }
+    }
+    return slot->xids[XID_CRITICAL].xid ? slot->xids[XID_CRITICAL].xid : slot->xids[XID_MINOR].xid;
+}
+
+static void sample_one(orbit_leaf_nvml_t *n, uint32_t i, orbit_gpu_t *g, int64_t now_ms)
 {
     gpu_slot_t *slot = &n->slots[i];
     memset(g, 0, sizeof *g);
     g->index = i;
+    uint32_t xid = current_xid(n, i, now_ms);
     if (!slot->handle && n->api.handle(i, &slot->handle) != NVML_SUCCESS)
         slot->handle = NULL;
     if (!slot->handle) {
@@ -289,11 +334,11 @@ static void sample_one(orbit_leaf_nvml_t *n, uint32_t i, orbit_gpu_t *g)
             g->ecc_uncorrected = c;
         lost |= rc == NVML_ERROR_GPU_IS_LOST;
     }
-    g->last_xid = slot->last_xid;
+    g->last_xid = xid;
     g->health = lost ? ORBIT_GPU_FAILED : orbit_gpu_health_derive(g);
 }
 
-int orbit_leaf_nvml_sample(orbit_leaf_nvml_t *n, orbit_node_state_t *s)
+int orbit_leaf_nvml_sample(orbit_leaf_nvml_t *n, orbit_node_state_t *s, int64_t now_ms)
 {
     if (!n->ready && ++n->samples_since_try >= ORBIT_LEAF_NVML_RETRY)
         load(n);
@@ -303,9 +348,9 @@ int orbit_leaf_nvml_sample(orbit_leaf_nvml_t *n, orbit_node_state_t *s)
             s->gpu_capacity = 0;
         return rc;
     }
-    drain_xids(n);
+    drain_xids(n, now_ms);
     for (uint32_t i = 0; i < n->ngpus; i++)
-        sample_one(n, i, &n->scratch[i]);
+        sample_one(n, i, &n->scratch[i], now_ms);
     int rc = orbit_node_state_set_gpus(s, n->scratch, n->ngpus);
     if (rc == ORBIT_OK)
         s->gpu_capacity = n->ngpus;

@@ -16,6 +16,10 @@
  *   FAKE_NVML_HANDLE_FAIL=i,...    no handle for GPU i
  *   FAKE_NVML_NO_EVENTS=1          nvmlEventSetCreate answers NOT_SUPPORTED
  * A value without "i:" applies to every GPU.
+ *
+ * And one hook that is not NVML, for tests that find it with dlsym:
+ *   fake_nvml_inject_xid(i, xid)   an XID event for GPU i, delivered by the
+ *                                  next nvmlEventSetWait
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -262,6 +266,17 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         }
     }
     return NVML_ERROR_TIMEOUT;
+}
+
+int fake_nvml_inject_xid(unsigned index, unsigned long long xid);
+
+int fake_nvml_inject_xid(unsigned index, unsigned long long xid)
+{
+    if (!inits || index >= ngpus)
+        return -1;
+    devs[index].xid = xid;
+    devs[index].xid_pending = true;
+    return 0;
 }
 
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)

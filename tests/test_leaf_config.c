@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "leaf_config.h"
+#include "leaf_nvml.h"
 #include "orbit_err.h"
 
 #define MAXARGS 32
@@ -83,6 +84,8 @@ static void minimal_with_defaults(void **state)
     assert_null(f->cfg.proc_root);
     assert_int_equal(f->cfg.log_level, ORBIT_LOG_INFO);
     assert_string_equal(f->cfg.labels, "");
+    assert_int_equal(f->cfg.xid_window_s, ORBIT_LEAF_XID_WINDOW_S);
+    assert_int_equal(f->cfg.xid_critical_window_s, ORBIT_LEAF_XID_CRITICAL_WINDOW_S);
     assert_null(f->cfg.config_file);
     assert_false(f->cfg.help || f->cfg.version);
 }
@@ -107,6 +110,11 @@ static void every_flag(void **state)
     assert_int_equal(f->cfg.log_level, ORBIT_LOG_DEBUG);
     assert_int_equal(parse(f, SHARD, "--interval-ms", "3600000", (char *)NULL), ORBIT_OK);
     assert_int_equal(f->cfg.interval_ms, 3600000);
+    assert_int_equal(
+        parse(f, SHARD, "--xid-window-s", "30", "--xid-critical-window-s=604800", (char *)NULL),
+        ORBIT_OK);
+    assert_int_equal(f->cfg.xid_window_s, 30);
+    assert_int_equal(f->cfg.xid_critical_window_s, 604800);
 }
 
 static void label_values_may_hold_commas(void **state)
@@ -171,6 +179,9 @@ static void bad_intervals(void **state)
     BAD(f, "--full-every", SHARD, "--full-every", "0");
     BAD(f, "--full-every", SHARD, "--full-every", "100001");
     BAD(f, "--interval-ms", SHARD, "--interval-ms", " 50");
+    BAD(f, "--xid-window-s", SHARD, "--xid-window-s", "0");
+    BAD(f, "--xid-window-s", SHARD, "--xid-window-s", "604801");
+    BAD(f, "--xid-critical-window-s", SHARD, "--xid-critical-window-s", "0");
 }
 
 static void bad_endpoints(void **state)
@@ -218,6 +229,7 @@ static void config_file_then_flags(void **state)
                   "    node = from-file\n"
                   "    shard = \"tcp://127.0.0.1:7400,tcp://127.0.0.1:7401\"\n"
                   "    interval-ms = 500\n"
+                  "    xid-window-s = 120\n"
                   "    log-level = warn\n"
                   "    label\n"
                   "        rack = r1\n"
@@ -228,6 +240,7 @@ static void config_file_then_flags(void **state)
     assert_string_equal(f->cfg.shards[1], "tcp://127.0.0.1:7401");
     assert_int_equal(f->cfg.interval_ms, 500);
     assert_int_equal(f->cfg.log_level, ORBIT_LOG_WARN);
+    assert_int_equal(f->cfg.xid_window_s, 120);
     assert_string_equal(f->cfg.config_file, f->file);
     assert_string_equal(f->cfg.labels, "rack=r1\nzone=z1\n");
     /* Flags override, wherever --config appears. */
@@ -262,6 +275,9 @@ static void bad_config_files(void **state)
     unlink(f->file);
     write_file(f, "leaf\n    root = \"tcp://127.0.0.1:7000\"\n");
     BAD(f, "unknown key leaf/root", "--config", f->file, SHARD);
+    unlink(f->file);
+    write_file(f, "leaf\n    xid-critical-window-s = 0\n");
+    BAD(f, "--xid-critical-window-s", "--config", f->file, SHARD);
     unlink(f->file);
     write_file(f, "leaf\n   node = n1\n");
     BAD(f, "not valid ZPL", "--config", f->file, SHARD);

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
+
 #include "leaf_nvml.h"
 #include "orbit_err.h"
 #include "orbit_log.h"
@@ -16,7 +18,9 @@
 #error "FAKE_NVML_PATH must name the fake NVML library"
 #endif
 
-#define GIB (1024ull * 1024 * 1024)
+#define GIB     (1024ull * 1024 * 1024)
+#define T0      1000000 /* the injected clock's start, ms */
+#define MINUTES (60 * 1000)
 
 static const char *fake_vars[] = {
     "FAKE_NVML_INIT_FAIL", "FAKE_NVML_GPUS",          "FAKE_NVML_TEMP",
@@ -52,14 +56,47 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Load the fake with the environment as set, and take one sample. */
-static void load_and_sample(fixture_t *f, const char *path)
+/* Load the fake with the environment as set and the XID windows given (0:
+ * the defaults), and take one sample at T0. */
+static void load_with_windows(fixture_t *f, const char *path, uint32_t xid_window_s,
+                              uint32_t xid_critical_window_s)
 {
     orbit_leaf_nvml_destroy(&f->n);
-    f->n = orbit_leaf_nvml_new(path);
+    f->n = orbit_leaf_nvml_new(path, xid_window_s, xid_critical_window_s);
     assert_non_null(f->n);
-    assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s), ORBIT_OK);
+    assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s, T0), ORBIT_OK);
 }
+
+static void load_and_sample(fixture_t *f, const char *path)
+{
+    load_with_windows(f, path, 0, 0);
+}
+
+/* Sample again with the clock at now_ms. */
+static void sample_at(fixture_t *f, int64_t now_ms)
+{
+    assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s, now_ms), ORBIT_OK);
+}
+
+/* Queue an XID event on GPU i of the loaded fake (its test hook). */
+static void inject_xid(unsigned i, unsigned long long xid)
+{
+    void *lib = dlopen(FAKE_NVML_PATH, RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(lib);
+    int (*inject)(unsigned, unsigned long long) = NULL;
+    void *sym = dlsym(lib, "fake_nvml_inject_xid");
+    assert_non_null(sym);
+    memcpy(&inject, &sym, sizeof inject); /* no object-to-function cast */
+    assert_int_equal(inject(i, xid), 0);
+    dlclose(lib);
+}
+
+/* GPU i reports xid with health h. */
+#define assert_xid(f, i, xid, h)                                                                   \
+    do {                                                                                           \
+        assert_int_equal((f)->s.gpus[i].last_xid, (xid));                                          \
+        assert_int_equal((f)->s.gpus[i].health, (h));                                              \
+    } while (0)
 
 /* The sampled state must pass the shard's validation as a full state. */
 static void assert_valid_on_wire(const orbit_node_state_t *s)
@@ -120,11 +157,115 @@ static void critical_xid_fails_that_gpu_only(void **state)
     assert_int_equal(f->s.gpus[1].health, ORBIT_GPU_FAILED);
     assert_int_equal(f->s.gpus[2].last_xid, 13); /* not critical */
     assert_int_equal(f->s.gpus[2].health, ORBIT_GPU_DEGRADED);
-    /* The event is delivered once; the XID stays. */
-    assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s), ORBIT_OK);
+    /* The event is delivered once; the XID stays (within its window). */
+    sample_at(f, T0 + 1);
     assert_int_equal(f->s.gpus[1].last_xid, 79);
     assert_int_equal(f->s.gpus[1].health, ORBIT_GPU_FAILED);
     assert_valid_on_wire(&f->s);
+}
+
+static void minor_xid_ages_out_after_its_window(void **state)
+{
+    fixture_t *f = *state;
+    setenv("FAKE_NVML_XID", "1:13", 1);
+    load_and_sample(f, FAKE_NVML_PATH);
+    assert_xid(f, 0, 0, ORBIT_GPU_HEALTHY);
+    assert_xid(f, 1, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 10 * MINUTES - 1);
+    assert_xid(f, 1, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 10 * MINUTES);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+    assert_valid_on_wire(&f->s);
+    /* Gone for good: no event, no XID. */
+    sample_at(f, T0 + 20 * MINUTES);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+}
+
+static void critical_xid_ages_out_after_an_hour(void **state)
+{
+    fixture_t *f = *state;
+    setenv("FAKE_NVML_XID", "0:79", 1);
+    load_and_sample(f, FAKE_NVML_PATH);
+    assert_xid(f, 0, 79, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 10 * MINUTES); /* past the minor window */
+    assert_xid(f, 0, 79, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 60 * MINUTES - 1);
+    assert_xid(f, 0, 79, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 60 * MINUTES);
+    assert_xid(f, 0, 0, ORBIT_GPU_HEALTHY);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+}
+
+static void minor_xid_does_not_hide_a_critical_one(void **state)
+{
+    fixture_t *f = *state;
+    setenv("FAKE_NVML_XID", "0:79", 1);
+    load_and_sample(f, FAKE_NVML_PATH);
+    inject_xid(0, 13);
+    sample_at(f, T0 + 1 * MINUTES);
+    assert_xid(f, 0, 79, ORBIT_GPU_FAILED);
+    inject_xid(0, 31);
+    sample_at(f, T0 + 55 * MINUTES);
+    assert_xid(f, 0, 79, ORBIT_GPU_FAILED);
+    /* The critical one ages out; the minor one, 5 minutes old, shows. */
+    sample_at(f, T0 + 60 * MINUTES);
+    assert_xid(f, 0, 31, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 65 * MINUTES - 1);
+    assert_xid(f, 0, 31, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 65 * MINUTES);
+    assert_xid(f, 0, 0, ORBIT_GPU_HEALTHY);
+}
+
+static void a_new_xid_restarts_its_window(void **state)
+{
+    fixture_t *f = *state;
+    setenv("FAKE_NVML_XID", "1:13", 1);
+    load_and_sample(f, FAKE_NVML_PATH);
+    inject_xid(1, 13); /* the same XID again, 8 minutes later */
+    sample_at(f, T0 + 8 * MINUTES);
+    assert_xid(f, 1, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 17 * MINUTES);
+    assert_xid(f, 1, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 18 * MINUTES);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+    /* A newer critical XID replaces the older one. */
+    inject_xid(1, 79);
+    sample_at(f, T0 + 20 * MINUTES);
+    inject_xid(1, 48);
+    sample_at(f, T0 + 30 * MINUTES);
+    assert_xid(f, 1, 48, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 89 * MINUTES);
+    assert_xid(f, 1, 48, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 90 * MINUTES);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+}
+
+static void xid_windows_are_configurable(void **state)
+{
+    fixture_t *f = *state;
+    setenv("FAKE_NVML_XID", "0:13,1:79", 1);
+    load_with_windows(f, FAKE_NVML_PATH, 5, 20);
+    assert_xid(f, 0, 13, ORBIT_GPU_DEGRADED);
+    assert_xid(f, 1, 79, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 4999);
+    assert_xid(f, 0, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 5000);
+    assert_xid(f, 0, 0, ORBIT_GPU_HEALTHY);
+    assert_xid(f, 1, 79, ORBIT_GPU_FAILED);
+    sample_at(f, T0 + 20000);
+    assert_xid(f, 1, 0, ORBIT_GPU_HEALTHY);
+}
+
+static void xid_on_a_hot_gpu_leaves_it_degraded(void **state)
+{
+    fixture_t *f = *state;
+    /* Ageing out clears the XID, not the other reasons for the health. */
+    setenv("FAKE_NVML_TEMP", "0:88", 1);
+    setenv("FAKE_NVML_XID", "0:13", 1);
+    load_and_sample(f, FAKE_NVML_PATH);
+    assert_xid(f, 0, 13, ORBIT_GPU_DEGRADED);
+    sample_at(f, T0 + 10 * MINUTES);
+    assert_xid(f, 0, 0, ORBIT_GPU_DEGRADED);
 }
 
 static void uncorrected_ecc_fails(void **state)
@@ -223,7 +364,7 @@ static void absent_library_reports_no_gpus(void **state)
     assert_int_equal(f->s.ngpus, 0);
     /* Retries are quiet and still answer no GPUs. */
     for (int i = 0; i < ORBIT_LEAF_NVML_RETRY + 1; i++)
-        assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s), ORBIT_OK);
+        sample_at(f, T0 + i);
     assert_int_equal(f->s.ngpus, 0);
 }
 
@@ -244,7 +385,7 @@ static void late_driver_is_picked_up_on_retry(void **state)
     assert_int_equal(f->s.ngpus, 0);
     unsetenv("FAKE_NVML_INIT_FAIL");
     for (int i = 0; i < ORBIT_LEAF_NVML_RETRY; i++)
-        assert_int_equal(orbit_leaf_nvml_sample(f->n, &f->s), ORBIT_OK);
+        sample_at(f, T0 + i);
     assert_true(orbit_leaf_nvml_available(f->n));
     assert_int_equal(f->s.ngpus, 2);
 }
@@ -255,6 +396,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_healthy_gpus, setup, teardown),
         cmocka_unit_test_setup_teardown(critical_xid_fails_that_gpu_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(minor_xid_ages_out_after_its_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(critical_xid_ages_out_after_an_hour, setup, teardown),
+        cmocka_unit_test_setup_teardown(minor_xid_does_not_hide_a_critical_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_new_xid_restarts_its_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(xid_windows_are_configurable, setup, teardown),
+        cmocka_unit_test_setup_teardown(xid_on_a_hot_gpu_leaves_it_degraded, setup, teardown),
         cmocka_unit_test_setup_teardown(uncorrected_ecc_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(hot_gpu_is_degraded, setup, teardown),
         cmocka_unit_test_setup_teardown(ecc_unsupported_counts_as_zero, setup, teardown),
