@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "leaf_log.h"
 #include "orbit_cli.h"
 #include "orbit_log.h"
 #include "orbit_sim.h"
@@ -87,7 +86,6 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%.60s'", argv[pos]);
         orbit_cli_die(cli.prog, err);
     }
-    orbit_leaf_log_set_level((orbit_leaf_log_level_t)orbit_log_level);
 
     orbit_sim_cfg_t cfg;
     memset(&cfg, 0, sizeof cfg);
