@@ -1,0 +1,239 @@
+/* consensus_fsm: the raft 0.15 struct raft_fsm adapter (index derivation,
+ * skip-if-applied, snapshot envelope, result routing). */
+#include "consensus_fsm.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orbit_err.h"
+#include "orbit_log.h"
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t adapter_applied(orbit_consensus_fsm_adapter_t *a)
+{
+    if (!a->applied_known) {
+        a->applied = a->ops.applied_index(a->ctx);
+        a->applied_known = true;
+    }
+    return a->applied;
+}
+
+static void release_result(orbit_consensus_fsm_adapter_t *a, uint64_t index, void *result)
+{
+    if (a->claim != NULL && a->claim(a->claim_arg, index, result))
+        return;
+    if (result != NULL && a->ops.result_free != NULL)
+        a->ops.result_free(a->ctx, result);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    void *res = NULL;
+    int rv;
+
+    assert(a->raft != NULL); /* orbit_consensus_fsm_bind was not called */
+    /* raft 0.15 gives no index: see consensus_fsm.h for why this holds. */
+    uint64_t index = (uint64_t)a->raft->last_applied + 1;
+    *result = NULL;
+
+    if (index <= a->last_index) {
+        /* Would mean the derivation above no longer holds for this raft. */
+        a->n_out_of_order++;
+        orbit_error("consensus: apply at index %llu after %llu: index derivation broken",
+                    (unsigned long long)index, (unsigned long long)a->last_index);
+    }
+    if (index <= adapter_applied(a)) {
+        /* Already in the durable state (a restarted replica replaying its
+         * log): acknowledge without applying twice. */
+        a->n_skipped++;
+        a->last_index = index;
+        release_result(a, index, NULL);
+        return 0;
+    }
+    rv = a->ops.apply(a->ctx, index, buf->base, buf->len, &res);
+    if (rv != 0) {
+        /* raft stops here and retries this entry on the next commit. */
+        a->n_apply_errors++;
+        orbit_error("consensus: apply of entry %llu failed: %s", (unsigned long long)index,
+                    orbit_strerror(rv));
+        if (res != NULL && a->ops.result_free != NULL)
+            a->ops.result_free(a->ctx, res);
+        return RAFT_IOERR;
+    }
+    a->n_applied++;
+    a->applied = index;
+    a->last_index = index;
+    release_result(a, index, res);
+    return 0;
+}
+
+/* fsm version 2: bufs[0] is our envelope header, bufs[1] the state
+ * machine's bytes; both are released in fsm_snapshot_finalize once raft has
+ * stored them (or failed to). */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    uint64_t index = (uint64_t)a->raft->last_applied;
+    struct raft_buffer *b;
+    uint8_t *hdr;
+    void *data = NULL;
+    size_t len = 0;
+    int rv;
+
+    *bufs = NULL;
+    *n_bufs = 0;
+    rv = a->ops.snapshot(a->ctx, index, &data, &len);
+    if (rv != 0) {
+        if (rv != ORBIT_EAGAIN)
+            orbit_warn("consensus: snapshot at %llu failed: %s", (unsigned long long)index,
+                       orbit_strerror(rv));
+        free(data);
+        return RAFT_BUSY; /* transient for raft: it retries later */
+    }
+    b = calloc(2, sizeof *b);
+    hdr = malloc(ORBIT_CONSENSUS_SNAP_HDR);
+    if (b == NULL || hdr == NULL) {
+        free(b);
+        free(hdr);
+        free(data);
+        return RAFT_NOMEM;
+    }
+    memcpy(hdr, ORBIT_CONSENSUS_SNAP_MAGIC, 8);
+    put_u32(hdr + 8, ORBIT_CONSENSUS_SNAP_VERSION);
+    put_u32(hdr + 12, ORBIT_CONSENSUS_SNAP_HDR);
+    put_u64(hdr + 16, index);
+    b[0].base = hdr;
+    b[0].len = ORBIT_CONSENSUS_SNAP_HDR;
+    b[1].base = data;
+    b[1].len = len;
+    *bufs = b;
+    *n_bufs = 2;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)fsm;
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n_bufs; i++)
+            free((*bufs)[i].base);
+        free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+/* raft hands over buf->base on success (we raft_free it); on failure raft
+ * keeps ownership and frees it itself. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    const uint8_t *p = buf->base;
+    uint64_t index;
+    int rv;
+
+    if (buf->len < ORBIT_CONSENSUS_SNAP_HDR || memcmp(p, ORBIT_CONSENSUS_SNAP_MAGIC, 8) != 0 ||
+        get_u32(p + 8) != ORBIT_CONSENSUS_SNAP_VERSION ||
+        get_u32(p + 12) != ORBIT_CONSENSUS_SNAP_HDR) {
+        a->n_bad_snapshots++;
+        orbit_error("consensus: snapshot of %zu bytes has no valid v%u envelope; refused", buf->len,
+                    ORBIT_CONSENSUS_SNAP_VERSION);
+        return RAFT_MALFORMED;
+    }
+    index = get_u64(p + 16);
+    a->applied_known = false;
+    if (index != 0 && adapter_applied(a) >= index) {
+        /* The durable state already covers the snapshot (raft loads its last
+         * snapshot on every start): keep it. */
+        a->n_restore_skipped++;
+    } else {
+        rv = a->ops.restore(a->ctx, index, p + ORBIT_CONSENSUS_SNAP_HDR,
+                            buf->len - ORBIT_CONSENSUS_SNAP_HDR);
+        if (rv != 0) {
+            a->n_bad_snapshots++;
+            orbit_error("consensus: restore of snapshot %llu failed: %s", (unsigned long long)index,
+                        orbit_strerror(rv));
+            return RAFT_MALFORMED;
+        }
+        a->n_restored++;
+        a->applied_known = false; /* re-read from the restored state */
+    }
+    /* Entries after the snapshot are new whatever happened above. */
+    a->last_index = index;
+    raft_free(buf->base);
+    return 0;
+}
+
+int orbit_consensus_fsm_init(orbit_consensus_fsm_adapter_t *a, const orbit_consensus_fsm_t *ops,
+                             void *ctx)
+{
+    if (ops == NULL || ops->apply == NULL || ops->snapshot == NULL || ops->restore == NULL ||
+        ops->applied_index == NULL)
+        return ORBIT_EINVAL;
+    memset(a, 0, sizeof *a);
+    a->ops = *ops;
+    a->ctx = ctx;
+    a->fsm.version = 2; /* snapshot_finalize: we own the snapshot buffers */
+    a->fsm.data = a;
+    a->fsm.apply = fsm_apply;
+    a->fsm.snapshot = fsm_snapshot;
+    a->fsm.restore = fsm_restore;
+    a->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    a->fsm.snapshot_async = NULL;
+    return ORBIT_OK;
+}
+
+void orbit_consensus_fsm_bind(orbit_consensus_fsm_adapter_t *a, struct raft *r)
+{
+    a->raft = r;
+}
+
+void orbit_consensus_fsm_set_claim(orbit_consensus_fsm_adapter_t *a, orbit_consensus_claim_fn claim,
+                                   void *arg)
+{
+    a->claim = claim;
+    a->claim_arg = arg;
+}
+
+void orbit_consensus_raft_tune(struct raft *r, unsigned election_ms, unsigned heartbeat_ms,
+                               unsigned snapshot_threshold, unsigned snapshot_trailing)
+{
+    raft_set_election_timeout(r, election_ms ? election_ms : ORBIT_CONSENSUS_ELECTION_MS_DEFAULT);
+    raft_set_heartbeat_timeout(r,
+                               heartbeat_ms ? heartbeat_ms : ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT);
+    raft_set_snapshot_threshold(r, snapshot_threshold ? snapshot_threshold
+                                                      : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD);
+    raft_set_snapshot_trailing(r, snapshot_trailing ? snapshot_trailing
+                                                    : ORBIT_CONSENSUS_SNAPSHOT_TRAILING);
+    raft_set_pre_vote(r, true);
+}

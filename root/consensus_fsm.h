@@ -1,0 +1,78 @@
+/* consensus_fsm: adapts an abstract orbit_consensus_fsm_t to raft 0.15's
+ * struct raft_fsm. Engine-specific: only consensus.c and the engine's
+ * deterministic tests (raft/fixture.h) include this header; the ledger
+ * never does.
+ *
+ * What the adapter adds to the state machine:
+ * - the entry index. raft 0.15's fsm->apply receives no index. raft applies
+ *   entries in a loop `for (i = last_applied + 1; i <= commit_index; i++)`
+ *   and advances r->last_applied after each entry (barrier and
+ *   configuration entries included) before the next one, so during apply the
+ *   entry's index is r->last_applied + 1. The adapter therefore needs the
+ *   struct raft it serves (orbit_consensus_fsm_bind). A later raft that
+ *   applied asynchronously or advanced last_applied first would break this;
+ *   test_consensus_fixture checks it against the indexes raft_apply assigns.
+ * - skip-if-applied: entries with index <= the state's applied index are
+ *   acknowledged without calling apply (a restarted replica replays its log).
+ * - a versioned snapshot envelope carrying the raft index the snapshot was
+ *   taken at, so restore can keep a durable state that is already newer.
+ *   Layout (little endian): "ORBCSNAP" (8 bytes), u32 version (1), u32 header
+ *   length (24), u64 index, then the state machine's bytes.
+ * - result routing: a result goes to whoever claims it (consensus.c's
+ *   waiting proposal) or to result_free.
+ *
+ * Thread rules: the raft instance's thread only. */
+#ifndef ORBIT_ROOT_CONSENSUS_FSM_H
+#define ORBIT_ROOT_CONSENSUS_FSM_H
+
+#include <raft.h>
+
+#include "consensus.h"
+
+#define ORBIT_CONSENSUS_SNAP_MAGIC   "ORBCSNAP"
+#define ORBIT_CONSENSUS_SNAP_VERSION 1u
+#define ORBIT_CONSENSUS_SNAP_HDR     24u
+
+/* Offered every result apply produced; return true to take ownership of it
+ * (a proposal waiting for that index), false to let it be released. */
+typedef bool (*orbit_consensus_claim_fn)(void *arg, uint64_t index, void *result);
+
+typedef struct {
+    struct raft_fsm fsm; /* hand &fsm to raft_init() or raft_fixture_grow() */
+    struct raft *raft;   /* set by orbit_consensus_fsm_bind before start */
+    orbit_consensus_fsm_t ops;
+    void *ctx;
+    orbit_consensus_claim_fn claim; /* optional */
+    void *claim_arg;
+    /* Applied index of the state as the adapter knows it: read from
+     * ops.applied_index when unknown (start, after restore), then advanced
+     * by every successful apply. */
+    uint64_t applied;
+    bool applied_known;
+    uint64_t last_index; /* last index given to apply, to check ordering */
+    /* Counters. */
+    uint64_t n_applied, n_skipped, n_restored, n_restore_skipped;
+    uint64_t n_out_of_order, n_bad_snapshots, n_apply_errors;
+} orbit_consensus_fsm_adapter_t;
+
+/* Initialise a for the state machine ops (copied) with context ctx
+ * (borrowed). Errors: ORBIT_EINVAL (a required operation is missing). */
+int orbit_consensus_fsm_init(orbit_consensus_fsm_adapter_t *a, const orbit_consensus_fsm_t *ops,
+                             void *ctx);
+
+/* Tell a which raft instance drives it (borrowed; must outlive a). Call
+ * after raft_init / raft_fixture_grow and before the instance starts. */
+void orbit_consensus_fsm_bind(orbit_consensus_fsm_adapter_t *a, struct raft *r);
+
+/* Route results to claim(arg, index, result) (NULL: none claimed). */
+void orbit_consensus_fsm_set_claim(orbit_consensus_fsm_adapter_t *a, orbit_consensus_claim_fn claim,
+                                   void *arg);
+
+/* Set raft's timing and snapshot knobs from a cfg-like set of values (0:
+ * the seam's defaults) and turn pre-vote on (a server cut off by a
+ * partition cannot depose a healthy leader when it comes back). Shared by
+ * consensus.c and the fixture tests so both run the same engine settings. */
+void orbit_consensus_raft_tune(struct raft *r, unsigned election_ms, unsigned heartbeat_ms,
+                               unsigned snapshot_threshold, unsigned snapshot_trailing);
+
+#endif
