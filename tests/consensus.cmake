@@ -1,3 +1,8 @@
 # consensus: the Raft seam. Unit tests on raft's deterministic in-memory
 # fixture; three replicas over TCP on loopback in one process.
 orbit_unit_test(test_consensus_fixture orbit_consensus)
+
+add_executable(test_consensus_uv test_consensus_uv.c)
+target_link_libraries(test_consensus_uv PRIVATE PkgConfig::CMOCKA orbit_consensus)
+add_test(NAME test_consensus_uv COMMAND test_consensus_uv)
+set_tests_properties(test_consensus_uv PROPERTIES LABELS integration TIMEOUT 120)
