@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <raft.h>
 #include <raft/uv.h>
@@ -69,6 +70,8 @@ struct orbit_consensus {
 
     prop_t *props_head, *props_tail;
     op_t *ops;
+
+    uint64_t rng; /* election-timeout randomness, seeded per replica */
 
     bool started, closing;
     orbit_consensus_close_fn close_cb;
@@ -682,6 +685,25 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
     return ORBIT_OK;
 }
 
+/* raft 0.15's libuv backend draws randomized election timeouts from rand(),
+ * which nobody seeds: replicas started together in separate processes would
+ * all draw the same timeouts and split their votes again and again. Each
+ * replica gets its own generator instead (xorshift64*, seeded from the
+ * clock, the pid and its id). */
+static int engine_random(struct raft_io *io, int min, int max)
+{
+    orbit_consensus_t *c = (orbit_consensus_t *)((char *)io - offsetof(orbit_consensus_t, io));
+    uint64_t x = c->rng;
+
+    if (max <= min)
+        return min;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return min + (int)((x * 0x2545f4914f6cdd1dull) % (uint64_t)(max - min));
+}
+
 int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit_consensus_t **out,
                         char *err, size_t errlen)
 {
@@ -727,6 +749,8 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         goto err_io;
     }
     c->raft.data = c;
+    c->rng = (uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (c->id * 0x9e3779b97f4a7c15ull)) | 1;
+    c->io.random = engine_random;
     orbit_consensus_fsm_bind(&c->fsm, &c->raft);
     orbit_consensus_raft_tune(&c->raft, c->election_ms, c->heartbeat_ms, c->snap_threshold,
                               c->snap_trailing);
