@@ -5,7 +5,7 @@
  * without re-applying, membership add/assign/remove, leadership transfer,
  * and the configuration and lifecycle errors. Every wait is bounded.
  *
- * `test_consensus_uv bench [SECONDS]` instead measures entries/s and latency
+ * `test_consensus_uv bench [SECONDS [SNAPSHOT_THRESHOLD]]` instead measures entries/s and latency
  * at 1, 16 and 256 proposals in flight (256-byte entries). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,6 +431,7 @@ static void test_uv_failover_and_restart(void **state)
     assert_int_equal(orbit_consensus_status(cl->nodes[l].c, &st), 0);
     assert_true(st.snapshot_index > 0); /* threshold 64: snapshots exist */
     assert_true(st.snapshot_index < st.last_applied);
+    uint64_t snap_before = st.snapshot_index;
 
     t0 = now_ms();
     node_stop(cl, l);
@@ -463,7 +464,9 @@ static void test_uv_failover_and_restart(void **state)
                   (unsigned long long)applied_before, (unsigned long long)st.fsm_skipped,
                   (unsigned long long)st.fsm_restore_skipped, (unsigned long long)st.fsm_applied);
     assert_true(st.fsm_restore_skipped >= 1); /* its last snapshot is older than its state */
-    assert_true(st.fsm_skipped >= 5);         /* and so are the entries after it */
+    /* and so are the entries after it */
+    assert_true(st.fsm_skipped >= 1);
+    assert_true(st.fsm_skipped >= applied_before - snap_before);
     assert_int_equal(st.fsm_restored, 0);
     assert_int_equal(st.fsm_applied, 201);
     assert_int_equal(cl->nodes[l].fsm.reapplied, 0);
@@ -675,14 +678,16 @@ static bool time_passed(cluster_t *cl, void *arg)
 static int bench_main(int argc, char **argv)
 {
     unsigned seconds = argc > 2 ? (unsigned)atoi(argv[2]) : 5;
+    unsigned threshold = argc > 3 ? (unsigned)atoi(argv[3]) : 0;
     static const unsigned depths[] = {1, 16, 256};
-    cluster_t *cl = cluster_new(0, 0);
+    cluster_t *cl = cluster_new(threshold, 0);
     unsigned l;
 
     cluster_start3(cl);
     l = wait_leader(cl);
-    printf("3 replicas on 127.0.0.1, fsync on, data under %s, 256-byte entries, %u s each\n",
-           cl->root, seconds);
+    printf("3 replicas on 127.0.0.1, fsync on, data under %s, 256-byte entries, %u s each, "
+           "snapshot threshold %u\n",
+           cl->root, seconds, threshold ? threshold : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD);
     for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
         bench_t b = {.cl = cl, .leader = l, .depth = depths[d], .running = true};
         bench_slot_t *slots = calloc(b.depth, sizeof *slots);
