@@ -685,11 +685,12 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
     return ORBIT_OK;
 }
 
-/* raft 0.15's libuv backend draws randomized election timeouts from rand(),
- * which nobody seeds: replicas started together in separate processes would
- * all draw the same timeouts and split their votes again and again. Each
- * replica gets its own generator instead (xorshift64*, seeded from the
- * clock, the pid and its id). */
+/* raft 0.15's libuv backend draws randomized election timeouts from the
+ * process-global rand() (which raft_uv_init seeds from getrandom). Anything
+ * else in the process that reseeds rand() with a constant would make every
+ * replica draw the same timeouts and split votes again and again, so each
+ * replica gets its own generator (xorshift64*, seeded from the clock, the
+ * pid and its id) and the engine depends on no global state. */
 static int engine_random(struct raft_io *io, int min, int max)
 {
     orbit_consensus_t *c = (orbit_consensus_t *)((char *)io - offsetof(orbit_consensus_t, io));
