@@ -1,0 +1,1025 @@
+/* ledger_store: the ledger's LMDB key layout and versioned record codecs. */
+#include "ledger_store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orbit_err.h"
+
+#define KEY_CAP 512 /* LMDB's default maximum key size is 511 */
+
+int orbit_ledger_store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return ORBIT_OK;
+    case MDB_NOTFOUND: return ORBIT_ENOTFOUND;
+    case ENOMEM: return ORBIT_ENOMEM;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return ORBIT_ECORRUPT;
+    default: return ORBIT_EIO;
+    }
+}
+
+/* ------------------------------------------------------------ buffers */
+
+int orbit_ledger_buf_reserve(orbit_ledger_buf_t *b, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p)
+            return ORBIT_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_ledger_buf_put(orbit_ledger_buf_t *b, const void *data, size_t n)
+{
+    int rc = orbit_ledger_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return ORBIT_OK;
+}
+
+void orbit_ledger_buf_free(orbit_ledger_buf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Record writer over the transaction's scratch buffer; the first failure
+ * sticks, so a record is written with a chain of puts and one check. */
+typedef struct {
+    orbit_ledger_buf_t *b;
+    int rc;
+} wr_t;
+
+static void wr_start(wr_t *w, orbit_ledger_buf_t *b)
+{
+    w->b = b;
+    b->len = 0;
+    uint8_t v = ORBIT_LEDGER_FORMAT;
+    w->rc = orbit_ledger_buf_put(b, &v, 1);
+}
+
+static void wr_bytes(wr_t *w, const void *p, size_t n)
+{
+    if (!w->rc)
+        w->rc = orbit_ledger_buf_put(w->b, p, n);
+}
+
+static void be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t rd_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void wr_u64(wr_t *w, uint64_t v)
+{
+    uint8_t b[8];
+    be64(b, v);
+    wr_bytes(w, b, 8);
+}
+
+static void wr_i64(wr_t *w, int64_t v)
+{
+    wr_u64(w, (uint64_t)v);
+}
+
+/* Strings are at most 255 bytes (names 63, endpoints 255). */
+static void wr_str(wr_t *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 255) {
+        w->rc = w->rc ? w->rc : ORBIT_EINVAL;
+        return;
+    }
+    uint8_t len = (uint8_t)n;
+    wr_bytes(w, &len, 1);
+    wr_bytes(w, s, n);
+}
+
+static void wr_res(wr_t *w, const orbit_ledger_res_t *r)
+{
+    wr_i64(w, r->cpu_m);
+    wr_i64(w, r->mem);
+    wr_i64(w, r->gpus);
+}
+
+/* Record reader: any short read or bad version marks it bad. */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    bool bad;
+} rd_t;
+
+static void rd_start(rd_t *r, const MDB_val *v)
+{
+    r->p = v->mv_data;
+    r->n = v->mv_size;
+    r->bad = r->n < 1 || r->p[0] != ORBIT_LEDGER_FORMAT;
+    if (!r->bad) {
+        r->p++;
+        r->n--;
+    }
+}
+
+static const uint8_t *rd_take(rd_t *r, size_t n)
+{
+    if (r->bad || r->n < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += n;
+    r->n -= n;
+    return p;
+}
+
+static uint64_t rd_u64(rd_t *r)
+{
+    const uint8_t *p = rd_take(r, 8);
+    return p ? rd_be64(p) : 0;
+}
+
+static int64_t rd_i64(rd_t *r)
+{
+    return (int64_t)rd_u64(r);
+}
+
+static void rd_str(rd_t *r, char *out, size_t cap)
+{
+    const uint8_t *lp = rd_take(r, 1);
+    size_t n = lp ? *lp : 0;
+    const uint8_t *s = rd_take(r, n);
+    if (!s || n >= cap) {
+        r->bad = true;
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+static void rd_res(rd_t *r, orbit_ledger_res_t *res)
+{
+    res->cpu_m = rd_i64(r);
+    res->mem = rd_i64(r);
+    res->gpus = rd_i64(r);
+}
+
+/* A fully consumed, well-formed record. */
+static int rd_end(const rd_t *r)
+{
+    return r->bad || r->n ? ORBIT_ECORRUPT : ORBIT_OK;
+}
+
+/* ------------------------------------------------------------ raw access */
+
+typedef struct {
+    uint8_t b[KEY_CAP];
+    size_t n;
+} key_t_;
+
+static int mkkey(key_t_ *k, char tag, const char *s)
+{
+    size_t n = strlen(s);
+    if (n + 1 > sizeof k->b)
+        return ORBIT_EINVAL;
+    k->b[0] = (uint8_t)tag;
+    memcpy(k->b + 1, s, n);
+    k->n = n + 1;
+    return ORBIT_OK;
+}
+
+static int get(orbit_ledger_tx_t *tx, const key_t_ *k, MDB_val *v)
+{
+    MDB_val kv = {k->n, (void *)k->b};
+    return orbit_ledger_store_err(mdb_get(tx->txn, tx->dbi, &kv, v));
+}
+
+static int put(orbit_ledger_tx_t *tx, const key_t_ *k, const void *data, size_t n)
+{
+    MDB_val kv = {k->n, (void *)k->b};
+    MDB_val v = {n, (void *)data};
+    return orbit_ledger_store_err(mdb_put(tx->txn, tx->dbi, &kv, &v, 0));
+}
+
+static int put_wr(orbit_ledger_tx_t *tx, const key_t_ *k, const wr_t *w)
+{
+    return w->rc ? w->rc : put(tx, k, w->b->p, w->b->len);
+}
+
+/* Deleting what is not there is fine. */
+static int del(orbit_ledger_tx_t *tx, const key_t_ *k)
+{
+    MDB_val kv = {k->n, (void *)k->b};
+    int rc = mdb_del(tx->txn, tx->dbi, &kv, NULL);
+    return rc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(rc);
+}
+
+bool orbit_ledger_store_hashed(const uint8_t *k, size_t klen)
+{
+    static const char *const local[] = {ORBIT_LEDGER_META_APPLIED, ORBIT_LEDGER_META_TIME,
+                                        ORBIT_LEDGER_META_CLUSTER, ORBIT_LEDGER_META_COMPACTED};
+    if (klen < 1)
+        return true;
+    if (k[0] == 'h')
+        return false; /* covered by the chain digest */
+    if (k[0] != 'm')
+        return true;
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (klen - 1 == strlen(local[i]) && !memcmp(k + 1, local[i], klen - 1))
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ meta */
+
+int orbit_ledger_store_get_raw(orbit_ledger_tx_t *tx, const char *name, const uint8_t **v,
+                               size_t *len)
+{
+    key_t_ k;
+    MDB_val val;
+    int rc = mkkey(&k, 'm', name);
+    if (!rc)
+        rc = get(tx, &k, &val);
+    if (!rc) {
+        *v = val.mv_data;
+        *len = val.mv_size;
+    }
+    return rc;
+}
+
+int orbit_ledger_store_put_raw(orbit_ledger_tx_t *tx, const char *name, const void *v, size_t len)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 'm', name);
+    return rc ? rc : put(tx, &k, v, len);
+}
+
+int orbit_ledger_store_get_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t *v)
+{
+    const uint8_t *p;
+    size_t n;
+    int rc = orbit_ledger_store_get_raw(tx, name, &p, &n);
+    if (rc)
+        return rc;
+    if (n != 8)
+        return ORBIT_ECORRUPT;
+    *v = rd_be64(p);
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_put_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t v)
+{
+    uint8_t b[8];
+    be64(b, v);
+    return orbit_ledger_store_put_raw(tx, name, b, 8);
+}
+
+/* ------------------------------------------------------------ key index */
+
+int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index)
+{
+    key_t_ k;
+    MDB_val v;
+    *index = 0;
+    int rc = mkkey(&k, 'k', key);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc == ORBIT_ENOTFOUND)
+        return ORBIT_OK;
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return ORBIT_ECORRUPT;
+    *index = rd_be64(v.mv_data);
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index)
+{
+    key_t_ k;
+    uint8_t b[8];
+    be64(b, index);
+    int rc = mkkey(&k, 'k', key);
+    return rc ? rc : put(tx, &k, b, 8);
+}
+
+/* ------------------------------------------------------------ placements */
+
+int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
+                                     orbit_ledger_placement_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 'p', capsule);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    if (strlen(capsule) > ORBIT_LEDGER_NAME_MAX)
+        return ORBIT_ECORRUPT;
+    strcpy(out->capsule, capsule);
+    rd_start(&r, &v);
+    rd_str(&r, out->node, sizeof out->node);
+    rd_str(&r, out->principal, sizeof out->principal);
+    rd_str(&r, out->gang, sizeof out->gang);
+    rd_res(&r, &out->envelope);
+    out->epoch = rd_u64(&r);
+    out->index = rd_u64(&r);
+    return rd_end(&r);
+}
+
+int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'p', p->capsule);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_str(&w, p->node);
+    wr_str(&w, p->principal);
+    wr_str(&w, p->gang);
+    wr_res(&w, &p->envelope);
+    wr_u64(&w, p->epoch);
+    wr_u64(&w, p->index);
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_del_placement(orbit_ledger_tx_t *tx, const char *capsule)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 'p', capsule);
+    return rc ? rc : del(tx, &k);
+}
+
+/* ------------------------------------------------------------ nodes */
+
+int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    memset(out, 0, sizeof *out);
+    int rc = mkkey(&k, 'n', node);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc == ORBIT_ENOTFOUND)
+        return ORBIT_OK;
+    if (rc)
+        return rc;
+    rd_start(&r, &v);
+    rd_res(&r, &out->used);
+    out->placements = rd_u64(&r);
+    return rd_end(&r);
+}
+
+int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
+                                const orbit_ledger_node_t *n)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'n', node);
+    if (rc)
+        return rc;
+    if (n->placements == 0)
+        return del(tx, &k);
+    wr_start(&w, tx->scratch);
+    wr_res(&w, &n->used);
+    wr_u64(&w, n->placements);
+    return put_wr(tx, &k, &w);
+}
+
+/* ------------------------------------------------------------ quotas */
+
+int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
+                                 orbit_ledger_quota_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 'q', principal);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    rd_start(&r, &v);
+    const uint8_t *g = rd_take(&r, 1);
+    out->granted = g && *g;
+    rd_res(&r, &out->grant);
+    rd_res(&r, &out->used);
+    out->priority = (int32_t)(uint32_t)rd_u64(&r);
+    out->until_ms = rd_i64(&r);
+    return rd_end(&r);
+}
+
+int orbit_ledger_store_put_quota(orbit_ledger_tx_t *tx, const char *principal,
+                                 const orbit_ledger_quota_t *q)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'q', principal);
+    if (rc)
+        return rc;
+    if (!q->granted && !q->used.cpu_m && !q->used.mem && !q->used.gpus)
+        return del(tx, &k);
+    wr_start(&w, tx->scratch);
+    uint8_t g = q->granted ? 1 : 0;
+    wr_bytes(&w, &g, 1);
+    wr_res(&w, &q->grant);
+    wr_res(&w, &q->used);
+    wr_u64(&w, (uint32_t)q->priority);
+    wr_i64(&w, q->until_ms);
+    return put_wr(tx, &k, &w);
+}
+
+/* ------------------------------------------------------------ leases */
+
+int orbit_ledger_store_get_lease(orbit_ledger_tx_t *tx, const char *resource,
+                                 orbit_ledger_lease_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 'l', resource);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    rd_start(&r, &v);
+    rd_str(&r, out->holder, sizeof out->holder);
+    out->expires_ms = rd_i64(&r);
+    out->epoch = rd_u64(&r);
+    return rd_end(&r);
+}
+
+int orbit_ledger_store_put_lease(orbit_ledger_tx_t *tx, const char *resource,
+                                 const orbit_ledger_lease_t *ls)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'l', resource);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_str(&w, ls->holder);
+    wr_i64(&w, ls->expires_ms);
+    wr_u64(&w, ls->epoch);
+    return put_wr(tx, &k, &w);
+}
+
+/* ------------------------------------------------------------ identities */
+
+static int get_name(orbit_ledger_tx_t *tx, char tag, const char *key,
+                    char out[ORBIT_LEDGER_NAME_MAX + 1])
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, tag, key);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    rd_start(&r, &v);
+    rd_str(&r, out, ORBIT_LEDGER_NAME_MAX + 1);
+    return rd_end(&r);
+}
+
+static int put_name(orbit_ledger_tx_t *tx, char tag, const char *key, const char *name)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, tag, key);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_str(&w, name);
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_get_identity(orbit_ledger_tx_t *tx, const char *identity,
+                                    char capsule[ORBIT_LEDGER_NAME_MAX + 1])
+{
+    return get_name(tx, 'i', identity, capsule);
+}
+
+int orbit_ledger_store_get_capsule_identity(orbit_ledger_tx_t *tx, const char *capsule,
+                                            char identity[ORBIT_LEDGER_NAME_MAX + 1])
+{
+    return get_name(tx, 'c', capsule, identity);
+}
+
+int orbit_ledger_store_bind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule)
+{
+    int rc = put_name(tx, 'i', identity, capsule);
+    return rc ? rc : put_name(tx, 'c', capsule, identity);
+}
+
+int orbit_ledger_store_unbind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 'i', identity);
+    if (!rc)
+        rc = del(tx, &k);
+    if (!rc)
+        rc = mkkey(&k, 'c', capsule);
+    return rc ? rc : del(tx, &k);
+}
+
+/* ------------------------------------------------------------ modules */
+
+int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
+                                  Orbit__Ledger__ModuleSpec **spec, uint64_t *epoch)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 'o', key);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    rd_start(&r, &v);
+    uint64_t e = rd_u64(&r);
+    if (r.bad)
+        return ORBIT_ECORRUPT;
+    Orbit__Ledger__ModuleSpec *s = orbit__ledger__module_spec__unpack(NULL, r.n, r.p);
+    if (!s)
+        return ORBIT_ECORRUPT;
+    *spec = s;
+    if (epoch)
+        *epoch = e;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_put_module(orbit_ledger_tx_t *tx, const char *key,
+                                  const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'o', key);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_u64(&w, epoch);
+    size_t n = orbit__ledger__module_spec__get_packed_size(spec);
+    if (!w.rc)
+        w.rc = orbit_ledger_buf_reserve(tx->scratch, n);
+    if (w.rc)
+        return w.rc;
+    orbit__ledger__module_spec__pack(spec, tx->scratch->p + tx->scratch->len);
+    tx->scratch->len += n;
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_del_module(orbit_ledger_tx_t *tx, const char *key)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 'o', key);
+    return rc ? rc : del(tx, &k);
+}
+
+/* ------------------------------------------------------------ gangs */
+
+int orbit_ledger_store_get_gang(orbit_ledger_tx_t *tx, const char *gang, orbit_ledger_gang_t *out,
+                                const uint8_t **members, size_t *members_len)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 'g', gang);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    if (strlen(gang) > ORBIT_LEDGER_NAME_MAX)
+        return ORBIT_ECORRUPT;
+    strcpy(out->gang, gang);
+    rd_start(&r, &v);
+    rd_str(&r, out->principal, sizeof out->principal);
+    out->epoch = rd_u64(&r);
+    out->index = rd_u64(&r);
+    out->members = (size_t)rd_u64(&r);
+    if (r.bad || out->members > ORBIT_LEDGER_GANG_MAX)
+        return ORBIT_ECORRUPT;
+    if (members) {
+        *members = r.p;
+        *members_len = r.n;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_gang_member(const uint8_t *members, size_t len, size_t *off,
+                                   char name[ORBIT_LEDGER_NAME_MAX + 1])
+{
+    if (*off >= len)
+        return ORBIT_ECORRUPT;
+    size_t n = members[*off];
+    if (n > ORBIT_LEDGER_NAME_MAX || *off + 1 + n > len)
+        return ORBIT_ECORRUPT;
+    memcpy(name, members + *off + 1, n);
+    name[n] = '\0';
+    *off += 1 + n;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_put_gang(orbit_ledger_tx_t *tx, const orbit_ledger_gang_t *g,
+                                const char *const *members, size_t n)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 'g', g->gang);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_str(&w, g->principal);
+    wr_u64(&w, g->epoch);
+    wr_u64(&w, g->index);
+    wr_u64(&w, n);
+    for (size_t i = 0; i < n; i++)
+        wr_str(&w, members[i]);
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_del_gang(orbit_ledger_tx_t *tx, const char *gang)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 'g', gang);
+    return rc ? rc : del(tx, &k);
+}
+
+/* ------------------------------------------------------------ topology */
+
+int orbit_ledger_store_get_shard(orbit_ledger_tx_t *tx, const char *shard,
+                                 orbit_ledger_shard_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    rd_t r;
+    int rc = mkkey(&k, 's', shard);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    if (strlen(shard) > ORBIT_LEDGER_NAME_MAX)
+        return ORBIT_ECORRUPT;
+    strcpy(out->shard, shard);
+    rd_start(&r, &v);
+    out->tier = (uint32_t)rd_u64(&r);
+    rd_str(&r, out->parent, sizeof out->parent);
+    rd_str(&r, out->endpoint, sizeof out->endpoint);
+    out->children = rd_u64(&r);
+    out->racks = rd_u64(&r);
+    return rd_end(&r);
+}
+
+int orbit_ledger_store_put_shard(orbit_ledger_tx_t *tx, const orbit_ledger_shard_t *s)
+{
+    key_t_ k;
+    wr_t w;
+    int rc = mkkey(&k, 's', s->shard);
+    if (rc)
+        return rc;
+    wr_start(&w, tx->scratch);
+    wr_u64(&w, s->tier);
+    wr_str(&w, s->parent);
+    wr_str(&w, s->endpoint);
+    wr_u64(&w, s->children);
+    wr_u64(&w, s->racks);
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_del_shard(orbit_ledger_tx_t *tx, const char *shard)
+{
+    key_t_ k;
+    int rc = mkkey(&k, 's', shard);
+    return rc ? rc : del(tx, &k);
+}
+
+int orbit_ledger_store_get_rack(orbit_ledger_tx_t *tx, const char *rack,
+                                char shard[ORBIT_LEDGER_NAME_MAX + 1])
+{
+    return get_name(tx, 'r', rack, shard);
+}
+
+int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const char *shard)
+{
+    return put_name(tx, 'r', rack, shard);
+}
+
+/* ------------------------------------------------------------ expiry index */
+
+static int expiry_key(key_t_ *k, int64_t expires_ms, Orbit__Ledger__RefKind kind, const char *key)
+{
+    size_t n = strlen(key);
+    if (10 + n > sizeof k->b || expires_ms < 0)
+        return ORBIT_EINVAL;
+    k->b[0] = 'x';
+    be64(k->b + 1, (uint64_t)expires_ms);
+    k->b[9] = (uint8_t)kind;
+    memcpy(k->b + 10, key, n);
+    k->n = 10 + n;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_expiry_add(orbit_ledger_tx_t *tx, int64_t expires_ms,
+                                  Orbit__Ledger__RefKind kind, const char *key)
+{
+    key_t_ k;
+    int rc = expiry_key(&k, expires_ms, kind, key);
+    return rc ? rc : put(tx, &k, "", 0);
+}
+
+int orbit_ledger_store_expiry_del(orbit_ledger_tx_t *tx, int64_t expires_ms,
+                                  Orbit__Ledger__RefKind kind, const char *key)
+{
+    key_t_ k;
+    int rc = expiry_key(&k, expires_ms, kind, key);
+    return rc ? rc : del(tx, &k);
+}
+
+int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_ledger_due_t *out,
+                                  size_t max, size_t *n)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t start = 'x';
+    MDB_val k = {1, &start}, v;
+    *n = 0;
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (mrc == MDB_SUCCESS && *n < max) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size < 1 || kb[0] != 'x')
+            break;
+        if (k.mv_size < 11 || k.mv_size - 10 > ORBIT_LEDGER_NAME_MAX) {
+            rc = ORBIT_ECORRUPT;
+            goto out;
+        }
+        int64_t at = (int64_t)rd_be64(kb + 1);
+        if (at > now_ms)
+            break;
+        orbit_ledger_due_t *d = &out[(*n)++];
+        d->kind = (Orbit__Ledger__RefKind)kb[9];
+        d->expires_ms = at;
+        memcpy(d->key, kb + 10, k.mv_size - 10);
+        d->key[k.mv_size - 10] = '\0';
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ------------------------------------------------------------ dedup */
+
+static int dedup_key(key_t_ *k, const char *client_id, uint64_t request_id)
+{
+    size_t n = strlen(client_id);
+    if (n + 10 > sizeof k->b)
+        return ORBIT_EINVAL;
+    k->b[0] = 'd';
+    memcpy(k->b + 1, client_id, n);
+    k->b[1 + n] = 0;
+    be64(k->b + 2 + n, request_id);
+    k->n = n + 10;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
+                                 const uint8_t **outcome, size_t *len)
+{
+    key_t_ k;
+    MDB_val v;
+    int rc = dedup_key(&k, client_id, request_id);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    if (rc)
+        return rc;
+    /* format, seq, time, outcome */
+    if (v.mv_size < 17 || ((uint8_t *)v.mv_data)[0] != ORBIT_LEDGER_FORMAT)
+        return ORBIT_ECORRUPT;
+    *outcome = (const uint8_t *)v.mv_data + 17;
+    *len = v.mv_size - 17;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
+                                 int64_t time_ms, const uint8_t *outcome, size_t len)
+{
+    key_t_ k, a;
+    wr_t w;
+    uint64_t seq = 0, count = 0;
+    int rc = dedup_key(&k, client_id, request_id);
+    if (rc)
+        return rc;
+    rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, &seq);
+    if (rc && rc != ORBIT_ENOTFOUND)
+        return rc;
+    rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, &count);
+    if (rc && rc != ORBIT_ENOTFOUND)
+        return rc;
+    seq++;
+    wr_start(&w, tx->scratch);
+    wr_u64(&w, seq);
+    wr_i64(&w, time_ms);
+    wr_bytes(&w, outcome, len);
+    rc = put_wr(tx, &k, &w);
+    if (rc)
+        return rc;
+    a.b[0] = 'a';
+    be64(a.b + 1, seq);
+    a.n = 9;
+    rc = put(tx, &a, k.b, k.n);
+    if (!rc)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, seq);
+    if (!rc)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, count + 1);
+    return rc;
+}
+
+/* The oldest dedup pair: its age key and its 'd' key (copied) and time.
+ * ORBIT_ENOTFOUND when the table is empty. */
+static int dedup_oldest(orbit_ledger_tx_t *tx, key_t_ *age, key_t_ *victim, int64_t *at)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t start = 'a';
+    MDB_val k = {1, &start}, v, dv;
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    rc = orbit_ledger_store_err(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    if (rc)
+        goto out;
+    if (k.mv_size < 1 || ((const uint8_t *)k.mv_data)[0] != 'a') {
+        rc = ORBIT_ENOTFOUND;
+        goto out;
+    }
+    if (k.mv_size > sizeof age->b || v.mv_size > sizeof victim->b) {
+        rc = ORBIT_ECORRUPT;
+        goto out;
+    }
+    memcpy(age->b, k.mv_data, k.mv_size);
+    age->n = k.mv_size;
+    memcpy(victim->b, v.mv_data, v.mv_size);
+    victim->n = v.mv_size;
+    rc = get(tx, victim, &dv);
+    if (rc == ORBIT_ENOTFOUND || (!rc && dv.mv_size < 17))
+        rc = ORBIT_ECORRUPT;
+    if (!rc)
+        *at = (int64_t)rd_be64((const uint8_t *)dv.mv_data + 9);
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count)
+{
+    uint64_t count = 0;
+    int rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, &count);
+    if (rc == ORBIT_ENOTFOUND)
+        return ORBIT_OK;
+    uint64_t before = count;
+    while (!rc && count > 0) {
+        key_t_ age, victim;
+        int64_t at = 0;
+        rc = dedup_oldest(tx, &age, &victim, &at);
+        if (rc == ORBIT_ENOTFOUND) {
+            rc = ORBIT_ECORRUPT; /* the count says there is one */
+            break;
+        }
+        if (rc || (at >= cutoff_ms && count <= max_count))
+            break;
+        rc = del(tx, &age);
+        if (!rc)
+            rc = del(tx, &victim);
+        count--;
+    }
+    if (!rc && count != before)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, count);
+    return rc;
+}
+
+/* ------------------------------------------------------------ history */
+
+static void history_key(key_t_ *k, uint64_t index)
+{
+    k->b[0] = 'h';
+    be64(k->b + 1, index);
+    k->n = 9;
+}
+
+int orbit_ledger_store_history_put(orbit_ledger_tx_t *tx, uint64_t index, int64_t time_ms,
+                                   const char *keys, size_t keys_len, size_t nkeys,
+                                   const uint8_t *proposal, size_t len)
+{
+    key_t_ k;
+    wr_t w;
+    history_key(&k, index);
+    wr_start(&w, tx->scratch);
+    wr_i64(&w, time_ms);
+    wr_u64(&w, nkeys);
+    wr_u64(&w, keys_len);
+    wr_bytes(&w, keys, keys_len);
+    wr_bytes(&w, proposal, len);
+    return put_wr(tx, &k, &w);
+}
+
+int orbit_ledger_store_history_each(orbit_ledger_tx_t *tx, uint64_t from, orbit_ledger_commit_fn fn,
+                                    void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    key_t_ start;
+    history_key(&start, from);
+    MDB_val k = {start.n, start.b}, v;
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (mrc == MDB_SUCCESS) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size != 9 || kb[0] != 'h')
+            break;
+        rd_t r;
+        orbit_ledger_commit_t c = {.index = rd_be64(kb + 1)};
+        rd_start(&r, &v);
+        c.time_ms = rd_i64(&r);
+        c.nkeys = (size_t)rd_u64(&r);
+        uint64_t klen = rd_u64(&r);
+        if (klen > r.n)
+            r.bad = true;
+        c.keys = (const char *)rd_take(&r, (size_t)klen);
+        if (r.bad || (klen && c.keys[klen - 1] != '\0')) {
+            rc = ORBIT_ECORRUPT;
+            goto out;
+        }
+        c.proposal = r.p;
+        c.proposal_len = r.n;
+        rc = fn(ctx, &c);
+        if (rc) {
+            rc = rc > 0 ? ORBIT_OK : rc;
+            goto out;
+        }
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int orbit_ledger_store_history_drop(orbit_ledger_tx_t *tx, uint64_t upto)
+{
+    MDB_cursor *cur = NULL;
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    while (!rc) {
+        key_t_ start;
+        history_key(&start, 0);
+        MDB_val k = {start.n, start.b}, v;
+        int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (mrc == MDB_NOTFOUND)
+            break;
+        rc = orbit_ledger_store_err(mrc);
+        if (rc)
+            break;
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size != 9 || kb[0] != 'h' || rd_be64(kb + 1) > upto)
+            break;
+        rc = orbit_ledger_store_err(mdb_cursor_del(cur, 0));
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}

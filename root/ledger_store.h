@@ -1,0 +1,177 @@
+/* ledger_store: internal to orbit_ledger — the LMDB key layout of the ledger,
+ * its versioned record codecs, and typed reads and writes inside one
+ * transaction. Nothing here judges a commitment; ledger.c does.
+ *
+ * Layout: one unnamed LMDB database; every key starts with a tag byte.
+ *   'm' + name             meta (u64 or string): see ORBIT_LEDGER_META_*
+ *   'k' + key              last-changed ledger index of a key (u64)
+ *   'p' + capsule          placement
+ *   'n' + node             node usage (absent: nothing placed)
+ *   'g' + gang             gang (member capsules)
+ *   'q' + principal        quota grant and usage
+ *   'l' + resource         lease
+ *   'i' + identity         bound capsule;  'c' + capsule → identity
+ *   'o' + mission/module   module spec (packed Orbit__Ledger__ModuleSpec)
+ *   's' + shard            shard;  'r' + rack → owner shard
+ *   'x' + be64(expires) + kind + key   expiry index of leases and quotas
+ *   'd' + client_id 0 be64(request_id) dedup outcome;  'a' + be64(seq) → 'd' key
+ *   'h' + be64(index)      history of committed commitments
+ * Integers in keys are big-endian (key order = numeric order); record values
+ * start with ORBIT_LEDGER_FORMAT and use big-endian fixed-width integers and
+ * u8-length-prefixed strings, so equal states are equal bytes.
+ *
+ * Every function returns 0, ORBIT_ENOTFOUND (gets), ORBIT_ENOMEM, ORBIT_EIO
+ * (LMDB) or ORBIT_ECORRUPT (a record that does not decode). Writes are
+ * visible to later reads of the same transaction.
+ *
+ * Thread rules: those of the transaction (the ledger's thread). */
+#ifndef ORBIT_LEDGER_STORE_H
+#define ORBIT_LEDGER_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger.h"
+
+#define ORBIT_LEDGER_FORMAT 1
+
+/* Meta names (u64 unless said). */
+#define ORBIT_LEDGER_META_VERSION     "version"
+#define ORBIT_LEDGER_META_APPLIED     "applied"   /* not hashed */
+#define ORBIT_LEDGER_META_TIME        "time"      /* not hashed (i64) */
+#define ORBIT_LEDGER_META_CLUSTER     "cluster"   /* not hashed (string) */
+#define ORBIT_LEDGER_META_COMPACTED   "compacted" /* not hashed */
+#define ORBIT_LEDGER_META_INDEX       "index"
+#define ORBIT_LEDGER_META_CHAIN       "chain" /* 32 bytes */
+#define ORBIT_LEDGER_META_UNDECODABLE "undecodable"
+#define ORBIT_LEDGER_META_DEDUP_SEQ   "dedup_seq"
+#define ORBIT_LEDGER_META_DEDUP_COUNT "dedup_count"
+
+/* Growable scratch buffer (owned by the ledger, reused across records). */
+typedef struct {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} orbit_ledger_buf_t;
+
+typedef struct {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    orbit_ledger_buf_t *scratch;
+} orbit_ledger_tx_t;
+
+/* Map an LMDB return code to a project code. */
+int orbit_ledger_store_err(int mdb_rc);
+
+/* Make room for n more bytes after b->len. Errors: ORBIT_ENOMEM. */
+int orbit_ledger_buf_reserve(orbit_ledger_buf_t *b, size_t n);
+/* Append n bytes to b. Errors: ORBIT_ENOMEM (b unchanged). */
+int orbit_ledger_buf_put(orbit_ledger_buf_t *b, const void *data, size_t n);
+void orbit_ledger_buf_free(orbit_ledger_buf_t *b);
+
+/* True if the raw key k (klen bytes) is part of the state hash. */
+bool orbit_ledger_store_hashed(const uint8_t *k, size_t klen);
+
+/* ---------------------------------------------------------------- meta */
+int orbit_ledger_store_get_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t *v);
+int orbit_ledger_store_put_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t v);
+/* Raw meta bytes (borrowed from the transaction). */
+int orbit_ledger_store_get_raw(orbit_ledger_tx_t *tx, const char *name, const uint8_t **v,
+                               size_t *len);
+int orbit_ledger_store_put_raw(orbit_ledger_tx_t *tx, const char *name, const void *v, size_t len);
+
+/* ---------------------------------------------------------------- key index */
+/* Last-changed index of key; 0 (and 0 returned) if never touched. */
+int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index);
+int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
+
+/* ---------------------------------------------------------------- objects */
+int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
+                                     orbit_ledger_placement_t *out);
+int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p);
+int orbit_ledger_store_del_placement(orbit_ledger_tx_t *tx, const char *capsule);
+
+/* Zero usage if absent; a put with no placements deletes the record. */
+int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out);
+int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
+                                const orbit_ledger_node_t *n);
+
+/* A put with no grant and zero usage deletes the record. */
+int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
+                                 orbit_ledger_quota_t *out);
+int orbit_ledger_store_put_quota(orbit_ledger_tx_t *tx, const char *principal,
+                                 const orbit_ledger_quota_t *q);
+
+int orbit_ledger_store_get_lease(orbit_ledger_tx_t *tx, const char *resource,
+                                 orbit_ledger_lease_t *out);
+int orbit_ledger_store_put_lease(orbit_ledger_tx_t *tx, const char *resource,
+                                 const orbit_ledger_lease_t *ls);
+
+/* Identity bindings, both directions (bind writes both, unbind deletes both). */
+int orbit_ledger_store_get_identity(orbit_ledger_tx_t *tx, const char *identity,
+                                    char capsule[ORBIT_LEDGER_NAME_MAX + 1]);
+int orbit_ledger_store_get_capsule_identity(orbit_ledger_tx_t *tx, const char *capsule,
+                                            char identity[ORBIT_LEDGER_NAME_MAX + 1]);
+int orbit_ledger_store_bind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule);
+int orbit_ledger_store_unbind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule);
+
+/* Module spec; *spec malloc'd (protobuf-c). key is "mission/module". */
+int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
+                                  Orbit__Ledger__ModuleSpec **spec, uint64_t *epoch);
+int orbit_ledger_store_put_module(orbit_ledger_tx_t *tx, const char *key,
+                                  const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch);
+int orbit_ledger_store_del_module(orbit_ledger_tx_t *tx, const char *key);
+
+/* Gang: *members (may be NULL) points into the transaction's memory:
+ * out->members names of NAME_MAX+1 bytes each, read them with
+ * orbit_ledger_store_gang_member. */
+int orbit_ledger_store_get_gang(orbit_ledger_tx_t *tx, const char *gang, orbit_ledger_gang_t *out,
+                                const uint8_t **members, size_t *members_len);
+/* The i-th member name of a gang record's member block (into name).
+ * Errors: ORBIT_ECORRUPT. */
+int orbit_ledger_store_gang_member(const uint8_t *members, size_t len, size_t *off,
+                                   char name[ORBIT_LEDGER_NAME_MAX + 1]);
+int orbit_ledger_store_put_gang(orbit_ledger_tx_t *tx, const orbit_ledger_gang_t *g,
+                                const char *const *members, size_t n);
+int orbit_ledger_store_del_gang(orbit_ledger_tx_t *tx, const char *gang);
+
+int orbit_ledger_store_get_shard(orbit_ledger_tx_t *tx, const char *shard,
+                                 orbit_ledger_shard_t *out);
+int orbit_ledger_store_put_shard(orbit_ledger_tx_t *tx, const orbit_ledger_shard_t *s);
+int orbit_ledger_store_del_shard(orbit_ledger_tx_t *tx, const char *shard);
+
+int orbit_ledger_store_get_rack(orbit_ledger_tx_t *tx, const char *rack,
+                                char shard[ORBIT_LEDGER_NAME_MAX + 1]);
+int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const char *shard);
+
+/* ---------------------------------------------------------------- expiry index */
+int orbit_ledger_store_expiry_add(orbit_ledger_tx_t *tx, int64_t expires_ms,
+                                  Orbit__Ledger__RefKind kind, const char *key);
+int orbit_ledger_store_expiry_del(orbit_ledger_tx_t *tx, int64_t expires_ms,
+                                  Orbit__Ledger__RefKind kind, const char *key);
+/* Expiry index entries with expires <= now_ms, earliest first. */
+int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_ledger_due_t *out,
+                                  size_t max, size_t *n);
+
+/* ---------------------------------------------------------------- dedup */
+/* The stored outcome bytes (borrowed) of (client_id, request_id). */
+int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
+                                 const uint8_t **outcome, size_t *len);
+int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
+                                 int64_t time_ms, const uint8_t *outcome, size_t len);
+/* Drop pairs older than cutoff_ms, then the oldest beyond max_count. */
+int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count);
+
+/* ---------------------------------------------------------------- history */
+/* keys: nkeys NUL-terminated strings back to back (keys_len bytes). */
+int orbit_ledger_store_history_put(orbit_ledger_tx_t *tx, uint64_t index, int64_t time_ms,
+                                   const char *keys, size_t keys_len, size_t nkeys,
+                                   const uint8_t *proposal, size_t len);
+int orbit_ledger_store_history_each(orbit_ledger_tx_t *tx, uint64_t from, orbit_ledger_commit_fn fn,
+                                    void *ctx);
+/* Delete history records with index <= upto. */
+int orbit_ledger_store_history_drop(orbit_ledger_tx_t *tx, uint64_t upto);
+
+#endif
