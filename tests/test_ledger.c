@@ -1,0 +1,1867 @@
+/* test_ledger: the Ephemeris state machine on temporary LMDB environments —
+ * every kind under every precondition, invariants (gang atomicity, identity
+ * uniqueness, lease exclusivity and epochs), entry-time expiry, quota
+ * accounting, INVALID changing nothing, idempotent retries and dedup bounds,
+ * determinism of a random log across replicas and reopen, crash-safety
+ * shape, history and compaction, snapshot/restore, cluster id, and a fuzz of
+ * mutated entries. Proposals are written as JSON (single quotes for double)
+ * and converted with orbit_json. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "ledger_sha256.h"
+#include "orbit_err.h"
+#include "orbit_json.h"
+
+#define T0     1700000000000LL /* entry time of the first entry */
+#define MAXOUT 4096
+
+/* ---------------------------------------------------------------- fixture */
+
+typedef struct {
+    char dir[64];
+    orbit_ledger_t *l;
+    uint64_t raft;   /* last raft index given */
+    int64_t time_ms; /* time of the next entry */
+    uint64_t req;    /* last request id given */
+    Orbit__Ledger__Outcome **out;
+    size_t nout;
+} fx_t;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void fx_open(fx_t *f)
+{
+    char err[256];
+    int rc = orbit_ledger_open(f->dir, &f->l, err, sizeof err);
+    if (rc)
+        fail_msg("open %s: %s", f->dir, err);
+}
+
+static fx_t *fx_new(void)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test-ledger-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->time_ms = T0;
+    fx_open(f);
+    return f;
+}
+
+static void fx_free_out(fx_t *f)
+{
+    orbit_ledger_outcomes_free(f->out, f->nout);
+    f->out = NULL;
+    f->nout = 0;
+}
+
+static void fx_destroy(fx_t *f)
+{
+    if (!f)
+        return;
+    fx_free_out(f);
+    orbit_ledger_close(&f->l);
+    rm_rf(f->dir);
+    free(f);
+}
+
+static int setup(void **state)
+{
+    *state = fx_new();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_destroy(*state);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* A Proposal from JSON text (single quotes stand for double); client_id
+ * "tester" and the next request id unless given. Free with
+ * orbit__ledger__proposal__free_unpacked. */
+static Orbit__Ledger__Proposal *mkprop_v(fx_t *f, const char *fmt, va_list ap)
+{
+    char err[256];
+    json_error_t je;
+    ProtobufCMessage *m = NULL;
+    size_t cap = 1 << 17;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    if ((size_t)vsnprintf(text, cap, fmt, ap) >= cap)
+        fail_msg("test JSON too long");
+    for (char *p = text; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_t *j = json_loads(text, 0, &je);
+    if (!j)
+        fail_msg("bad test JSON %s: %s", text, je.text);
+    if (!json_object_get(j, "client_id"))
+        json_object_set_new(j, "client_id", json_string("tester"));
+    if (!json_object_get(j, "request_id"))
+        json_object_set_new(j, "request_id", json_integer((json_int_t)++f->req));
+    if (orbit_json_to_pb(j, &orbit__ledger__proposal__descriptor, &m, err, sizeof err))
+        fail_msg("test proposal %s: %s", text, err);
+    json_decref(j);
+    free(text);
+    return (Orbit__Ledger__Proposal *)m;
+}
+
+static Orbit__Ledger__Proposal *mkprop(fx_t *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static Orbit__Ledger__Proposal *mkprop(fx_t *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Orbit__Ledger__Proposal *p = mkprop_v(f, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* Packed Entry of n proposals at time_ms (malloc'd). */
+static uint8_t *pack_entry(int64_t time_ms, Orbit__Ledger__Proposal **ps, size_t n, size_t *len)
+{
+    Orbit__Ledger__Entry e = ORBIT__LEDGER__ENTRY__INIT;
+    e.time_ms = time_ms;
+    e.n_proposals = n;
+    e.proposals = ps;
+    *len = orbit__ledger__entry__get_packed_size(&e);
+    uint8_t *b = malloc(*len ? *len : 1);
+    assert_non_null(b);
+    orbit__ledger__entry__pack(&e, b);
+    return b;
+}
+
+/* Apply packed bytes at the next raft index; outcomes kept in f. */
+static void apply_bytes(fx_t *f, const uint8_t *b, size_t len)
+{
+    fx_free_out(f);
+    int rc = orbit_ledger_apply(f->l, b, len, ++f->raft, &f->out, &f->nout);
+    assert_int_equal(rc, ORBIT_OK);
+    assert_int_equal(orbit_ledger_applied_index(f->l), f->raft);
+}
+
+/* Apply one entry of the n proposals (freed here). */
+static void apply_props(fx_t *f, Orbit__Ledger__Proposal **ps, size_t n)
+{
+    size_t len;
+    uint8_t *b = pack_entry(f->time_ms, ps, n, &len);
+    apply_bytes(f, b, len);
+    assert_int_equal(f->nout, n);
+    free(b);
+    for (size_t i = 0; i < n; i++)
+        orbit__ledger__proposal__free_unpacked(ps[i], NULL);
+}
+
+/* Apply one proposal (JSON) as its own entry; its outcome (valid until the
+ * next apply). */
+static const Orbit__Ledger__Outcome *run(fx_t *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const Orbit__Ledger__Outcome *run(fx_t *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Orbit__Ledger__Proposal *p = mkprop_v(f, fmt, ap);
+    va_end(ap);
+    apply_props(f, &p, 1);
+    return f->out[0];
+}
+
+static const char *kind_name(const Orbit__Ledger__Outcome *o)
+{
+    switch (o->kind) {
+    case ORBIT__LEDGER__OUTCOME_KIND__COMMITTED: return "COMMITTED";
+    case ORBIT__LEDGER__OUTCOME_KIND__CONFLICT: return "CONFLICT";
+    case ORBIT__LEDGER__OUTCOME_KIND__INVALID: return "INVALID";
+    default: return "?";
+    }
+}
+
+static void outcome_fail(const Orbit__Ledger__Outcome *o, const char *want, const char *file,
+                         int line)
+{
+    print_error("want %s, got %s index=%" PRIu64 " which=%s observed=%s reason=%s\n", want,
+                kind_name(o), o->index, o->which ? o->which : "-", o->observed ? o->observed : "-",
+                o->reason ? o->reason : "-");
+    _fail(file, line);
+}
+
+static uint64_t committed_at(const Orbit__Ledger__Outcome *o, const char *file, int line)
+{
+    if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__COMMITTED || !o->has_index || !o->index)
+        outcome_fail(o, "COMMITTED", file, line);
+    return o->index;
+}
+
+/* CONFLICT with which, and observed containing obs (NULL: anything). */
+static void conflict_at(const Orbit__Ledger__Outcome *o, const char *which, const char *obs,
+                        const char *file, int line)
+{
+    if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__CONFLICT || !o->which || strcmp(o->which, which) ||
+        (obs && (!o->observed || !strstr(o->observed, obs))) || o->has_index)
+        outcome_fail(o, which, file, line);
+}
+
+static void invalid_at(const Orbit__Ledger__Outcome *o, const char *reason, const char *file,
+                       int line)
+{
+    if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__INVALID || !o->reason ||
+        (reason && !strstr(o->reason, reason)) || o->has_index)
+        outcome_fail(o, reason ? reason : "INVALID", file, line);
+}
+
+#define COMMITTED(o)            committed_at((o), __FILE__, __LINE__)
+#define CONFLICT(o, which, obs) conflict_at((o), (which), (obs), __FILE__, __LINE__)
+#define INVALID(o, reason)      invalid_at((o), (reason), __FILE__, __LINE__)
+
+static void hash_of(fx_t *f, uint8_t h[ORBIT_LEDGER_HASH_LEN])
+{
+    assert_int_equal(orbit_ledger_hash(f->l, h), ORBIT_OK);
+}
+
+#define ASSERT_SAME_HASH(a, b) assert_memory_equal((a), (b), ORBIT_LEDGER_HASH_LEN)
+
+/* Common commitments (C_*) and proposals made of them alone. */
+#define C_PLACE(capsule, node, cpu)                                                                \
+    "{'placement':{'capsule':'" capsule "','node':'" node "','envelope':{'cpu_m':" #cpu "}}}"
+#define C_GRANT(principal, cpu)                                                                    \
+    "{'quota_grant':{'principal':'" principal "','resources':{'cpu_m':" #cpu "}}}"
+#define C_LEASE(holder, resource, ttl)                                                             \
+    "{'lease':{'holder':'" holder "','resource':'" resource "','ttl_ms':" #ttl "}}"
+#define C_BIND(capsule, identity)                                                                  \
+    "{'identity_bind':{'capsule':'" capsule "','identity':'" identity "'}}"
+#define C_REVOKE(kind, key) "{'revocation':{'what':{'kind':'" kind "','key':'" key "'}}}"
+#define C_EXPIRE(kind, key) "{'expiry':{'what':{'kind':'" kind "','key':'" key "'}}}"
+#define C_JOIN(shard, tier, parent)                                                                \
+    "{'topology':{'join':{'shard':'" shard "','tier':" #tier ",'parent':'" parent "'}}}"
+#define C_MOVE(rack, shard) "{'topology':{'move':{'rack':'" rack "','shard':'" shard "'}}}"
+#define C_LEAVE(shard)      "{'topology':{'leave':{'shard':'" shard "'}}}"
+#define WITH_ID(client, req, c)                                                                    \
+    "{'client_id':'" client "','request_id':" #req ",'commitment':" c "}"
+#define PROPOSE(c)       "{'commitment':" c "}"
+#define PLACE(c, n, cpu) PROPOSE(C_PLACE(c, n, cpu))
+#define GRANT(p, cpu)    PROPOSE(C_GRANT(p, cpu))
+#define LEASE(h, r, ttl) PROPOSE(C_LEASE(h, r, ttl))
+#define BIND(c, i)       PROPOSE(C_BIND(c, i))
+#define REVOKE(k, key)   PROPOSE(C_REVOKE(k, key))
+#define EXPIRE(k, key)   PROPOSE(C_EXPIRE(k, key))
+#define JOIN(s, t, p)    PROPOSE(C_JOIN(s, t, p))
+#define MOVE(r, s)       PROPOSE(C_MOVE(r, s))
+#define LEAVE(s)         PROPOSE(C_LEAVE(s))
+
+/* ---------------------------------------------------------------- basics */
+
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *hex;
+    } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        orbit_sha256_t s;
+        uint8_t out[32];
+        char hex[65];
+        orbit_sha256_init(&s);
+        /* fed byte by byte, to cross block boundaries piecewise */
+        for (const char *p = v[i].in; *p; p++)
+            orbit_sha256_update(&s, p, 1);
+        orbit_sha256_final(&s, out);
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", out[k]);
+        assert_string_equal(hex, v[i].hex);
+    }
+    /* a million 'a' in odd chunks */
+    orbit_sha256_t s;
+    uint8_t out[32], chunk[997];
+    char hex[65];
+    memset(chunk, 'a', sizeof chunk);
+    orbit_sha256_init(&s);
+    size_t left = 1000000;
+    while (left) {
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        orbit_sha256_update(&s, chunk, n);
+        left -= n;
+    }
+    orbit_sha256_final(&s, out);
+    for (int k = 0; k < 32; k++)
+        snprintf(hex + 2 * k, 3, "%02x", out[k]);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void test_open_empty(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_stats_t st;
+    char err[128];
+    assert_int_equal(orbit_ledger_applied_index(f->l), 0);
+    assert_int_equal(orbit_ledger_index(f->l), 0);
+    assert_int_equal(orbit_ledger_time(f->l), 0);
+    assert_string_equal(orbit_ledger_cluster_id(f->l), "");
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.undecodable + st.dedup_entries + st.compacted_index + st.topology_epoch, 0);
+    assert_int_equal(orbit_ledger_topology_epoch(f->l), 0);
+    /* bad arguments */
+    orbit_ledger_t *l = (orbit_ledger_t *)1;
+    assert_int_equal(orbit_ledger_open(NULL, &l, err, sizeof err), ORBIT_EINVAL);
+    assert_null(l);
+    assert_int_equal(orbit_ledger_open(f->dir, NULL, err, sizeof err), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_open("/proc/no/such/dir", &l, err, sizeof err), ORBIT_EIO);
+    assert_non_null(strstr(err, "/proc/no/such/dir"));
+    Orbit__Ledger__Outcome **out = NULL;
+    size_t n = 7;
+    assert_int_equal(orbit_ledger_apply(NULL, NULL, 0, 1, &out, &n), ORBIT_EINVAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(orbit_ledger_apply(f->l, NULL, 3, 1, &out, &n), ORBIT_EINVAL);
+    orbit_ledger_close(NULL);
+    orbit_ledger_t *none = NULL;
+    orbit_ledger_close(&none);
+}
+
+static void test_placement(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_placement_t p;
+    orbit_ledger_node_t n;
+    uint64_t at;
+    uint64_t i1 = COMMITTED(run(f, PLACE("c1", "n1", 1500)));
+    assert_int_equal(i1, 1);
+    assert_int_equal(orbit_ledger_index(f->l), 1);
+    assert_int_equal(orbit_ledger_get_placement(f->l, "c1", &p), ORBIT_OK);
+    assert_string_equal(p.node, "n1");
+    assert_string_equal(p.principal, "");
+    assert_int_equal(p.envelope.cpu_m, 1500);
+    assert_int_equal(p.index, 1);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.used.cpu_m, 1500);
+    assert_int_equal(n.placements, 1);
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
+    assert_int_equal(at, 1);
+    assert_int_equal(orbit_ledger_key_index(f->l, "placement/c1", &at), ORBIT_OK);
+    assert_int_equal(at, 1);
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n2", &at), ORBIT_OK);
+    assert_int_equal(at, 0);
+    /* the capsule is placed: unconditionally a conflict, nothing changes */
+    CONFLICT(run(f, PLACE("c1", "n2", 1)), "capsule_placed", "node=n1");
+    assert_int_equal(orbit_ledger_index(f->l), 1);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 0);
+    uint64_t i2 = COMMITTED(
+        run(f, "{'commitment':{'placement':{'capsule':'ns:c2/x','node':'n1','envelope':{'cpu_m':"
+               "500,'mem':1024,'gpus':2},'epoch':9}}}"));
+    assert_int_equal(i2, 2);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.used.cpu_m, 2000);
+    assert_int_equal(n.used.mem, 1024);
+    assert_int_equal(n.used.gpus, 2);
+    assert_int_equal(n.placements, 2);
+    assert_int_equal(orbit_ledger_get_placement(f->l, "ns:c2/x", &p), ORBIT_OK);
+    assert_int_equal(p.epoch, 9);
+    /* revocation releases the node envelope */
+    uint64_t i3 = COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c1")));
+    assert_int_equal(i3, 3);
+    assert_int_equal(orbit_ledger_get_placement(f->l, "c1", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.used.cpu_m, 500);
+    assert_int_equal(n.placements, 1);
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
+    assert_int_equal(at, 3);
+    INVALID(run(f, REVOKE("REF_PLACEMENT", "c1")), "no such placement");
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "ns:c2/x")));
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.used.cpu_m + n.used.mem + n.used.gpus + (int64_t)n.placements, 0);
+}
+
+/* Several proposals in one entry see each other's effects, in order. */
+static void test_entry_order(void **state)
+{
+    fx_t *f = *state;
+    Orbit__Ledger__Proposal *ps[4] = {
+        mkprop(f, PLACE("c1", "n1", 100)),
+        mkprop(f, PLACE("c1", "n2", 100)),
+        mkprop(f, REVOKE("REF_PLACEMENT", "c1")),
+        mkprop(f, PLACE("c1", "n2", 100)),
+    };
+    apply_props(f, ps, 4);
+    assert_int_equal(COMMITTED(f->out[0]), 1);
+    CONFLICT(f->out[1], "capsule_placed", "node=n1");
+    assert_int_equal(COMMITTED(f->out[2]), 2);
+    assert_int_equal(COMMITTED(f->out[3]), 3);
+    orbit_ledger_placement_t p;
+    assert_int_equal(orbit_ledger_get_placement(f->l, "c1", &p), ORBIT_OK);
+    assert_string_equal(p.node, "n2");
+    /* an entry with no proposal still advances the applied index and time */
+    f->time_ms += 5;
+    apply_props(f, NULL, 0);
+    assert_int_equal(orbit_ledger_time(f->l), f->time_ms);
+    assert_int_equal(orbit_ledger_index(f->l), 3);
+}
+
+/* ---------------------------------------------------------------- preconditions */
+
+static void test_node_fits(void **state)
+{
+    fx_t *f = *state;
+    COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n1','envelope':{'cpu_m':"
+                     "3000,'mem':4096,'gpus':1}}}}"));
+#define FITS_PLACE(capsule, cap)                                                                   \
+    "{'commitment':{'placement':{'capsule':'" capsule "','node':'n1','envelope':{'cpu_m':1000,"    \
+    "'mem':1024,'gpus':1}}},'precondition':{'node_fits':[{'node':'n1','capacity':" cap "}]}}"
+    CONFLICT(run(f, FITS_PLACE("c2", "{'cpu_m':3999,'mem':8192,'gpus':8}")), "node_fits",
+             "n1: cpu_m used+new=4000 > cap=3999");
+    CONFLICT(run(f, FITS_PLACE("c2", "{'cpu_m':4000,'mem':5000,'gpus':8}")), "node_fits",
+             "n1: mem used+new=5120 > cap=5000");
+    CONFLICT(run(f, FITS_PLACE("c2", "{'cpu_m':4000,'mem':5120,'gpus':1}")), "node_fits",
+             "n1: gpus used+new=2 > cap=1");
+    assert_int_equal(orbit_ledger_index(f->l), 1);
+    /* exactly full fits; an absent field is not checked */
+    COMMITTED(run(f, FITS_PLACE("c2", "{'cpu_m':4000,'mem':5120,'gpus':2}")));
+    COMMITTED(run(f, FITS_PLACE("c3", "{'gpus':3}")));
+    /* the condition may name another node: its usage alone is judged */
+    CONFLICT(run(f, "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':10}},"
+                    "'precondition':{'node_fits':[{'node':'n2','capacity':{'cpu_m':1}},"
+                    "{'node':'n1','capacity':{'cpu_m':4999}}]}}"),
+             "node_fits", "n1: cpu_m used+new=5000 > cap=4999");
+    /* a gang counts every member on the node */
+#define FITS_GANG(cap)                                                                             \
+    "{'commitment':{'gang_placement':{'gang':'g','members':["                                      \
+    "{'capsule':'g1','node':'n2','envelope':{'cpu_m':600}},"                                       \
+    "{'capsule':'g2','node':'n2','envelope':{'cpu_m':600}},"                                       \
+    "{'capsule':'g3','node':'n3','envelope':{'cpu_m':600}}]}},"                                    \
+    "'precondition':{'node_fits':[{'node':'n3','capacity':{'cpu_m':600}},"                         \
+    "{'node':'n2','capacity':{'cpu_m':" #cap "}}]}}"
+    CONFLICT(run(f, FITS_GANG(1199)), "node_fits", "n2: cpu_m used+new=1200 > cap=1199");
+    orbit_ledger_node_t n;
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 0);
+    COMMITTED(run(f, FITS_GANG(1200)));
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 2);
+    assert_int_equal(n.used.cpu_m, 1200);
+}
+
+static void test_unchanged_since(void **state)
+{
+    fx_t *f = *state;
+    uint64_t i1 = COMMITTED(run(f, GRANT("p", 1000)));
+    uint64_t i2 = COMMITTED(run(f, PLACE("c1", "n1", 10)));
+#define UNCHANGED(key, idx)                                                                        \
+    "{'commitment':{'placement':{'capsule':'cx','node':'n9','envelope':{}}},"                      \
+    "'precondition':{'unchanged_since':[{'key':'" key "','index':%d}]}}"
+    CONFLICT(run(f, UNCHANGED("node/n1", 1), 1), "unchanged_since", "node/n1 changed at 2");
+    CONFLICT(run(f, UNCHANGED("principal/p", 0), 0), "unchanged_since", "principal/p changed at 1");
+    /* index >= last change holds; a never-touched key holds from 0 */
+    COMMITTED(run(f,
+                  "{'commitment':{'placement':{'capsule':'cx','node':'n9','envelope':{}}},"
+                  "'precondition':{'unchanged_since':[{'key':'node/n1','index':%d},{'key':"
+                  "'principal/p','index':%d},{'key':'lease/nothing','index':0}]}}",
+                  (int)i2, (int)i1));
+}
+
+static void test_identity_free(void **state)
+{
+    fx_t *f = *state;
+    COMMITTED(run(f, BIND("c1", "spiffe://a/b")));
+    CONFLICT(run(f, "{'commitment':{'identity_bind':{'capsule':'c2','identity':'id2'}},"
+                    "'precondition':{'identity_free':['id2','spiffe://a/b']}}"),
+             "identity_free", "spiffe://a/b bound to c1");
+    COMMITTED(run(f, "{'commitment':{'identity_bind':{'capsule':'c2','identity':'id2'}},"
+                     "'precondition':{'identity_free':['id2']}}"));
+}
+
+static void test_quota_available(void **state)
+{
+    fx_t *f = *state;
+#define QA(principal, cpu)                                                                         \
+    "{'commitment':{'placement':{'capsule':'c%d','node':'n1','envelope':{'cpu_m':" #cpu            \
+    "},'principal':'" principal "'}},"                                                             \
+    "'precondition':{'quota_available':[{'principal':'" principal "','resources':{'cpu_m':" #cpu   \
+    "}}]}}"
+    CONFLICT(run(f, QA("p", 100), 1), "quota_available", "p: no grant");
+    COMMITTED(run(f,
+                  "{'commitment':{'quota_grant':{'principal':'p','resources':{'cpu_m':1000,"
+                  "'gpus':1},'until_ms':%" PRId64 "}}}",
+                  f->time_ms + 60000));
+    COMMITTED(run(f, QA("p", 600), 2));
+    CONFLICT(run(f, QA("p", 600), 3), "quota_available", "p: cpu_m grant-used=400 < want=600");
+    COMMITTED(run(f, QA("p", 400), 4));
+    orbit_ledger_quota_t q;
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_OK);
+    assert_true(q.granted);
+    assert_int_equal(q.grant.cpu_m, 1000);
+    assert_int_equal(q.used.cpu_m, 1000);
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c2")));
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_OK);
+    assert_int_equal(q.used.cpu_m, 400);
+    /* the grant expires on entry time, not on the wall clock */
+    f->time_ms += 60000;
+    CONFLICT(run(f, QA("p", 1), 5), "quota_available", "grant expired at");
+    /* gpus are judged too */
+    COMMITTED(
+        run(f, "{'commitment':{'quota_grant':{'principal':'p','resources':{'cpu_m':1000}}}}"));
+    CONFLICT(run(f,
+                 "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},"
+                 "'precondition':{'quota_available':[{'principal':'p','resources':{'gpus':1}}]}}"),
+             "quota_available", "p: gpus grant-used=0 < want=1");
+}
+
+/* The first failing condition is the one reported, in the documented order. */
+static void test_precondition_order(void **state)
+{
+    fx_t *f = *state;
+    COMMITTED(run(f, PLACE("c1", "n1", 10)));
+    COMMITTED(run(f, BIND("c1", "id1")));
+    const char *all = "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},"
+                      "'precondition':{%s'unchanged_since':[{'key':'node/n1','index':0}],"
+                      "'identity_free':['id1'],"
+                      "'quota_available':[{'principal':'p','resources':{}}]}}";
+    char text[1024];
+    snprintf(text, sizeof text, all, "'node_fits':[{'node':'n1','capacity':{'cpu_m':1}}],");
+    CONFLICT(run(f, "%s", text), "node_fits", NULL);
+    snprintf(text, sizeof text, all, "");
+    CONFLICT(run(f, "%s", text), "unchanged_since", NULL);
+    CONFLICT(run(f, "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},"
+                    "'precondition':{'identity_free':['id0','id1'],"
+                    "'quota_available':[{'principal':'p','resources':{}}]}}"),
+             "identity_free", "id1 bound to c1");
+    CONFLICT(run(f, "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},"
+                    "'precondition':{'quota_available':[{'principal':'p','resources':{}}]}}"),
+             "quota_available", NULL);
+    /* a precondition is judged before the commitment's own invariants */
+    CONFLICT(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n1','envelope':{}}},"
+                    "'precondition':{'identity_free':['id1']}}"),
+             "identity_free", NULL);
+}
+
+/* Every commitment kind under every precondition: the failing condition
+ * leaves the ledger index and the touched key alone; the holding one
+ * commits. */
+typedef struct {
+    const char *name;
+    const char *setup[4]; /* extra state the commitment needs */
+    const char *commitment;
+    const char *key; /* a key the commitment touches */
+} kind_case_t;
+
+static const kind_case_t kind_cases[] = {
+    {"quota_grant",
+     {NULL},
+     "'quota_grant':{'principal':'p2','resources':{'cpu_m':1}}",
+     "principal/p2"},
+    {"placement",
+     {NULL},
+     "'placement':{'capsule':'cn','node':'n1','envelope':{'cpu_m':1}}",
+     "node/n1"},
+    {"gang_placement",
+     {NULL},
+     "'gang_placement':{'gang':'gn','members':[{'capsule':'g1','node':'n1','envelope':{}},"
+     "{'capsule':'g2','node':'n2','envelope':{}}]}",
+     "gang/gn"},
+    {"lease", {NULL}, "'lease':{'holder':'h1','resource':'rn','ttl_ms':1000}", "lease/rn"},
+    {"identity_bind", {NULL}, "'identity_bind':{'capsule':'cn','identity':'idn'}", "identity/idn"},
+    {"module_adjustment",
+     {NULL},
+     "'module_adjustment':{'mission':'m','module':'x','adjustment':{'count':3}}",
+     "module/m/x"},
+    {"revocation",
+     {NULL},
+     "'revocation':{'what':{'kind':'REF_IDENTITY','key':'id-x'}}",
+     "identity/id-x"},
+    {"topology",
+     {JOIN("s2", 2, ""), JOIN("s1", 1, "s2"), NULL},
+     "'topology':{'move':{'rack':'k1','shard':'s1'}}",
+     "topology"},
+    {"expiry",
+     {LEASE("h0", "r-old", 1000), NULL},
+     "'expiry':{'what':{'kind':'REF_LEASE','key':'r-old'}}",
+     "lease/r-old"},
+};
+
+static const char *const failing[] = {
+    "'node_fits':[{'node':'n1','capacity':{'cpu_m':500}}]",
+    "'unchanged_since':[{'key':'node/n1','index':0}]",
+    "'identity_free':['id-x']",
+    "'quota_available':[{'principal':'p','resources':{'cpu_m':1000000}}]",
+};
+static const char *const failing_which[] = {"node_fits", "unchanged_since", "identity_free",
+                                            "quota_available"};
+static const char *const holding[] = {
+    "'node_fits':[{'node':'n1','capacity':{'cpu_m':100000000}}]",
+    "'unchanged_since':[{'key':'node/n1','index':%" PRIu64 "}]",
+    "'identity_free':['id-free']",
+    "'quota_available':[{'principal':'p','resources':{'cpu_m':1}}]",
+};
+
+static void test_kinds_by_precondition(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof kind_cases / sizeof kind_cases[0]; k++) {
+        const kind_case_t *kc = &kind_cases[k];
+        for (size_t c = 0; c < 4; c++) {
+            fx_t *f = fx_new();
+            char pre[256], text[2048];
+            uint64_t before, at_before, at;
+            /* base state: a grant, a charged placement on n1, a bound identity */
+            COMMITTED(run(f, GRANT("p", 100000)));
+            COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'base','node':'n1','envelope':"
+                             "{'cpu_m':1000},'principal':'p'}}}"));
+            COMMITTED(run(f, BIND("cx", "id-x")));
+            for (size_t s = 0; kc->setup[s]; s++)
+                COMMITTED(run(f, "%s", kc->setup[s]));
+            f->time_ms += 5000; /* the setup lease has expired by now */
+            before = orbit_ledger_index(f->l);
+            assert_int_equal(orbit_ledger_key_index(f->l, kc->key, &at_before), ORBIT_OK);
+            snprintf(text, sizeof text, "{'commitment':{%s},'precondition':{%s}}", kc->commitment,
+                     failing[c]);
+            const Orbit__Ledger__Outcome *o = run(f, "%s", text);
+            if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__CONFLICT ||
+                strcmp(o->which, failing_which[c]))
+                fail_msg("%s under failing %s: %s which=%s", kc->name, failing_which[c],
+                         kind_name(o), o->which ? o->which : "-");
+            assert_int_equal(orbit_ledger_index(f->l), before);
+            assert_int_equal(orbit_ledger_key_index(f->l, kc->key, &at), ORBIT_OK);
+            assert_int_equal(at, at_before);
+            snprintf(pre, sizeof pre, holding[c], before);
+            snprintf(text, sizeof text, "{'commitment':{%s},'precondition':{%s}}", kc->commitment,
+                     pre);
+            o = run(f, "%s", text);
+            if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
+                fail_msg("%s under holding %s: %s which=%s observed=%s reason=%s", kc->name,
+                         failing_which[c], kind_name(o), o->which ? o->which : "-",
+                         o->observed ? o->observed : "-", o->reason ? o->reason : "-");
+            assert_int_equal(o->index, before + 1);
+            assert_int_equal(orbit_ledger_key_index(f->l, kc->key, &at), ORBIT_OK);
+            assert_int_equal(at, before + 1);
+            fx_destroy(f);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- invariants */
+
+static void test_gang_atomicity(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_placement_t p;
+    orbit_ledger_gang_t g;
+    orbit_ledger_node_t n;
+    orbit_ledger_quota_t q;
+    uint8_t h1[32], h2[32];
+    COMMITTED(run(f, PLACE("taken", "n2", 1)));
+#define GANG(name, m3)                                                                             \
+    "{'commitment':{'gang_placement':{'gang':'" name "','principal':'p','epoch':4,'members':["     \
+    "{'capsule':'a','node':'n1','envelope':{'cpu_m':100}},"                                        \
+    "{'capsule':'b','node':'n1','envelope':{'cpu_m':200}},"                                        \
+    "{'capsule':'" m3 "','node':'n2','envelope':{'cpu_m':300,'gpus':1}}]}}}"
+    CONFLICT(run(f, GANG("g", "taken")), "capsule_placed", "capsule=taken,node=n2");
+    assert_int_equal(orbit_ledger_get_placement(f->l, "a", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_placement(f->l, "b", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 0);
+    assert_int_equal(orbit_ledger_get_gang(f->l, "g", &g), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_ENOTFOUND);
+    /* malformed gangs are INVALID and change nothing at all */
+    hash_of(f, h1);
+    INVALID(run(f, GANG("g", "a")), "capsule a named twice");
+    INVALID(run(f, "{'commitment':{'gang_placement':{'gang':'g','members':[]}}}"), "no members");
+    char *big = malloc(1100 * 80);
+    assert_non_null(big);
+    size_t off = (size_t)sprintf(big, "{'commitment':{'gang_placement':{'gang':'g','members':[");
+    for (int i = 0; i < 1025; i++)
+        off += (size_t)sprintf(big + off, "%s{'capsule':'m%d','node':'n1','envelope':{}}",
+                               i ? "," : "", i);
+    sprintf(big + off, "]}}}");
+    INVALID(run(f, "%s", big), "1025 members");
+    free(big);
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    /* the whole gang */
+    uint64_t at = COMMITTED(run(f, GANG("g", "c")));
+    assert_int_equal(orbit_ledger_get_gang(f->l, "g", &g), ORBIT_OK);
+    assert_int_equal(g.members, 3);
+    assert_int_equal(g.epoch, 4);
+    assert_int_equal(g.index, at);
+    assert_string_equal(g.principal, "p");
+    assert_int_equal(orbit_ledger_get_placement(f->l, "b", &p), ORBIT_OK);
+    assert_string_equal(p.gang, "g");
+    assert_string_equal(p.principal, "p");
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 2);
+    assert_int_equal(n.used.cpu_m, 300);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 2);
+    assert_int_equal(n.used.gpus, 1);
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_OK);
+    assert_false(q.granted);
+    assert_int_equal(q.used.cpu_m, 600);
+    CONFLICT(run(f, GANG("g", "d")), "gang_placed", "members=3");
+    /* a member alone cannot be revoked; the gang goes as a whole */
+    INVALID(run(f, REVOKE("REF_PLACEMENT", "a")), "belongs to gang g");
+    COMMITTED(run(f, REVOKE("REF_GANG", "g")));
+    assert_int_equal(orbit_ledger_get_placement(f->l, "a", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_placement(f->l, "c", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 0);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 1);
+    assert_int_equal(n.used.gpus, 0);
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_ENOTFOUND);
+    INVALID(run(f, REVOKE("REF_GANG", "g")), "no such gang");
+}
+
+static void test_identity_uniqueness(void **state)
+{
+    fx_t *f = *state;
+    char name[ORBIT_LEDGER_NAME_MAX + 1];
+    COMMITTED(run(f, BIND("c1", "id1")));
+    CONFLICT(run(f, BIND("c2", "id1")), "identity_bound", "capsule=c1");
+    CONFLICT(run(f, BIND("c1", "id2")), "capsule_identity", "identity=id1");
+    COMMITTED(run(f, BIND("c1", "id1"))); /* the same pair again */
+    assert_int_equal(orbit_ledger_get_identity(f->l, "id1", name), ORBIT_OK);
+    assert_string_equal(name, "c1");
+    assert_int_equal(orbit_ledger_get_capsule_identity(f->l, "c1", name), ORBIT_OK);
+    assert_string_equal(name, "id1");
+    COMMITTED(run(f, REVOKE("REF_IDENTITY", "id1")));
+    assert_int_equal(orbit_ledger_get_identity(f->l, "id1", name), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_get_capsule_identity(f->l, "c1", name), ORBIT_ENOTFOUND);
+    INVALID(run(f, REVOKE("REF_IDENTITY", "id1")), "no such identity binding");
+    COMMITTED(run(f, BIND("c2", "id1")));
+    COMMITTED(run(f, BIND("c1", "id2")));
+}
+
+static void test_lease(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_lease_t ls;
+    const Orbit__Ledger__Outcome *o;
+    char want[128];
+    int64_t t = f->time_ms;
+    o = run(f, LEASE("h1", "ctl/reaper", 10000));
+    COMMITTED(o);
+    snprintf(want, sizeof want, "epoch=1,expires=%" PRId64, t + 10000);
+    assert_string_equal(o->observed, want);
+    /* exclusive: another holder conflicts while it is live */
+    f->time_ms = t + 9999;
+    snprintf(want, sizeof want, "holder=h1,expires=%" PRId64, t + 10000);
+    CONFLICT(run(f, LEASE("h2", "ctl/reaper", 10000)), "lease_held", want);
+    /* renewal by the holder extends and keeps the epoch */
+    o = run(f, LEASE("h1", "ctl/reaper", 10000));
+    COMMITTED(o);
+    snprintf(want, sizeof want, "epoch=1,expires=%" PRId64, t + 19999);
+    assert_string_equal(o->observed, want);
+    assert_int_equal(orbit_ledger_get_lease(f->l, "ctl/reaper", &ls), ORBIT_OK);
+    assert_string_equal(ls.holder, "h1");
+    assert_int_equal(ls.expires_ms, t + 19999);
+    assert_int_equal(ls.epoch, 1);
+    /* expiry is judged on entry time only: the wall clock plays no part */
+    f->time_ms = t + 19998;
+    CONFLICT(run(f, LEASE("h2", "ctl/reaper", 10000)), "lease_held", NULL);
+    INVALID(run(f, EXPIRE("REF_LEASE", "ctl/reaper")), "not expired");
+    size_t n = 9;
+    orbit_ledger_due_t due[4];
+    assert_int_equal(orbit_ledger_due_expiries(f->l, t + 19998, due, 4, &n), ORBIT_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(orbit_ledger_due_expiries(f->l, t + 19999, due, 4, &n), ORBIT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].kind, ORBIT__LEDGER__REF_KIND__REF_LEASE);
+    assert_string_equal(due[0].key, "ctl/reaper");
+    assert_int_equal(due[0].expires_ms, t + 19999);
+    /* at expires the lease is over: a new holder takes it with a new epoch */
+    f->time_ms = t + 19999;
+    o = run(f, LEASE("h2", "ctl/reaper", 1000));
+    COMMITTED(o);
+    assert_non_null(strstr(o->observed, "epoch=2,"));
+    /* the same holder after a lapse gets a new epoch too */
+    f->time_ms += 1000;
+    o = run(f, LEASE("h2", "ctl/reaper", 1000));
+    COMMITTED(o);
+    assert_non_null(strstr(o->observed, "epoch=3,"));
+    /* the leader's expiry removes the holder, the epoch stays */
+    f->time_ms += 1000;
+    COMMITTED(run(f, EXPIRE("REF_LEASE", "ctl/reaper")));
+    assert_int_equal(orbit_ledger_get_lease(f->l, "ctl/reaper", &ls), ORBIT_OK);
+    assert_string_equal(ls.holder, "");
+    assert_int_equal(ls.epoch, 3);
+    assert_int_equal(orbit_ledger_due_expiries(f->l, INT64_MAX, due, 4, &n), ORBIT_OK);
+    assert_int_equal(n, 0);
+    /* a late duplicate expiry is harmless */
+    uint8_t h1[32], h2[32];
+    hash_of(f, h1);
+    INVALID(run(f, EXPIRE("REF_LEASE", "ctl/reaper")), "no such lease");
+    INVALID(run(f, EXPIRE("REF_LEASE", "never")), "no such lease");
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    o = run(f, LEASE("h1", "ctl/reaper", 500));
+    assert_non_null(strstr(o->observed, "epoch=4,"));
+    COMMITTED(run(f, REVOKE("REF_LEASE", "ctl/reaper")));
+    INVALID(run(f, REVOKE("REF_LEASE", "ctl/reaper")), "no such lease");
+    o = run(f, LEASE("h1", "ctl/reaper", 500));
+    assert_non_null(strstr(o->observed, "epoch=5,"));
+    assert_int_equal(orbit_ledger_get_lease(f->l, "never", &ls), ORBIT_ENOTFOUND);
+}
+
+static void test_quota_accounting(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_quota_t q;
+    orbit_ledger_due_t due[4];
+    size_t n;
+    int64_t until = f->time_ms + 1000;
+    COMMITTED(run(f,
+                  "{'commitment':{'quota_grant':{'principal':'p','resources':{'cpu_m':1000,'mem':"
+                  "100},'priority':7,'until_ms':%" PRId64 "}}}",
+                  until));
+    COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n1','envelope':{'cpu_m':"
+                     "300,'mem':10},'principal':'p'}}}"));
+    /* a new grant replaces the old one and keeps the usage */
+    COMMITTED(run(f,
+                  "{'commitment':{'quota_grant':{'principal':'p','resources':{'cpu_m':2000},"
+                  "'until_ms':%" PRId64 "}}}",
+                  until + 1000));
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_OK);
+    assert_true(q.granted);
+    assert_int_equal(q.grant.cpu_m, 2000);
+    assert_int_equal(q.grant.mem, 0);
+    assert_int_equal(q.priority, 0);
+    assert_int_equal(q.until_ms, until + 1000);
+    assert_int_equal(q.used.cpu_m, 300);
+    assert_int_equal(q.used.mem, 10);
+    /* only the current grant's end is due */
+    assert_int_equal(orbit_ledger_due_expiries(f->l, until + 999, due, 4, &n), ORBIT_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(orbit_ledger_due_expiries(f->l, until + 1000, due, 4, &n), ORBIT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].kind, ORBIT__LEDGER__REF_KIND__REF_QUOTA);
+    assert_string_equal(due[0].key, "p");
+    INVALID(run(f, EXPIRE("REF_QUOTA", "p")), "not expired");
+    f->time_ms = until + 1000;
+    COMMITTED(run(f, EXPIRE("REF_QUOTA", "p")));
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_OK);
+    assert_false(q.granted);
+    assert_int_equal(q.used.cpu_m, 300);
+    INVALID(run(f, EXPIRE("REF_QUOTA", "p")), "no such quota grant");
+    INVALID(run(f, REVOKE("REF_QUOTA", "p")), "no such quota grant");
+    /* an already-ended grant is refused; an unending one never expires */
+    INVALID(run(f,
+                "{'commitment':{'quota_grant':{'principal':'p','resources':{},'until_ms':%" PRId64
+                "}}}",
+                f->time_ms),
+            "not after the entry time");
+    COMMITTED(run(f, GRANT("p", 5)));
+    INVALID(run(f, EXPIRE("REF_QUOTA", "p")), "not expired");
+    COMMITTED(run(f, REVOKE("REF_QUOTA", "p")));
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c1")));
+    assert_int_equal(orbit_ledger_get_quota(f->l, "p", &q), ORBIT_ENOTFOUND);
+    /* several due items come earliest first, bounded by max */
+    COMMITTED(run(f, LEASE("h", "r1", 300)));
+    COMMITTED(run(f, LEASE("h", "r2", 100)));
+    COMMITTED(run(
+        f, "{'commitment':{'quota_grant':{'principal':'q','resources':{},'until_ms':%" PRId64 "}}}",
+        f->time_ms + 200));
+    assert_int_equal(orbit_ledger_due_expiries(f->l, f->time_ms + 1000, due, 2, &n), ORBIT_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(due[0].key, "r2");
+    assert_string_equal(due[1].key, "q");
+    assert_int_equal(orbit_ledger_due_expiries(f->l, f->time_ms, NULL, 2, &n), ORBIT_EINVAL);
+}
+
+static void test_module_adjustment(void **state)
+{
+    fx_t *f = *state;
+    Orbit__Ledger__ModuleSpec *s = NULL;
+    uint64_t epoch = 0;
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'train','module':'workers',"
+                     "'epoch':1,'adjustment':{'count':4,'command':'/bin/run --x','resources':{"
+                     "'cpu_m':1000,'gpus':1},'principal':'team'}}}}"));
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'train','module':'workers',"
+                     "'adjustment':{'count':8,'resources':{'mem':5}}}}}"));
+    assert_int_equal(orbit_ledger_get_module(f->l, "train", "workers", &s, &epoch), ORBIT_OK);
+    assert_true(s->has_count);
+    assert_int_equal(s->count, 8);
+    assert_string_equal(s->command, "/bin/run --x");
+    assert_string_equal(s->principal, "team");
+    assert_non_null(s->resources);
+    assert_false(s->resources->has_cpu_m); /* resources replaced as a whole */
+    assert_int_equal(s->resources->mem, 5);
+    assert_false(s->has_gang);
+    assert_int_equal(epoch, 1);
+    orbit__ledger__module_spec__free_unpacked(s, NULL);
+    uint64_t at;
+    assert_int_equal(orbit_ledger_key_index(f->l, "mission/train", &at), ORBIT_OK);
+    assert_int_equal(at, 2);
+    COMMITTED(run(f, REVOKE("REF_MODULE", "train/workers")));
+    assert_int_equal(orbit_ledger_get_module(f->l, "train", "workers", &s, NULL), ORBIT_ENOTFOUND);
+    assert_null(s);
+    INVALID(run(f, REVOKE("REF_MODULE", "train/workers")), "no such module");
+    INVALID(run(f, REVOKE("REF_MODULE", "train")), "mission/module");
+}
+
+static void test_topology(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_shard_t s;
+    char owner[ORBIT_LEDGER_NAME_MAX + 1];
+    uint64_t i;
+    i = COMMITTED(run(f, "{'commitment':{'topology':{'join':{'shard':'zone-a','tier':2,"
+                         "'endpoint':'tcp://10.0.0.1:7401'}}}}"));
+    assert_int_equal(orbit_ledger_topology_epoch(f->l), i);
+    CONFLICT(run(f, JOIN("zone-a", 2, "")), "shard_exists", "tier=2");
+    CONFLICT(run(f, JOIN("rack-1", 1, "zone-b")), "parent", "zone-b missing");
+    COMMITTED(run(f, JOIN("rack-1", 1, "zone-a")));
+    CONFLICT(run(f, JOIN("rack-2", 2, "zone-a")), "parent", "zone-a tier=2, want 3");
+    i = COMMITTED(run(f, JOIN("rack-2", 1, "")));
+    assert_int_equal(orbit_ledger_get_shard(f->l, "zone-a", &s), ORBIT_OK);
+    assert_int_equal(s.children, 1);
+    assert_string_equal(s.endpoint, "tcp://10.0.0.1:7401");
+    CONFLICT(run(f, MOVE("r1", "zone-a")), "shard", "zone-a tier=2, want 1");
+    CONFLICT(run(f, MOVE("r1", "nowhere")), "shard", "nowhere missing");
+    assert_int_equal(orbit_ledger_topology_epoch(f->l), i);
+    COMMITTED(run(f, MOVE("r1", "rack-1")));
+    COMMITTED(run(f, MOVE("r2", "rack-1")));
+    assert_int_equal(orbit_ledger_get_rack(f->l, "r1", owner), ORBIT_OK);
+    assert_string_equal(owner, "rack-1");
+    CONFLICT(run(f, LEAVE("zone-a")), "shard_busy", "racks=0,children=1");
+    CONFLICT(run(f, LEAVE("rack-1")), "shard_busy", "racks=2,children=0");
+    COMMITTED(run(f, MOVE("r1", "rack-2")));
+    i = COMMITTED(run(f, MOVE("r2", "rack-2")));
+    assert_int_equal(orbit_ledger_topology_epoch(f->l), i);
+    assert_int_equal(orbit_ledger_get_shard(f->l, "rack-2", &s), ORBIT_OK);
+    assert_int_equal(s.racks, 2);
+    COMMITTED(run(f, LEAVE("rack-1")));
+    COMMITTED(run(f, LEAVE("zone-a")));
+    assert_int_equal(orbit_ledger_get_shard(f->l, "zone-a", &s), ORBIT_ENOTFOUND);
+    INVALID(run(f, LEAVE("zone-a")), "no such shard");
+    INVALID(run(f, JOIN("x", 0, "")), "tier 0");
+    INVALID(run(f, JOIN("x", 17, "")), "tier 17");
+    INVALID(run(f, JOIN("x", 1, "x")), "own parent");
+    INVALID(run(f, "{'commitment':{'topology':{}}}"), "no change");
+    orbit_ledger_stats_t st;
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.topology_epoch, orbit_ledger_topology_epoch(f->l));
+}
+
+/* ---------------------------------------------------------------- INVALID */
+
+static void test_invalid_changes_nothing(void **state)
+{
+    fx_t *f = *state;
+    static const char *const cases[] = {
+        /* names */
+        PLACE("", "n1", 1),
+        PLACE("c", "", 1),
+        PLACE("c", "n/1", 1),
+        PLACE("c", "n 1", 1),
+        PLACE("c1234567890123456789012345678901234567890123456789012345678901234", "n1", 1),
+        PLACE("c", "n123456789012345678901234567890123456789012345678901234567890123", 1),
+        "{'commitment':{'placement':{'capsule':'c','node':'n','envelope':{},'principal':'a/b'}}}",
+        BIND("c", ""),
+        BIND("c\\u00e9", "i"),
+        LEASE("", "r", 10),
+        GRANT("p:1", 1),
+        /* resources */
+        PLACE("c", "n1", -1),
+        PLACE("c", "n1", 100000001),
+        "{'commitment':{'placement':{'capsule':'c','node':'n','envelope':{'mem':-5}}}}",
+        "{'commitment':{'placement':{'capsule':'c','node':'n','envelope':{'mem':1125899906842625}}}"
+        "}",
+        "{'commitment':{'placement':{'capsule':'c','node':'n','envelope':{'gpus':65}}}}",
+        GRANT("p", -1),
+        "{'commitment':{'module_adjustment':{'mission':'m','module':'x','adjustment':{'count':"
+        "1000001}}}}",
+        "{'commitment':{'module_adjustment':{'mission':'m/y','module':'x','adjustment':{}}}}",
+        /* ttl */
+        LEASE("h", "r", 0),
+        LEASE("h", "r", -5),
+        LEASE("h", "r", 86400001),
+        /* kinds */
+        "{'commitment':{}}",
+        EXPIRE("REF_PLACEMENT", "c"),
+        EXPIRE("REF_MODULE", "m/x"),
+        /* revocations of what does not exist */
+        REVOKE("REF_PLACEMENT", "c"),
+        REVOKE("REF_GANG", "g"),
+        REVOKE("REF_QUOTA", "p"),
+        REVOKE("REF_LEASE", "r"),
+        REVOKE("REF_IDENTITY", "i"),
+        REVOKE("REF_MODULE", "m/x"),
+        LEAVE("s"),
+        /* client ids and preconditions */
+        "{'client_id':'','commitment':" C_GRANT("p", 1) "}",
+        "{'client_id':'a b','commitment':{'quota_grant':{'principal':'p','resources':{}}}}",
+        "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
+        "'node_fits':[{'node':'','capacity':{}}]}}",
+        "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
+        "'node_fits':[{'node':'n','capacity':{'cpu_m':-1}}]}}",
+        "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
+        "'unchanged_since':[{'key':'','index':1}]}}",
+        "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
+        "'identity_free':['']}}",
+        "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
+        "'quota_available':[{'principal':'p','resources':{'gpus':100}}]}}",
+    };
+    uint8_t h1[32], h2[32];
+    COMMITTED(run(f, PLACE("live", "n1", 5))); /* some state to keep */
+    COMMITTED(run(f, "{'client_id':'c%0126d','commitment':" C_GRANT("keep", 1) "}", 0)); /* 127 */
+    hash_of(f, h1);
+    uint64_t index = orbit_ledger_index(f->l);
+    orbit_ledger_stats_t st0, st1;
+    assert_int_equal(orbit_ledger_stats(f->l, &st0), ORBIT_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const Orbit__Ledger__Outcome *o = run(f, "%s", cases[i]);
+        if (o->kind != ORBIT__LEDGER__OUTCOME_KIND__INVALID || !o->reason || !*o->reason)
+            fail_msg("case %zu (%s): %s", i, cases[i], kind_name(o));
+        hash_of(f, h2);
+        if (memcmp(h1, h2, sizeof h1))
+            fail_msg("case %zu (%s) changed the state hash", i, cases[i]);
+    }
+    /* too many conditions and over-long client ids */
+    char text[8192];
+    size_t off = (size_t)snprintf(
+        text, sizeof text, "{'commitment':" C_GRANT("p", 1) ",'precondition':{'identity_free':[");
+    for (int i = 0; i <= ORBIT_LEDGER_COND_MAX; i++)
+        off += (size_t)snprintf(text + off, sizeof text - off, "%s'i%d'", i ? "," : "", i);
+    snprintf(text + off, sizeof text - off, "]}}");
+    INVALID(run(f, "%s", text), "more than 64");
+    INVALID(run(f, "{'client_id':'%0128d','commitment':" C_GRANT("p", 1) "}", 0), "client_id");
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    assert_int_equal(orbit_ledger_index(f->l), index);
+    assert_int_equal(orbit_ledger_stats(f->l, &st1), ORBIT_OK);
+    assert_int_equal(st1.dedup_entries, st0.dedup_entries);
+    assert_int_equal(st1.undecodable, 0);
+}
+
+/* ---------------------------------------------------------------- idempotency */
+
+static void test_idempotent_retry(void **state)
+{
+    fx_t *f = *state;
+    const Orbit__Ledger__Outcome *o;
+    uint8_t h1[32], h2[32];
+    uint64_t first = COMMITTED(run(f, WITH_ID("sched-1", 77, C_PLACE("c1", "n1", 100))));
+    o = run(f, WITH_ID("sched-1", 78, C_PLACE("c1", "n2", 1)));
+    CONFLICT(o, "capsule_placed", "node=n1");
+    for (int i = 0; i < 5; i++)
+        COMMITTED(run(f, LEASE("h", "r", 1000)));
+    f->time_ms += 60000;
+    hash_of(f, h1);
+    uint64_t index = orbit_ledger_index(f->l);
+    /* the retry returns the original outcome even with other content */
+    o = run(f, WITH_ID("sched-1", 77, C_PLACE("zz", "n9", 1)));
+    assert_int_equal(COMMITTED(o), first);
+    o = run(f, WITH_ID("sched-1", 78, C_PLACE("c1", "n2", 1)));
+    CONFLICT(o, "capsule_placed", "node=n1");
+    orbit_ledger_placement_t p;
+    assert_int_equal(orbit_ledger_get_placement(f->l, "zz", &p), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_ledger_index(f->l), index);
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    /* the pair is per client */
+    COMMITTED(run(f, WITH_ID("sched-2", 77, C_PLACE("zz", "n9", 1))));
+    /* a retry in the same entry as the original gets the same outcome */
+    Orbit__Ledger__Proposal *ps[2] = {
+        mkprop(f, WITH_ID("x", 1, C_PLACE("c5", "n1", 1))),
+        mkprop(f, WITH_ID("x", 1, C_PLACE("c5", "n1", 1))),
+    };
+    apply_props(f, ps, 2);
+    assert_int_equal(COMMITTED(f->out[0]), COMMITTED(f->out[1]));
+    /* INVALID outcomes are not remembered: a retry is judged again */
+    INVALID(run(f, WITH_ID("x", 2, C_REVOKE("REF_LEASE", "q"))), "no such lease");
+    COMMITTED(run(f, LEASE("h", "q", 1000)));
+    COMMITTED(run(f, WITH_ID("x", 2, C_REVOKE("REF_LEASE", "q"))));
+}
+
+/* Build n copies of template proposal t with request ids from first. */
+static uint8_t *bulk_entry(const Orbit__Ledger__Proposal *t, size_t n, uint64_t first,
+                           int64_t time_ms, size_t *len)
+{
+    Orbit__Ledger__Proposal *v = calloc(n, sizeof *v);
+    Orbit__Ledger__Proposal **pv = calloc(n, sizeof *pv);
+    assert_non_null(v);
+    assert_non_null(pv);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = *t;
+        v[i].request_id = first + i;
+        pv[i] = &v[i];
+    }
+    uint8_t *b = pack_entry(time_ms, pv, n, len);
+    free(v);
+    free(pv);
+    return b;
+}
+
+static void test_dedup_bounds(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_stats_t st;
+    /* age: pairs older than 10 minutes of entry time are dropped */
+    uint64_t first = COMMITTED(run(f, WITH_ID("a", 1, C_PLACE("c1", "n1", 1))));
+    f->time_ms += ORBIT_LEDGER_DEDUP_AGE_MS;
+    /* exactly 10 minutes: still known */
+    assert_int_equal(COMMITTED(run(f, WITH_ID("a", 1, C_PLACE("c1", "n1", 1)))), first);
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, 1);
+    f->time_ms += 1;
+    apply_props(f, NULL, 0); /* pruning happens at the end of every entry */
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, 0);
+    /* judged again */
+    CONFLICT(run(f, WITH_ID("a", 1, C_PLACE("c1", "n1", 1))), "capsule_placed", NULL);
+    /* count: at most 100,000 pairs, the oldest go first */
+    Orbit__Ledger__Proposal *t =
+        mkprop(f, "{'client_id':'bulk','commitment':" C_PLACE("c1", "n1", 1) "}");
+    uint64_t req = 1;
+    for (int e = 0; e < 101; e++) {
+        size_t len;
+        uint8_t *b = bulk_entry(t, 1000, req, f->time_ms, &len);
+        req += 1000;
+        apply_bytes(f, b, len);
+        free(b);
+        assert_int_equal(f->nout, 1000);
+        CONFLICT(f->out[999], "capsule_placed", NULL);
+    }
+    orbit__ledger__proposal__free_unpacked(t, NULL);
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
+    /* the 'a' pair and bulk 1..1000 were dropped: a revoke under a dropped
+     * id applies; its own pair pushes out bulk 1001 at the end of its entry,
+     * and one under a kept id replays */
+    COMMITTED(run(f, WITH_ID("bulk", 1000, C_REVOKE("REF_PLACEMENT", "c1"))));
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
+    CONFLICT(run(f, WITH_ID("bulk", 1002, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
+             NULL);
+    INVALID(run(f, WITH_ID("bulk", 1001, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
+}
+
+/* ---------------------------------------------------------------- determinism */
+
+typedef struct {
+    uint64_t s;
+} rng_t;
+
+static uint64_t rnd(rng_t *r)
+{
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return r->s;
+}
+
+static int rndn(rng_t *r, int n)
+{
+    return (int)(rnd(r) % (uint64_t)n);
+}
+
+/* A random proposal over a small universe of names, so that conflicts,
+ * revocations, expiries and retries all happen. */
+static Orbit__Ledger__Proposal *random_prop(fx_t *f, rng_t *r, int64_t now)
+{
+    char pre[512] = "", c[2048];
+    int k = rndn(r, 12);
+    switch (k) {
+    case 0:
+        snprintf(c, sizeof c,
+                 "'quota_grant':{'principal':'p%d','resources':{'cpu_m':%d,'gpus':%d}%s}",
+                 rndn(r, 3), rndn(r, 100000), rndn(r, 8), rndn(r, 2) ? "" : ",'until_ms':UNTIL");
+        break;
+    case 1:
+    case 2:
+        snprintf(
+            c, sizeof c,
+            "'placement':{'capsule':'c%d','node':'n%d','envelope':{'cpu_m':%d,'mem':%d,'gpus':%"
+            "d}%s}",
+            rndn(r, 40), rndn(r, 5), rndn(r, 4000), rndn(r, 1 << 20), rndn(r, 2),
+            rndn(r, 2) ? ",'principal':'p1'" : "");
+        break;
+    case 3: {
+        int n = 1 + rndn(r, 4), off = 0;
+        off += snprintf(c + off, sizeof c - (size_t)off,
+                        "'gang_placement':{'gang':'g%d',%s'members':[", rndn(r, 6),
+                        rndn(r, 2) ? "'principal':'p2'," : "");
+        for (int i = 0; i < n; i++)
+            off += snprintf(c + off, sizeof c - (size_t)off,
+                            "%s{'capsule':'c%d','node':'n%d','envelope':{'cpu_m':%d}}",
+                            i ? "," : "", rndn(r, 40), rndn(r, 5), rndn(r, 1000));
+        snprintf(c + off, sizeof c - (size_t)off, "]}");
+        break;
+    }
+    case 4:
+        snprintf(c, sizeof c, "'lease':{'holder':'h%d','resource':'r%d','ttl_ms':%d}", rndn(r, 3),
+                 rndn(r, 3), 1 + rndn(r, 20000));
+        break;
+    case 5:
+        snprintf(c, sizeof c, "'identity_bind':{'capsule':'c%d','identity':'i%d'}", rndn(r, 40),
+                 rndn(r, 10));
+        break;
+    case 6:
+        snprintf(c, sizeof c,
+                 "'module_adjustment':{'mission':'m%d','module':'x%d','adjustment':{'count':%d}}",
+                 rndn(r, 2), rndn(r, 2), rndn(r, 10));
+        break;
+    case 7:
+    case 8: {
+        static const char *const kinds[] = {"REF_PLACEMENT", "REF_GANG",     "REF_QUOTA",
+                                            "REF_LEASE",     "REF_IDENTITY", "REF_MODULE"};
+        static const char *const fmts[] = {"c%d", "g%d", "p%d", "r%d", "i%d", "m%d/x0"};
+        int w = rndn(r, 6);
+        char key[32];
+        snprintf(key, sizeof key, fmts[w], rndn(r, w == 0 ? 40 : w == 4 ? 10 : 3));
+        snprintf(c, sizeof c, "'revocation':{'what':{'kind':'%s','key':'%s'}}", kinds[w], key);
+        break;
+    }
+    case 9:
+        if (rndn(r, 2))
+            snprintf(c, sizeof c, "'expiry':{'what':{'kind':'REF_LEASE','key':'r%d'}}", rndn(r, 3));
+        else
+            snprintf(c, sizeof c, "'expiry':{'what':{'kind':'REF_QUOTA','key':'p%d'}}", rndn(r, 3));
+        break;
+    case 10: {
+        int s = rndn(r, 4);
+        switch (rndn(r, 3)) {
+        case 0:
+            snprintf(c, sizeof c, "'topology':{'join':{'shard':'s%d','tier':%d,'parent':'%s'}}", s,
+                     s < 2 ? 1 : 2, s < 2 ? (s ? "s2" : "s3") : "");
+            break;
+        case 1: snprintf(c, sizeof c, "'topology':{'leave':{'shard':'s%d'}}", s); break;
+        default:
+            snprintf(c, sizeof c, "'topology':{'move':{'rack':'k%d','shard':'s%d'}}", rndn(r, 4),
+                     s);
+        }
+        break;
+    }
+    default:
+        snprintf(c, sizeof c, "'placement':{'capsule':'c%d','node':'bad name','envelope':{}}",
+                 rndn(r, 40)); /* INVALID */
+    }
+    char *u = strstr(c, "UNTIL");
+    if (u) {
+        char tail[2048];
+        snprintf(tail, sizeof tail, "%s", u + 5);
+        snprintf(u, sizeof c - (size_t)(u - c), "%" PRId64 "%s", now + 1 + rndn(r, 30000), tail);
+    }
+    switch (rndn(r, 6)) {
+    case 0:
+        snprintf(pre, sizeof pre,
+                 ",'precondition':{'node_fits':[{'node':'n%d','capacity':{'cpu_m':%d}}]}",
+                 rndn(r, 5), rndn(r, 20000));
+        break;
+    case 1:
+        snprintf(pre, sizeof pre,
+                 ",'precondition':{'unchanged_since':[{'key':'node/n%d','index':%" PRIu64 "}]}",
+                 rndn(r, 5), orbit_ledger_index(f->l) / 2 + (uint64_t)rndn(r, 3));
+        break;
+    case 2:
+        snprintf(
+            pre, sizeof pre,
+            ",'precondition':{'quota_available':[{'principal':'p%d','resources':{'cpu_m':%d}}],"
+            "'identity_free':['i%d']}",
+            rndn(r, 3), rndn(r, 5000), rndn(r, 10));
+        break;
+    default: break;
+    }
+    /* a few retries reuse a recent request id */
+    uint64_t req = rndn(r, 10) == 0 && f->req > 5 ? f->req - (uint64_t)rndn(r, 5) : ++f->req;
+    return mkprop(f, "{'client_id':'cl%d','request_id':%" PRIu64 ",'commitment':{%s}%s}",
+                  rndn(r, 2), req, c, pre);
+}
+
+/* A random log: entries of 1..64 proposals (packed), advancing time. */
+typedef struct {
+    uint8_t **e;
+    size_t *len;
+    size_t n;
+    size_t proposals;
+} rlog_t;
+
+static void rlog_make(rlog_t *lg, uint64_t seed, size_t proposals)
+{
+    fx_t *f = fx_new(); /* a scratch ledger so unchanged_since indexes look real */
+    rng_t r = {seed};
+    memset(lg, 0, sizeof *lg);
+    lg->e = calloc(proposals, sizeof *lg->e);
+    lg->len = calloc(proposals, sizeof *lg->len);
+    assert_non_null(lg->e);
+    assert_non_null(lg->len);
+    while (lg->proposals < proposals) {
+        size_t n = 1 + (size_t)rndn(&r, 64);
+        if (n > proposals - lg->proposals)
+            n = proposals - lg->proposals;
+        Orbit__Ledger__Proposal *ps[64];
+        f->time_ms += rndn(&r, 3000);
+        for (size_t i = 0; i < n; i++)
+            ps[i] = random_prop(f, &r, f->time_ms);
+        lg->e[lg->n] = pack_entry(f->time_ms, ps, n, &lg->len[lg->n]);
+        apply_bytes(f, lg->e[lg->n], lg->len[lg->n]);
+        for (size_t i = 0; i < n; i++)
+            orbit__ledger__proposal__free_unpacked(ps[i], NULL);
+        lg->n++;
+        lg->proposals += n;
+    }
+    fx_destroy(f);
+}
+
+static void rlog_free(rlog_t *lg)
+{
+    for (size_t i = 0; i < lg->n; i++)
+        free(lg->e[i]);
+    free(lg->e);
+    free(lg->len);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    rlog_t lg;
+    rlog_make(&lg, 0x9e3779b97f4a7c15ULL, 3000);
+    fx_t *a = fx_new(), *b = fx_new();
+    size_t kinds[3] = {0, 0, 0};
+    for (size_t i = 0; i < lg.n; i++) {
+        apply_bytes(a, lg.e[i], lg.len[i]);
+        for (size_t k = 0; k < a->nout; k++)
+            kinds[a->out[k]->kind]++;
+        if (i == lg.n / 2) { /* b restarts half-way */
+            orbit_ledger_close(&b->l);
+            fx_open(b);
+            assert_int_equal(orbit_ledger_applied_index(b->l), b->raft);
+        }
+        apply_bytes(b, lg.e[i], lg.len[i]);
+        /* the same outcomes, byte for byte */
+        assert_int_equal(a->nout, b->nout);
+        for (size_t k = 0; k < a->nout; k++) {
+            uint8_t x[1024], y[1024];
+            size_t nx = orbit__ledger__outcome__pack(a->out[k], x);
+            size_t ny = orbit__ledger__outcome__pack(b->out[k], y);
+            assert_int_equal(nx, ny);
+            assert_memory_equal(x, y, nx);
+        }
+        if (i % 16 == 0 || i == lg.n - 1) {
+            uint8_t ha[32], hb[32];
+            hash_of(a, ha);
+            hash_of(b, hb);
+            ASSERT_SAME_HASH(ha, hb);
+        }
+    }
+    /* the log exercised every outcome kind */
+    assert_true(kinds[0] > 300);
+    assert_true(kinds[1] > 100);
+    assert_true(kinds[2] > 100);
+    assert_int_equal(orbit_ledger_index(a->l), orbit_ledger_index(b->l));
+    uint8_t h[32], h2[32];
+    hash_of(a, h);
+    /* a third replica gets every entry twice (redelivery): no-ops */
+    fx_t *c = fx_new();
+    for (size_t i = 0; i < lg.n; i++) {
+        apply_bytes(c, lg.e[i], lg.len[i]);
+        Orbit__Ledger__Outcome **out = NULL;
+        size_t n = 99;
+        assert_int_equal(orbit_ledger_apply(c->l, lg.e[i], lg.len[i], c->raft, &out, &n), ORBIT_OK);
+        assert_int_equal(n, 0);
+        assert_null(out);
+    }
+    hash_of(c, h2);
+    ASSERT_SAME_HASH(h, h2);
+    /* a different log gives a different hash */
+    fx_t *d = fx_new();
+    for (size_t i = 0; i + 1 < lg.n; i++)
+        apply_bytes(d, lg.e[i], lg.len[i]);
+    hash_of(d, h2);
+    assert_memory_not_equal(h, h2, 32);
+    fx_destroy(a);
+    fx_destroy(b);
+    fx_destroy(c);
+    fx_destroy(d);
+    rlog_free(&lg);
+}
+
+/* Applied index and state live in one transaction: a reopen finds both. */
+static void test_reopen_and_redelivery(void **state)
+{
+    fx_t *f = *state;
+    uint8_t h1[32], h2[32];
+    COMMITTED(run(f, PLACE("c1", "n1", 10)));
+    COMMITTED(run(f, LEASE("h", "r", 1000)));
+    f->time_ms += 7;
+    COMMITTED(run(f, BIND("c1", "i1")));
+    hash_of(f, h1);
+    uint64_t applied = orbit_ledger_applied_index(f->l), index = orbit_ledger_index(f->l);
+    int64_t t = orbit_ledger_time(f->l);
+    orbit_ledger_close(&f->l);
+    assert_null(f->l);
+    fx_open(f);
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    assert_int_equal(orbit_ledger_applied_index(f->l), applied);
+    assert_int_equal(orbit_ledger_index(f->l), index);
+    assert_int_equal(orbit_ledger_time(f->l), t);
+    /* re-applying an index at or below the applied one is a no-op */
+    Orbit__Ledger__Proposal *p = mkprop(f, PLACE("c2", "n1", 10));
+    size_t len;
+    uint8_t *b = pack_entry(f->time_ms, &p, 1, &len);
+    Orbit__Ledger__Outcome **out = NULL;
+    size_t n = 5;
+    for (uint64_t i = 0; i <= applied; i++) {
+        assert_int_equal(orbit_ledger_apply(f->l, b, len, i, &out, &n), ORBIT_OK);
+        assert_int_equal(n, 0);
+        assert_null(out);
+    }
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    assert_int_equal(orbit_ledger_applied_index(f->l), applied);
+    /* indexes may skip (configuration entries are not the ledger's) */
+    assert_int_equal(orbit_ledger_apply(f->l, b, len, applied + 5, &out, &n), ORBIT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(COMMITTED(out[0]), index + 1);
+    assert_int_equal(orbit_ledger_applied_index(f->l), applied + 5);
+    orbit_ledger_outcomes_free(out, n);
+    orbit_ledger_outcomes_free(NULL, 0);
+    free(b);
+    orbit__ledger__proposal__free_unpacked(p, NULL);
+}
+
+static void test_undecodable_entry(void **state)
+{
+    fx_t *f = *state;
+    orbit_ledger_stats_t st;
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x12};
+    COMMITTED(run(f, PLACE("c1", "n1", 10)));
+    apply_bytes(f, junk, sizeof junk);
+    assert_int_equal(f->nout, 0);
+    /* negative time: refused as a whole */
+    size_t len;
+    Orbit__Ledger__Proposal *p = mkprop(f, PLACE("c2", "n1", 10));
+    uint8_t *b = pack_entry(-1, &p, 1, &len);
+    apply_bytes(f, b, len);
+    assert_int_equal(f->nout, 0);
+    free(b);
+    orbit__ledger__proposal__free_unpacked(p, NULL);
+    apply_bytes(f, NULL, 0); /* no bytes: the required time_ms is missing */
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.undecodable, 3);
+    assert_int_equal(st.applied_index, 4);
+    assert_int_equal(orbit_ledger_index(f->l), 1);
+    orbit_ledger_placement_t pl;
+    assert_int_equal(orbit_ledger_get_placement(f->l, "c2", &pl), ORBIT_ENOTFOUND);
+}
+
+/* ---------------------------------------------------------------- history */
+
+typedef struct {
+    uint64_t idx[64];
+    char keys[64][256];
+    int n;
+    int stop_after;
+    const char *prefix;
+} seen_t;
+
+static int collect(void *ctx, const orbit_ledger_commit_t *c)
+{
+    seen_t *s = ctx;
+    if (s->prefix && !orbit_ledger_commit_touches(c, s->prefix))
+        return 0;
+    Orbit__Ledger__Proposal *p =
+        orbit__ledger__proposal__unpack(NULL, c->proposal_len, c->proposal);
+    assert_non_null(p);
+    orbit__ledger__proposal__free_unpacked(p, NULL);
+    assert_true(c->time_ms >= T0);
+    s->idx[s->n] = c->index;
+    size_t off = 0;
+    s->keys[s->n][0] = '\0';
+    const char *k = c->keys;
+    for (size_t i = 0; i < c->nkeys; i++) {
+        off +=
+            (size_t)snprintf(s->keys[s->n] + off, sizeof s->keys[0] - off, "%s%s", i ? " " : "", k);
+        k += strlen(k) + 1;
+    }
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? 1 : 0;
+}
+
+static int fail_cb(void *ctx, const orbit_ledger_commit_t *c)
+{
+    (void)ctx;
+    (void)c;
+    return ORBIT_EIO;
+}
+
+static void test_history_and_compaction(void **state)
+{
+    fx_t *f = *state;
+    seen_t s;
+    uint64_t compacted = 9;
+    uint8_t h1[32], h2[32];
+    COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n1','envelope':{},"
+                     "'principal':'p'}}}"));
+    CONFLICT(run(f, PLACE("c1", "n1", 1)), "capsule_placed", NULL); /* not in history */
+    COMMITTED(run(f, LEASE("h", "r", 100)));
+    COMMITTED(run(f, JOIN("s1", 1, "")));
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c1")));
+    memset(&s, 0, sizeof s);
+    assert_int_equal(orbit_ledger_history_from(f->l, 0, collect, &s, &compacted), ORBIT_OK);
+    assert_int_equal(compacted, 0);
+    assert_int_equal(s.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(s.idx[i], (uint64_t)i + 1);
+    assert_string_equal(s.keys[0], "node/n1 placement/c1 principal/p");
+    assert_string_equal(s.keys[1], "lease/r");
+    assert_string_equal(s.keys[2], "shard/s1 topology");
+    assert_string_equal(s.keys[3], "node/n1 placement/c1 principal/p");
+    /* from the middle, with a prefix filter, stopping early */
+    memset(&s, 0, sizeof s);
+    s.prefix = "node/";
+    assert_int_equal(orbit_ledger_history_from(f->l, 2, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.idx[0], 4);
+    memset(&s, 0, sizeof s);
+    s.stop_after = 2;
+    assert_int_equal(orbit_ledger_history_from(f->l, 1, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(orbit_ledger_history_from(f->l, 1, fail_cb, NULL, NULL), ORBIT_EIO);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(orbit_ledger_history_from(f->l, 99, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 0);
+    /* compaction is local: it changes no hash */
+    hash_of(f, h1);
+    assert_int_equal(orbit_ledger_compact_history(f->l, 2), ORBIT_OK);
+    hash_of(f, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(orbit_ledger_history_from(f->l, 1, collect, &s, &compacted), ORBIT_ECOMPACTED);
+    assert_int_equal(compacted, 2);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(orbit_ledger_history_from(f->l, 2, collect, &s, &compacted), ORBIT_ECOMPACTED);
+    assert_int_equal(orbit_ledger_history_from(f->l, 3, collect, &s, &compacted), ORBIT_OK);
+    assert_int_equal(compacted, 2);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.idx[0], 3);
+    /* never lowered; capped at the ledger index */
+    assert_int_equal(orbit_ledger_compact_history(f->l, 1), ORBIT_OK);
+    assert_int_equal(orbit_ledger_compact_history(f->l, 1000), ORBIT_OK);
+    orbit_ledger_stats_t st;
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.compacted_index, 4);
+    assert_int_equal(orbit_ledger_history_from(f->l, 4, collect, &s, &compacted), ORBIT_ECOMPACTED);
+    assert_int_equal(compacted, 4);
+    COMMITTED(run(f, LEASE("h", "r", 100)));
+    memset(&s, 0, sizeof s);
+    assert_int_equal(orbit_ledger_history_from(f->l, 5, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 1);
+    hash_of(f, h2);
+    assert_memory_not_equal(h1, h2, 32);
+}
+
+static void test_get_json(void **state)
+{
+    fx_t *f = *state;
+    char *j = NULL;
+    uint64_t at = 0;
+    COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n1','envelope':{'cpu_m':"
+                     "5},'principal':'p'}}}"));
+    COMMITTED(run(f, JOIN("s1", 1, "")));
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x','adjustment':"
+                     "{'count':2}}}}"));
+    COMMITTED(run(f, "{'commitment':{'gang_placement':{'gang':'g','members':[{'capsule':'a','node':"
+                     "'n2','envelope':{}}]}}}"));
+    COMMITTED(run(f, LEASE("h", "r", 100)));
+    COMMITTED(run(f, BIND("c1", "i1")));
+    COMMITTED(run(f, MOVE("k1", "s1")));
+    static const struct {
+        const char *key;
+        const char *has;
+    } cases[] = {
+        {"placement/c1", "\"node\":\"n1\""},   {"node/n1", "\"placements\":1"},
+        {"principal/p", "\"granted\":false"},  {"lease/r", "\"holder\":\"h\""},
+        {"identity/i1", "\"capsule\":\"c1\""}, {"module/m/x", "\"count\":2"},
+        {"shard/s1", "\"racks\":1"},           {"rack/k1", "\"shard\":\"s1\""},
+        {"gang/g", "\"members\":[\"a\"]"},     {"topology", "\"epoch\":7"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = orbit_ledger_get_json(f->l, cases[i].key, &j, &at);
+        if (rc)
+            fail_msg("%s: %s", cases[i].key, orbit_strerror(rc));
+        if (!strstr(j, cases[i].has))
+            fail_msg("%s: %s lacks %s", cases[i].key, j, cases[i].has);
+        free(j);
+    }
+    assert_int_equal(orbit_ledger_get_json(f->l, "placement/c1", &j, &at), ORBIT_OK);
+    assert_int_equal(at, 1);
+    free(j);
+    assert_int_equal(orbit_ledger_get_json(f->l, "placement/none", &j, &at), ORBIT_ENOTFOUND);
+    assert_null(j);
+    assert_int_equal(orbit_ledger_get_json(f->l, "bogus/x", &j, &at), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_get_json(f->l, "placement/", &j, &at), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_get_json(f->l, "placement", &j, &at), ORBIT_EINVAL);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+static void test_snapshot_restore(void **state)
+{
+    fx_t *f = *state;
+    rlog_t lg;
+    uint8_t ha[32], hb[32];
+    char err[256];
+    rlog_make(&lg, 42, 400);
+    for (size_t i = 0; i < lg.n; i++)
+        apply_bytes(f, lg.e[i], lg.len[i]);
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "orbit-test", err, sizeof err), ORBIT_OK);
+    hash_of(f, ha);
+    /* to a file and back into a fresh directory */
+    char path[128];
+    snprintf(path, sizeof path, "%s.snap", f->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    uint64_t applied = 0;
+    assert_int_equal(orbit_ledger_snapshot(f->l, fd, &applied), ORBIT_OK);
+    assert_int_equal(applied, orbit_ledger_applied_index(f->l));
+    fx_t *g = fx_new();
+    COMMITTED(run(g, PLACE("stale", "n1", 1))); /* replaced entirely */
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_int_equal(orbit_ledger_restore(g->l, fd, err, sizeof err), ORBIT_OK);
+    close(fd);
+    unlink(path);
+    hash_of(g, hb);
+    ASSERT_SAME_HASH(ha, hb);
+    assert_int_equal(orbit_ledger_applied_index(g->l), applied);
+    assert_int_equal(orbit_ledger_index(g->l), orbit_ledger_index(f->l));
+    assert_int_equal(orbit_ledger_time(g->l), orbit_ledger_time(f->l));
+    assert_string_equal(orbit_ledger_cluster_id(g->l), "orbit-test");
+    orbit_ledger_placement_t p;
+    assert_int_equal(orbit_ledger_get_placement(g->l, "stale", &p), ORBIT_ENOTFOUND);
+    /* both go on applying the same entries to the same hash */
+    g->raft = f->raft;
+    g->time_ms = f->time_ms;
+    g->req = f->req;
+    COMMITTED(run(f, PLACE("after", "n1", 1)));
+    COMMITTED(run(g, PLACE("after", "n1", 1)));
+    hash_of(f, ha);
+    hash_of(g, hb);
+    ASSERT_SAME_HASH(ha, hb);
+    /* survives a reopen */
+    orbit_ledger_close(&g->l);
+    fx_open(g);
+    hash_of(g, hb);
+    ASSERT_SAME_HASH(ha, hb);
+    /* through a buffer */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &buf, &len, &applied), ORBIT_OK);
+    assert_true(len > 0);
+    fx_t *h = fx_new();
+    assert_int_equal(orbit_ledger_restore_buf(h->l, buf, len, err, sizeof err), ORBIT_OK);
+    hash_of(h, hb);
+    ASSERT_SAME_HASH(ha, hb);
+    /* garbage and truncation are refused; the state stays */
+    static const uint8_t junk[8192] = {1, 2, 3};
+    assert_int_equal(orbit_ledger_restore_buf(h->l, junk, sizeof junk, err, sizeof err),
+                     ORBIT_EINVAL);
+    assert_non_null(strstr(err, "not a ledger snapshot"));
+    assert_int_equal(orbit_ledger_restore_buf(h->l, buf, 100, err, sizeof err), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_restore_buf(h->l, buf, 0, err, sizeof err), ORBIT_EINVAL);
+    hash_of(h, hb);
+    ASSERT_SAME_HASH(ha, hb);
+    /* a snapshot of another cluster is refused */
+    fx_t *o = fx_new();
+    assert_int_equal(orbit_ledger_set_cluster_id(o->l, "other", err, sizeof err), ORBIT_OK);
+    assert_int_equal(orbit_ledger_restore_buf(o->l, buf, len, err, sizeof err), ORBIT_EINVAL);
+    assert_non_null(strstr(err, "cluster"));
+    assert_int_equal(orbit_ledger_applied_index(o->l), 0);
+    /* a snapshot without a cluster id keeps ours */
+    fx_t *plain = fx_new();
+    COMMITTED(run(plain, PLACE("x", "n", 1)));
+    free(buf);
+    assert_int_equal(orbit_ledger_snapshot_buf(plain->l, &buf, &len, NULL), ORBIT_OK);
+    assert_int_equal(orbit_ledger_restore_buf(o->l, buf, len, err, sizeof err), ORBIT_OK);
+    assert_string_equal(orbit_ledger_cluster_id(o->l), "other");
+    assert_int_equal(orbit_ledger_get_placement(o->l, "x", &p), ORBIT_OK);
+    free(buf);
+    fx_destroy(g);
+    fx_destroy(h);
+    fx_destroy(o);
+    fx_destroy(plain);
+    rlog_free(&lg);
+}
+
+static void test_cluster_id(void **state)
+{
+    fx_t *f = *state;
+    char err[256] = "";
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "", err, sizeof err), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "bad id", err, sizeof err), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "prod-eu", err, sizeof err), ORBIT_OK);
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "prod-eu", err, sizeof err), ORBIT_OK);
+    orbit_ledger_close(&f->l);
+    fx_open(f);
+    assert_string_equal(orbit_ledger_cluster_id(f->l), "prod-eu");
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "prod-us", err, sizeof err), ORBIT_EINVAL);
+    assert_non_null(strstr(err, "belongs to cluster prod-eu, not prod-us"));
+    assert_null(strchr(err, '\n'));
+    assert_string_equal(orbit_ledger_cluster_id(f->l), "prod-eu");
+    /* the cluster id is not replicated state: it does not enter the hash */
+    uint8_t h1[32], h2[32];
+    fx_t *g = fx_new();
+    hash_of(f, h1);
+    hash_of(g, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    fx_destroy(g);
+}
+
+/* A data directory that is not a ledger is refused. */
+static void test_foreign_environment(void **state)
+{
+    fx_t *f = *state;
+    char err[256];
+    orbit_ledger_close(&f->l);
+    rm_rf(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    MDB_val k = {1, "z"}, v = {1, "z"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    orbit_ledger_t *l = NULL;
+    assert_int_equal(orbit_ledger_open(f->dir, &l, err, sizeof err), ORBIT_ECORRUPT);
+    assert_null(l);
+    assert_non_null(strstr(err, "not a ledger"));
+    rm_rf(f->dir);
+    fx_open(f); /* recreated */
+}
+
+/* ---------------------------------------------------------------- fuzz */
+
+static void test_fuzz(void **state)
+{
+    fx_t *f = *state;
+    rng_t r = {0xfeedfacecafebeefULL};
+    rlog_t lg;
+    size_t invalid = 0, undecodable = 0, committed = 0;
+    uint8_t before[32], after[32];
+    rlog_make(&lg, 7, 300); /* a base of state to fuzz against */
+    for (size_t i = 0; i < lg.n; i++)
+        apply_bytes(f, lg.e[i], lg.len[i]);
+    f->time_ms = orbit_ledger_time(f->l);
+    for (int it = 0; it < 1500; it++) {
+        Orbit__Ledger__Proposal *p = random_prop(f, &r, f->time_ms);
+        size_t len;
+        f->time_ms += rndn(&r, 100);
+        uint8_t *b = pack_entry(f->time_ms, &p, 1, &len);
+        orbit__ledger__proposal__free_unpacked(p, NULL);
+        int mutations = rndn(&r, 4);
+        for (int m = 0; m < mutations && len; m++) {
+            switch (rndn(&r, 3)) {
+            case 0: b[rndn(&r, (int)len)] ^= (uint8_t)(1u << rndn(&r, 8)); break;
+            case 1: b[rndn(&r, (int)len)] = (uint8_t)rnd(&r); break;
+            default: len = (size_t)rndn(&r, (int)len + 1);
+            }
+        }
+        orbit_ledger_stats_t st0, st1;
+        assert_int_equal(orbit_ledger_stats(f->l, &st0), ORBIT_OK);
+        hash_of(f, before);
+        apply_bytes(f, b, len);
+        assert_int_equal(orbit_ledger_stats(f->l, &st1), ORBIT_OK);
+        free(b);
+        if (f->nout == 0) {
+            undecodable++;
+            continue;
+        }
+        for (size_t k = 0; k < f->nout; k++) {
+            if (f->out[k]->kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
+                committed++;
+        }
+        /* an entry's time may prune old dedup pairs: that is the entry's
+         * doing, not the proposal's */
+        if (f->nout == 1 && f->out[0]->kind == ORBIT__LEDGER__OUTCOME_KIND__INVALID &&
+            st0.dedup_entries == st1.dedup_entries) {
+            invalid++;
+            hash_of(f, after);
+            ASSERT_SAME_HASH(before, after);
+        }
+    }
+    /* random bytes too */
+    for (int it = 0; it < 300; it++) {
+        uint8_t b[256];
+        size_t len = (size_t)rndn(&r, (int)sizeof b);
+        for (size_t i = 0; i < len; i++)
+            b[i] = (uint8_t)rnd(&r);
+        apply_bytes(f, b, len);
+    }
+    assert_true(invalid > 50);
+    assert_true(undecodable > 50);
+    assert_true(committed > 50);
+    rlog_free(&lg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entry_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_fits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_available, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_precondition_order, setup, teardown),
+        cmocka_unit_test(test_kinds_by_precondition),
+        cmocka_unit_test_setup_teardown(test_gang_atomicity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_uniqueness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_accounting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_adjustment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test_setup_teardown(test_reopen_and_redelivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undecodable_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_and_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
