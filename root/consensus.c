@@ -217,14 +217,14 @@ int orbit_consensus_propose(orbit_consensus_t *c, const void *buf, size_t len,
         return ORBIT_ENOTLEADER;
 
     p = calloc(1, sizeof *p);
-    rb.base = raft_malloc(len);
+    rb.len = orbit_consensus_entry_size(len);
+    rb.base = raft_malloc(rb.len);
     if (p == NULL || rb.base == NULL) {
         free(p);
         raft_free(rb.base);
         return ORBIT_ENOMEM;
     }
-    memcpy(rb.base, buf, len);
-    rb.len = len;
+    orbit_consensus_entry_wrap(rb.base, buf, len);
     p->req.data = p;
     p->c = c;
     p->done = done;
@@ -499,7 +499,13 @@ int orbit_consensus_status(orbit_consensus_t *c, orbit_consensus_status_t *st)
     const struct raft_configuration *conf = &c->raft.configuration;
 
     memset(st, 0, sizeof *st);
+    st->fsm_applied = c->fsm.n_applied;
+    st->fsm_skipped = c->fsm.n_skipped;
+    st->fsm_restored = c->fsm.n_restored;
+    st->fsm_restore_skipped = c->fsm.n_restore_skipped;
     st->state = state_now(c);
+    if (c->closing)
+        return ORBIT_OK; /* raft's state may already be released */
     st->term = c->raft.current_term;
     st->commit_index = c->raft.commit_index;
     st->last_applied = c->raft.last_applied;
@@ -515,10 +521,6 @@ int orbit_consensus_status(orbit_consensus_t *c, orbit_consensus_status_t *st)
                  conf->servers[i].address);
         st->servers[i].role = role_from_raft(conf->servers[i].role);
     }
-    st->fsm_applied = c->fsm.n_applied;
-    st->fsm_skipped = c->fsm.n_skipped;
-    st->fsm_restored = c->fsm.n_restored;
-    st->fsm_restore_skipped = c->fsm.n_restore_skipped;
     return ORBIT_OK;
 }
 

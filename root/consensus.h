@@ -295,7 +295,8 @@ bool orbit_consensus_is_leader(orbit_consensus_t *c);
  * ORBIT_ENOTFOUND when no leader is known. */
 int orbit_consensus_leader(orbit_consensus_t *c, unsigned *id, const char **address);
 
-/* Fill st (overwritten entirely). Returns 0. */
+/* Fill st (overwritten entirely; once closing, only state and the fsm
+ * counters). Returns 0. */
 int orbit_consensus_status(orbit_consensus_t *c, orbit_consensus_status_t *st);
 
 /* Membership, on the leader, one change at a time. Each callback reports

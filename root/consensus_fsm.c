@@ -54,6 +54,43 @@ static void release_result(orbit_consensus_fsm_adapter_t *a, uint64_t index, voi
         a->ops.result_free(a->ctx, result);
 }
 
+/* raft's libuv log store needs every entry to be a multiple of 8 bytes
+ * long (otherwise a restarted replica misreads its segments), so
+ * orbit_consensus_propose wraps each entry: "OBE1", the payload length
+ * (u32, little endian), the payload, zero padding. Unwrap it here; an entry
+ * without the header (proposed by something else) passes through as is. */
+static void entry_unwrap(const struct raft_buffer *buf, const void **p, size_t *n)
+{
+    const uint8_t *b = buf->base;
+    *p = buf->base;
+    *n = buf->len;
+    if (buf->len < ORBIT_CONSENSUS_ENTRY_HDR || memcmp(b, ORBIT_CONSENSUS_ENTRY_MAGIC, 4) != 0)
+        return;
+    size_t len = (size_t)b[4] | (size_t)b[5] << 8 | (size_t)b[6] << 16 | (size_t)b[7] << 24;
+    if (len > buf->len - ORBIT_CONSENSUS_ENTRY_HDR || orbit_consensus_entry_size(len) != buf->len)
+        return;
+    *p = b + ORBIT_CONSENSUS_ENTRY_HDR;
+    *n = len;
+}
+
+size_t orbit_consensus_entry_size(size_t payload)
+{
+    return (ORBIT_CONSENSUS_ENTRY_HDR + payload + 7) & ~(size_t)7;
+}
+
+void orbit_consensus_entry_wrap(void *dst, const void *payload, size_t len)
+{
+    uint8_t *d = dst;
+    size_t total = orbit_consensus_entry_size(len);
+    memcpy(d, ORBIT_CONSENSUS_ENTRY_MAGIC, 4);
+    d[4] = (uint8_t)len;
+    d[5] = (uint8_t)(len >> 8);
+    d[6] = (uint8_t)(len >> 16);
+    d[7] = (uint8_t)(len >> 24);
+    memcpy(d + ORBIT_CONSENSUS_ENTRY_HDR, payload, len);
+    memset(d + ORBIT_CONSENSUS_ENTRY_HDR + len, 0, total - ORBIT_CONSENSUS_ENTRY_HDR - len);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     orbit_consensus_fsm_adapter_t *a = fsm->data;
@@ -79,7 +116,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         release_result(a, index, NULL);
         return 0;
     }
-    rv = a->ops.apply(a->ctx, index, buf->base, buf->len, &res);
+    const void *payload;
+    size_t plen;
+    entry_unwrap(buf, &payload, &plen);
+    rv = a->ops.apply(a->ctx, index, payload, plen, &res);
     if (rv != 0) {
         /* raft stops here and retries this entry on the next commit. */
         a->n_apply_errors++;

@@ -75,4 +75,14 @@ void orbit_consensus_fsm_set_claim(orbit_consensus_fsm_adapter_t *a, orbit_conse
 void orbit_consensus_raft_tune(struct raft *r, unsigned election_ms, unsigned heartbeat_ms,
                                unsigned snapshot_threshold, unsigned snapshot_trailing);
 
+/* Entry framing for raft's libuv log store, which requires entry lengths
+ * to be multiples of 8: a header ("OBE1" + u32 LE payload length), the
+ * payload, zero padding. The adapter's apply unwraps it. */
+#define ORBIT_CONSENSUS_ENTRY_MAGIC "OBE1"
+#define ORBIT_CONSENSUS_ENTRY_HDR   8
+/* Wrapped size of a payload of len bytes (a multiple of 8). */
+size_t orbit_consensus_entry_size(size_t len);
+/* Write the wrapped entry (orbit_consensus_entry_size(len) bytes) to dst. */
+void orbit_consensus_entry_wrap(void *dst, const void *payload, size_t len);
+
 #endif

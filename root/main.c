@@ -1,5 +1,7 @@
 /* orbit-root: parse configuration and run one root replica. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "orbit_cli.h"
@@ -9,6 +11,12 @@
 static const orbit_opt_t opts[] = {
     {"id", "N", "replica id, 1..255 (default 1)", false},
     {"listen", "ENDPOINT[,...]", "where shards and clients connect (required)", false},
+    {"data", "DIR", "ledger data directory (with --raft and --peers: runs the Ephemeris)", false},
+    {"raft", "HOST:PORT", "where this replica's Raft listens", false},
+    {"peers", "ID=HOST:PORT,...", "the initial cluster, used when DIR is empty", false},
+    {"cluster", "NAME", "cluster name; a DIR of another cluster is refused (default orbit)", false},
+    {"snapshot-threshold", "N", "Raft entries between snapshots (default 1024)", false},
+    {"history-keep", "N", "committed commitments kept for watch (default 100000)", false},
     {"silent-pct", "PCT",
      "shard silence, in % of its interval, before its nodes are "
      "unreachable (default 150)",
@@ -44,14 +52,44 @@ int main(int argc, char **argv)
         orbit_cli_u32(v, "detail-timeout-ms", 10, 600000, 2000, &cfg.detail_timeout_ms, err,
                       sizeof err))
         orbit_cli_die(cli.prog, err);
+    orbit_root_ledger_cfg_t lc;
+    memset(&lc, 0, sizeof lc);
+    char *peers_storage = NULL;
+    const char *data = orbit_cli_str(v, "data"), *raft = orbit_cli_str(v, "raft"),
+               *peers = orbit_cli_str(v, "peers");
+    if (data || raft || peers) {
+        if (!data || !raft || !peers)
+            orbit_cli_die(cli.prog, "--data, --raft and --peers go together");
+        uint32_t keep;
+        if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, 1024, &lc.snapshot_threshold, err,
+                          sizeof err) ||
+            orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
+            orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err))
+            orbit_cli_die(cli.prog, err);
+        lc.history_keep = keep;
+        if (!strchr(raft, ':'))
+            orbit_cli_die(cli.prog, "--raft wants HOST:PORT");
+        lc.id = cfg.id;
+        lc.data_dir = data;
+        lc.raft = raft;
+        lc.cluster = orbit_cli_str(v, "cluster") ? orbit_cli_str(v, "cluster") : "orbit";
+        cfg.ledger = &lc;
+    }
     zsys_set_logident("orbit-root");
-    /* The libuv loop handles SIGINT/SIGTERM; czmq must not install its own. */
+    /* The libuv loop handles SIGINT/SIGTERM; czmq must not install its own.
+     * A Raft peer that dies mid-write must cost an EPIPE, not the process. */
     zsys_handler_set(NULL);
+    signal(SIGPIPE, SIG_IGN);
     orbit_root_t *r = orbit_root_new(&cfg, err, sizeof err);
-    if (!r)
-        orbit_cli_die(cli.prog, err);
+    if (!r) {
+        fprintf(stderr, "%s: %s\n", cli.prog, err);
+        zhashx_destroy(&v);
+        free(peers_storage);
+        return 1;
+    }
     orbit_root_run(r);
     orbit_root_destroy(&r);
     zhashx_destroy(&v);
+    free(peers_storage);
     return 0;
 }

@@ -9,7 +9,9 @@
  * reuses them, so the ledger returns the original outcome instead of
  * applying twice.
  *
- * Thread rules: a client belongs to one thread. Replies are malloc'd
+ * Thread rules: a client belongs to one thread. A program that creates
+ * clients in several threads calls zsys_init() once before starting them
+ * (czmq's global set-up is not thread-safe). Replies are malloc'd
  * protobuf-c messages owned by the caller (free with
  * orbit__ledger__reply__free_unpacked(reply, NULL)). */
 #ifndef ORBIT_LEDGER_CLIENT_H

@@ -7,6 +7,7 @@
 #include "orbit_err.h"
 #include "orbit_log.h"
 #include "orbit_sock.h"
+#include "ledger.pb-c.h"
 #include "root_uvzmq.h"
 #include "root_view.h"
 #include "shard_pending.h"
@@ -31,6 +32,7 @@ struct orbit_root {
     uv_timer_t tick;
     uv_signal_t sigint, sigterm;
     orbit_uvzmq_t *watch;
+    orbit_root_ledger_t *ledger;
     int open_handles;
 };
 
@@ -226,6 +228,19 @@ static int on_router(zsock_t *sock, int budget, void *arg)
             rc = orbit_wire_decode(buf, len, type, orbit_arena_allocator(r->arena), NULL, &m);
         if (rc == ORBIT_OK && type == ORBIT_MSG_VIEW_QUERY) {
             on_query(r, (Orbit__ViewQuery *)m, now);
+        } else if (rc == ORBIT_OK && type == ORBIT_MSG_LEDGER_REQUEST) {
+            if (r->ledger) {
+                orbit_root_ledger_request(r->ledger, r->rx.rid, r->rx.rid_len, buf, len);
+            } else {
+                Orbit__Ledger__Request *q = (Orbit__Ledger__Request *)m;
+                Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+                rep.request_id = q->request_id;
+                rep.error = "this root replica runs without a ledger (start it with --data, "
+                            "--raft and --peers)";
+                if (orbit_wire_send(sock, r->rx.rid, r->rx.rid_len, ORBIT_MSG_LEDGER_REPLY,
+                                    &rep.base) != ORBIT_OK)
+                    r->st.replies_dropped++;
+            }
         } else if (rc == ORBIT_OK && type == ORBIT_MSG_DETAIL_REPLY) {
             Orbit__DetailReply *dr = (Orbit__DetailReply *)m;
             orbit_pending_t p;
@@ -274,6 +289,10 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&r->sigterm, on_closed);
     orbit_uvzmq_stop(r->watch, on_watch_closed, r);
     r->watch = NULL;
+    if (r->ledger) {
+        orbit_root_ledger_close(r->ledger, NULL, NULL);
+        r->ledger = NULL;
+    }
 }
 
 orbit_root_t *orbit_root_new(const orbit_root_cfg_t *cfg, char *err, size_t errlen)
@@ -306,6 +325,11 @@ orbit_root_t *orbit_root_new(const orbit_root_cfg_t *cfg, char *err, size_t errl
     r->router = orbit_sock_bind(ZMQ_ROUTER, cfg->listen, &o, err, errlen);
     if (!r->router)
         goto fail;
+    if (cfg->ledger) {
+        r->ledger = orbit_root_ledger_new(cfg->ledger, &r->loop, r->router, err, errlen);
+        if (!r->ledger)
+            goto fail;
+    }
     return r;
 fail:
     orbit_root_destroy(&r);

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "root_ledger.h"
 #include "shard_subtree.h"
 
 typedef struct {
@@ -16,6 +17,8 @@ typedef struct {
     const char *listen; /* endpoint list (borrowed) */
     orbit_subtree_cfg_t view;
     uint32_t detail_timeout_ms;
+    /* The Ephemeris replica; NULL runs the root view alone (no ledger). */
+    const orbit_root_ledger_cfg_t *ledger;
 } orbit_root_cfg_t;
 
 typedef struct orbit_root orbit_root_t;

@@ -1,0 +1,742 @@
+/* root_ledger: the client API of the Ephemeris on one root replica. */
+#include "root_ledger.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ledger.h"
+#include "orbit_err.h"
+#include "orbit_log.h"
+#include "orbit_wire.h"
+
+#define DEFAULT_BATCH_MAX    4096
+#define DEFAULT_QUEUE_MAX    65536
+#define DEFAULT_HISTORY_KEEP 100000
+#define TICK_MS              250
+#define EXPIRY_CLIENT        "orbit-expiry"
+
+typedef struct {
+    uint8_t rid[ORBIT_ROUTING_ID_MAX];
+    size_t rid_len; /* 0: nobody to answer (leader-made proposal) */
+    uint64_t transport_id;
+} asker_t;
+
+typedef struct {
+    orbit_root_ledger_t *rl;
+    size_t n;
+    asker_t *who;
+} batch_t;
+
+typedef struct {
+    Orbit__Ledger__Outcome **o;
+    size_t n;
+} fsm_result_t;
+
+typedef struct {
+    orbit_root_ledger_t *rl;
+    asker_t who;
+    char *key; /* get */
+} op_t;
+
+struct orbit_root_ledger {
+    orbit_root_ledger_cfg_t cfg;
+    char *data_dir, *raft, *cluster;
+    uv_loop_t *loop;
+    zsock_t *router;
+    orbit_ledger_t *ledger;
+    orbit_consensus_t *cons;
+    bool leader;
+    int64_t last_time;
+    /* proposals waiting for the next flush */
+    Orbit__Ledger__Proposal **qp;
+    asker_t *qw;
+    size_t qn, qcap;
+    size_t inflight;
+    uv_timer_t flush, tick;
+    int open_handles;
+    void (*closed)(void *);
+    void *closed_arg;
+    orbit_root_ledger_stats_t st;
+    orbit_ratelimit_t rl;
+};
+
+/* ------------------------------------------------------------ state machine */
+
+static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, void **result)
+{
+    orbit_root_ledger_t *rl = ctx;
+    fsm_result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return ORBIT_ENOMEM;
+    int rc = orbit_ledger_apply(rl->ledger, buf, len, index, &r->o, &r->n);
+    if (rc != ORBIT_OK) {
+        free(r);
+        orbit_error("ledger: cannot apply entry %llu: %s", (unsigned long long)index,
+                    orbit_strerror(rc));
+        return rc;
+    }
+    *result = r;
+    return 0;
+}
+
+static void fsm_result_free(void *ctx, void *result)
+{
+    (void)ctx;
+    fsm_result_t *r = result;
+    if (r) {
+        orbit_ledger_outcomes_free(r->o, r->n);
+        free(r);
+    }
+}
+
+static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len)
+{
+    (void)index;
+    orbit_root_ledger_t *rl = ctx;
+    uint8_t *b = NULL;
+    int rc = orbit_ledger_snapshot_buf(rl->ledger, &b, len, NULL);
+    *buf = b;
+    return rc;
+}
+
+static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
+{
+    (void)index;
+    orbit_root_ledger_t *rl = ctx;
+    char err[256] = "";
+    int rc = orbit_ledger_restore_buf(rl->ledger, buf, len, err, sizeof err);
+    if (rc != ORBIT_OK)
+        orbit_error("ledger: cannot restore a snapshot: %s", err);
+    return rc;
+}
+
+static uint64_t fsm_applied(void *ctx)
+{
+    orbit_root_ledger_t *rl = ctx;
+    return orbit_ledger_applied_index(rl->ledger);
+}
+
+static const orbit_consensus_fsm_t fsm = {fsm_apply, fsm_snapshot, fsm_restore, fsm_applied,
+                                          fsm_result_free};
+
+static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_id)
+{
+    orbit_root_ledger_t *rl = ctx;
+    rl->leader = is_leader;
+    orbit_info("ledger: replica %u: %s (term %llu, leader %u)", rl->cfg.id,
+               is_leader ? "leader" : "follower", (unsigned long long)term, leader_id);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void send_reply(orbit_root_ledger_t *rl, const asker_t *w, Orbit__Ledger__Reply *rep)
+{
+    if (!w->rid_len)
+        return;
+    rep->request_id = w->transport_id;
+    orbit_wire_send(rl->router, w->rid, w->rid_len, ORBIT_MSG_LEDGER_REPLY, &rep->base);
+}
+
+static void reply_error(orbit_root_ledger_t *rl, const asker_t *w, const char *error)
+{
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.error = (char *)error;
+    send_reply(rl, w, &rep);
+}
+
+static void reply_not_leader(orbit_root_ledger_t *rl, const asker_t *w)
+{
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.has_not_leader = rep.not_leader = true;
+    unsigned id = 0;
+    const char *addr = NULL;
+    if (orbit_consensus_leader(rl->cons, &id, &addr) == 0 && id) {
+        rep.has_leader_id = true;
+        rep.leader_id = id;
+        rep.leader_address = (char *)addr;
+    }
+    rl->st.not_leader++;
+    send_reply(rl, w, &rep);
+}
+
+/* ------------------------------------------------------------- proposing */
+
+static void on_committed(void *ctx, int status, uint64_t index, void *result)
+{
+    (void)index;
+    batch_t *b = ctx;
+    orbit_root_ledger_t *rl = b->rl;
+    fsm_result_t *r = result;
+    for (size_t i = 0; i < b->n; i++) {
+        if (status == 0 && r && i < r->n) {
+            Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+            rep.outcome = r->o[i];
+            send_reply(rl, &b->who[i], &rep);
+        } else {
+            rl->st.lost++;
+            reply_error(rl, &b->who[i],
+                        "not committed (leadership changed); retry with the same request id");
+        }
+    }
+    rl->inflight -= b->n;
+    fsm_result_free(rl, r);
+    free(b->who);
+    free(b);
+}
+
+/* Entry time: the leader's clock, never below the last applied entry's
+ * time nor the last time this replica stamped, so time is monotonic across
+ * leader changes even with skewed clocks. */
+static int64_t stamp(orbit_root_ledger_t *rl)
+{
+    int64_t t = zclock_time();
+    int64_t applied = orbit_ledger_time(rl->ledger);
+    if (t < applied)
+        t = applied;
+    if (t < rl->last_time)
+        t = rl->last_time;
+    rl->last_time = t;
+    return t;
+}
+
+static void flush(orbit_root_ledger_t *rl)
+{
+    while (rl->qn) {
+        size_t n = rl->qn < rl->cfg.batch_max ? rl->qn : rl->cfg.batch_max;
+        batch_t *b = calloc(1, sizeof *b);
+        asker_t *who = malloc(n * sizeof *who);
+        Orbit__Ledger__Entry e = ORBIT__LEDGER__ENTRY__INIT;
+        e.time_ms = stamp(rl);
+        e.n_proposals = n;
+        e.proposals = rl->qp;
+        size_t len = orbit__ledger__entry__get_packed_size(&e);
+        uint8_t *buf = malloc(len ? len : 1);
+        int rc = ORBIT_ENOMEM;
+        if (b && who && buf) {
+            orbit__ledger__entry__pack(&e, buf);
+            memcpy(who, rl->qw, n * sizeof *who);
+            b->rl = rl;
+            b->n = n;
+            b->who = who;
+            rc = orbit_consensus_propose(rl->cons, buf, len, on_committed, b);
+        }
+        free(buf);
+        if (rc == 0) {
+            rl->st.entries++;
+            rl->inflight += n;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                if (rc == ORBIT_ENOMEM)
+                    reply_error(rl, &rl->qw[i], "leader out of memory; retry");
+                else
+                    reply_not_leader(rl, &rl->qw[i]);
+            }
+            free(who);
+            free(b);
+        }
+        for (size_t i = 0; i < n; i++)
+            orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
+        memmove(rl->qp, rl->qp + n, (rl->qn - n) * sizeof *rl->qp);
+        memmove(rl->qw, rl->qw + n, (rl->qn - n) * sizeof *rl->qw);
+        rl->qn -= n;
+    }
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    flush(t->data);
+}
+
+/* Queue p (ownership taken) for the next entry. */
+static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const asker_t *w)
+{
+    if (rl->qn + rl->inflight >= rl->cfg.queue_max) {
+        rl->st.overloaded++;
+        reply_error(rl, w, "overloaded: too many proposals in flight; retry");
+        orbit__ledger__proposal__free_unpacked(p, NULL);
+        return;
+    }
+    if (rl->qn == rl->qcap) {
+        size_t cap = rl->qcap ? rl->qcap * 2 : 256;
+        Orbit__Ledger__Proposal **qp = realloc(rl->qp, cap * sizeof *qp);
+        if (qp)
+            rl->qp = qp;
+        asker_t *qw = qp ? realloc(rl->qw, cap * sizeof *qw) : NULL;
+        if (!qp || !qw) {
+            reply_error(rl, w, "leader out of memory; retry");
+            orbit__ledger__proposal__free_unpacked(p, NULL);
+            return;
+        }
+        rl->qw = qw;
+        rl->qcap = cap;
+    }
+    rl->qp[rl->qn] = p;
+    rl->qw[rl->qn] = *w;
+    rl->qn++;
+    rl->st.proposals++;
+    if (rl->qn >= rl->cfg.batch_max)
+        flush(rl);
+    else if (!uv_is_active((uv_handle_t *)&rl->flush))
+        /* Everything that arrives before the loop's next turn shares one
+         * entry: under load batches fill, idle proposals wait no time. */
+        uv_timer_start(&rl->flush, on_flush, 0, 0);
+}
+
+/* ------------------------------------------------------------ reads */
+
+static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *key)
+{
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    char *json = NULL;
+    uint64_t index = 0;
+    int rc = orbit_ledger_get_json(rl->ledger, key, &json, &index);
+    if (rc == ORBIT_OK) {
+        rep.value = json;
+        rep.has_value_index = true;
+        rep.value_index = index;
+    } else if (rc != ORBIT_ENOTFOUND) {
+        rep.error = rc == ORBIT_EINVAL ? "unknown key form (placement/<capsule>, node/<node>, "
+                                         "principal/<p>, lease/<r>, identity/<id>, gang/<g>, "
+                                         "module/<mission>/<module>, shard/<s>, rack/<r>, "
+                                         "topology)"
+                                       : "storage error";
+    }
+    send_reply(rl, w, &rep);
+    free(json);
+}
+
+static void on_barrier(void *ctx, int status)
+{
+    op_t *op = ctx;
+    if (status == 0)
+        answer_get(op->rl, &op->who, op->key);
+    else
+        reply_not_leader(op->rl, &op->who);
+    free(op->key);
+    free(op);
+}
+
+typedef struct {
+    Orbit__Ledger__Committed **items;
+    size_t n, max;
+    const char *prefix;
+    uint64_t last;
+    bool nomem;
+} watch_ctx_t;
+
+static int collect(void *ctx, const orbit_ledger_commit_t *c)
+{
+    watch_ctx_t *w = ctx;
+    w->last = c->index;
+    if (w->prefix && *w->prefix && !orbit_ledger_commit_touches(c, w->prefix))
+        return 0;
+    Orbit__Ledger__Proposal *p =
+        orbit__ledger__proposal__unpack(NULL, c->proposal_len, c->proposal);
+    Orbit__Ledger__Committed *it = malloc(sizeof *it);
+    if (!p || !it) {
+        if (p)
+            orbit__ledger__proposal__free_unpacked(p, NULL);
+        free(it);
+        w->nomem = true;
+        return 1;
+    }
+    orbit__ledger__committed__init(it);
+    it->index = c->index;
+    it->time_ms = c->time_ms;
+    it->proposal = p;
+    w->items[w->n++] = it;
+    return w->n >= w->max ? 1 : 0;
+}
+
+static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
+                         const Orbit__Ledger__WatchRequest *q)
+{
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max < 10000 ? q->max : 1000,
+                     q->prefix, 0, false};
+    w.items = calloc(w.max, sizeof *w.items);
+    uint64_t compacted = 0;
+    uint64_t from = q->from_index ? q->from_index : 1;
+    int rc = w.items ? orbit_ledger_history_from(rl->ledger, from, collect, &w, &compacted)
+                     : ORBIT_ENOMEM;
+    if (rc == ORBIT_ECOMPACTED) {
+        rep.has_compacted_index = true;
+        rep.compacted_index = compacted;
+    } else if (rc != ORBIT_OK || w.nomem) {
+        rep.error = "cannot read the history";
+    } else {
+        rep.items = w.items;
+        rep.n_items = w.n;
+        rep.has_next_index = true;
+        rep.next_index = w.last ? w.last + 1 : from;
+    }
+    send_reply(rl, who, &rep);
+    for (size_t i = 0; i < w.n; i++)
+        orbit__ledger__committed__free_unpacked(w.items[i], NULL);
+    free(w.items);
+}
+
+static void answer_status(orbit_root_ledger_t *rl, const asker_t *who)
+{
+    orbit_consensus_status_t cs;
+    orbit_consensus_status(rl->cons, &cs);
+    orbit_ledger_stats_t ls;
+    memset(&ls, 0, sizeof ls);
+    orbit_ledger_stats(rl->ledger, &ls);
+    uint8_t h[ORBIT_LEDGER_HASH_LEN];
+    char hex[2 * ORBIT_LEDGER_HASH_LEN + 1] = "";
+    if (orbit_ledger_hash(rl->ledger, h) == ORBIT_OK)
+        for (int i = 0; i < ORBIT_LEDGER_HASH_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    Orbit__Ledger__Status s = ORBIT__LEDGER__STATUS__INIT;
+    Orbit__Ledger__Replica reps[ORBIT_CONSENSUS_MAX_SERVERS], *rp[ORBIT_CONSENSUS_MAX_SERVERS];
+    for (size_t i = 0; i < cs.n_servers; i++) {
+        orbit__ledger__replica__init(&reps[i]);
+        reps[i].id = cs.servers[i].id;
+        reps[i].address = cs.servers[i].address;
+        reps[i].has_role = reps[i].has_leader = true;
+        /* the wire's roles: 0 standby, 1 voter, 2 spare */
+        reps[i].role = cs.servers[i].role == ORBIT_CONSENSUS_VOTER     ? 1
+                       : cs.servers[i].role == ORBIT_CONSENSUS_STANDBY ? 0
+                                                                       : 2;
+        reps[i].leader = cs.servers[i].id == cs.leader_id;
+        rp[i] = &reps[i];
+    }
+    s.has_leader_id = s.has_term = s.has_commit_index = s.has_applied_index = true;
+    s.has_ledger_index = s.has_id = s.has_time_ms = s.has_snapshot_index = true;
+    s.leader_id = cs.leader_id;
+    s.leader_address = cs.leader_address;
+    s.term = cs.term;
+    s.commit_index = cs.commit_index;
+    s.applied_index = ls.applied_index;
+    s.ledger_index = ls.ledger_index;
+    s.replicas = rp;
+    s.n_replicas = cs.n_servers;
+    s.id = rl->cfg.id;
+    s.time_ms = ls.time_ms;
+    s.state_hash = hex;
+    s.snapshot_index = ls.compacted_index;
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.status = &s;
+    send_reply(rl, who, &rep);
+}
+
+/* ------------------------------------------------------------ membership */
+
+static void on_member(void *ctx, int status)
+{
+    op_t *op = ctx;
+    if (status == 0) {
+        Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+        send_reply(op->rl, &op->who, &rep);
+    } else {
+        reply_error(op->rl, &op->who, orbit_strerror(status));
+    }
+    free(op);
+}
+
+static void member_change(orbit_root_ledger_t *rl, const asker_t *w,
+                          const Orbit__Ledger__MemberChange *m)
+{
+    op_t *op = calloc(1, sizeof *op);
+    if (!op) {
+        reply_error(rl, w, "out of memory");
+        return;
+    }
+    op->rl = rl;
+    op->who = *w;
+    int rc;
+    switch (m->op) {
+    case ORBIT__LEDGER__MEMBER_CHANGE__OP__ADD:
+        rc = m->address ? orbit_consensus_add(rl->cons, m->id, m->address, on_member, op)
+                        : ORBIT_EINVAL;
+        break;
+    case ORBIT__LEDGER__MEMBER_CHANGE__OP__REMOVE:
+        rc = orbit_consensus_remove(rl->cons, m->id, on_member, op);
+        break;
+    case ORBIT__LEDGER__MEMBER_CHANGE__OP__ASSIGN: {
+        orbit_consensus_role_t role = m->role == 1   ? ORBIT_CONSENSUS_VOTER
+                                      : m->role == 0 ? ORBIT_CONSENSUS_STANDBY
+                                                     : ORBIT_CONSENSUS_SPARE;
+        rc = m->has_role && m->role <= 2
+                 ? orbit_consensus_assign(rl->cons, m->id, role, on_member, op)
+                 : ORBIT_EINVAL;
+        break;
+    }
+    default: rc = ORBIT_EINVAL; break;
+    }
+    if (rc != 0) {
+        free(op);
+        reply_error(rl, w, orbit_strerror(rc));
+    }
+}
+
+/* ---------------------------------------------------------------- requests */
+
+void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size_t rid_len,
+                               const uint8_t *buf, size_t len)
+{
+    rl->st.requests++;
+    ProtobufCMessage *m = NULL;
+    if (orbit_wire_decode(buf, len, ORBIT_MSG_LEDGER_REQUEST, NULL, NULL, &m) != ORBIT_OK) {
+        rl->st.bad_requests++;
+        uint64_t suppressed = 0;
+        if (orbit_ratelimit_pass(&rl->rl, zclock_mono(), &suppressed))
+            orbit_warn("ledger: undecodable request (%llu similar suppressed)",
+                       (unsigned long long)suppressed);
+        return;
+    }
+    Orbit__Ledger__Request *req = (Orbit__Ledger__Request *)m;
+    asker_t w;
+    memcpy(w.rid, rid, rid_len);
+    w.rid_len = rid_len;
+    w.transport_id = req->request_id;
+    switch (req->op_case) {
+    case ORBIT__LEDGER__REQUEST__OP_PROPOSE:
+        if (!rl->leader || !orbit_consensus_is_leader(rl->cons)) {
+            reply_not_leader(rl, &w);
+            break;
+        }
+        /* Detach the proposal: the queue owns it until it is packed. */
+        enqueue(rl, req->propose, &w);
+        req->propose = NULL;
+        req->op_case = ORBIT__LEDGER__REQUEST__OP__NOT_SET;
+        break;
+    case ORBIT__LEDGER__REQUEST__OP_GET:
+        if (req->get->has_stale && req->get->stale) {
+            answer_get(rl, &w, req->get->key);
+        } else if (!orbit_consensus_is_leader(rl->cons)) {
+            reply_not_leader(rl, &w);
+        } else {
+            op_t *op = calloc(1, sizeof *op);
+            if (op) {
+                op->rl = rl;
+                op->who = w;
+                op->key = strdup(req->get->key);
+            }
+            if (!op || !op->key || orbit_consensus_barrier(rl->cons, on_barrier, op) != 0) {
+                if (op)
+                    free(op->key);
+                free(op);
+                reply_not_leader(rl, &w);
+            }
+        }
+        break;
+    case ORBIT__LEDGER__REQUEST__OP_WATCH: answer_watch(rl, &w, req->watch); break;
+    case ORBIT__LEDGER__REQUEST__OP_STATUS: answer_status(rl, &w); break;
+    case ORBIT__LEDGER__REQUEST__OP_MEMBER:
+        if (!orbit_consensus_is_leader(rl->cons))
+            reply_not_leader(rl, &w);
+        else
+            member_change(rl, &w, req->member);
+        break;
+    default:
+        rl->st.bad_requests++;
+        reply_error(rl, &w, "request without an operation");
+        break;
+    }
+    orbit__ledger__request__free_unpacked(req, NULL);
+}
+
+/* ------------------------------------------------------------ housekeeping */
+
+static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
+{
+    uint64_t h = 14695981039346656037ULL ^ (uint64_t)d->kind;
+    for (const char *p = d->key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (h ^ (uint64_t)d->expires_ms) * 1099511628211ULL;
+}
+
+/* Leader: propose Expiry for what has expired, so watchers see it. Every
+ * replica: keep the local history to history_keep commitments. */
+static void on_tick(uv_timer_t *t)
+{
+    orbit_root_ledger_t *rl = t->data;
+    if (rl->leader && orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
+        orbit_ledger_due_t due[64];
+        size_t n = 0;
+        int64_t now = zclock_time();
+        if (now < rl->last_time)
+            now = rl->last_time;
+        if (orbit_ledger_due_expiries(rl->ledger, now, due, 64, &n) == ORBIT_OK) {
+            for (size_t i = 0; i < n; i++) {
+                Orbit__Ledger__Proposal *p = malloc(sizeof *p);
+                Orbit__Ledger__Commitment *c = malloc(sizeof *c);
+                Orbit__Ledger__Expiry *x = malloc(sizeof *x);
+                Orbit__Ledger__Ref *ref = malloc(sizeof *ref);
+                char *cid = strdup(EXPIRY_CLIENT), *key = strdup(due[i].key);
+                if (!p || !c || !x || !ref || !cid || !key) {
+                    free(p), free(c), free(x), free(ref), free(cid), free(key);
+                    break;
+                }
+                orbit__ledger__proposal__init(p);
+                orbit__ledger__commitment__init(c);
+                orbit__ledger__expiry__init(x);
+                orbit__ledger__ref__init(ref);
+                ref->kind = due[i].kind;
+                ref->key = key;
+                x->what = ref;
+                c->kind_case = ORBIT__LEDGER__COMMITMENT__KIND_EXPIRY;
+                c->expiry = x;
+                p->client_id = cid;
+                p->request_id = expiry_request_id(&due[i]);
+                p->commitment = c;
+                asker_t nobody = {{0}, 0, 0};
+                enqueue(rl, p, &nobody);
+            }
+        }
+    }
+    orbit_ledger_stats_t ls;
+    if (orbit_ledger_stats(rl->ledger, &ls) == ORBIT_OK &&
+        ls.ledger_index > ls.compacted_index + 2 * rl->cfg.history_keep)
+        orbit_ledger_compact_history(rl->ledger, ls.ledger_index - rl->cfg.history_keep);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int orbit_root_ledger_parse_peers(const char *list, orbit_root_ledger_cfg_t *cfg, char **storage,
+                                  char *err, size_t errlen)
+{
+    char *copy = strdup(list ? list : "");
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return ORBIT_ENOMEM;
+    }
+    cfg->n_peers = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        char *end = NULL;
+        unsigned long id = eq ? strtoul(item, &end, 10) : 0;
+        if (!eq || end != eq || id < 1 || id > 255 || !strchr(eq + 1, ':') ||
+            cfg->n_peers == ORBIT_ROOT_PEERS_MAX) {
+            snprintf(err, errlen,
+                     "--peers wants ID=HOST:PORT,... (ids 1..255, at most %d), not "
+                     "'%.60s'",
+                     ORBIT_ROOT_PEERS_MAX, item);
+            free(copy);
+            return ORBIT_EINVAL;
+        }
+        for (size_t i = 0; i < cfg->n_peers; i++)
+            if (cfg->peers[i].id == id) {
+                snprintf(err, errlen, "--peers names id %lu twice", id);
+                free(copy);
+                return ORBIT_EINVAL;
+            }
+        cfg->peers[cfg->n_peers].id = (unsigned)id;
+        cfg->peers[cfg->n_peers].address = eq + 1;
+        cfg->n_peers++;
+    }
+    *storage = copy;
+    return ORBIT_OK;
+}
+
+orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, uv_loop_t *loop,
+                                           zsock_t *router, char *err, size_t errlen)
+{
+    orbit_root_ledger_t *rl = calloc(1, sizeof *rl);
+    if (!rl) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    rl->cfg = *cfg;
+    rl->loop = loop;
+    rl->router = router;
+    if (!rl->cfg.batch_max)
+        rl->cfg.batch_max = DEFAULT_BATCH_MAX;
+    if (!rl->cfg.queue_max)
+        rl->cfg.queue_max = DEFAULT_QUEUE_MAX;
+    if (!rl->cfg.history_keep)
+        rl->cfg.history_keep = DEFAULT_HISTORY_KEEP;
+    char ledger_dir[1024], raft_dir[1024];
+    snprintf(ledger_dir, sizeof ledger_dir, "%s/ledger", cfg->data_dir);
+    snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data directory '%s': %s", cfg->data_dir,
+                 strerror(errno));
+        free(rl);
+        return NULL;
+    }
+    if (orbit_ledger_open(ledger_dir, &rl->ledger, err, errlen) != ORBIT_OK)
+        goto fail;
+    if (orbit_ledger_set_cluster_id(rl->ledger, cfg->cluster, err, errlen) != ORBIT_OK)
+        goto fail;
+    rl->last_time = orbit_ledger_time(rl->ledger);
+    orbit_consensus_cfg_t cc;
+    memset(&cc, 0, sizeof cc);
+    cc.id = cfg->id;
+    cc.address = cfg->raft;
+    cc.data_dir = raft_dir;
+    cc.peers = cfg->peers;
+    cc.n_peers = cfg->n_peers;
+    cc.snapshot_threshold = cfg->snapshot_threshold;
+    cc.fsm = &fsm;
+    cc.fsm_ctx = rl;
+    cc.on_state = on_state;
+    cc.state_ctx = rl;
+    if (orbit_consensus_new(&cc, loop, &rl->cons, err, errlen) != 0)
+        goto fail;
+    uv_timer_init(loop, &rl->flush);
+    uv_timer_init(loop, &rl->tick);
+    rl->flush.data = rl->tick.data = rl;
+    rl->open_handles = 2;
+    if (orbit_consensus_start(rl->cons, err, errlen) != 0) {
+        orbit_root_ledger_close(rl, NULL, NULL);
+        return NULL;
+    }
+    uv_timer_start(&rl->tick, on_tick, TICK_MS, TICK_MS);
+    return rl;
+fail:
+    orbit_ledger_close(&rl->ledger);
+    free(rl);
+    return NULL;
+}
+
+static void finish_close(orbit_root_ledger_t *rl)
+{
+    for (size_t i = 0; i < rl->qn; i++)
+        orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
+    free(rl->qp);
+    free(rl->qw);
+    orbit_ledger_close(&rl->ledger);
+    void (*done)(void *) = rl->closed;
+    void *arg = rl->closed_arg;
+    free(rl);
+    if (done)
+        done(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    orbit_root_ledger_t *rl = h->data;
+    if (--rl->open_handles == 0 && !rl->cons)
+        finish_close(rl);
+}
+
+static void on_cons_closed(void *ctx)
+{
+    orbit_root_ledger_t *rl = ctx;
+    rl->cons = NULL;
+    if (rl->open_handles == 0)
+        finish_close(rl);
+}
+
+void orbit_root_ledger_close(orbit_root_ledger_t *rl, void (*done)(void *arg), void *arg)
+{
+    if (!rl)
+        return;
+    rl->closed = done;
+    rl->closed_arg = arg;
+    uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
+    orbit_consensus_close(rl->cons, on_cons_closed, rl);
+}
+
+const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl)
+{
+    return &rl->st;
+}

@@ -1,0 +1,76 @@
+/* root_ledger: the Ephemeris service of one root replica. Joins the ledger
+ * state machine (ledger.h, LMDB) to the consensus seam (consensus.h, Raft)
+ * and answers the client API (ledger.proto Request/Reply) arriving on the
+ * replica's ZeroMQ socket:
+ *
+ * - propose: on the leader, proposals are batched — every proposal that
+ *   arrived during one loop iteration (up to batch_max) becomes one Raft
+ *   entry stamped with the leader's time, kept monotonic across leaders
+ *   (never below the last applied entry's time) — and each client gets its
+ *   own outcome when the entry is applied. Followers answer not_leader with
+ *   a leader hint. A proposal whose entry is lost with a deposed leader is
+ *   answered with an error; the client retries with the same (client_id,
+ *   request_id) and the ledger's dedup table makes that safe.
+ * - get: linearizable by default (a Raft barrier on the leader first);
+ *   stale=true reads the local state on any replica.
+ * - watch: ordered, gap-free history from any replica; an index below the
+ *   compacted history answers compacted_index.
+ * - status, and membership changes (on the leader).
+ * The leader also proposes Expiry entries for leases and quota grants that
+ * have expired, and every replica compacts its local history beyond
+ * history_keep commitments.
+ *
+ * Thread rules: everything runs on the root's libuv loop thread. */
+#ifndef ORBIT_ROOT_LEDGER_H
+#define ORBIT_ROOT_LEDGER_H
+
+#include <czmq.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "consensus.h"
+
+#define ORBIT_ROOT_PEERS_MAX 16
+
+typedef struct {
+    unsigned id;          /* replica id 1..255 */
+    const char *data_dir; /* DIR/raft and DIR/ledger live below it */
+    const char *raft;     /* "host:port" this replica's Raft listens on */
+    orbit_consensus_peer_t peers[ORBIT_ROOT_PEERS_MAX];
+    size_t n_peers;
+    const char *cluster;         /* cluster name stored at first start */
+    unsigned snapshot_threshold; /* Raft entries between snapshots (0: default) */
+    uint64_t history_keep;       /* commitments of history kept (0: 100,000) */
+    uint32_t batch_max;          /* proposals per entry (0: 4096) */
+    uint32_t queue_max;          /* proposals waiting or in flight (0: 65,536) */
+} orbit_root_ledger_cfg_t;
+
+typedef struct orbit_root_ledger orbit_root_ledger_t;
+
+/* Open the ledger in cfg->data_dir/ledger (refusing one of another cluster),
+ * create and start the consensus replica on loop; replies are sent on router
+ * (borrowed). NULL with a one-line reason in err. */
+orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, uv_loop_t *loop,
+                                           zsock_t *router, char *err, size_t errlen);
+
+/* Handle one client frame (envelope + Request) from routing id rid. */
+void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size_t rid_len,
+                               const uint8_t *buf, size_t len);
+
+/* Close asynchronously (consensus first, then the ledger); done(arg) runs
+ * when the memory is released. */
+void orbit_root_ledger_close(orbit_root_ledger_t *rl, void (*done)(void *arg), void *arg);
+
+/* Counters for `orbitctl view shards` style reporting. */
+typedef struct {
+    uint64_t requests, proposals, entries, bad_requests, not_leader, overloaded, lost;
+} orbit_root_ledger_stats_t;
+const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl);
+
+/* Parse "1=host:port,2=host:port" into cfg->peers (strings point into a
+ * copy kept in *storage: free it after the ledger is closed).
+ * Errors: ORBIT_EINVAL with a reason in err. */
+int orbit_root_ledger_parse_peers(const char *list, orbit_root_ledger_cfg_t *cfg, char **storage,
+                                  char *err, size_t errlen);
+
+#endif

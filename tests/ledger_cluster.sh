@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# ledger_cluster.sh SCENARIO: three orbit-root replicas running the Ephemeris
+# on loopback, driven through orbitctl and the client library.
+#   basic      - one leader, equal commit indexes; concurrent placements with
+#                node_fits never over-commit on any replica; a watch from the
+#                start sees every commitment in order; a data directory of
+#                another cluster is refused.
+#   failover   - kill -9 the leader under load: a new leader, no proposal
+#                without an outcome, every acknowledged placement on every
+#                replica; the restarted replica catches up to the same hash.
+#   compaction - history beyond --history-keep is compacted: a watch from the
+#                start answers Compacted and resumes after it, gap-free.
+source "$(dirname "$0")/lib.sh"
+SCENARIO=${1:?scenario}
+LOAD=$BIN/tests/ledger_load
+declare -a LISTEN RAFT
+for i in 1 2 3; do
+    LISTEN[$i]=tcp://127.0.0.1:$(free_port)
+    RAFT[$i]=127.0.0.1:$(free_port)
+done
+PEERS="1=${RAFT[1]},2=${RAFT[2]},3=${RAFT[3]}"
+ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+EXTRA=()
+[ "$SCENARIO" = compaction ] && EXTRA=(--snapshot-threshold 64 --history-keep 50)
+
+replica() { # replica ID [extra flags]
+    local i=$1; shift
+    start "root$i" "$ROOT_BIN" --id "$i" --data "$WORK/data$i" --raft "${RAFT[$i]}" \
+        --peers "$PEERS" --listen "${LISTEN[$i]}" "${EXTRA[@]}" "$@"
+}
+for i in 1 2 3; do replica $i; done
+
+status_json() { ctl --json ledger status 2>/dev/null; }
+has_leader() { status_json | jq -e '.leader != null and ([.replicas[] | select(.reachable)] | length) == 3'; }
+ms=$(wait_for 20 "a leader among 3 replicas" has_leader) || exit 1
+echo "leader elected after ${ms} ms"
+
+same_everywhere() { # every reachable replica at the same commit and applied index
+    status_json | jq -e '[.replicas[] | select(.reachable)] as $r | ($r | length) == 3 and
+        ([$r[].applied_index] | unique | length) == 1'
+}
+leader_id() { status_json | jq -r '.leader'; }
+hashes_equal() { # every replica reachable, at the same applied index and state hash
+    status_json | jq -e '[.replicas[] | select(.reachable)] as $r | ($r | length) == 3 and
+        ([$r[] | "\(.applied_index) \(.state_hash)"] | unique | length) == 1'
+}
+
+case $SCENARIO in
+basic)
+    # A plain proposal through orbitctl.
+    cat > "$WORK/p.json" <<'JSON'
+{"commitment": {"quota_grant": {"principal": "team-a", "resources": {"cpu_m": 64000}}}}
+JSON
+    ctl --json ledger propose "$WORK/p.json" | jq -e '.kind == "COMMITTED"' >/dev/null ||
+        fail "quota grant not committed"
+    # 8 concurrent proposers, 40 placements of 1 core on a 10-core node.
+    "$LOAD" "$ROOT_EP" place n1 10000 8 5 > "$WORK/place.txt" || fail "proposals without outcome"
+    committed=$(grep -c '^committed' "$WORK/place.txt")
+    conflicts=$(grep -c '^conflict .* node_fits' "$WORK/place.txt")
+    echo "40 concurrent placements on a 10-core node: $committed committed, $conflicts conflicts"
+    [ "$committed" = 10 ] && [ "$conflicts" = 30 ] || fail "expected 10 committed, 30 conflicts"
+    wait_for 10 "replicas converge" hashes_equal >/dev/null || exit 1
+    for i in 1 2 3; do
+        used=$("$CTL_BIN" --root "${LISTEN[$i]}" --json ledger get node/n1 --stale | jq '.value.used.cpu_m')
+        [ "$used" = 10000 ] || fail "replica $i: node n1 uses $used m (over-commitment?)"
+    done
+    ctl --json ledger status | jq -e '[.replicas[].commit_index] | unique | length == 1' \
+        >/dev/null || fail "commit indexes differ"
+    # Watch from the start: every commitment, in order, nothing missing.
+    ctl --json ledger watch --from 1 > "$WORK/watch.json" || fail "watch"
+    n=$(wc -l < "$WORK/watch.json")
+    [ "$n" = 11 ] || fail "watch returned $n commitments, expected 11"
+    jq -s -e '[.[].index] == [range(1; 12)]' "$WORK/watch.json" >/dev/null ||
+        fail "watch out of order or with gaps"
+    # A data directory from another cluster is refused with one line.
+    stop root3
+    set +e
+    out=$("$ROOT_BIN" --id 3 --data "$WORK/data3" --raft "${RAFT[3]}" --peers "$PEERS" \
+        --listen "${LISTEN[3]}" --cluster elsewhere 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] || fail "foreign data dir accepted: $out"
+    echo "refused: $out"
+    echo "PASS basic"
+    ;;
+failover)
+    "$LOAD" "$ROOT_EP" place big 100000000 8 60 > "$WORK/acked.txt" &
+    loader=$!
+    wait_for 20 "load under way" bash -c "[ \$(grep -c committed '$WORK/acked.txt') -ge 40 ]" \
+        >/dev/null || exit 1
+    old=$(leader_id)
+    stop "root$old" KILL
+    t0=$(date +%s%3N)
+    new_leader() { l=$(leader_id); [ -n "$l" ] && [ "$l" != null ] && [ "$l" != "$old" ]; }
+    ms=$(wait_for 10 "a new leader" new_leader) || exit 1
+    echo "leader $old killed: new leader $(leader_id) after ${ms} ms"
+    wait "$loader" || fail "some proposals got no outcome"
+    n=$(grep -c '^committed' "$WORK/acked.txt")
+    echo "$n placements acknowledged across the failover"
+    [ "$n" = 480 ] || fail "expected 480 acknowledged placements, got $n"
+    for i in 1 2 3; do
+        [ "$i" = "$old" ] && continue
+        "$LOAD" "${LISTEN[$i]}" verify "$WORK/acked.txt" || fail "replica $i lost acknowledged placements"
+    done
+    replica "$old"
+    caught_up() {
+        local a b
+        a=$("$CTL_BIN" --root "${LISTEN[$old]}" --timeout-ms 1000 --json ledger status | jq -r '.replicas[0] | "\(.applied_index)"')
+        b=$(ctl --json ledger status | jq -r '[.replicas[] | select(.leader)][0].applied_index')
+        [ -n "$a" ] && [ "$a" = "$b" ]
+    }
+    wait_for 20 "the restarted replica catches up" caught_up >/dev/null || exit 1
+    "$LOAD" "${LISTEN[$old]}" verify "$WORK/acked.txt" || fail "restarted replica misses placements"
+    wait_for 10 "equal state hashes on all replicas" hashes_equal >/dev/null || exit 1
+    echo "PASS failover"
+    ;;
+compaction)
+    "$LOAD" "$ROOT_EP" place c 100000000 4 75 > "$WORK/acked.txt" || fail "proposals without outcome"
+    wait_for 10 "replicas converge" same_everywhere >/dev/null || exit 1
+    compacted() { ctl --json ledger watch --from 1 | head -1 | jq -e '.compacted > 0'; }
+    wait_for 10 "history compacted" compacted >/dev/null || exit 1
+    ctl --json ledger watch --from 1 > "$WORK/watch.json" 2>"$WORK/watch.err"
+    c=$(head -1 "$WORK/watch.json" | jq '.compacted')
+    grep -q "compacted into a snapshot" "$WORK/watch.err" || fail "no Compacted notice"
+    tail -n +2 "$WORK/watch.json" | jq -s -e --argjson c "$c" \
+        '[.[].index] == [range($c + 1; $c + 1 + length)] and length > 0' >/dev/null ||
+        fail "resumed watch is not gap-free after $c"
+    last=$(tail -1 "$WORK/watch.json" | jq '.index')
+    [ "$last" = 300 ] || fail "watch ended at $last, expected 300"
+    echo "PASS compaction (history up to $c compacted; watch resumed at $((c + 1)) to $last)"
+    ;;
+*) fail "unknown scenario $SCENARIO" ;;
+esac
