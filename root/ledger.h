@@ -97,6 +97,9 @@
  *   this entry's time is removed; not expired → INVALID "not expired", gone →
  *   INVALID "no such …", so a late or duplicate expiry changes nothing.
  * Usage sums are bounded by ORBIT_LEDGER_SUM_MAX per resource ("overflow").
+ * Last-changed indexes are kept for every key ever touched, so that
+ * unchanged_since stays exact after an object is removed (no ABA); they grow
+ * with the number of distinct names, not with traffic.
  *
  * ---------------------------------------------------------------- dedup
  * (client_id, request_id) → the outcome of a COMMITTED or CONFLICT proposal
@@ -378,8 +381,9 @@ int orbit_ledger_due_expiries(orbit_ledger_t *l, int64_t now_ms, orbit_ledger_du
 
 /* ------------------------------------------------------------ hash, snapshots */
 
-/* SHA-256 of the replicated state (see "hash" above) into out.
- * Errors: ORBIT_EINVAL, ORBIT_EIO. */
+/* SHA-256 of the replicated state (see "hash" above) into out. Walks the
+ * state (not the history) once per change: the result is kept until the
+ * next apply or restore. Errors: ORBIT_EINVAL, ORBIT_EIO. */
 int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN]);
 
 /* Write a compact copy of the environment (an LMDB data file) to fd, from
@@ -399,8 +403,8 @@ int orbit_ledger_snapshot_buf(orbit_ledger_t *l, uint8_t **buf, size_t *len,
  * then renamed over the data file while the environment is closed, and
  * reopened. Applied index, history and the compacted mark come with it.
  * On a failure before the rename the old state is untouched; if reopening
- * fails after it the ledger is left closed and every later call fails with
- * ORBIT_EIO (close and reopen it).
+ * fails after it the ledger is left closed and every later call but another
+ * restore (or close) fails with ORBIT_EIO.
  * Errors: ORBIT_EINVAL (not a ledger snapshot, or of another cluster; reason
  * in err), ORBIT_EIO, ORBIT_ENOMEM. */
 int orbit_ledger_restore(orbit_ledger_t *l, int fd, char *err, size_t errlen);

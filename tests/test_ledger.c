@@ -1478,6 +1478,70 @@ static void test_undecodable_entry(void **state)
     assert_int_equal(orbit_ledger_get_placement(f->l, "c2", &pl), ORBIT_ENOTFOUND);
 }
 
+/* The hash is exactly SHA-256 over (be32 klen, key, be32 vlen, value) of
+ * every record but the history and the four local meta records, computed
+ * here independently from the raw environment. */
+static void test_hash_contract(void **state)
+{
+    fx_t *f = *state;
+    uint8_t mine[32], theirs[32], cached[32];
+    COMMITTED(run(f, PLACE("c1", "n1", 10)));
+    COMMITTED(run(f, LEASE("h", "r", 1000)));
+    COMMITTED(run(f, JOIN("s", 1, "")));
+    COMMITTED(run(f, BIND("c1", "i1")));
+    COMMITTED(run(
+        f, "{'commitment':{'quota_grant':{'principal':'p','resources':{},'until_ms':%" PRId64 "}}}",
+        f->time_ms + 5));
+    char err[64];
+    assert_int_equal(orbit_ledger_set_cluster_id(f->l, "x", err, sizeof err), ORBIT_OK);
+    assert_int_equal(orbit_ledger_compact_history(f->l, 2), ORBIT_OK);
+    hash_of(f, cached);
+    orbit_ledger_close(&f->l);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    orbit_sha256_t s;
+    size_t hashed = 0, skipped = 0;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    orbit_sha256_init(&s);
+    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+        const char *kb = k.mv_data;
+        static const char *const local[] = {"mapplied", "mtime", "mcluster", "mcompacted"};
+        bool skip = kb[0] == 'h';
+        for (int i = 0; i < 4; i++)
+            skip |= k.mv_size == strlen(local[i]) && !memcmp(kb, local[i], k.mv_size);
+        if (skip) {
+            skipped++;
+            continue;
+        }
+        hashed++;
+        uint8_t b[4] = {(uint8_t)(k.mv_size >> 24), (uint8_t)(k.mv_size >> 16),
+                        (uint8_t)(k.mv_size >> 8), (uint8_t)k.mv_size};
+        orbit_sha256_update(&s, b, 4);
+        orbit_sha256_update(&s, k.mv_data, k.mv_size);
+        uint8_t c[4] = {(uint8_t)(v.mv_size >> 24), (uint8_t)(v.mv_size >> 16),
+                        (uint8_t)(v.mv_size >> 8), (uint8_t)v.mv_size};
+        orbit_sha256_update(&s, c, 4);
+        orbit_sha256_update(&s, v.mv_data, v.mv_size);
+    }
+    orbit_sha256_final(&s, theirs);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    assert_int_equal(skipped, 4 + 3); /* the local meta and 3 history records */
+    assert_true(hashed > 20);
+    fx_open(f);
+    hash_of(f, mine);
+    ASSERT_SAME_HASH(mine, theirs);
+    ASSERT_SAME_HASH(cached, theirs);
+}
+
 /* ---------------------------------------------------------------- history */
 
 typedef struct {
@@ -1856,6 +1920,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test_setup_teardown(test_reopen_and_redelivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undecodable_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
