@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # orbit-up.sh [up|down|status|restart NAME]: the local constellation. "up" (the default)
 # installs dependencies, builds Orbit, writes the embedded default
-# configuration to .orbit/etc and starts: a root replica, a zone shard,
+# configuration to .orbit/etc and starts: three root replicas (the Ephemeris
+# ledger over Raft, data in .orbit/data, and each a warm root view), a zone shard,
 # three rack shards, 3,000 simulated leaves and one real leaf for this
 # machine, all on 127.0.0.1. Logs and pids live in .orbit/.
 set -euo pipefail
@@ -51,20 +52,27 @@ orbit_install_deps
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DORBIT_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 stop_all
-mkdir -p "$STATE/etc" "$STATE/log" "$STATE/run"
+mkdir -p "$STATE/etc" "$STATE/log" "$STATE/run" "$STATE/data"
 
 # ---- embedded default configuration (czmq ZPL) ---------------------------
-cat > "$STATE/etc/root-1.cfg" <<'CFG'
+ROOTS=tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402
+for i in 1 2 3; do
+    cat > "$STATE/etc/root-$i.cfg" <<CFG
 root
-    id = 1
-    listen = tcp://127.0.0.1:7400
+    id = $i
+    listen = tcp://127.0.0.1:740$((i - 1))
+    data = $STATE/data/root-$i
+    raft = 127.0.0.1:760$i
+    peers = 1=127.0.0.1:7601,2=127.0.0.1:7602,3=127.0.0.1:7603
+    cluster = orbit-local
 CFG
-cat > "$STATE/etc/zone-local.cfg" <<'CFG'
+done
+cat > "$STATE/etc/zone-local.cfg" <<CFG
 shard
     id = zone-local
     tier = 2
     listen = tcp://127.0.0.1:7410
-    upstream = tcp://127.0.0.1:7400
+    upstream = $ROOTS
     interval-ms = 1000
 CFG
 for i in 1 2 3; do
@@ -96,7 +104,7 @@ leaf
 CFG
 
 rm -f "$STATE"/log/*.log "$STATE"/run/*.cmd
-launch root-1 "$BUILD/root/orbit-root" --config "$STATE/etc/root-1.cfg"
+for i in 1 2 3; do launch root-$i "$BUILD/root/orbit-root" --config "$STATE/etc/root-$i.cfg"; done
 launch zone-local "$BUILD/shard/orbit-shard" --config "$STATE/etc/zone-local.cfg"
 for i in 1 2 3; do launch rack-$i "$BUILD/shard/orbit-shard" --config "$STATE/etc/rack-$i.cfg"; done
 launch sim "$BUILD/tools/orbit-sim" --config "$STATE/etc/sim.cfg"
@@ -124,7 +132,8 @@ done
 cat <<MSG
 
 The local constellation is up (logs in .orbit/log, configuration in .orbit/etc):
-  root view     tcp://127.0.0.1:7400 (orbit-root --id 1)
+  root replicas tcp://127.0.0.1:7400-7402 (orbit-root --id 1..3: ledger over Raft on :7601-7603,
+                each with a warm root view)
   zone shard    zone-local on :7410; rack shards rack-1..3 on :7411-7413
   leaves        3,000 simulated (orbit-sim) + this machine ($(hostname), rack=local)
 
@@ -133,6 +142,8 @@ Look at it with orbitctl ($CTL):
   orbitctl view shards                  # the tree, reachability, error counters
   orbitctl view nodes --order cpu --limit 10
   orbitctl view node $(hostname)        # this machine's real CPU, memory, GPUs
+  orbitctl ledger status                # one leader, equal commit indexes on all 3 replicas
+  orbitctl ledger propose examples/placement.json && orbitctl ledger watch
 Try a failure:  kill -9 \$(cat .orbit/run/rack-2.pid)   # its nodes turn unreachable, not down
 Bring it back:  tools/orbit-up.sh restart rack-2        # they are alive again within seconds
 Stop it all:    tools/orbit-up.sh down
