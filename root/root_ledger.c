@@ -525,7 +525,14 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
             }
         }
         break;
-    case ORBIT__LEDGER__REQUEST__OP_WATCH: answer_watch(rl, &w, req->watch); break;
+    case ORBIT__LEDGER__REQUEST__OP_WATCH:
+        /* The leader has applied everything acknowledged so far; a follower
+         * may be a heartbeat behind, so it answers only when asked stale. */
+        if (!(req->watch->has_stale && req->watch->stale) && !orbit_consensus_is_leader(rl->cons))
+            reply_not_leader(rl, &w);
+        else
+            answer_watch(rl, &w, req->watch);
+        break;
     case ORBIT__LEDGER__REQUEST__OP_STATUS: answer_status(rl, &w); break;
     case ORBIT__LEDGER__REQUEST__OP_MEMBER:
         if (!orbit_consensus_is_leader(rl->cons))

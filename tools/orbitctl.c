@@ -27,7 +27,7 @@ static const orbit_opt_t opts[] = {
     {"from", "INDEX", "ledger watch: first ledger index (default 1)", false},
     {"prefix", "KEY", "ledger watch: only commitments touching keys with this prefix", false},
     {"follow", NULL, "ledger watch: keep waiting for new commitments", false},
-    {"stale", NULL, "ledger get: answer from the replica's state without a barrier", false},
+    {"stale", NULL, "ledger get/watch: any replica answers from its own state", false},
     {"client-id", "ID", "ledger propose: client id for idempotent retries", false},
     {NULL, NULL, NULL, false}};
 

@@ -240,6 +240,8 @@ static int cmd_watch(orbit_ledger_client_t *c, zhashx_t *v, int timeout, char *e
         Orbit__Ledger__WatchRequest w = ORBIT__LEDGER__WATCH_REQUEST__INIT;
         w.from_index = next;
         w.prefix = (char *)prefix;
+        w.has_stale = true;
+        w.stale = orbit_cli_flag(v, "stale");
         Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
         req.op_case = ORBIT__LEDGER__REQUEST__OP_WATCH;
         req.watch = &w;
