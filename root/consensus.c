@@ -71,7 +71,8 @@ struct orbit_consensus {
     prop_t *props_head, *props_tail;
     op_t *ops;
 
-    uint64_t rng; /* election-timeout randomness, seeded per replica */
+    uint64_t rng;            /* election-timeout randomness, seeded per replica */
+    uint64_t drain_deadline; /* loop time at which close stops waiting */
 
     bool started, closing;
     orbit_consensus_close_fn close_cb;
@@ -863,6 +864,28 @@ static void poll_close_cb(uv_handle_t *h)
     raft_close(&c->raft, engine_closed_cb);
 }
 
+/* Every entry in the local log is on disk: no append is in flight. */
+static bool appends_done(orbit_consensus_t *c)
+{
+    return !c->started || c->raft.last_stored >= raft_last_index(&c->raft);
+}
+
+/* Close waits for in-flight appends first. raft 0.15 cancels them when it
+ * closes, and a cancelled leader append truncates the in-memory log from its
+ * first index; the next cancelled append then releases and truncates
+ * entries that are gone, and the process crashes (seen here closing a
+ * leader with 50 proposals in flight). Once every entry is stored there is
+ * nothing to cancel. The wait is bounded (a stuck disk must not block
+ * shutdown forever); the poll timer, no longer needed, does the waiting. */
+static void drain_cb(uv_timer_t *t)
+{
+    orbit_consensus_t *c = t->data;
+    if (appends_done(c) || uv_now(c->loop) >= c->drain_deadline) {
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, poll_close_cb);
+    }
+}
+
 void orbit_consensus_close(orbit_consensus_t *c, orbit_consensus_close_fn cb, void *ctx)
 {
     assert(!c->closing);
@@ -870,5 +893,10 @@ void orbit_consensus_close(orbit_consensus_t *c, orbit_consensus_close_fn cb, vo
     c->close_cb = cb;
     c->close_ctx = ctx;
     uv_timer_stop(&c->poll);
+    if (!appends_done(c)) {
+        c->drain_deadline = uv_now(c->loop) + 2u * c->election_ms + 1000u;
+        uv_timer_start(&c->poll, drain_cb, 1, 1);
+        return;
+    }
     uv_close((uv_handle_t *)&c->poll, poll_close_cb);
 }

@@ -258,9 +258,13 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
  * corrupt state, listen failure: address in use), ORBIT_ENOMEM. */
 int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen);
 
-/* Close asynchronously: stop the poll, close raft (waiting proposals and
+/* Close asynchronously: stop the poll, wait until every entry of the local
+ * log is on disk (at most 2 election timeouts + 1 s; meanwhile proposals may
+ * still commit and complete with 0), close raft (waiting proposals and
  * requests complete with ORBIT_ELEADERLOST or ORBIT_ESHUTDOWN), then its I/O
- * and transport. cb(ctx) runs on the loop once every handle is closed and
+ * and transport. For a planned shutdown of the leader, transfer leadership
+ * first (orbit_consensus_transfer, close from its callback) so the cluster
+ * needs no election. cb(ctx) runs on the loop once every handle is closed and
  * the replica's memory is freed; c is invalid from that moment (calls after
  * orbit_consensus_close and before cb answer ORBIT_ESHUTDOWN). cb may be
  * NULL. Safe to call from any callback of this replica, and after a failed
