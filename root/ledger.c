@@ -452,6 +452,7 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
 typedef struct {
     const char *node;
     orbit_ledger_res_t add;
+    uint64_t count; /* members on the node */
 } node_add_t;
 
 static int cmp_node_add(const void *a, const void *b)
@@ -495,12 +496,14 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
     for (size_t i = 0; i < g->n_members; i++) {
         adds[i].node = g->members[i]->node;
         adds[i].add = orbit_ledger_res_of(g->members[i]->envelope);
+        adds[i].count = 1;
         names[i] = g->members[i]->capsule;
     }
     qsort(adds, g->n_members, sizeof *adds, cmp_node_add);
     for (size_t i = 0; i < g->n_members; i++) {
         if (nadds && !strcmp(adds[nadds - 1].node, adds[i].node)) {
             res_add(&adds[nadds - 1].add, &adds[i].add); /* <= 1024 x bounds */
+            adds[nadds - 1].count++;
             continue;
         }
         adds[nadds++] = adds[i];
@@ -529,13 +532,10 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
     /* Every check passed: write. */
     for (size_t i = 0; i < nadds && !rc; i++) {
         orbit_ledger_node_t n;
-        size_t count = 0;
-        for (size_t j = 0; j < g->n_members; j++)
-            count += !strcmp(g->members[j]->node, adds[i].node);
         rc = orbit_ledger_store_get_node(c->tx, adds[i].node, &n);
         if (!rc) {
-            res_add(&n.used, &adds[i].add);
-            n.placements += count;
+            res_add(&n.used, &adds[i].add); /* checked above */
+            n.placements += adds[i].count;
             rc = orbit_ledger_store_put_node(c->tx, adds[i].node, &n);
         }
         if (!rc)
