@@ -1,5 +1,6 @@
 /* orbit-root: parse configuration and run one root replica. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@ static const orbit_opt_t opts[] = {
     {"data", "DIR", "ledger data directory (with --raft and --peers: runs the Ephemeris)", false},
     {"raft", "HOST:PORT", "where this replica's Raft listens", false},
     {"peers", "ID=HOST:PORT,...", "the initial cluster, used when DIR is empty", false},
+    {"join", NULL, "start with an empty DIR and wait to be added (orbitctl ledger members add)",
+     false},
     {"cluster", "NAME", "cluster name; a DIR of another cluster is refused (default orbit)", false},
     {"snapshot-threshold", "N", "Raft entries between snapshots (default 1024)", false},
     {"history-keep", "N", "committed commitments kept for watch (default 100000)", false},
@@ -57,14 +60,17 @@ int main(int argc, char **argv)
     char *peers_storage = NULL;
     const char *data = orbit_cli_str(v, "data"), *raft = orbit_cli_str(v, "raft"),
                *peers = orbit_cli_str(v, "peers");
-    if (data || raft || peers) {
-        if (!data || !raft || !peers)
-            orbit_cli_die(cli.prog, "--data, --raft and --peers go together");
+    bool join = orbit_cli_flag(v, "join");
+    if (data || raft || peers || join) {
+        if (!data || !raft || (!peers && !join))
+            orbit_cli_die(cli.prog, "--data and --raft go with --peers (or --join)");
+        if (peers && join)
+            orbit_cli_die(cli.prog, "--join and --peers exclude each other");
         uint32_t keep;
         if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, 1024, &lc.snapshot_threshold, err,
                           sizeof err) ||
             orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
-            orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err))
+            (peers && orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err)))
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;
         if (!strchr(raft, ':'))

@@ -10,6 +10,9 @@
 #                replica; the restarted replica catches up to the same hash.
 #   compaction - history beyond --history-keep is compacted: a watch from the
 #                start answers Compacted and resumes after it, gap-free.
+#   members    - replace a replica online: a fourth joins empty, is added and
+#                promoted to voter, catches up; the third is removed; the
+#                cluster keeps committing throughout.
 source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 LOAD=$BIN/tests/ledger_load
@@ -126,6 +129,31 @@ compaction)
     last=$(tail -1 "$WORK/watch.json" | jq '.index')
     [ "$last" = 300 ] || fail "watch ended at $last, expected 300"
     echo "PASS compaction (history up to $c compacted; watch resumed at $((c + 1)) to $last)"
+    ;;
+members)
+    "$LOAD" "$ROOT_EP" place m 100000000 2 20 before > "$WORK/before.txt" || fail "proposals before"
+    LISTEN[4]=tcp://127.0.0.1:$(free_port)
+    RAFT[4]=127.0.0.1:$(free_port)
+    start root4 "$ROOT_BIN" --id 4 --data "$WORK/data4" --raft "${RAFT[4]}" --join \
+        --listen "${LISTEN[4]}"
+    ctl ledger members add 4 "${RAFT[4]}" || fail "members add"
+    ctl ledger members assign 4 voter || fail "members assign"
+    ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]},${LISTEN[4]}"
+    four_voters() { status_json | jq -e '[.members[] | select(.role == "voter")] | length == 4'; }
+    wait_for 10 "four voters" four_voters >/dev/null || exit 1
+    # Remove replica 3 (if it leads, leadership moves first).
+    ctl ledger members remove 3 || fail "members remove"
+    stop root3
+    ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[4]}"
+    three_left() { status_json | jq -e '([.members[].id] | sort) == [1,2,4] and .leader != null'; }
+    wait_for 10 "members 1, 2, 4" three_left >/dev/null || exit 1
+    "$LOAD" "$ROOT_EP" place m 100000000 2 20 after > "$WORK/after.txt" || fail "proposals after"
+    [ "$(grep -c ^committed "$WORK/after.txt")" = 40 ] || fail "placements after the change not all committed"
+    replica4_has_all() {
+        "$LOAD" "${LISTEN[4]}" verify "$WORK/before.txt" && "$LOAD" "${LISTEN[4]}" verify "$WORK/after.txt"
+    }
+    wait_for 10 "the new replica holds every placement" replica4_has_all >/dev/null || exit 1
+    echo "PASS members (4 joined and voted, 3 removed, 80 placements on the new replica)"
     ;;
 *) fail "unknown scenario $SCENARIO" ;;
 esac
