@@ -1066,11 +1066,19 @@ static void chain_step(uint8_t chain[ORBIT_LEDGER_HASH_LEN], uint64_t index, int
     orbit_sha256_final(&s, chain);
 }
 
-/* Judge and apply one proposal; *out gets its outcome (malloc'd). index and
- * chain are the running ledger index and chain digest of the entry. */
+/* The running counters of the entry being applied, written back once at
+ * its end. */
+typedef struct {
+    uint64_t index; /* last ledger index given */
+    uint8_t chain[ORBIT_LEDGER_HASH_LEN];
+    uint64_t dedup_seq;
+    uint64_t dedup_count;
+} run_t;
+
+/* Judge and apply one proposal; *out gets its outcome (malloc'd). */
 static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
-                          const Orbit__Ledger__Proposal *p, int64_t time_ms, uint64_t *index,
-                          uint8_t *chain, Orbit__Ledger__Outcome **out)
+                          const Orbit__Ledger__Proposal *p, int64_t time_ms, run_t *r,
+                          Orbit__Ledger__Outcome **out)
 {
     orbit_ledger_verdict_t v;
     memset(&v, 0, sizeof v);
@@ -1097,13 +1105,13 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
         rc = orbit_ledger_check_valid(p, time_ms, &v);
     if (!rc && v.kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
         rc = orbit_ledger_check_preconditions(tx, p, time_ms, &v);
-    ctx_t c = {l, tx, time_ms, *index + 1, &v};
+    ctx_t c = {l, tx, time_ms, r->index + 1, &v};
     if (!rc && v.kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
         rc = apply_commitment(&c, p->commitment);
     if (rc)
         return rc;
     if (v.kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED) {
-        v.index = ++*index;
+        v.index = ++r->index;
         rc = keys_commit(l, tx, v.index);
         if (rc)
             return rc;
@@ -1117,12 +1125,17 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
                                             l->keys.len, l->nkeys, l->packed.p, l->packed.len);
         if (rc)
             return rc;
-        chain_step(chain, v.index, time_ms, l->packed.p, l->packed.len);
+        chain_step(r->chain, v.index, time_ms, l->packed.p, l->packed.len);
     }
     rc = pack_verdict(l, &v);
-    if (!rc && dedup && v.kind != ORBIT__LEDGER__OUTCOME_KIND__INVALID)
-        rc = orbit_ledger_store_dedup_put(tx, p->client_id, p->request_id, time_ms, l->packed.p,
-                                          l->packed.len);
+    if (!rc && dedup && v.kind != ORBIT__LEDGER__OUTCOME_KIND__INVALID) {
+        rc = orbit_ledger_store_dedup_put(tx, p->client_id, p->request_id, time_ms,
+                                          r->dedup_seq + 1, l->packed.p, l->packed.len);
+        if (!rc) {
+            r->dedup_seq++;
+            r->dedup_count++;
+        }
+    }
     if (rc)
         return rc;
     *out = orbit__ledger__outcome__unpack(NULL, l->packed.len, l->packed.p);
@@ -1146,9 +1159,8 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     Orbit__Ledger__Entry *e = NULL;
     Orbit__Ledger__Outcome **outs = NULL;
     size_t nouts = 0;
-    uint64_t index = 0;
     int64_t time_ms = 0;
-    uint8_t chain[ORBIT_LEDGER_HASH_LEN];
+    run_t r = {0};
     if (outcomes)
         *outcomes = NULL;
     if (n)
@@ -1162,9 +1174,9 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     int rc = tx_begin(l, true, &tx);
     if (rc)
         goto fail;
-    index = l->index;
+    r.index = l->index;
     time_ms = l->time_ms;
-    memcpy(chain, l->chain, sizeof chain);
+    memcpy(r.chain, l->chain, sizeof r.chain);
     e = orbit__ledger__entry__unpack(NULL, len, entry);
     if (!e || e->time_ms < 0 || e->time_ms > TIME_MAX || e->n_proposals > ORBIT_LEDGER_ENTRY_MAX) {
         uint64_t bad = 0;
@@ -1173,20 +1185,28 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
             rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_UNDECODABLE, bad + 1);
     } else {
         time_ms = e->time_ms;
-        if (e->n_proposals) {
+        rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, &r.dedup_seq);
+        if (!rc)
+            rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_COUNT, &r.dedup_count);
+        uint64_t seq0 = r.dedup_seq, count0 = r.dedup_count;
+        if (!rc && e->n_proposals) {
             outs = calloc(e->n_proposals, sizeof *outs);
             if (!outs)
                 rc = ORBIT_ENOMEM;
         }
         for (size_t i = 0; !rc && i < e->n_proposals; i++, nouts++)
-            rc = apply_proposal(l, &tx, e->proposals[i], time_ms, &index, chain, &outs[i]);
+            rc = apply_proposal(l, &tx, e->proposals[i], time_ms, &r, &outs[i]);
         if (!rc)
             rc = orbit_ledger_store_dedup_prune(&tx, time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
-                                                ORBIT_LEDGER_DEDUP_MAX);
-        if (!rc && index != l->index)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_INDEX, index);
-        if (!rc && index != l->index)
-            rc = orbit_ledger_store_put_raw(&tx, ORBIT_LEDGER_META_CHAIN, chain, sizeof chain);
+                                                ORBIT_LEDGER_DEDUP_MAX, &r.dedup_count);
+        if (!rc && r.dedup_seq != seq0)
+            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, r.dedup_seq);
+        if (!rc && r.dedup_count != count0)
+            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_DEDUP_COUNT, r.dedup_count);
+        if (!rc && r.index != l->index)
+            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_INDEX, r.index);
+        if (!rc && r.index != l->index)
+            rc = orbit_ledger_store_put_raw(&tx, ORBIT_LEDGER_META_CHAIN, r.chain, sizeof r.chain);
         if (!rc)
             rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_TIME, (uint64_t)time_ms);
     }
@@ -1198,9 +1218,9 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
         goto fail;
     l->applied = raft_index;
     l->hash_valid = false;
-    l->index = index;
+    l->index = r.index;
     l->time_ms = time_ms;
-    memcpy(l->chain, chain, sizeof chain);
+    memcpy(l->chain, r.chain, sizeof r.chain);
     if (e)
         orbit__ledger__entry__free_unpacked(e, NULL);
     *outcomes = nouts ? outs : NULL;

@@ -837,21 +837,13 @@ int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, u
 }
 
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
-                                 int64_t time_ms, const uint8_t *outcome, size_t len)
+                                 int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len)
 {
     key_t_ k, a;
     wr_t w;
-    uint64_t seq = 0, count = 0;
     int rc = dedup_key(&k, client_id, request_id);
     if (rc)
         return rc;
-    rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, &seq);
-    if (rc && rc != ORBIT_ENOTFOUND)
-        return rc;
-    rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, &count);
-    if (rc && rc != ORBIT_ENOTFOUND)
-        return rc;
-    seq++;
     wr_start(&w, tx->scratch);
     wr_u64(&w, seq);
     wr_i64(&w, time_ms);
@@ -862,12 +854,7 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
     a.b[0] = 'a';
     be64(a.b + 1, seq);
     a.n = 9;
-    rc = put(tx, &a, k.b, k.n);
-    if (!rc)
-        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, seq);
-    if (!rc)
-        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, count + 1);
-    return rc;
+    return put(tx, &a, k.b, k.n);
 }
 
 /* The oldest dedup pair: its age key and its 'd' key (copied) and time.
@@ -905,14 +892,11 @@ out:
     return rc;
 }
 
-int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count)
+int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
+                                   uint64_t *count)
 {
-    uint64_t count = 0;
-    int rc = orbit_ledger_store_get_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, &count);
-    if (rc == ORBIT_ENOTFOUND)
-        return ORBIT_OK;
-    uint64_t before = count;
-    while (!rc && count > 0) {
+    int rc = ORBIT_OK;
+    while (!rc && *count > 0) {
         key_t_ age, victim;
         int64_t at = 0;
         rc = dedup_oldest(tx, &age, &victim, &at);
@@ -920,15 +904,14 @@ int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uin
             rc = ORBIT_ECORRUPT; /* the count says there is one */
             break;
         }
-        if (rc || (at >= cutoff_ms && count <= max_count))
+        if (rc || (at >= cutoff_ms && *count <= max_count))
             break;
         rc = del(tx, &age);
         if (!rc)
             rc = del(tx, &victim);
-        count--;
+        if (!rc)
+            (*count)--;
     }
-    if (!rc && count != before)
-        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, count);
     return rc;
 }
 

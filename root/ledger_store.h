@@ -159,10 +159,14 @@ int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_l
 /* The stored outcome bytes (borrowed) of (client_id, request_id). */
 int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  const uint8_t **outcome, size_t *len);
+/* Store the pair with its outcome bytes, number seq in age order (the
+ * caller keeps ORBIT_LEDGER_META_DEDUP_SEQ / _COUNT). */
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
-                                 int64_t time_ms, const uint8_t *outcome, size_t len);
-/* Drop pairs older than cutoff_ms, then the oldest beyond max_count. */
-int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count);
+                                 int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len);
+/* Drop pairs older than cutoff_ms, then the oldest beyond max_count; *count
+ * (the number of pairs) is updated. */
+int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
+                                   uint64_t *count);
 
 /* ---------------------------------------------------------------- history */
 /* keys: nkeys NUL-terminated strings back to back (keys_len bytes). */
