@@ -108,15 +108,17 @@
  * outcomes are not stored (a retry is judged again). Bounds, applied at the
  * end of every entry: pairs whose entry time is more than
  * ORBIT_LEDGER_DEDUP_AGE_MS (10 minutes) before the entry's time are
- * dropped, then the oldest beyond ORBIT_LEDGER_DEDUP_MAX (100,000). A retry
- * later than that is applied again.
+ * dropped, then the oldest beyond ORBIT_LEDGER_DEDUP_MAX (100,000) — so an
+ * entry whose proposals are all INVALID may still drop old pairs by its
+ * time. A retry later than that is applied again.
  *
  * ---------------------------------------------------------------- entries
  * Entry time: the ledger time is the entry's time_ms (the leader keeps it
  * monotonic; apply does not reorder time). An entry that does not decode,
- * has time_ms < 0 or more than ORBIT_LEDGER_ENTRY_MAX proposals is applied
- * as a no-op that advances the applied index and is counted (stats.
- * undecodable), so replicas never diverge on it.
+ * has time_ms < 0 or above 2^62, or more than ORBIT_LEDGER_ENTRY_MAX
+ * proposals is applied as a no-op that advances the applied index and is
+ * counted (stats.undecodable), so replicas never diverge on it. Raft indexes
+ * passed to apply increase but may skip (entries that are not the ledger's).
  *
  * ---------------------------------------------------------------- hash
  * orbit_ledger_hash is SHA-256 over every record in key order except the
