@@ -262,6 +262,54 @@ static void test_adapter_index_and_skip(void **state)
     assert_int_equal(s.reapplied, 0);
 }
 
+/* Entries are framed to a multiple of 8 bytes for raft's log store; apply
+ * sees exactly the proposed payload, and unframed entries pass through. */
+static void test_adapter_entry_framing(void **state)
+{
+    static struct raft r;
+    static tfsm_t s, raw;
+    orbit_consensus_fsm_adapter_t a;
+    uint8_t payload[13], wrapped[64];
+    struct raft_buffer b;
+    void *res = NULL;
+    (void)state;
+
+    memset(&r, 0, sizeof r);
+    memset(&s, 0, sizeof s);
+    memset(&raw, 0, sizeof raw);
+    for (unsigned k = 0; k < sizeof payload; k++)
+        payload[k] = (uint8_t)(k * 3 + 1);
+    for (size_t len = 0; len <= 17; len++)
+        assert_int_equal(orbit_consensus_entry_size(len) % 8, 0);
+    assert_int_equal(orbit_consensus_entry_size(13), 24);
+    assert_int_equal(orbit_consensus_entry_size(0), 8);
+    orbit_consensus_entry_wrap(wrapped, payload, sizeof payload);
+    assert_memory_equal(wrapped, ORBIT_CONSENSUS_ENTRY_MAGIC, 4);
+    assert_int_equal(wrapped[23], 0); /* zero padding */
+
+    /* The framed entry applies exactly like the bare payload. */
+    assert_int_equal(orbit_consensus_fsm_init(&a, &tfsm_ops, &s), 0);
+    orbit_consensus_fsm_bind(&a, &r);
+    b.base = wrapped;
+    b.len = orbit_consensus_entry_size(sizeof payload);
+    assert_int_equal(a.fsm.apply(&a.fsm, &b, &res), 0);
+    assert_int_equal(tfsm_apply(&raw, 1, payload, sizeof payload, &res), 0);
+    free(res);
+    assert_same_state(&s, &raw);
+
+    /* A frame whose length disagrees with the buffer is not unwrapped. */
+    memset(&s, 0, sizeof s);
+    memset(&raw, 0, sizeof raw);
+    wrapped[4] = 20; /* would need 32 bytes */
+    r.last_applied = 0;
+    assert_int_equal(orbit_consensus_fsm_init(&a, &tfsm_ops, &s), 0);
+    orbit_consensus_fsm_bind(&a, &r);
+    assert_int_equal(a.fsm.apply(&a.fsm, &b, &res), 0);
+    assert_int_equal(tfsm_apply(&raw, 1, wrapped, b.len, &res), 0);
+    free(res);
+    assert_same_state(&s, &raw);
+}
+
 static void test_adapter_snapshot_envelope(void **state)
 {
     static struct raft r;
@@ -494,6 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adapter_init_refuses_incomplete_table),
         cmocka_unit_test(test_adapter_index_and_skip),
+        cmocka_unit_test(test_adapter_entry_framing),
         cmocka_unit_test(test_adapter_snapshot_envelope),
         cmocka_unit_test(test_fixture_index_matches_raft),
         cmocka_unit_test(test_fixture_leader_loss),

@@ -31,7 +31,7 @@
 #include "orbit_log.h"
 
 #define N_NODES           4
-#define ENTRY             64
+#define ENTRY             61 /* not a multiple of 8: exercises the entry framing */
 #define WAIT_MS           20000
 #define FAILOVER_LIMIT_MS 3000
 
