@@ -20,6 +20,9 @@
  *   length (24), u64 index, then the state machine's bytes.
  * - result routing: a result goes to whoever claims it (consensus.c's
  *   waiting proposal) or to result_free.
+ * - entry framing (below): raft 0.15's log store overflows its buffers on
+ *   entries whose length is not a multiple of 8, so entries are framed and
+ *   padded on the way in and unframed before apply.
  *
  * Thread rules: the raft instance's thread only. */
 #ifndef ORBIT_ROOT_CONSENSUS_FSM_H
