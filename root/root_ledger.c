@@ -308,6 +308,33 @@ static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *ke
     free(json);
 }
 
+static void answer_snapshot(orbit_root_ledger_t *rl, const asker_t *w)
+{
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (orbit_ledger_snapshot_buf(rl->ledger, &buf, &len, NULL) == ORBIT_OK) {
+        rep.has_snapshot = rep.has_snapshot_ledger_index = true;
+        rep.snapshot.data = buf;
+        rep.snapshot.len = len;
+        rep.snapshot_ledger_index = orbit_ledger_index(rl->ledger);
+    } else {
+        rep.error = "cannot copy the ledger";
+    }
+    send_reply(rl, w, &rep);
+    free(buf);
+}
+
+static void on_snapshot_barrier(void *ctx, int status)
+{
+    op_t *op = ctx;
+    if (status == 0)
+        answer_snapshot(op->rl, &op->who);
+    else
+        reply_not_leader(op->rl, &op->who);
+    free(op);
+}
+
 static void on_barrier(void *ctx, int status)
 {
     op_t *op = ctx;
@@ -534,6 +561,23 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
             answer_watch(rl, &w, req->watch);
         break;
     case ORBIT__LEDGER__REQUEST__OP_STATUS: answer_status(rl, &w); break;
+    case ORBIT__LEDGER__REQUEST__OP_SNAPSHOT:
+        if (req->snapshot->has_stale && req->snapshot->stale) {
+            answer_snapshot(rl, &w);
+        } else if (!orbit_consensus_is_leader(rl->cons)) {
+            reply_not_leader(rl, &w);
+        } else {
+            op_t *op = calloc(1, sizeof *op);
+            if (op) {
+                op->rl = rl;
+                op->who = w;
+            }
+            if (!op || orbit_consensus_barrier(rl->cons, on_snapshot_barrier, op) != 0) {
+                free(op);
+                reply_not_leader(rl, &w);
+            }
+        }
+        break;
     case ORBIT__LEDGER__REQUEST__OP_MEMBER:
         if (!orbit_consensus_is_leader(rl->cons))
             reply_not_leader(rl, &w);

@@ -29,13 +29,14 @@ static const orbit_opt_t opts[] = {
     {"follow", NULL, "ledger watch: keep waiting for new commitments", false},
     {"stale", NULL, "ledger get/watch: any replica answers from its own state", false},
     {"client-id", "ID", "ledger propose: client id for idempotent retries", false},
+    {"snapshot", "DIR", "ledger get: read from a snapshot written by `ledger snapshot DIR`", false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {
     "orbitctl", "Query and operate an Orbit constellation.",
     "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards\n"
     "       orbitctl [--root ENDPOINT[,...]] [--json] ledger status|propose FILE|get KEY|"
-    "watch|members [add ID HOST:PORT|remove ID|assign ID ROLE]",
+    "watch|snapshot DIR|members [add ID HOST:PORT|remove ID|assign ID ROLE]",
     "orbitctl", opts};
 
 bool json_out;

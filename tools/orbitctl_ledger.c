@@ -1,11 +1,14 @@
 /* orbitctl_ledger: `orbitctl ledger status|propose|get|watch|members`. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "orbit_cli.h"
 #include "orbit_err.h"
+#include "ledger.h"
 #include "orbit_json.h"
 #include "orbit_ledger_client.h"
 #include "orbitctl.h"
@@ -222,6 +225,74 @@ static int cmd_get(orbit_ledger_client_t *c, const char *key, bool stale, int ti
     return status;
 }
 
+/* Write the whole state (a compact LMDB copy) to DIR/data.mdb. */
+static int cmd_snapshot(orbit_ledger_client_t *c, const char *dir, bool stale, int timeout,
+                        char *err, size_t errlen)
+{
+    Orbit__Ledger__SnapshotRequest sr = ORBIT__LEDGER__SNAPSHOT_REQUEST__INIT;
+    sr.has_stale = true;
+    sr.stale = stale;
+    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
+    req.op_case = ORBIT__LEDGER__REQUEST__OP_SNAPSHOT;
+    req.snapshot = &sr;
+    Orbit__Ledger__Reply *r = NULL;
+    int rc = orbit_ledger_client_call(c, &req, timeout, &r);
+    if (rc != ORBIT_OK) {
+        snprintf(err, errlen, "no leader answered: %s", orbit_strerror(rc));
+        return 1;
+    }
+    int status = 1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    FILE *f = NULL;
+    if (r->error || !r->has_snapshot) {
+        snprintf(err, errlen, "%s", r->error ? r->error : "reply without a snapshot");
+    } else if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !(f = fopen(path, "wb")) ||
+               fwrite(r->snapshot.data, 1, r->snapshot.len, f) != r->snapshot.len) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    } else {
+        status = 0;
+        if (json_out)
+            printf("{\"dir\":\"%s\",\"bytes\":%zu,\"ledger_index\":%" PRIu64 "}\n", dir,
+                   r->snapshot.len, r->snapshot_ledger_index);
+        else
+            printf("snapshot up to ledger index %" PRIu64 " (%zu bytes) written to %s; read it "
+                   "with: orbitctl ledger get KEY --snapshot %s\n",
+                   r->snapshot_ledger_index, r->snapshot.len, path, dir);
+    }
+    if (f && fclose(f) != 0 && status == 0) {
+        snprintf(err, errlen, "cannot write %s", path);
+        status = 1;
+    }
+    orbit__ledger__reply__free_unpacked(r, NULL);
+    return status;
+}
+
+/* `get KEY --snapshot DIR`: read from a snapshot written by cmd_snapshot. */
+static int get_from_snapshot(const char *dir, const char *key, char *err, size_t errlen)
+{
+    orbit_ledger_t *l = NULL;
+    if (orbit_ledger_open(dir, &l, err, errlen) != ORBIT_OK)
+        return 1;
+    char *json = NULL;
+    uint64_t index = 0;
+    int rc = orbit_ledger_get_json(l, key, &json, &index);
+    int status = 0;
+    if (rc != ORBIT_OK) {
+        snprintf(err, errlen, "%s: %s", key,
+                 rc == ORBIT_ENOTFOUND ? "not found" : orbit_strerror(rc));
+        status = 1;
+    } else if (json_out) {
+        printf("{\"key\":\"%s\",\"index\":%" PRIu64 ",\"value\":%s}\n", key, index, json);
+    } else {
+        printf("%s (last changed at ledger index %" PRIu64 ", from snapshot %s)\n%s\n", key, index,
+               dir, json);
+    }
+    free(json);
+    orbit_ledger_close(&l);
+    return status;
+}
+
 static int cmd_watch(orbit_ledger_client_t *c, zhashx_t *v, int timeout, char *err, size_t errlen)
 {
     const char *from = orbit_cli_str(v, "from");
@@ -348,16 +419,18 @@ static int cmd_members(orbit_ledger_client_t *c, char **pos, int npos, int timeo
 int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
 {
     if (npos < 2) {
-        snprintf(err, errlen, "ledger needs status, propose FILE, get KEY, watch or members");
+        snprintf(err, errlen,
+                 "ledger needs status, propose FILE, get KEY, watch, snapshot DIR or members");
         return 2;
     }
     uint32_t timeout;
     if (orbit_cli_u32(v, "timeout-ms", 1, 600000, 5000, &timeout, err, errlen))
         return 2;
     const char *what = pos[1];
-    int need = !strcmp(what, "propose") || !strcmp(what, "get") ? 3 : 2;
+    int need =
+        !strcmp(what, "propose") || !strcmp(what, "get") || !strcmp(what, "snapshot") ? 3 : 2;
     if (strcmp(what, "status") && strcmp(what, "propose") && strcmp(what, "get") &&
-        strcmp(what, "watch") && strcmp(what, "members")) {
+        strcmp(what, "watch") && strcmp(what, "members") && strcmp(what, "snapshot")) {
         snprintf(err, errlen, "unknown ledger command '%s'", what);
         return 2;
     }
@@ -366,6 +439,8 @@ int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
                  npos < need ? what : pos[need]);
         return 2;
     }
+    if (!strcmp(what, "get") && orbit_cli_str(v, "snapshot"))
+        return get_from_snapshot(orbit_cli_str(v, "snapshot"), pos[2], err, errlen);
     const char *roots = orbit_cli_str(v, "root");
     orbit_ledger_client_t *c = orbit_ledger_client_new(roots ? roots : DEFAULT_ROOTS,
                                                        orbit_cli_str(v, "client-id"), err, errlen);
@@ -380,6 +455,8 @@ int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
         status = cmd_get(c, pos[2], orbit_cli_flag(v, "stale"), (int)timeout, err, errlen);
     else if (!strcmp(what, "watch"))
         status = cmd_watch(c, v, (int)timeout, err, errlen);
+    else if (!strcmp(what, "snapshot"))
+        status = cmd_snapshot(c, pos[2], orbit_cli_flag(v, "stale"), (int)timeout, err, errlen);
     else
         status = cmd_members(c, pos, npos, (int)timeout, err, errlen);
     orbit_ledger_client_destroy(&c);
