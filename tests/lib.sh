@@ -27,16 +27,19 @@ trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*" >&2
-    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; } >&2; done
+    for f in "$WORK"/*.log; do
+        [ -f "$f" ] && { echo "--- $f"; head -n 3 "$f"; echo "..."; tail -n 12 "$f"; } >&2
+    done
     exit 1
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on (random start,
-# so tests running in parallel rarely race for the same one).
+# so tests running in parallel rarely race for the same one), below Linux's
+# ephemeral range (32768+) so no outgoing connection can be holding it.
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
     done
     fail "no free port"
