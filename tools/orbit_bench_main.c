@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "orbit_bench_ingest.h"
+#include "orbit_bench_ledger.h"
 #include "orbit_bench_tree.h"
 #include "orbit_cli.h"
 #include "orbit_err.h"
@@ -17,7 +18,8 @@ static const orbit_opt_t opts[] = {
     {"seconds", "S", "measurement time (default: ingest 5, tree 10)", false},
     {"seed", "S", "seed of the simulated fleet (default 1)", false},
     /* ingest */
-    {"nodes", "N", "ingest: nodes in the delta stream (default 10000)", false},
+    {"nodes", "N", "ingest: nodes in the delta stream; ledger: nodes placed on (default 10000)",
+     false},
     {"batch", "B", "ingest: node messages per frame (default 64)", false},
     {"rounds", "R", "ingest: rounds per run, the full-state round included (default 31)", false},
     {"full-every", "K", "ingest: every K-th round is full states (default 30)", false},
@@ -33,15 +35,27 @@ static const orbit_opt_t opts[] = {
     {"racks-per-zone", "N", "tree: rack shards per zone shard (default 10)", false},
     {"converge-timeout-s", "S", "tree: bound on waiting for every leaf alive (default 30 + N/2000)",
      false},
-    {"bindir", "DIR", "tree: where orbit-root, orbit-shard, orbit-sim are (default: beside me)",
+    {"bindir", "DIR",
+     "tree, ledger: where orbit-root, orbit-shard, orbit-sim are (default: beside me)", false},
+    {"keep-logs", NULL, "tree, ledger: keep the children's logs (ledger: and data)", false},
+    /* ledger */
+    {"proposers", "N[,N...]", "ledger: concurrent proposers, one run each (default 1,16,256)",
      false},
-    {"keep-logs", NULL, "tree: keep the children's logs", false},
+    {"failover-proposers", "N", "ledger: proposers during the leader kill, 0 = skip (default 16)",
+     false},
+    {"restart-entries", "N",
+     "ledger: commitments in the ledger before the replica restart, 0 = skip (default 1000000)",
+     false},
+    {"fill-proposers", "N", "ledger: proposers filling the ledger (default 256)", false},
+    {"fill-timeout-s", "S", "ledger: bound on filling; the count reached is reported (default 600)",
+     false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {"orbit-bench",
                                 "Benchmarks: shard ingest throughput and memory; telemetry tree "
-                                "freshness and root message rate.",
-                                "ingest|tree [options]", "bench", opts};
+                                "freshness and root message rate; ledger commitments/s, latency, "
+                                "failover and restart.",
+                                "ingest|tree|ledger [options]", "bench", opts};
 
 static volatile int stop_flag;
 
@@ -156,6 +170,32 @@ static int run_tree(zhashx_t *v, bool json)
     return stop_flag ? 1 : status;
 }
 
+static int run_ledger(zhashx_t *v, bool json)
+{
+    orbit_bench_ledger_cfg_t c;
+    orbit_bench_ledger_cfg_default(&c);
+    c.stop = &stop_flag;
+    char err[256];
+    if (orbit_cli_str(v, "proposers") &&
+        orbit_bench_ledger_parse_counts(orbit_cli_str(v, "proposers"), &c, err, sizeof err))
+        orbit_cli_die(cli.prog, err);
+    u32(v, "seconds", 1, 3600, &c.seconds);
+    u32(v, "nodes", 1, 10000000, &c.nodes);
+    u32(v, "failover-proposers", 0, 4096, &c.failover_proposers);
+    u32(v, "restart-entries", 0, 100000000, &c.restart_entries);
+    u32(v, "fill-proposers", 1, 4096, &c.fill_proposers);
+    u32(v, "fill-timeout-s", 1, 86400, &c.fill_timeout_s);
+    c.bindir = orbit_cli_str(v, "bindir");
+    c.keep_logs = orbit_cli_flag(v, "keep-logs");
+    orbit_bench_ledger_result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        orbit_cli_die(cli.prog, "out of memory");
+    int rc = orbit_bench_ledger_run(&c, r);
+    orbit_bench_ledger_print(&c, r, json);
+    free(r);
+    return rc != ORBIT_OK || stop_flag ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     char err[256] = "";
@@ -167,9 +207,10 @@ int main(int argc, char **argv)
         return 0;
     if (rc < 0)
         orbit_cli_die(cli.prog, err);
-    if (npos != 1 || (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree"))) {
+    if (npos != 1 ||
+        (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree") && strcmp(pos[0], "ledger"))) {
         zhashx_destroy(&v);
-        orbit_cli_die(cli.prog, "expected one benchmark: ingest or tree (see --help)");
+        orbit_cli_die(cli.prog, "expected one benchmark: ingest, tree or ledger (see --help)");
     }
     /* Our own handlers: czmq's would only set zsys_interrupted. */
     zsys_handler_set(NULL);
@@ -179,7 +220,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool json = orbit_cli_flag(v, "json");
-    int status = !strcmp(pos[0], "ingest") ? run_ingest(v, json) : run_tree(v, json);
+    int status = !strcmp(pos[0], "ingest") ? run_ingest(v, json)
+                 : !strcmp(pos[0], "tree") ? run_tree(v, json)
+                                           : run_ledger(v, json);
     zhashx_destroy(&v);
     return status;
 }

@@ -1,5 +1,5 @@
-# sim.cmake: orbit-sim (simulated leaves) and orbit-bench (ingest and tree
-# benchmarks); included from tools/CMakeLists.txt.
+# sim.cmake: orbit-sim (simulated leaves) and orbit-bench (ingest, tree and
+# ledger benchmarks); included from tools/CMakeLists.txt.
 include_guard(GLOBAL)
 
 # The fleet model and the simulator engine, shared by orbit-sim, orbit-bench
@@ -14,7 +14,8 @@ install(TARGETS orbit-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # The benchmarks as a library, so that the tests reach their parts.
 add_library(orbit_bench STATIC orbit_bench_stats.c orbit_bench_frames.c orbit_bench_proc.c
-                               orbit_bench_ingest.c orbit_bench_tree.c)
+                               orbit_bench_ingest.c orbit_bench_tree.c
+                               orbit_bench_ledger.c)
 target_include_directories(orbit_bench PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(orbit_bench PUBLIC orbit_sim orbit_root orbit_shard)
 
