@@ -140,7 +140,11 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     }
     mrc = mdb_env_set_mapsize(l->env, (size_t)ORBIT_LEDGER_MAP_SIZE);
     if (!mrc)
-        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS, 0600);
+        /* MDB_NOMETASYNC: one fdatasync per apply instead of two. A system
+         * crash may undo the last transaction (atomicity and consistency
+         * stay); the applied index goes back with it and Raft, whose log is
+         * fsynced, applies that entry again. */
+        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
     if (mrc) {
         say(err, errlen, "ledger: cannot open %s: %s", l->dir, mdb_strerror(mrc));
         int rc = orbit_ledger_store_err(mrc);
