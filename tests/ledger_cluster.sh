@@ -87,6 +87,7 @@ JSON
 failover)
     "$LOAD" "$ROOT_EP" place big 100000000 8 60 > "$WORK/acked.txt" &
     loader=$!
+    PIDS[loader]=$loader # killed by the cleanup trap if the test fails early
     wait_for 20 "load under way" bash -c "[ \$(grep -c committed '$WORK/acked.txt') -ge 40 ]" \
         >/dev/null || exit 1
     old=$(leader_id)
@@ -96,6 +97,7 @@ failover)
     ms=$(wait_for 10 "a new leader" new_leader) || exit 1
     echo "leader $old killed: new leader $(leader_id) after ${ms} ms"
     wait "$loader" || fail "some proposals got no outcome"
+    unset "PIDS[loader]"
     n=$(grep -c '^committed' "$WORK/acked.txt")
     echo "$n placements acknowledged across the failover"
     [ "$n" = 480 ] || fail "expected 480 acknowledged placements, got $n"
