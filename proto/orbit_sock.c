@@ -148,3 +148,35 @@ zsock_t *orbit_sock_connect(int type, const char *endpoint, const orbit_sock_opt
     }
     return s;
 }
+
+int orbit_endpoints_split(const char *list, const char *what, char **out, int max, int *n,
+                          char *err, size_t errlen)
+{
+    char *copy = strdup(list ? list : "");
+    *n = 0;
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (char *save = NULL, *ep = strtok_r(copy, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
+        if (*n == max || !orbit_endpoint_valid(ep) || !(out[*n] = strdup(ep))) {
+            if (*n == max)
+                snprintf(err, errlen, "at most %d %s endpoints", max, what);
+            else
+                snprintf(err, errlen, "malformed %s endpoint '%s'", what, ep);
+            goto fail;
+        }
+        (*n)++;
+    }
+    if (!*n) {
+        snprintf(err, errlen, "no %s endpoint", what);
+        goto fail;
+    }
+    free(copy);
+    return 0;
+fail:
+    while (*n > 0)
+        free(out[--*n]);
+    free(copy);
+    return -1;
+}

@@ -49,6 +49,13 @@ zsock_t *orbit_sock_bind(int type, const char *endpoints, const orbit_sock_opts_
 zsock_t *orbit_sock_connect(int type, const char *endpoint, const orbit_sock_opts_t *o, char *err,
                             size_t errlen);
 
+/* Split a comma-separated endpoint list into at most max malloc'd strings
+ * (out[0..*n-1]; free each with free()). what names the list in errors
+ * ("root", "upstream"). Returns 0, or -1 with a one-line reason in err and
+ * nothing allocated (too many, a malformed one, or none at all). */
+int orbit_endpoints_split(const char *list, const char *what, char **out, int max, int *n,
+                          char *err, size_t errlen);
+
 /* Check that s is a syntactically valid tcp:// ipc:// or inproc:// endpoint
  * (tcp needs host:port with a port in 1..65535). */
 bool orbit_endpoint_valid(const char *s);

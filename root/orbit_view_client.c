@@ -22,32 +22,14 @@ struct orbit_view_client {
 orbit_view_client_t *orbit_view_client_new(const char *roots, char *err, size_t errlen)
 {
     orbit_view_client_t *c = calloc(1, sizeof *c);
-    char *list = roots ? strdup(roots) : NULL;
-    if (!c || !list) {
-        snprintf(err, errlen, "out of memory or no root endpoint");
-        free(c);
-        free(list);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     orbit_rx_init(&c->rx);
     c->next_id = (uint64_t)zclock_time();
-    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
-        if (c->n == MAX_ROOTS || !orbit_endpoint_valid(ep)) {
-            if (c->n == MAX_ROOTS)
-                snprintf(err, errlen, "at most %d root endpoints", MAX_ROOTS);
-            else
-                snprintf(err, errlen, "malformed root endpoint '%s'", ep);
-            free(list);
-            orbit_view_client_destroy(&c);
-            return NULL;
-        }
-        c->endpoints[c->n++] = strdup(ep);
-    }
-    free(list);
-    if (!c->n) {
-        snprintf(err, errlen, "no root endpoint");
+    if (orbit_endpoints_split(roots, "root", c->endpoints, MAX_ROOTS, &c->n, err, errlen) != 0)
         orbit_view_client_destroy(&c);
-    }
     return c;
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -173,11 +174,40 @@ static void test_connect_errors(void **state)
     assert_string_equal(fx->err, "");
 }
 
+static void test_endpoints_split(void **state)
+{
+    (void)state;
+    char *eps[3];
+    int n = -1;
+    char err[128];
+    assert_int_equal(orbit_endpoints_split("tcp://127.0.0.1:1,tcp://127.0.0.1:2", "root", eps, 3,
+                                           &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(eps[1], "tcp://127.0.0.1:2");
+    free(eps[0]);
+    free(eps[1]);
+    /* Too many, a malformed one, none: refused with nothing left allocated
+     * (ASan would report a leak). */
+    assert_int_equal(orbit_endpoints_split("tcp://a:1,tcp://a:2,tcp://a:3,tcp://a:4", "root", eps,
+                                           3, &n, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "at most 3 root endpoints");
+    assert_int_equal(n, 0);
+    assert_int_equal(
+        orbit_endpoints_split("tcp://a:1,tcp://nope", "upstream", eps, 3, &n, err, sizeof err), -1);
+    assert_string_equal(err, "malformed upstream endpoint 'tcp://nope'");
+    assert_int_equal(orbit_endpoints_split(",,", "root", eps, 3, &n, err, sizeof err), -1);
+    assert_string_equal(err, "no root endpoint");
+    assert_int_equal(orbit_endpoints_split(NULL, "root", eps, 3, &n, err, sizeof err), -1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sock_setup, sock_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoint_valid),
+        cmocka_unit_test(test_endpoints_split),
         cmocka_unit_test(test_defaults_per_link),
         T(test_bind_applies_options),
         T(test_bind_list_and_wildcard_port),
