@@ -188,8 +188,9 @@ static void on_committed(void *ctx, int status, uint64_t index, void *result)
     }
     rl->inflight -= b->n;
     rl->entries_inflight--;
-    /* Proposals held back while the pipeline was full go out now. */
-    if (rl->qn && !uv_is_active((uv_handle_t *)&rl->flush))
+    /* Proposals held back while the pipeline was full go out now (restarting
+     * a held timer, which would otherwise wait out its hold). */
+    if (rl->qn)
         uv_timer_start(&rl->flush, on_flush, 0, 0);
     fsm_result_free(rl, r);
     free(b->who);
