@@ -800,10 +800,14 @@ void orbit_bench_ledger_print(const orbit_bench_ledger_cfg_t *c,
         printf("failover (%u proposers, kill -9 root%u): new leader root%u seen after %.0f ms, "
                "first commit after %.0f ms\n",
                c->failover_proposers, r->old_leader, r->new_leader, r->election_ms, r->failover_ms);
-    if (r->restart_ms >= 0)
-        printf("restart: %" PRIu64 " commitments (filled at %.0f/s), applied index %" PRIu64
+    if (r->restart_ms >= 0) {
+        char fill[64] = "already there from the runs above";
+        if (r->fill_per_s >= 0)
+            snprintf(fill, sizeof fill, "filled at %.0f/s", r->fill_per_s);
+        printf("restart: %" PRIu64 " commitments (%s), applied index %" PRIu64
                ": first status after %.0f ms, caught up after %.0f ms\n",
-               r->filled, r->fill_per_s, r->target_index, r->first_answer_ms, r->restart_ms);
+               r->filled, fill, r->target_index, r->first_answer_ms, r->restart_ms);
+    }
     if (r->error[0])
         printf("error: %s\n", r->error);
     if (r->dir[0])
