@@ -815,8 +815,11 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
         return rv;
     rv = raft_start(&c->raft);
     if (rv != 0) {
+        /* raft 0.15 often leaves its message empty (a busy port, for one):
+         * fall back to the code's own description. */
+        const char *why = raft_errmsg(&c->raft);
         set_err(err, errlen, "raft start (%s, %s): %s", c->address, c->data_dir,
-                raft_errmsg(&c->raft));
+                why && *why ? why : raft_strerror(rv));
         return rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
     }
     c->started = true;
