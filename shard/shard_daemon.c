@@ -429,28 +429,23 @@ orbit_shard_t *orbit_shard_new(const orbit_shard_cfg_t *cfg, char *err, size_t e
     if (!s->router)
         goto fail;
     orbit_sock_opts_default(&o, ORBIT_LINK_TREE);
-    char *list = strdup(cfg->upstream ? cfg->upstream : "");
-    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
-        if (s->nup == ORBIT_SHARD_UPSTREAMS_MAX) {
-            snprintf(err, errlen, "at most %d upstream endpoints", ORBIT_SHARD_UPSTREAMS_MAX);
-            free(list);
-            goto fail;
-        }
-        upstream_t *u = &s->up[s->nup];
-        snprintf(u->endpoint, sizeof u->endpoint, "%s", ep);
-        u->need_full = true;
-        u->sock = orbit_sock_connect(ZMQ_DEALER, ep, &o, err, errlen);
-        if (!u->sock) {
-            free(list);
-            goto fail;
-        }
-        s->nup++;
-    }
-    free(list);
-    if (!s->nup) {
-        snprintf(err, errlen, "--upstream needs at least one endpoint");
+    char *eps[ORBIT_SHARD_UPSTREAMS_MAX];
+    int n = 0;
+    if (orbit_endpoints_split(cfg->upstream, "--upstream", eps, ORBIT_SHARD_UPSTREAMS_MAX, &n, err,
+                              errlen) != 0)
         goto fail;
+    for (int i = 0; i < n; i++) {
+        upstream_t *u = &s->up[s->nup];
+        snprintf(u->endpoint, sizeof u->endpoint, "%s", eps[i]);
+        u->need_full = true;
+        u->sock = orbit_sock_connect(ZMQ_DEALER, eps[i], &o, err, errlen);
+        if (u->sock)
+            s->nup++;
     }
+    for (int i = 0; i < n; i++)
+        free(eps[i]);
+    if (s->nup < n)
+        goto fail;
     return s;
 fail:
     orbit_shard_destroy(&s);

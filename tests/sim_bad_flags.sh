@@ -30,8 +30,8 @@ bad "--leaves" --leaves 0 --shard "$EP"
 bad "--leaves" --leaves abc --shard "$EP"
 bad "--leaves" --leaves -5 --shard "$EP"
 bad "--leaves" --leaves 10000001 --shard "$EP"
-bad "not a valid endpoint" --leaves 10 --shard bogus
-bad "not a valid endpoint" --leaves 10 --shard "$EP,tcp://nohost"
+bad "malformed --shard endpoint" --leaves 10 --shard bogus
+bad "malformed --shard endpoint" --leaves 10 --shard "$EP,tcp://nohost"
 bad "--interval-ms" --leaves 10 --shard "$EP" --interval-ms 0
 bad "--racks" --leaves 10 --shard "$EP" --racks 11
 bad "--sockets" --leaves 10 --shard "$EP" --sockets 0

@@ -48,41 +48,12 @@ uint32_t orbit_sim_default_sockets(uint32_t leaves)
 
 static int parse_endpoints(orbit_sim_t *s, const char *list, char *err, size_t errlen)
 {
-    if (!list || !*list) {
-        snprintf(err, errlen, "--shard needs at least one endpoint");
+    int n = 0;
+    if (orbit_endpoints_split(list, "--shard", s->endpoints, ORBIT_SIM_ENDPOINTS_MAX, &n, err,
+                              errlen) != 0)
         return ORBIT_EINVAL;
-    }
-    char *copy = strdup(list);
-    if (!copy) {
-        snprintf(err, errlen, "out of memory");
-        return ORBIT_ENOMEM;
-    }
-    int rc = ORBIT_OK;
-    for (char *save = NULL, *ep = strtok_r(copy, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
-        if (!orbit_endpoint_valid(ep)) {
-            snprintf(err, errlen, "--shard: '%.100s' is not a valid endpoint", ep);
-            rc = ORBIT_EINVAL;
-            break;
-        }
-        if (s->nendpoints == ORBIT_SIM_ENDPOINTS_MAX) {
-            snprintf(err, errlen, "--shard: at most %d endpoints", ORBIT_SIM_ENDPOINTS_MAX);
-            rc = ORBIT_EINVAL;
-            break;
-        }
-        s->endpoints[s->nendpoints] = strdup(ep);
-        if (!s->endpoints[s->nendpoints]) {
-            snprintf(err, errlen, "out of memory");
-            rc = ORBIT_ENOMEM;
-            break;
-        }
-        s->nendpoints++;
-    }
-    free(copy);
-    if (rc == ORBIT_OK && !s->nendpoints) {
-        snprintf(err, errlen, "--shard needs at least one endpoint");
-        rc = ORBIT_EINVAL;
-    }
-    return rc;
+    s->nendpoints = (uint32_t)n;
+    return ORBIT_OK;
 }
 
 static int open_links(orbit_sim_t *s, char *err, size_t errlen)
