@@ -51,7 +51,7 @@ bad "bad label" --shard $S --label rack
 bad "bad log level" --shard $S --log-level loud
 bad "missing config file" --shard $S --config /nonexistent/leaf.cfg
 bad "positional argument" --shard $S extra
-bad "not implemented: --root" --shard $S --root tcp://127.0.0.1:7000
+bad "unknown option --root (discovery is the topology issue)" --shard $S --root tcp://127.0.0.1:7000
 bad "xid window 0" --shard $S --xid-window-s 0
 printf 'leaf\n    shard = %s\n    intervall-ms = 5\n' "$S" >"$tmp/typo.cfg"
 bad "unknown key in config file" --config "$tmp/typo.cfg"
