@@ -87,11 +87,9 @@ static bool collect(const orbit_row_t *row, void *ctx)
     return true;
 }
 
-static Orbit__Order sort_order; /* qsort has no context argument */
-
-static int64_t key_of(const orbit_row_t *r)
+static int64_t key_of(const orbit_row_t *r, Orbit__Order order)
 {
-    switch (sort_order) {
+    switch (order) {
     case ORBIT__ORDER__BY_CPU_FREE: return r->cpu_free_m;
     case ORBIT__ORDER__BY_MEM_FREE: return r->mem_free;
     case ORBIT__ORDER__BY_GPU_FREE: return r->gpu_healthy;
@@ -99,10 +97,12 @@ static int64_t key_of(const orbit_row_t *r)
     }
 }
 
-static int cmp_rows(const void *pa, const void *pb)
+/* qsort_r comparator (glibc argument order): ctx is the Orbit__Order. */
+static int cmp_rows(const void *pa, const void *pb, void *ctx)
 {
+    Orbit__Order order = *(const Orbit__Order *)ctx;
     const orbit_row_t *a = *(const orbit_row_t *const *)pa, *b = *(const orbit_row_t *const *)pb;
-    int64_t ka = key_of(a), kb = key_of(b);
+    int64_t ka = key_of(a, order), kb = key_of(b, order);
     if (ka != kb)
         return ka > kb ? -1 : 1;
     return strcmp(a->name, b->name);
@@ -116,9 +116,9 @@ int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, o
     int rc = ORBIT_ENOMEM;
     if (c.nomem)
         goto out;
-    sort_order = q->has_order ? q->order : ORBIT__ORDER__BY_NAME;
+    Orbit__Order order = q->has_order ? q->order : ORBIT__ORDER__BY_NAME;
     if (c.n > 1)
-        qsort(c.rows, c.n, sizeof *c.rows, cmp_rows);
+        qsort_r(c.rows, c.n, sizeof *c.rows, cmp_rows, &order);
     size_t n = q->has_limit && q->limit && q->limit < c.n ? q->limit : c.n;
     rep->has_matched = true;
     rep->matched = c.n;
