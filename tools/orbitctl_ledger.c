@@ -111,6 +111,25 @@ static int cmd_status(orbit_ledger_client_t *c, int timeout, char *err, size_t e
     return status;
 }
 
+/* Send req and return the reply, or NULL with the transport failure or the
+ * replica's error in err (the reply is then already freed). */
+static Orbit__Ledger__Reply *ask(orbit_ledger_client_t *c, Orbit__Ledger__Request *req, int timeout,
+                                 char *err, size_t errlen)
+{
+    Orbit__Ledger__Reply *r = NULL;
+    int rc = orbit_ledger_client_call(c, req, timeout, &r);
+    if (rc != ORBIT_OK) {
+        snprintf(err, errlen, "no replica answered: %s", orbit_strerror(rc));
+        return NULL;
+    }
+    if (r->error) {
+        snprintf(err, errlen, "%s", r->error);
+        orbit__ledger__reply__free_unpacked(r, NULL);
+        return NULL;
+    }
+    return r;
+}
+
 /* ---------------------------------------------------------------- propose */
 
 static void print_outcome(const Orbit__Ledger__Outcome *o)
@@ -201,17 +220,11 @@ static int cmd_get(orbit_ledger_client_t *c, const char *key, bool stale, int ti
     Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
     req.op_case = ORBIT__LEDGER__REQUEST__OP_GET;
     req.get = &g;
-    Orbit__Ledger__Reply *r = NULL;
-    int rc = orbit_ledger_client_call(c, &req, timeout, &r);
-    if (rc != ORBIT_OK) {
-        snprintf(err, errlen, "no leader answered: %s", orbit_strerror(rc));
+    Orbit__Ledger__Reply *r = ask(c, &req, timeout, err, errlen);
+    if (!r)
         return 1;
-    }
     int status = 0;
-    if (r->error) {
-        snprintf(err, errlen, "%s", r->error);
-        status = 1;
-    } else if (!r->value) {
+    if (!r->value) {
         snprintf(err, errlen, "%s: not found", key);
         status = 1;
     } else if (json_out) {
@@ -235,18 +248,15 @@ static int cmd_snapshot(orbit_ledger_client_t *c, const char *dir, bool stale, i
     Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
     req.op_case = ORBIT__LEDGER__REQUEST__OP_SNAPSHOT;
     req.snapshot = &sr;
-    Orbit__Ledger__Reply *r = NULL;
-    int rc = orbit_ledger_client_call(c, &req, timeout, &r);
-    if (rc != ORBIT_OK) {
-        snprintf(err, errlen, "no leader answered: %s", orbit_strerror(rc));
+    Orbit__Ledger__Reply *r = ask(c, &req, timeout, err, errlen);
+    if (!r)
         return 1;
-    }
     int status = 1;
     char path[1024];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     FILE *f = NULL;
-    if (r->error || !r->has_snapshot) {
-        snprintf(err, errlen, "%s", r->error ? r->error : "reply without a snapshot");
+    if (!r->has_snapshot) {
+        snprintf(err, errlen, "reply without a snapshot");
     } else if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !(f = fopen(path, "wb")) ||
                fwrite(r->snapshot.data, 1, r->snapshot.len, f) != r->snapshot.len) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -316,17 +326,9 @@ static int cmd_watch(orbit_ledger_client_t *c, zhashx_t *v, int timeout, char *e
         Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
         req.op_case = ORBIT__LEDGER__REQUEST__OP_WATCH;
         req.watch = &w;
-        Orbit__Ledger__Reply *r = NULL;
-        int rc = orbit_ledger_client_call(c, &req, timeout, &r);
-        if (rc != ORBIT_OK) {
-            snprintf(err, errlen, "no replica answered: %s", orbit_strerror(rc));
+        Orbit__Ledger__Reply *r = ask(c, &req, timeout, err, errlen);
+        if (!r)
             return 1;
-        }
-        if (r->error) {
-            snprintf(err, errlen, "%s", r->error);
-            orbit__ledger__reply__free_unpacked(r, NULL);
-            return 1;
-        }
         if (r->has_compacted_index) {
             /* Never a silent gap: say so, and resume after the snapshot. */
             fprintf(stderr,
@@ -397,23 +399,12 @@ static int cmd_members(orbit_ledger_client_t *c, char **pos, int npos, int timeo
     Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
     req.op_case = ORBIT__LEDGER__REQUEST__OP_MEMBER;
     req.member = &m;
-    Orbit__Ledger__Reply *r = NULL;
-    int rc = orbit_ledger_client_call(c, &req, timeout, &r);
-    if (rc != ORBIT_OK) {
-        snprintf(err, errlen, "no leader answered: %s", orbit_strerror(rc));
+    Orbit__Ledger__Reply *r = ask(c, &req, timeout, err, errlen);
+    if (!r)
         return 1;
-    }
-    int status = 0;
-    if (r->error) {
-        snprintf(err, errlen, "%s", r->error);
-        status = 1;
-    } else if (json_out) {
-        printf("{\"ok\":true}\n");
-    } else {
-        printf("membership change committed\n");
-    }
+    printf(json_out ? "{\"ok\":true}\n" : "membership change committed\n");
     orbit__ledger__reply__free_unpacked(r, NULL);
-    return status;
+    return 0;
 }
 
 int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
