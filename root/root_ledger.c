@@ -50,7 +50,6 @@ struct orbit_root_ledger {
     zsock_t *router;
     orbit_ledger_t *ledger;
     orbit_consensus_t *cons;
-    bool leader;
     int64_t last_time;
     /* proposals waiting for the next flush */
     Orbit__Ledger__Proposal **qp;
@@ -128,7 +127,6 @@ static const orbit_consensus_fsm_t fsm = {fsm_apply, fsm_snapshot, fsm_restore, 
 static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_id)
 {
     orbit_root_ledger_t *rl = ctx;
-    rl->leader = is_leader;
     orbit_info("ledger: replica %u: %s (term %llu, leader %u)", rl->cfg.id,
                is_leader ? "leader" : "follower", (unsigned long long)term, leader_id);
 }
@@ -539,7 +537,7 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
     w.transport_id = req->request_id;
     switch (req->op_case) {
     case ORBIT__LEDGER__REQUEST__OP_PROPOSE:
-        if (!rl->leader || !orbit_consensus_is_leader(rl->cons)) {
+        if (!orbit_consensus_is_leader(rl->cons)) {
             reply_not_leader(rl, &w);
             break;
         }
@@ -623,7 +621,7 @@ static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
 static void on_tick(uv_timer_t *t)
 {
     orbit_root_ledger_t *rl = t->data;
-    if (rl->leader && orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
+    if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
         orbit_ledger_due_t due[64];
         size_t n = 0;
         int64_t now = zclock_time();
