@@ -477,14 +477,14 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
         s->pressure.io_full = m->pressure->io_full;
     }
     if (m->has_labels_set && m->labels_set) {
-        char packed[ORBIT_LABELS_MAX] = "";
+        /* Rebuilt sorted in a scratch state, so a list that (against its
+         * validation) did not fit leaves the old labels whole. */
         orbit_node_state_t tmp;
         memset(&tmp, 0, sizeof tmp);
         for (size_t i = 0; i < m->n_labels; i++)
             if (orbit_node_label_set(&tmp, m->labels[i]->key, m->labels[i]->value) != ORBIT_OK)
                 break; /* validated beforehand; cannot happen */
-        memcpy(packed, tmp.labels, sizeof packed);
-        memcpy(s->labels, packed, sizeof packed);
+        memcpy(s->labels, tmp.labels, sizeof s->labels);
     }
     if (m->has_gpus_set && m->gpus_set) {
         /* GPU lists usually keep their length between samples: reuse the
