@@ -477,8 +477,7 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
         s->pressure.io_full = m->pressure->io_full;
     }
     if (m->has_labels_set && m->labels_set) {
-        /* Rebuilt sorted in a scratch state, so a list that (against its
-         * validation) did not fit leaves the old labels whole. */
+        /* Rebuilt in a scratch state: orbit_node_label_set keeps it sorted. */
         orbit_node_state_t tmp;
         memset(&tmp, 0, sizeof tmp);
         for (size_t i = 0; i < m->n_labels; i++)
