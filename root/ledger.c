@@ -36,6 +36,7 @@ struct orbit_ledger {
     int64_t time_ms;
     uint8_t chain[ORBIT_LEDGER_HASH_LEN];
     char cluster[ORBIT_LEDGER_NAME_MAX + 1];
+    bool discarded; /* a crashed boot's environment was thrown away on open */
     /* The last state hash, valid until the state changes (status polls
      * hash an idle ledger often; the hash walks the whole state). */
     bool hash_valid;
@@ -124,6 +125,102 @@ static int load_cache(orbit_ledger_t *l, orbit_ledger_tx_t *tx)
     return rc == ORBIT_ENOTFOUND ? ORBIT_OK : rc;
 }
 
+/* ------------------------------------------------------------ durability */
+
+/* The environment runs with MDB_NOSYNC | MDB_WRITEMAP: a commit is a write to
+ * the shared mapping, no fsync. Durability comes from the Raft log, which is
+ * fsynced before an entry is acknowledged and replayed on every start (the
+ * consensus seam skips entries at or below the applied index). A process
+ * crash (kill -9) loses nothing: every commit is in the page cache, which
+ * outlives the process, and LMDB writes the meta page last. An OS crash or a
+ * power loss may leave a torn environment, though. So while the environment
+ * is open, OPEN_MARKER holds the kernel's boot id; a start that finds a
+ * marker written under another boot (or unreadable) discards data.mdb and
+ * starts empty, and Raft rebuilds the state from its durable snapshot and
+ * log. A clean close syncs the environment, then removes the marker. */
+#define OPEN_MARKER "open.boot"
+#define BOOT_ID_LEN 36
+
+static void boot_id(char out[BOOT_ID_LEN + 1])
+{
+    memset(out, 0, BOOT_ID_LEN + 1);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(out, BOOT_ID_LEN + 1, f))
+            out[0] = '\0';
+        fclose(f);
+    }
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static int sync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return ORBIT_EIO;
+    int rc = fsync(dfd) == 0 ? ORBIT_OK : ORBIT_EIO;
+    close(dfd);
+    return rc;
+}
+
+/* Discard a possibly torn environment left by a crashed boot, then mark the
+ * directory open under this boot. */
+static int marker_open(orbit_ledger_t *l, char *err, size_t errlen)
+{
+    char path[4096], data[4096], lock[4096], now[BOOT_ID_LEN + 1], then[BOOT_ID_LEN + 2] = "";
+    if ((size_t)snprintf(path, sizeof path, "%s/" OPEN_MARKER, l->dir) >= sizeof path ||
+        (size_t)snprintf(data, sizeof data, "%s/data.mdb", l->dir) >= sizeof data ||
+        (size_t)snprintf(lock, sizeof lock, "%s/lock.mdb", l->dir) >= sizeof lock) {
+        say(err, errlen, "ledger: data directory path too long");
+        return ORBIT_EINVAL;
+    }
+    boot_id(now);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(then, sizeof then, f))
+            then[0] = '\0';
+        fclose(f);
+        then[strcspn(then, "\n")] = '\0';
+        if (!now[0] || strcmp(then, now) != 0) {
+            /* Open when the machine went down: the page cache that held the
+             * unsynced commits is gone. */
+            if ((unlink(data) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT)) {
+                say(err, errlen, "ledger: cannot discard the state left by a crash in %s: %s",
+                    l->dir, strerror(errno));
+                return ORBIT_EIO;
+            }
+            l->discarded = true;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t n = strlen(now);
+    bool ok =
+        fd >= 0 && write(fd, now, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || sync_dir(l->dir) != ORBIT_OK) {
+        say(err, errlen, "ledger: cannot write %s: %s", path, strerror(errno));
+        return ORBIT_EIO;
+    }
+    return ORBIT_OK;
+}
+
+/* Sync the environment; on success the marker goes. */
+static void marker_close(orbit_ledger_t *l)
+{
+    char path[4096];
+    if (!l->env || mdb_env_sync(l->env, 1) != MDB_SUCCESS)
+        return;
+    if ((size_t)snprintf(path, sizeof path, "%s/" OPEN_MARKER, l->dir) < sizeof path &&
+        unlink(path) == 0)
+        sync_dir(l->dir);
+}
+
+bool orbit_ledger_discarded(const orbit_ledger_t *l)
+{
+    return l && l->discarded;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 /* Open the environment in l->dir, stamp or check the format version, load
@@ -140,11 +237,8 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     }
     mrc = mdb_env_set_mapsize(l->env, (size_t)ORBIT_LEDGER_MAP_SIZE);
     if (!mrc)
-        /* MDB_NOMETASYNC: one fdatasync per apply instead of two. A system
-         * crash may undo the last transaction (atomicity and consistency
-         * stay); the applied index goes back with it and Raft, whose log is
-         * fsynced, applies that entry again. */
-        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
+        /* No sync on commit: see "durability" above. */
+        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP, 0600);
     if (mrc) {
         say(err, errlen, "ledger: cannot open %s: %s", l->dir, mdb_strerror(mrc));
         int rc = orbit_ledger_store_err(mrc);
@@ -209,7 +303,9 @@ int orbit_ledger_open(const char *dir, orbit_ledger_t **lp, char *err, size_t er
         say(err, errlen, "ledger: out of memory");
         return ORBIT_ENOMEM;
     }
-    int rc = env_open(l, err, errlen);
+    int rc = marker_open(l, err, errlen);
+    if (!rc)
+        rc = env_open(l, err, errlen);
     if (rc) {
         orbit_ledger_close(&l);
         return rc;
@@ -223,8 +319,10 @@ void orbit_ledger_close(orbit_ledger_t **lp)
     if (!lp || !*lp)
         return;
     orbit_ledger_t *l = *lp;
-    if (l->env)
+    if (l->env) {
+        marker_close(l);
         mdb_env_close(l->env);
+    }
     orbit_ledger_buf_free(&l->scratch);
     orbit_ledger_buf_free(&l->keys);
     orbit_ledger_buf_free(&l->packed);

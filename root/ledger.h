@@ -10,8 +10,12 @@
  * never state without its index, never an index without its state).
  *
  * On disk: one LMDB environment in a directory (data.mdb + lock.mdb), map
- * size ORBIT_LEDGER_MAP_SIZE, synced on every commit. Every record carries a
- * format version; an environment of another version is refused.
+ * size ORBIT_LEDGER_MAP_SIZE, not synced on commit: the Raft log is the
+ * durable record and is replayed on start. A process crash loses nothing;
+ * after an OS crash the environment is discarded on open and rebuilt from
+ * Raft (see "durability" in ledger.c, and orbit_ledger_discarded). Every
+ * record carries a format version; an environment of another version is
+ * refused.
  *
  * ---------------------------------------------------------------- outcomes
  * Each proposal of an entry gets one Outcome, in order:
@@ -174,9 +178,14 @@ typedef struct orbit_ledger orbit_ledger_t;
  * ORBIT_ECORRUPT (not a ledger of this format version), ORBIT_ENOMEM. */
 int orbit_ledger_open(const char *dir, orbit_ledger_t **lp, char *err, size_t errlen);
 
-/* Close the environment and free the ledger; NULL-safe, clears *lp. Every
- * committed entry is already on disk. */
+/* Close the environment and free the ledger; NULL-safe, clears *lp. Syncs
+ * the environment to disk first (commits are not synced one by one). */
 void orbit_ledger_close(orbit_ledger_t **lp);
+
+/* True when open found the environment of a boot that ended while it was
+ * open (an OS crash or power loss: unsynced commits may be torn) and threw
+ * it away; the ledger starts empty and Raft restores it. */
+bool orbit_ledger_discarded(const orbit_ledger_t *l);
 
 /* The cluster id stored in the environment ("" if none yet). Valid until the
  * next call on l. */

@@ -728,6 +728,10 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     }
     if (orbit_ledger_open(ledger_dir, &rl->ledger, err, errlen) != ORBIT_OK)
         goto fail;
+    if (orbit_ledger_discarded(rl->ledger))
+        orbit_warn("ledger: the machine went down while %s was open; its unsynced state was "
+                   "discarded and is rebuilt from the Raft snapshot and log",
+                   ledger_dir);
     if (orbit_ledger_set_cluster_id(rl->ledger, cfg->cluster, err, errlen) != ORBIT_OK)
         goto fail;
     rl->last_time = orbit_ledger_time(rl->ledger);

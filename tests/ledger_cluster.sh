@@ -7,7 +7,10 @@
 #                another cluster is refused.
 #   failover   - kill -9 the leader under load: a new leader, no proposal
 #                without an outcome, every acknowledged placement on every
-#                replica; the restarted replica catches up to the same hash.
+#                replica; the restarted replica catches up to the same hash,
+#                even when its LMDB state is treated as torn by an OS crash
+#                (its open marker names another boot: discarded, rebuilt
+#                from the Raft log).
 #   compaction - history beyond --history-keep is compacted: a watch from the
 #                start answers Compacted and resumes after it, gap-free.
 #   members    - replace a replica online: a fourth joins empty, is added and
@@ -105,6 +108,11 @@ failover)
         [ "$i" = "$old" ] && continue
         "$LOAD" "${LISTEN[$i]}" verify "$WORK/acked.txt" || fail "replica $i lost acknowledged placements"
     done
+    # The kill -9 left the ledger's open marker behind. Pretend the machine
+    # went down too: the unsynced LMDB state must be discarded and rebuilt
+    # from Raft.
+    [ -f "$WORK/data$old/ledger/open.boot" ] || fail "no open marker after kill -9"
+    echo 00000000-0000-0000-0000-000000000000 >"$WORK/data$old/ledger/open.boot"
     replica "$old"
     caught_up() {
         local a b
@@ -115,6 +123,8 @@ failover)
     wait_for 20 "the restarted replica catches up" caught_up >/dev/null || exit 1
     "$LOAD" "${LISTEN[$old]}" verify "$WORK/acked.txt" || fail "restarted replica misses placements"
     wait_for 10 "equal state hashes on all replicas" hashes_equal >/dev/null || exit 1
+    grep -q 'unsynced state was discarded' "$WORK/root$old.log" ||
+        fail "the restarted replica did not discard its torn state"
     echo "PASS failover"
     ;;
 compaction)

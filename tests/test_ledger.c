@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -1453,6 +1454,57 @@ static void test_reopen_and_redelivery(void **state)
     orbit__ledger__proposal__free_unpacked(p, NULL);
 }
 
+/* Commits are not synced one by one: a process that dies without closing
+ * loses nothing (same boot: the page cache holds it), while an environment
+ * left open by another boot is discarded on open (Raft rebuilds it). */
+static void test_crash_marker(void **state)
+{
+    fx_t *f = *state;
+    char marker[sizeof f->dir + 16];
+    snprintf(marker, sizeof marker, "%s/open.boot", f->dir);
+    COMMITTED(run(f, PLACE("c1", "n1", 10)));
+    assert_int_equal(access(marker, F_OK), 0);
+    orbit_ledger_close(&f->l);
+    assert_int_not_equal(access(marker, F_OK), 0); /* clean close: synced, marker gone */
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fx_open(f);
+        f->out = NULL;
+        if (!f->l || orbit_ledger_discarded(f->l))
+            _exit(2);
+        run(f, PLACE("c2", "n1", 10));
+        _exit(orbit_ledger_applied_index(f->l) == 2 ? 0 : 3); /* no close, no sync */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(access(marker, F_OK), 0); /* left behind by the "crash" */
+    fx_open(f);
+    assert_false(orbit_ledger_discarded(f->l));
+    assert_int_equal(orbit_ledger_applied_index(f->l), 2);
+    uint8_t h1[32], h2[32];
+    hash_of(f, h1);
+    orbit_ledger_close(&f->l);
+
+    /* The same marker written under another boot: torn state is possible. */
+    FILE *m = fopen(marker, "w");
+    assert_non_null(m);
+    fputs("00000000-0000-0000-0000-000000000000\n", m);
+    fclose(m);
+    fx_open(f);
+    assert_true(orbit_ledger_discarded(f->l));
+    assert_int_equal(orbit_ledger_applied_index(f->l), 0);
+    assert_int_equal(orbit_ledger_index(f->l), 0);
+    hash_of(f, h2);
+    assert_memory_not_equal(h1, h2, sizeof h1);
+    orbit_ledger_close(&f->l);
+    fx_open(f); /* cleanly closed since: kept */
+    assert_false(orbit_ledger_discarded(f->l));
+}
+
 static void test_undecodable_entry(void **state)
 {
     fx_t *f = *state;
@@ -1919,6 +1971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test_setup_teardown(test_reopen_and_redelivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undecodable_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_and_compaction, setup, teardown),
