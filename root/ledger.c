@@ -1579,6 +1579,39 @@ static int object_json(orbit_ledger_tx_t *tx, const char *kind, const char *name
     return *j ? ORBIT_OK : ORBIT_ENOMEM;
 }
 
+/* The whole tree: {"epoch", "shards":[{shard, tier, parent, endpoint,
+ * children, racks}], "racks":[{rack, shard}]}, both in name order. */
+static int topo_shard_json(void *ctx, const orbit_ledger_shard_t *s)
+{
+    json_t *o = json_pack("{sssIsssssIsI}", "shard", s->shard, "tier", (json_int_t)s->tier,
+                          "parent", s->parent, "endpoint", s->endpoint, "children",
+                          (json_int_t)s->children, "racks", (json_int_t)s->racks);
+    return o && !json_array_append_new(ctx, o) ? ORBIT_OK : ORBIT_ENOMEM;
+}
+
+static int topo_rack_json(void *ctx, const char *rack, const char *shard)
+{
+    json_t *o = json_pack("{ssss}", "rack", rack, "shard", shard);
+    return o && !json_array_append_new(ctx, o) ? ORBIT_OK : ORBIT_ENOMEM;
+}
+
+static int topology_json(orbit_ledger_tx_t *tx, uint64_t epoch, json_t **out)
+{
+    json_t *shards = json_array(), *racks = json_array();
+    int rc = shards && racks ? ORBIT_OK : ORBIT_ENOMEM;
+    if (!rc)
+        rc = orbit_ledger_store_shard_each(tx, topo_shard_json, shards);
+    if (!rc)
+        rc = orbit_ledger_store_rack_each(tx, topo_rack_json, racks);
+    if (!rc) {
+        *out = json_pack("{sIsOsO}", "epoch", (json_int_t)epoch, "shards", shards, "racks", racks);
+        rc = *out ? ORBIT_OK : ORBIT_ENOMEM;
+    }
+    json_decref(shards);
+    json_decref(racks);
+    return rc;
+}
+
 int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint64_t *index)
 {
     char kind[16];
@@ -1605,8 +1638,7 @@ int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint6
     if (!rc)
         rc = orbit_ledger_store_key_index(&tx, key, &at);
     if (!rc && !strcmp(kind, "topology")) {
-        j = json_pack("{sI}", "epoch", (json_int_t)at);
-        rc = j ? ORBIT_OK : ORBIT_ENOMEM;
+        rc = topology_json(&tx, at, &j);
     } else if (!rc) {
         rc = object_json(&tx, kind, name, &j);
     }

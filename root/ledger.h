@@ -339,7 +339,10 @@ uint64_t orbit_ledger_topology_epoch(orbit_ledger_t *l);
 /* The object named by key ("placement/<capsule>", "gang/<g>", "node/<n>",
  * "principal/<p>", "lease/<r>", "identity/<id>", "module/<m>/<module>",
  * "shard/<s>", "rack/<r>", "topology") as a JSON object text (malloc'd, free
- * with free()), and the key's last-changed index (may be NULL).
+ * with free()), and the key's last-changed index (may be NULL). "topology"
+ * is the whole tree: {"epoch", "shards":[{"shard","tier","parent",
+ * "endpoint","children","racks"}], "racks":[{"rack","shard"}]}, in name
+ * order.
  * Errors: ORBIT_EINVAL (unknown key form), ORBIT_ENOTFOUND, ORBIT_ENOMEM. */
 int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint64_t *index);
 

@@ -736,6 +736,83 @@ int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const c
     return put_name(tx, 'r', rack, shard);
 }
 
+/* Walk the records tagged tag, calling fn with each name (NUL-terminated
+ * copy) and value. */
+typedef int (*tag_fn)(void *ctx, const char *name, const MDB_val *v);
+static int tag_each(orbit_ledger_tx_t *tx, char tag, tag_fn fn, void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t start = (uint8_t)tag;
+    MDB_val k = {1, &start}, v;
+    char name[ORBIT_LEDGER_NAME_MAX + 1];
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size < 1 || kb[0] != (uint8_t)tag)
+            break;
+        if (k.mv_size - 1 > ORBIT_LEDGER_NAME_MAX) {
+            rc = ORBIT_ECORRUPT;
+            break;
+        }
+        memcpy(name, kb + 1, k.mv_size - 1);
+        name[k.mv_size - 1] = '\0';
+        rc = fn(ctx, name, &v);
+    }
+    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+typedef struct {
+    orbit_ledger_shard_fn shard;
+    orbit_ledger_rack_fn rack;
+    void *ctx;
+} each_t;
+
+static int shard_one(void *ctx, const char *name, const MDB_val *v)
+{
+    each_t *e = ctx;
+    orbit_ledger_shard_t s;
+    rd_t r;
+    memset(&s, 0, sizeof s);
+    strcpy(s.shard, name);
+    rd_start(&r, v);
+    s.tier = (uint32_t)rd_u64(&r);
+    rd_str(&r, s.parent, sizeof s.parent);
+    rd_str(&r, s.endpoint, sizeof s.endpoint);
+    s.children = rd_u64(&r);
+    s.racks = rd_u64(&r);
+    int rc = rd_end(&r);
+    return rc ? rc : e->shard(e->ctx, &s);
+}
+
+static int rack_one(void *ctx, const char *name, const MDB_val *v)
+{
+    each_t *e = ctx;
+    char shard[ORBIT_LEDGER_NAME_MAX + 1];
+    rd_t r;
+    rd_start(&r, v);
+    rd_str(&r, shard, sizeof shard);
+    int rc = rd_end(&r);
+    return rc ? rc : e->rack(e->ctx, name, shard);
+}
+
+int orbit_ledger_store_shard_each(orbit_ledger_tx_t *tx, orbit_ledger_shard_fn fn, void *ctx)
+{
+    each_t e = {fn, NULL, ctx};
+    return tag_each(tx, 's', shard_one, &e);
+}
+
+int orbit_ledger_store_rack_each(orbit_ledger_tx_t *tx, orbit_ledger_rack_fn fn, void *ctx)
+{
+    each_t e = {NULL, fn, ctx};
+    return tag_each(tx, 'r', rack_one, &e);
+}
+
 /* ------------------------------------------------------------ expiry index */
 
 static int expiry_key(key_t_ *k, int64_t expires_ms, Orbit__Ledger__RefKind kind, const char *key)

@@ -145,6 +145,12 @@ int orbit_ledger_store_del_shard(orbit_ledger_tx_t *tx, const char *shard);
 int orbit_ledger_store_get_rack(orbit_ledger_tx_t *tx, const char *rack,
                                 char shard[ORBIT_LEDGER_NAME_MAX + 1]);
 int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const char *shard);
+/* Every shard, then every rack, in name order; a non-zero return of fn
+ * stops the walk and is returned. */
+typedef int (*orbit_ledger_shard_fn)(void *ctx, const orbit_ledger_shard_t *s);
+typedef int (*orbit_ledger_rack_fn)(void *ctx, const char *rack, const char *shard);
+int orbit_ledger_store_shard_each(orbit_ledger_tx_t *tx, orbit_ledger_shard_fn fn, void *ctx);
+int orbit_ledger_store_rack_each(orbit_ledger_tx_t *tx, orbit_ledger_rack_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------- expiry index */
 int orbit_ledger_store_expiry_add(orbit_ledger_tx_t *tx, int64_t expires_ms,

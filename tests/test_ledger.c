@@ -1719,11 +1719,19 @@ static void test_get_json(void **state)
         const char *key;
         const char *has;
     } cases[] = {
-        {"placement/c1", "\"node\":\"n1\""},   {"node/n1", "\"placements\":1"},
-        {"principal/p", "\"granted\":false"},  {"lease/r", "\"holder\":\"h\""},
-        {"identity/i1", "\"capsule\":\"c1\""}, {"module/m/x", "\"count\":2"},
-        {"shard/s1", "\"racks\":1"},           {"rack/k1", "\"shard\":\"s1\""},
-        {"gang/g", "\"members\":[\"a\"]"},     {"topology", "\"epoch\":7"},
+        {"placement/c1", "\"node\":\"n1\""},
+        {"node/n1", "\"placements\":1"},
+        {"principal/p", "\"granted\":false"},
+        {"lease/r", "\"holder\":\"h\""},
+        {"identity/i1", "\"capsule\":\"c1\""},
+        {"module/m/x", "\"count\":2"},
+        {"shard/s1", "\"racks\":1"},
+        {"rack/k1", "\"shard\":\"s1\""},
+        {"gang/g", "\"members\":[\"a\"]"},
+        {"topology", "\"epoch\":7"},
+        {"topology", "\"racks\":[{\"rack\":\"k1\",\"shard\":\"s1\"}]"},
+        {"topology", "\"shards\":[{\"children\":0,\"endpoint\":\"\",\"parent\":\"\",\"racks\":1,"
+                     "\"shard\":\"s1\",\"tier\":1}]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = orbit_ledger_get_json(f->l, cases[i].key, &j, &at);
