@@ -746,6 +746,12 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_transport;
     }
+    /* raft 0.15's libuv backend implements async_work (a uv_queue_work) but
+     * still says struct raft_io version 1, and raft_init refuses an fsm
+     * with snapshot_async on a version-1 io. Version 2 adds exactly that
+     * one field, so declare what is there. */
+    if (c->io.version < 2 && c->io.async_work != NULL)
+        c->io.version = 2;
     rv = raft_init(&c->raft, &c->io, &c->fsm.fsm, c->id, c->address);
     if (rv != 0) {
         set_err(err, errlen, "raft init: %s", raft_errmsg(&c->raft));

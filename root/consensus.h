@@ -130,6 +130,16 @@ typedef struct {
      * more entries). Other non-zero returns also skip, and are logged. */
     int (*snapshot)(void *ctx, uint64_t index, void **buf, size_t *len);
 
+    /* Optional, replaces snapshot for raft's own snapshots: serialise the
+     * state into *buf and *len on a worker thread while apply goes on on the
+     * loop (a large state copied on the loop would stall heartbeats and
+     * cost elections). The copy may be newer than the raft index the
+     * snapshot is filed under, never older, and must carry its own applied
+     * index: after restore, applied_index() answers it and the entries the
+     * copy already holds are skipped. Must be safe to run concurrently with
+     * apply (LMDB: a read transaction). Same return rules as snapshot. */
+    int (*snapshot_async)(void *ctx, void **buf, size_t *len);
+
     /* Replace the whole state with a snapshot taken by some replica's
      * snapshot() at raft index `index` (buf/len borrowed for the call).
      * Afterwards applied_index() must answer the applied index recorded in

@@ -180,6 +180,51 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     return 0;
 }
 
+/* fsm version 3 (the state machine has snapshot_async): on the loop only
+ * the envelope, with the raft index; the state's bytes are added by
+ * fsm_snapshot_async on raft's worker thread. */
+static int fsm_snapshot_header(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    struct raft_buffer *b = calloc(2, sizeof *b);
+    uint8_t *hdr = malloc(ORBIT_CONSENSUS_SNAP_HDR);
+    *bufs = NULL;
+    *n_bufs = 0;
+    if (b == NULL || hdr == NULL) {
+        free(b);
+        free(hdr);
+        return RAFT_NOMEM;
+    }
+    memcpy(hdr, ORBIT_CONSENSUS_SNAP_MAGIC, 8);
+    put_u32(hdr + 8, ORBIT_CONSENSUS_SNAP_VERSION);
+    put_u32(hdr + 12, ORBIT_CONSENSUS_SNAP_HDR);
+    put_u64(hdr + 16, (uint64_t)a->raft->last_applied);
+    b[0].base = hdr;
+    b[0].len = ORBIT_CONSENSUS_SNAP_HDR;
+    *bufs = b;
+    *n_bufs = 2; /* b[1] filled by fsm_snapshot_async */
+    return 0;
+}
+
+/* Worker thread: touches only the state machine's thread-safe copy and the
+ * buffers raft handed over; no adapter field. */
+static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    void *data = NULL;
+    size_t len = 0;
+    if (*bufs == NULL || *n_bufs != 2)
+        return RAFT_INVALID;
+    int rv = a->ops.snapshot_async(a->ctx, &data, &len);
+    if (rv != 0) {
+        free(data);
+        return RAFT_BUSY;
+    }
+    (*bufs)[1].base = data;
+    (*bufs)[1].len = len;
+    return 0;
+}
+
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     (void)fsm;
@@ -243,13 +288,15 @@ int orbit_consensus_fsm_init(orbit_consensus_fsm_adapter_t *a, const orbit_conse
     memset(a, 0, sizeof *a);
     a->ops = *ops;
     a->ctx = ctx;
-    a->fsm.version = 2; /* snapshot_finalize: we own the snapshot buffers */
+    /* version 2: snapshot_finalize, we own the snapshot buffers; version 3
+     * adds snapshot_async (raft runs it through io->async_work). */
+    a->fsm.version = ops->snapshot_async ? 3 : 2;
     a->fsm.data = a;
     a->fsm.apply = fsm_apply;
-    a->fsm.snapshot = fsm_snapshot;
+    a->fsm.snapshot = ops->snapshot_async ? fsm_snapshot_header : fsm_snapshot;
     a->fsm.restore = fsm_restore;
     a->fsm.snapshot_finalize = fsm_snapshot_finalize;
-    a->fsm.snapshot_async = NULL;
+    a->fsm.snapshot_async = ops->snapshot_async ? fsm_snapshot_async : NULL;
     return ORBIT_OK;
 }
 

@@ -407,6 +407,9 @@ int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN]);
 int orbit_ledger_snapshot(orbit_ledger_t *l, int fd, uint64_t *applied_index);
 
 /* The same into a malloc'd buffer (*buf, *len; free with free()).
+ * With applied_index NULL this may run on another thread than the one
+ * applying (a read transaction: the copy holds whatever was committed when
+ * it began), but not concurrently with restore or close.
  * Errors: those of orbit_ledger_snapshot, ORBIT_ENOMEM. */
 int orbit_ledger_snapshot_buf(orbit_ledger_t *l, uint8_t **buf, size_t *len,
                               uint64_t *applied_index);

@@ -104,6 +104,17 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len)
     return rc;
 }
 
+/* raft's worker thread: a compact copy through an LMDB read transaction,
+ * concurrent with apply on the loop; the copy carries its applied index. */
+static int fsm_snapshot_async(void *ctx, void **buf, size_t *len)
+{
+    orbit_root_ledger_t *rl = ctx;
+    uint8_t *b = NULL;
+    int rc = orbit_ledger_snapshot_buf(rl->ledger, &b, len, NULL);
+    *buf = b;
+    return rc;
+}
+
 static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
 {
     (void)index;
@@ -121,8 +132,12 @@ static uint64_t fsm_applied(void *ctx)
     return orbit_ledger_applied_index(rl->ledger);
 }
 
-static const orbit_consensus_fsm_t fsm = {fsm_apply, fsm_snapshot, fsm_restore, fsm_applied,
-                                          fsm_result_free};
+static const orbit_consensus_fsm_t fsm = {.apply = fsm_apply,
+                                          .snapshot = fsm_snapshot,
+                                          .snapshot_async = fsm_snapshot_async,
+                                          .restore = fsm_restore,
+                                          .applied_index = fsm_applied,
+                                          .result_free = fsm_result_free};
 
 static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_id)
 {
