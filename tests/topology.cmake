@@ -3,3 +3,4 @@
 # a differential run against the real ledger state machine (hence
 # orbit_ledger, on a temporary LMDB environment).
 orbit_unit_test(test_topology orbit_topology orbit_ledger m)
+orbit_unit_test(test_topology_fetch orbit_topology_fetch)
