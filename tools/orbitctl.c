@@ -1,5 +1,6 @@
-/* orbitctl: the operator's tool. Today: queries of the root view
- * (summary, node lists, one node's detail, shards), as tables or --json. */
+/* orbitctl: the operator's tool: queries of the root view (summary, node
+ * lists, one node's detail, shards), as tables or --json; the ledger
+ * (orbitctl_ledger.c) and the topology (orbitctl_topology.c). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -30,13 +31,29 @@ static const orbit_opt_t opts[] = {
     {"stale", NULL, "ledger get/watch: any replica answers from its own state", false},
     {"client-id", "ID", "ledger propose: client id for idempotent retries", false},
     {"snapshot", "DIR", "ledger get: read from a snapshot written by `ledger snapshot DIR`", false},
+    {"tier", "N", "topology add-shard: the new shard's tier (1: rack shard, 2+: zone shard)",
+     false},
+    {"parent", "SHARD", "topology add-shard: the shard it reports to (default: the root)", false},
+    {"endpoint", "ENDPOINT", "topology add-shard: where the new shard listens", false},
+    {"take-racks", NULL, "topology add-shard: then move to it the racks rendezvous gives it",
+     false},
+    {"wait", NULL, "topology move-rack/remove-shard: wait until the nodes have re-homed", false},
+    {"timeout-s", "S", "topology --wait: give up after S seconds (default 60)", false},
+    {"epoch", "N", "topology changes: fence the change on this epoch (from `topology plan`)",
+     false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {
     "orbitctl", "Query and operate an Orbit constellation.",
     "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards\n"
     "       orbitctl [--root ENDPOINT[,...]] [--json] ledger status|propose FILE|get KEY|"
-    "watch|snapshot DIR|members [add ID HOST:PORT|remove ID|assign ID ROLE]",
+    "watch|snapshot DIR|members [add ID HOST:PORT|remove ID|assign ID ROLE]\n"
+    "       orbitctl [--root ENDPOINT[,...]] [--json] topology show\n"
+    "       orbitctl topology plan add-shard ID --tier N [--parent P]|remove-shard ID|"
+    "move-rack RACK SHARD\n"
+    "       orbitctl topology add-shard ID --tier N [--parent P] --endpoint E [--take-racks]\n"
+    "       orbitctl topology move-rack RACK SHARD [--wait] [--timeout-s S]\n"
+    "       orbitctl topology remove-shard ID [--wait] [--timeout-s S]",
     "orbitctl", opts};
 
 bool json_out;
@@ -455,6 +472,8 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "missing command (try: orbitctl view summary; see --help)");
     else if (!strcmp(pos[0], "ledger"))
         status = orbitctl_ledger(v, pos, npos, err, sizeof err);
+    else if (!strcmp(pos[0], "topology"))
+        status = orbitctl_topology(v, pos, npos, err, sizeof err);
     else if (!strcmp(pos[0], "view"))
         status = cmd_view(v, pos, npos, err, sizeof err);
     else

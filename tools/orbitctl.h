@@ -18,4 +18,11 @@ void dump(json_t *j);
  * usage) with a one-line reason in err when not 0. */
 int orbitctl_ledger(zhashx_t *v, char **pos, int npos, char *err, size_t errlen);
 
+/* `orbitctl topology show|plan|add-shard|remove-shard|move-rack`: returns
+ * 0 (done), 1 (refused, conflicting change, remote failure or --wait timed
+ * out), 2 (usage) or 3 (remove-shard without --wait: racks moved, the shard
+ * still owns nodes and has not left yet), with a one-line reason in err
+ * when not 0. */
+int orbitctl_topology(zhashx_t *v, char **pos, int npos, char *err, size_t errlen);
+
 #endif
