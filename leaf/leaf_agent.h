@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "leaf_config.h"
+#include "leaf_home.h"
 #include "leaf_link.h"
 
 /* One node's agent on a single zloop thread:
@@ -20,6 +21,19 @@
  *   preferred one is tried again. With a single endpoint the socket is kept
  *   (libzmq reconnects with its own back-off) and the link starts over with
  *   a full state. Failover lines are logged at info at most once a minute.
+ * - discovery (cfg->roots, no shard list): the shard list is the rack's
+ *   candidates (orbit_topology_rack_endpoints: owner first, then rendezvous
+ *   order) in the topology read from the roots (stale read, timeout
+ *   interval / 2 within 100..2000 ms). Until a read names a shard for the
+ *   rack nothing is sent and a read is tried every interval (one warning
+ *   per 10 s). Every LeafAck carries the shard's topology epoch; one above
+ *   the epoch held schedules a read after a random delay in [0, interval)
+ *   (leaf_home.h); a read still below the epoch seen is repeated an interval
+ *   later. When the rack's preferred shard changed, the socket is replaced
+ *   by one to the new preferred shard (a re-home: the node keeps its
+ *   incarnation and seq, and sends a full state); a new list with the same
+ *   preferred shard leaves the socket alone. Counters:
+ *   orbit_leaf_agent_home_stats, and a debug line every interval.
  *
  * Thread rules: an agent belongs to the thread that runs it. */
 typedef struct orbit_leaf_agent orbit_leaf_agent_t;
@@ -47,5 +61,15 @@ const orbit_leaf_link_stats_t *orbit_leaf_agent_stats(const orbit_leaf_agent_t *
 
 /* Index in the shard list of the endpoint currently in use. */
 size_t orbit_leaf_agent_shard_index(const orbit_leaf_agent_t *a);
+
+/* The endpoint in use (valid until the agent runs again); NULL while a
+ * discovering agent has no shard yet. */
+const char *orbit_leaf_agent_endpoint(const orbit_leaf_agent_t *a);
+
+/* Discovery counters; NULL when the agent was given shard endpoints. */
+const orbit_leaf_home_stats_t *orbit_leaf_agent_home_stats(const orbit_leaf_agent_t *a);
+
+/* Epoch of the topology in use (0: none, or not discovering). */
+uint64_t orbit_leaf_agent_topology_epoch(const orbit_leaf_agent_t *a);
 
 #endif

@@ -13,7 +13,10 @@
 
 static const orbit_opt_t opts[] = {
     {"node", "NAME", "node name (default: the host name)", ORBIT_OPT_ONCE},
-    {"shard", "ENDPOINT[,...]", "shard endpoints, in order of preference (required)",
+    {"shard", "ENDPOINT[,...]", "shard endpoints, in order of preference (this or --root)",
+     ORBIT_OPT_ONCE},
+    {"root", "ENDPOINT[,...]",
+     "root replica endpoints: find this rack's shards in the topology (needs --label rack=R)",
      ORBIT_OPT_ONCE},
     {"label", "KEY=VALUE", "a label, e.g. rack=r1; added to the file's labels", ORBIT_OPT_MERGE},
     {"interval-ms", "MS", "reporting interval, 10..3600000 (default 1000)", ORBIT_OPT_ONCE},
@@ -32,8 +35,8 @@ static const orbit_cli_t cli = {
     .prog = "orbit-leaf",
     .summary = "Collects this node's state (procfs CPU, memory, load, PSI pressure; GPUs via "
                "NVML)\nand pushes deltas to its rack shard. A --config file holds the same keys "
-               "under 'leaf'\n(leaf/shard = ..., leaf/label/rack = r1).",
-    .usage = "--shard ENDPOINT[,...] [options]",
+               "under 'leaf'\n(leaf/shard = ... or leaf/root = ..., leaf/label/rack = r1).",
+    .usage = "(--shard ENDPOINT[,...] | --root ENDPOINT[,...] --label rack=R) [options]",
     .section = "leaf",
     .opts = opts,
 };
@@ -80,6 +83,40 @@ static int set_shards(orbit_leaf_config_t *cfg, const char *list, char *err, siz
             return ORBIT_OK;
         p = comma + 1;
     }
+}
+
+/* "a,b,c" root endpoints, each checked, kept as one string. */
+static int set_roots(orbit_leaf_config_t *cfg, const char *list, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (const char *p = list;; n++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *ep = strndup(p, len);
+        if (!ep)
+            return ORBIT_ENOMEM;
+        bool ok = orbit_endpoint_valid(ep);
+        if (!ok)
+            fail(err, errlen, "--root: malformed endpoint '%s'", ep);
+        free(ep);
+        if (!ok)
+            return ORBIT_EINVAL;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    cfg->roots = strdup(list);
+    return cfg->roots ? ORBIT_OK : ORBIT_ENOMEM;
+}
+
+bool orbit_leaf_config_rack(const orbit_leaf_config_t *cfg, char *out, size_t n)
+{
+    char tmp[ORBIT_LABEL_VALUE_MAX + 1];
+    if (!orbit_node_label_get(cfg->labels, "rack", tmp, sizeof tmp) || !tmp[0])
+        return false;
+    if (out && n)
+        snprintf(out, n, "%s", tmp);
+    return true;
 }
 
 /* One "key=value" (from --label or leaf/label/key = value) into cfg->labels;
@@ -134,7 +171,7 @@ static int set_node(orbit_leaf_config_t *cfg, const char *node, char *err, size_
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0 || !orbit_name_valid(host))
         return fail(err, errlen, "host name '%s' is not a valid node name; use --node", host);
-    snprintf(cfg->node, sizeof cfg->node, "%s", host);
+    memcpy(cfg->node, host, strlen(host) + 1); /* a valid name fits */
     return ORBIT_OK;
 }
 
@@ -167,8 +204,16 @@ static int apply(orbit_leaf_config_t *cfg, zhashx_t *v, char *err, size_t errlen
     const char *node = orbit_cli_str(v, "node");
     if (node && (rc = set_node(cfg, node, err, errlen)) != ORBIT_OK)
         return rc;
-    if (!cfg->nshards)
-        return fail(err, errlen, "--shard is required (endpoints of this rack's shards)");
+    const char *root = orbit_cli_str(v, "root");
+    if (root && cfg->nshards)
+        return fail(err, errlen, "--root and --shard exclude each other (give one)");
+    if (root && (rc = set_roots(cfg, root, err, errlen)) != ORBIT_OK)
+        return rc;
+    if (root && !orbit_leaf_config_rack(cfg, NULL, 0))
+        return fail(err, errlen, "--root needs this node's rack: --label rack=R");
+    if (!cfg->nshards && !root)
+        return fail(err, errlen,
+                    "--shard or --root is required (this rack's shards, or the root replicas)");
     return node ? ORBIT_OK : set_node(cfg, NULL, err, errlen);
 }
 
@@ -178,6 +223,7 @@ void orbit_leaf_config_close(orbit_leaf_config_t *cfg)
         return;
     for (size_t i = 0; i < cfg->nshards; i++)
         free(cfg->shards[i]);
+    free(cfg->roots);
     free(cfg->nvml_lib);
     free(cfg->proc_root);
     free(cfg->config_file);

@@ -17,12 +17,17 @@
 
 /* The command line (orbit_cli: "--flag=value" works too, and --help prints
  * every flag):
- *   orbit-leaf --shard ENDPOINT[,...] [--node NAME] [--label KEY=VALUE]...
+ *   orbit-leaf (--shard ENDPOINT[,...] | --root ENDPOINT[,...] --label rack=R)
+ *              [--node NAME] [--label KEY=VALUE]...
  *              [--interval-ms MS] [--full-every K] [--xid-window-s S]
  *              [--xid-critical-window-s S] [--nvml-lib PATH]
  *              [--proc-root DIR] [--config FILE] [--log-level LEVEL]
  *              [--help] [--version]
- * The ZPL file holds the same keys under "leaf" (leaf/node, leaf/shard,
+ * With --root the leaf discovers its shards: it reads the topology from the
+ * root replicas and uses its rack's candidates (leaf_agent.h); --root needs
+ * a rack label and excludes --shard (from the file too: a flag does not
+ * override the other mode's key, both together are an error).
+ * The ZPL file holds the same keys under "leaf" (leaf/node, leaf/shard, leaf/root,
  * leaf/interval-ms, leaf/full-every, leaf/xid-window-s,
  * leaf/xid-critical-window-s, leaf/nvml-lib, leaf/proc-root, leaf/log-level,
  * and one leaf/label/KEY = VALUE per label); unknown keys are errors. A flag
@@ -32,6 +37,7 @@ typedef struct {
     char node[ORBIT_NAME_MAX];           /* default: the host name */
     char *shards[ORBIT_LEAF_SHARDS_MAX]; /* preference order; heap strings */
     size_t nshards;
+    char *roots;                    /* --root: comma-separated root endpoints; NULL: --shard */
     char labels[ORBIT_LABELS_MAX];  /* packed "k=v\n", sorted (orbit_node_state_t form) */
     uint32_t interval_ms;           /* default 1000 */
     uint32_t full_every;            /* default 30 */
@@ -52,10 +58,14 @@ typedef struct {
  * before the leaf's own checks.
  * Errors: ORBIT_EINVAL with a one-line reason (no program name, no newline)
  * in err (size errlen): unknown flag, missing value, value out of range,
- * malformed endpoint, invalid node name or label, no --shard, unreadable or
+ * malformed endpoint, invalid node name or label, neither or both of
+ * --shard and --root, --root without a rack label, unreadable or
  * invalid config file, unknown key in it. ORBIT_ENOMEM. */
 int orbit_leaf_config_parse(int argc, char **argv, orbit_leaf_config_t *cfg, char *err,
                             size_t errlen);
+
+/* The value of cfg's rack label copied into out (size n); false when none. */
+bool orbit_leaf_config_rack(const orbit_leaf_config_t *cfg, char *out, size_t n);
 
 /* Free what cfg holds and zero it; NULL-safe. */
 void orbit_leaf_config_close(orbit_leaf_config_t *cfg);

@@ -829,6 +829,8 @@ int orbit_leaf_link_handle_ack(orbit_leaf_link_t *l, const Orbit__LeafAck *ack, 
 {
     l->stats.acks++;
     l->attempt_since_ms = 0; /* the shard is alive, whatever it says */
+    if (ack->has_topology_epoch && ack->topology_epoch > l->stats.topology_epoch)
+        l->stats.topology_epoch = ack->topology_epoch;
     if (!verdict_known((int)ack->verdict)) {
         l->stats.ack_bad++;
         return ORBIT_EINVAL;

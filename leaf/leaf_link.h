@@ -63,23 +63,24 @@ typedef struct {
 /* Counters, never reset. Node-message counts are per NodeDelta. */
 typedef struct {
     uint64_t batches_sent;
-    uint64_t fulls_sent;    /* node messages that were full states */
-    uint64_t deltas_sent;   /* node messages that were deltas */
-    uint64_t acks;          /* LeafAck messages handled */
-    uint64_t acked;         /* node verdicts OK */
-    uint64_t duplicate;     /* node verdicts DUPLICATE (treated as OK) */
-    uint64_t overloaded;    /* node verdicts OVERLOADED */
-    uint64_t resync;        /* node verdicts RESYNC */
-    uint64_t rejected;      /* node verdicts REJECTED */
-    uint64_t wrong_shard;   /* node verdicts WRONG_SHARD */
-    uint64_t send_dropped;  /* batches not sent because the socket would block */
-    uint64_t dropped_nodes; /* node messages in those batches (sent again later) */
-    uint64_t send_errors;   /* batches that failed otherwise (EIO, ENOMEM) */
-    uint64_t silent_nodes;  /* node sends not acknowledged in time */
-    uint64_t shard_silent;  /* times ORBIT_LEAF_LINK_SILENT was reported */
-    uint64_t ack_unknown;   /* acks for forgotten batches, unknown nodes or seqs */
-    uint64_t ack_bad;       /* frames that are not a decodable LeafAck, bad verdicts */
-    uint64_t forgotten;     /* unacknowledged node sends pushed out of the ring */
+    uint64_t fulls_sent;     /* node messages that were full states */
+    uint64_t deltas_sent;    /* node messages that were deltas */
+    uint64_t acks;           /* LeafAck messages handled */
+    uint64_t acked;          /* node verdicts OK */
+    uint64_t duplicate;      /* node verdicts DUPLICATE (treated as OK) */
+    uint64_t overloaded;     /* node verdicts OVERLOADED */
+    uint64_t resync;         /* node verdicts RESYNC */
+    uint64_t rejected;       /* node verdicts REJECTED */
+    uint64_t wrong_shard;    /* node verdicts WRONG_SHARD */
+    uint64_t send_dropped;   /* batches not sent because the socket would block */
+    uint64_t dropped_nodes;  /* node messages in those batches (sent again later) */
+    uint64_t send_errors;    /* batches that failed otherwise (EIO, ENOMEM) */
+    uint64_t silent_nodes;   /* node sends not acknowledged in time */
+    uint64_t shard_silent;   /* times ORBIT_LEAF_LINK_SILENT was reported */
+    uint64_t ack_unknown;    /* acks for forgotten batches, unknown nodes or seqs */
+    uint64_t ack_bad;        /* frames that are not a decodable LeafAck, bad verdicts */
+    uint64_t forgotten;      /* unacknowledged node sends pushed out of the ring */
+    uint64_t topology_epoch; /* highest LeafAck.topology_epoch seen (0: none) */
 } orbit_leaf_link_stats_t;
 
 /* A snapshot of one node's protocol state (for tests and diagnostics). */
@@ -146,7 +147,8 @@ int orbit_leaf_link_flush(orbit_leaf_link_t *l, int64_t now_ms);
 bool orbit_leaf_link_needs_send(const orbit_leaf_link_t *l);
 
 /* Apply one decoded LeafAck (not kept). now_ms is the caller's monotonic
- * clock, used for back-off.
+ * clock, used for back-off. Its topology_epoch, when set, raises
+ * stats.topology_epoch whatever the rest of the ack holds.
  * Errors: ORBIT_ENOTFOUND (batch unknown or forgotten; counted, ignored),
  * ORBIT_EINVAL (unknown batch verdict; counted, ignored). */
 int orbit_leaf_link_handle_ack(orbit_leaf_link_t *l, const Orbit__LeafAck *ack, int64_t now_ms);

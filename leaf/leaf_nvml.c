@@ -171,8 +171,10 @@ static void load(orbit_leaf_nvml_t *n)
         }
         char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
         if (n->api.uuid && n->api.uuid(g->handle, uuid, sizeof uuid) == NVML_SUCCESS) {
-            uuid[sizeof uuid - 1] = '\0';
-            snprintf(g->uuid, sizeof g->uuid, "%s", uuid);
+            /* Longer UUIDs are cut to the wire's limit on purpose. */
+            size_t len = strnlen(uuid, sizeof g->uuid - 1);
+            memcpy(g->uuid, uuid, len);
+            g->uuid[len] = '\0';
         }
         /* XID events are unsupported on some boards; the GPU is still
          * reported. */

@@ -162,9 +162,43 @@ static void bad_flags(void **state)
     BAD(f, "unexpected argument 'extra'", SHARD, "extra");
     BAD(f, "--shard needs a value", "--shard");
     BAD(f, "--node needs a value", SHARD, "--node");
-    BAD(f, "--shard is required", "--node", "n1");
-    /* Not implemented, so simply unknown. */
-    BAD(f, "unknown option '--root'", SHARD, "--root", "tcp://127.0.0.1:7000");
+    BAD(f, "--shard or --root is required", "--node", "n1");
+    BAD(f, "--root and --shard exclude each other", SHARD, "--root", "tcp://127.0.0.1:7000",
+        "--label", "rack=r1");
+    BAD(f, "--root needs this node's rack", "--node", "n1", "--root", "tcp://127.0.0.1:7000");
+    BAD(f, "--root needs this node's rack", "--root", "tcp://127.0.0.1:7000", "--label", "zone=z1");
+    BAD(f, "--root: malformed endpoint 'tcp://nohost'", "--root", "tcp://127.0.0.1:1,tcp://nohost",
+        "--label", "rack=r1");
+    BAD(f, "--root needs a value", "--root");
+}
+
+static void write_file(fixture_t *f, const char *text);
+
+static void root_mode(void **state)
+{
+    fixture_t *f = *state;
+    char rack[32];
+    assert_int_equal(parse(f, "--node", "n1", "--root", "tcp://127.0.0.1:7000,tcp://127.0.0.1:7001",
+                           "--label", "rack=r7", (char *)NULL),
+                     ORBIT_OK);
+    assert_string_equal(f->cfg.roots, "tcp://127.0.0.1:7000,tcp://127.0.0.1:7001");
+    assert_int_equal(f->cfg.nshards, 0);
+    assert_true(orbit_leaf_config_rack(&f->cfg, rack, sizeof rack));
+    assert_string_equal(rack, "r7");
+    /* The same from the file. */
+    write_file(f, "leaf\n"
+                  "    node = n2\n"
+                  "    root = \"tcp://127.0.0.1:7000\"\n"
+                  "    label\n"
+                  "        rack = r3\n");
+    assert_int_equal(parse(f, "--config", f->file, (char *)NULL), ORBIT_OK);
+    assert_string_equal(f->cfg.roots, "tcp://127.0.0.1:7000");
+    assert_true(orbit_leaf_config_rack(&f->cfg, NULL, 0));
+    /* A file's root and a flag's shard: both modes, refused. */
+    BAD(f, "exclude each other", "--config", f->file, SHARD);
+    /* --shard mode has no rack requirement. */
+    assert_int_equal(parse(f, SHARD, (char *)NULL), ORBIT_OK);
+    assert_false(orbit_leaf_config_rack(&f->cfg, rack, sizeof rack));
 }
 
 static void bad_intervals(void **state)
@@ -274,7 +308,7 @@ static void bad_config_files(void **state)
     BAD(f, "leaf/nvml-lib has no value", "--config", f->file, SHARD);
     unlink(f->file);
     write_file(f, "leaf\n    root = \"tcp://127.0.0.1:7000\"\n");
-    BAD(f, "unknown key leaf/root", "--config", f->file, SHARD);
+    BAD(f, "--root needs this node's rack", "--config", f->file);
     unlink(f->file);
     write_file(f, "leaf\n    xid-critical-window-s = 0\n");
     BAD(f, "--xid-critical-window-s", "--config", f->file, SHARD);
@@ -292,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(node_defaults_to_host_name, setup, teardown),
         cmocka_unit_test_setup_teardown(help_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(root_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_intervals, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_names_and_labels, setup, teardown),
