@@ -101,13 +101,17 @@ done
 echo "add-shard rack-b --take-racks: $(jq -c '.racks_moved' "$WORK/add.json") racks moved"
 
 # move-rack --wait: no nodes, so done at once; progress on stderr, JSON on stdout.
-ctl --json topology move-rack r1 rack-b --wait --timeout-s 10 >"$WORK/mv.json" \
+mv=$(ctl --json topology show | jq -r '.shards[] | select(.id == "rack-a") | .racks[0]')
+ctl topology plan move-rack "$mv" rack-b | grep -q "move rack $mv .*rack-a -> rack-b" ||
+    fail "plan move-rack (human)"
+ctl --json topology move-rack "$mv" rack-b --wait --timeout-s 10 >"$WORK/mv.json" \
     2>"$WORK/mv.err" || fail "move-rack --wait: $(cat "$WORK/mv.err")"
-jq -e '.rack == "r1" and .to == "rack-b" and .rehomed.done and .rehomed.total == 0' \
-    "$WORK/mv.json" >/dev/null || fail "move-rack --wait: $(cat "$WORK/mv.json")"
+jq -e --arg r "$mv" '.rack == $r and .from == "rack-a" and .to == "rack-b" and .changed and
+    .rehomed.done and .rehomed.total == 0' "$WORK/mv.json" >/dev/null ||
+    fail "move-rack --wait: $(cat "$WORK/mv.json")"
 grep -q "re-homed 0/0" "$WORK/mv.err" || fail "no progress line: $(cat "$WORK/mv.err")"
-[ "$(owner r1)" = rack-b ] || fail "r1 not on rack-b"
-ctl topology plan move-rack r2 rack-b | grep -q "rack r2" || fail "plan move-rack (human)"
+[ "$(owner "$mv")" = rack-b ] || fail "$mv not on rack-b"
+ctl topology move-rack "$mv" rack-b | grep -q "already owned by rack-b" || fail "repeated move"
 
 # Refusals: each one line, exit 1, nothing changed.
 refused shard_exists topology add-shard rack-a --tier 1 --parent zone-a --endpoint tcp://x:1
