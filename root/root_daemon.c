@@ -215,6 +215,12 @@ static int on_router(zsock_t *sock, int budget, void *arg)
                 log_bad(r, "rejected shard report", rc);
                 continue;
             }
+            /* Shards in discovery mode refetch the tree when this is ahead
+             * of theirs; a replica without a ledger has no epoch to give. */
+            if (r->ledger) {
+                ack.has_topology_epoch = true;
+                ack.topology_epoch = orbit_root_ledger_topology_epoch(r->ledger);
+            }
             if (!(ack.has_resync && ack.resync))
                 orbit_freshness_record(&r->freshness, (Orbit__ShardReport *)m, zclock_time());
             r->st.reports++;

@@ -1,7 +1,9 @@
 /* root_daemon: one orbit-root replica's event loop for the telemetry plane:
  * ingests shard reports into the root view, answers view queries from
  * clients, and proxies node-detail queries to the owning shard. Every shard
- * reports to every root replica, so each replica's view is warm.
+ * reports to every root replica, so each replica's view is warm. Report
+ * acks carry the topology epoch of the replica's ledger (none without one),
+ * from which shards in discovery mode learn that the tree changed.
  *
  * Thread rules: one thread runs the daemon from new to destroy. */
 #ifndef ORBIT_ROOT_DAEMON_H

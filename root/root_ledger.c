@@ -827,3 +827,8 @@ const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger
 {
     return &rl->st;
 }
+
+uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl)
+{
+    return rl && rl->ledger ? orbit_ledger_topology_epoch(rl->ledger) : 0;
+}

@@ -67,6 +67,11 @@ typedef struct {
 } orbit_root_ledger_stats_t;
 const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl);
 
+/* The topology epoch of this replica's applied ledger state (the ledger
+ * index of the last topology change; 0: none yet, or rl NULL). Reads the
+ * local state (stale on a follower), never blocks on consensus. */
+uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl);
+
 /* Parse "1=host:port,2=host:port" into cfg->peers (strings point into a
  * copy kept in *storage: free it after the ledger is closed).
  * Errors: ORBIT_EINVAL with a reason in err. */
