@@ -1,5 +1,6 @@
 /* orbit-shard: parse configuration and run one shard daemon. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "orbit_cli.h"
@@ -9,9 +10,14 @@
 
 static const orbit_opt_t opts[] = {
     {"id", "NAME", "shard name, unique in the tree (required)", false},
+    {"root", "ENDPOINT[,...]",
+     "root replicas: take tier, endpoint and parent from the topology in the ledger "
+     "(instead of --tier, --listen, --upstream)",
+     false},
     {"tier", "N", "1 = rack shard over leaves (default), 2+ = over shards", false},
-    {"listen", "ENDPOINT[,...]", "where children connect (required)", false},
-    {"upstream", "ENDPOINT[,...]", "parent shard or every root replica (required)", false},
+    {"listen", "ENDPOINT[,...]", "where children connect (without --root: required)", false},
+    {"upstream", "ENDPOINT[,...]", "parent shard or every root replica (without --root: required)",
+     false},
     {"interval-ms", "MS", "report interval (default 1000)", false},
     {"suspect-missed", "N", "missed leaf intervals before suspect (default 3)", false},
     {"down-missed", "N", "missed leaf intervals before down (default 10)", false},
@@ -23,7 +29,8 @@ static const orbit_opt_t opts[] = {
 
 static const orbit_cli_t cli = {
     "orbit-shard", "Aggregates leaves (tier 1) or shards (tier 2+) and reports upward.",
-    "--id NAME --listen ENDPOINT --upstream ENDPOINT[,...] [options]", "shard", opts};
+    "--id NAME (--root ENDPOINT[,...] | --listen ENDPOINT --upstream ENDPOINT[,...]) [options]",
+    "shard", opts};
 
 int main(int argc, char **argv)
 {
@@ -49,10 +56,31 @@ int main(int argc, char **argv)
     snprintf(cfg.id, sizeof cfg.id, "%s", id);
     cfg.listen = orbit_cli_str(v, "listen");
     cfg.upstream = orbit_cli_str(v, "upstream");
-    if (!cfg.listen)
-        orbit_cli_die(cli.prog, "--listen is required");
-    if (!cfg.upstream)
-        orbit_cli_die(cli.prog, "--upstream is required");
+    cfg.roots = orbit_cli_str(v, "root");
+    if (cfg.roots) {
+        /* Discovery mode: the ledger says where this shard listens, at which
+         * tier, and where it reports. */
+        if (cfg.upstream)
+            orbit_cli_die(cli.prog, "--root and --upstream exclude each other (with --root the "
+                                    "parent comes from the topology in the ledger)");
+        if (cfg.listen)
+            orbit_cli_die(cli.prog, "--root and --listen exclude each other (with --root the "
+                                    "shard listens on its endpoint declared in the ledger)");
+        if (orbit_cli_str(v, "tier"))
+            orbit_warn("--tier is ignored with --root: the tier comes from the ledger");
+        char *eps[ORBIT_SHARD_UPSTREAMS_MAX];
+        int n = 0;
+        if (orbit_endpoints_split(cfg.roots, "--root", eps, ORBIT_SHARD_UPSTREAMS_MAX, &n, err,
+                                  sizeof err) != 0)
+            orbit_cli_die(cli.prog, err);
+        for (int i = 0; i < n; i++)
+            free(eps[i]);
+    } else {
+        if (!cfg.listen)
+            orbit_cli_die(cli.prog, "--listen is required (or --root)");
+        if (!cfg.upstream)
+            orbit_cli_die(cli.prog, "--upstream is required (or --root)");
+    }
     if (orbit_cli_u32(v, "tier", 1, 8, 1, &cfg.tier, err, sizeof err) ||
         orbit_cli_u32(v, "interval-ms", 10, 3600000, 1000, &cfg.interval_ms, err, sizeof err) ||
         orbit_cli_u32(v, "suspect-missed", 1, 1000, 3, &cfg.nodes.suspect_missed, err,

@@ -1,13 +1,21 @@
 /* shard_daemon: the orbit-shard event loop (ingest, reports, detail proxy). */
 #include "shard_daemon.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "orbit_err.h"
 #include "orbit_log.h"
 #include "orbit_sock.h"
+#include "shard_fetch.h"
 #include "shard_pending.h"
+#include "shard_place.h"
+
+/* How long one topology read may take (the fetcher's thread waits, not the
+ * loop), and how often the same topology complaint is repeated. */
+#define FETCH_TIMEOUT_MS   2000
+#define TOPO_LOG_REPEAT_MS 30000
 
 #define REPORT_RING 16
 
@@ -26,7 +34,21 @@ typedef struct {
     uint64_t reports_sent, reports_dropped, acks_sent, acks_dropped;
     uint64_t acks_received, resyncs_received, detail_requests, detail_unknown;
     uint64_t bad_frames, frame_errors;
+    /* discovery mode */
+    uint64_t topology_fetches, topology_fetch_errors, topology_updates, topology_stale;
+    uint64_t upstream_changes, bind_errors, place_errors;
 } daemon_stats_t;
+
+/* One complaint about the topology, repeated only when it changes kind or
+ * after TOPO_LOG_REPEAT_MS (a shard waiting to be declared says so once). */
+typedef enum {
+    TOPO_OK = 0,
+    TOPO_FETCH,      /* no replica answered, or the answer was unusable */
+    TOPO_UNDECLARED, /* this shard is not (or no longer) in the topology */
+    TOPO_PLACE,      /* declared, but its place cannot be used */
+    TOPO_BIND,       /* its declared endpoint cannot be bound */
+    TOPO_TIER,       /* its declared tier changed */
+} topo_kind_t;
 
 struct orbit_shard {
     orbit_shard_cfg_t cfg;
@@ -44,6 +66,14 @@ struct orbit_shard {
     daemon_stats_t st;
     orbit_ratelimit_t rl;
     zloop_t *loop;
+    /* discovery mode (cfg.roots): the fetcher, the place held and when to
+     * read the topology again; epoch is 0 in flag mode */
+    orbit_shard_fetch_t *fetch;
+    orbit_shard_place_t place;
+    orbit_shard_refetch_t refetch;
+    uint64_t epoch;
+    topo_kind_t topo_said;
+    int64_t topo_said_ms;
 };
 
 static void log_bad(orbit_shard_t *s, const char *what, int rc)
@@ -52,6 +82,23 @@ static void log_bad(orbit_shard_t *s, const char *what, int rc)
     if (orbit_ratelimit_pass(&s->rl, zclock_mono(), &suppressed))
         orbit_warn("shard %s: %s: %s (%llu similar lines suppressed)", s->cfg.id, what,
                    orbit_strerror(rc), (unsigned long long)suppressed);
+}
+
+static void log_topo(orbit_shard_t *s, topo_kind_t kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_topo(orbit_shard_t *s, topo_kind_t kind, const char *fmt, ...)
+{
+    int64_t now = zclock_mono();
+    if (kind == s->topo_said && now - s->topo_said_ms < TOPO_LOG_REPEAT_MS)
+        return;
+    s->topo_said = kind;
+    s->topo_said_ms = now;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    orbit_warn("shard %s: %s", s->cfg.id, line);
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -99,6 +146,7 @@ static Orbit__ShardInfo *self_info(orbit_shard_t *s, orbit_arena_t *a)
         C("bad_type", x->bad_type);
         C("bad_decode", x->bad_decode);
         C("shed", x->shed);
+        C("rehomed_away", x->rehomed_away);
     } else {
         const orbit_subtree_stats_t *x = orbit_subtree_stats(s->subtree);
         i->nodes = orbit_subtree_rows_count(s->subtree);
@@ -120,6 +168,16 @@ static Orbit__ShardInfo *self_info(orbit_shard_t *s, orbit_arena_t *a)
     C("acks_dropped", s->st.acks_dropped);
     C("resyncs_received", s->st.resyncs_received);
     C("detail_requests", s->st.detail_requests);
+    if (s->fetch) {
+        C("topology_epoch", s->epoch);
+        C("topology_fetches", s->st.topology_fetches);
+        C("topology_fetch_errors", s->st.topology_fetch_errors);
+        C("topology_updates", s->st.topology_updates);
+        C("topology_stale", s->st.topology_stale);
+        C("upstream_changes", s->st.upstream_changes);
+        C("bind_errors", s->st.bind_errors);
+        C("place_errors", s->st.place_errors);
+    }
 #undef C
     for (size_t k = 0; k < n; k++)
         if (!cs[k])
@@ -134,7 +192,10 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
     orbit_arena_t *a = s->arena;
     orbit_arena_reset(a);
     bool warming = now - s->started_ms < s->cfg.warmup_ms;
-    bool full = u->need_full || warming;
+    /* An upstream that may have missed a removal whose tombstone was
+     * dropped gets the whole set instead. */
+    bool full = u->need_full || warming ||
+                (s->nodes && u->acked_gen < orbit_shard_nodes_removed_floor(s->nodes));
     uint64_t gen = s->nodes ? orbit_shard_nodes_gen(s->nodes) : orbit_subtree_gen(s->subtree);
     Orbit__ShardReport r = ORBIT__SHARD_REPORT__INIT;
     Orbit__Summary sum = ORBIT__SUMMARY__INIT;
@@ -144,6 +205,8 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
     if (s->nodes) {
         orbit_shard_nodes_summary(s->nodes, &agg);
         rc = orbit_shard_nodes_rows(s->nodes, full ? 0 : u->acked_gen, a, &r.rows, &r.n_rows);
+        if (rc == ORBIT_OK && !full)
+            rc = orbit_shard_nodes_removed(s->nodes, u->acked_gen, a, &r.removed, &r.n_removed);
     } else {
         orbit_subtree_summary(s->subtree, &agg);
         rc = orbit_subtree_rows(s->subtree, full ? 0 : u->acked_gen, a, &r.rows, &r.n_rows);
@@ -188,6 +251,9 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
 static void on_report_ack(orbit_shard_t *s, upstream_t *u, const Orbit__ReportAck *ack)
 {
     s->st.acks_received++;
+    if (s->fetch && ack->has_topology_epoch)
+        orbit_shard_refetch_saw(&s->refetch, ack->topology_epoch, zclock_mono(),
+                                (uint32_t)randof((int)s->cfg.interval_ms));
     if (ack->has_resync && ack->resync) {
         s->st.resyncs_received++;
         u->need_full = true;
@@ -312,6 +378,8 @@ static int on_router(zloop_t *loop, zsock_t *sock, void *arg)
             log_bad(s, "rejected child report", rc);
             continue;
         }
+        ack.has_topology_epoch = true;
+        ack.topology_epoch = s->epoch;
         if (orbit_wire_send(sock, s->rx.rid, s->rx.rid_len, ORBIT_MSG_REPORT_ACK, &ack.base) !=
             ORBIT_OK)
             s->st.acks_dropped++;
@@ -393,61 +461,288 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         if (p.upstream >= 0 && p.upstream < s->nup)
             reply_detail_up(s, s->up[p.upstream].sock, p.orig_id, NULL,
                             "child shard did not answer in time");
+    if (s->nodes && s->nup) {
+        uint64_t acked = s->up[0].acked_gen;
+        for (int i = 1; i < s->nup; i++)
+            if (s->up[i].acked_gen < acked)
+                acked = s->up[i].acked_gen;
+        orbit_shard_nodes_prune_removed(s->nodes, acked);
+    }
+    if (s->fetch && !orbit_shard_fetch_busy(s->fetch) &&
+        orbit_shard_refetch_due(&s->refetch, now)) {
+        if (orbit_shard_fetch_start(s->fetch) == ORBIT_OK)
+            s->st.topology_fetches++;
+    }
     return 0;
+}
+
+/* --------------------------------------------------------------- topology */
+
+/* Connect a DEALER to each endpoint of list into up[] (*n of them); all or
+ * nothing. */
+static int connect_upstreams(const char *list, upstream_t *up, int *n, char *err, size_t errlen)
+{
+    orbit_sock_opts_t o;
+    orbit_sock_opts_default(&o, ORBIT_LINK_TREE);
+    char *eps[ORBIT_SHARD_UPSTREAMS_MAX];
+    int neps = 0;
+    *n = 0;
+    if (orbit_endpoints_split(list, "--upstream", eps, ORBIT_SHARD_UPSTREAMS_MAX, &neps, err,
+                              errlen) != 0)
+        return ORBIT_EINVAL;
+    int rc = ORBIT_OK;
+    for (int i = 0; i < neps; i++) {
+        upstream_t *u = &up[*n];
+        memset(u, 0, sizeof *u);
+        snprintf(u->endpoint, sizeof u->endpoint, "%s", eps[i]);
+        u->need_full = true;
+        u->sock = rc == ORBIT_OK ? orbit_sock_connect(ZMQ_DEALER, eps[i], &o, err, errlen) : NULL;
+        if (u->sock)
+            (*n)++;
+        else
+            rc = ORBIT_EIO;
+    }
+    for (int i = 0; i < neps; i++)
+        free(eps[i]);
+    if (rc != ORBIT_OK) {
+        for (int i = 0; i < *n; i++)
+            zsock_destroy(&up[i].sock);
+        *n = 0;
+    }
+    return rc;
+}
+
+/* The parent moved: report to list from now on (each new upstream starts
+ * with a full report). The old sockets stay if the new ones cannot be had. */
+static void repoint_upstreams(orbit_shard_t *s, const char *list)
+{
+    upstream_t fresh[ORBIT_SHARD_UPSTREAMS_MAX];
+    int n = 0;
+    char err[256] = "";
+    if (connect_upstreams(list, fresh, &n, err, sizeof err) != ORBIT_OK) {
+        s->st.place_errors++;
+        log_topo(s, TOPO_PLACE, "cannot report to %s: %s; still reporting to %s", list, err,
+                 s->place.upstream);
+        return;
+    }
+    for (int i = 0; i < s->nup; i++) {
+        if (s->loop)
+            zloop_reader_end(s->loop, s->up[i].sock);
+        zsock_destroy(&s->up[i].sock);
+    }
+    memcpy(s->up, fresh, (size_t)n * sizeof *fresh);
+    s->nup = n;
+    for (int i = 0; s->loop && i < s->nup; i++)
+        zloop_reader(s->loop, s->up[i].sock, on_upstream, s);
+    s->st.upstream_changes++;
+    snprintf(s->place.upstream, sizeof s->place.upstream, "%s", list);
+    orbit_info("shard %s: now reporting to %s", s->cfg.id, list);
+}
+
+/* The declared endpoint changed (the shard left and joined again): listen
+ * there too, then stop listening on the old one. */
+static void rebind(orbit_shard_t *s, const char *listen)
+{
+    if (!orbit_endpoint_valid(listen) || zsock_bind(s->router, "%s", listen) < 0) {
+        s->st.bind_errors++;
+        log_topo(s, TOPO_BIND, "cannot listen on its declared endpoint %s: %s; still on %s", listen,
+                 orbit_endpoint_valid(listen) ? zmq_strerror(errno) : "malformed endpoint",
+                 s->place.listen);
+        return;
+    }
+    zsock_unbind(s->router, "%s", s->place.listen);
+    orbit_info("shard %s: now listening on %s", s->cfg.id, listen);
+    snprintf(s->place.listen, sizeof s->place.listen, "%s", listen);
+}
+
+/* Take a topology read (t, owned; NULL: the read failed for reason why). */
+static void take_topology(orbit_shard_t *s, orbit_topology_t *t, const char *why)
+{
+    int64_t now = zclock_mono();
+    if (!t) {
+        s->st.topology_fetch_errors++;
+        orbit_shard_refetch_done(&s->refetch, false, 0, now);
+        log_topo(s, TOPO_FETCH, "cannot read the topology from %s: %s; retrying", s->cfg.roots,
+                 why);
+        return;
+    }
+    uint64_t epoch = orbit_topology_epoch(t);
+    orbit_shard_refetch_done(&s->refetch, true, epoch, now);
+    if (epoch <= s->epoch) {
+        /* The safety net's read of the same tree, or a replica behind it. */
+        if (epoch < s->epoch || s->refetch.seen > epoch)
+            s->st.topology_stale++;
+        orbit_topology_destroy(&t);
+        return;
+    }
+    s->st.topology_updates++;
+    s->epoch = epoch;
+    orbit_shard_place_t p;
+    char err[256] = "";
+    int rc = orbit_shard_place_resolve(t, s->cfg.id, s->cfg.roots, &p, err, sizeof err);
+    if (rc == ORBIT_ENOTFOUND) {
+        s->st.place_errors++;
+        log_topo(s, TOPO_UNDECLARED,
+                 "no longer declared in the topology (epoch %llu); keeping its place, owning no "
+                 "racks",
+                 (unsigned long long)epoch);
+    } else if (rc != ORBIT_OK) {
+        s->st.place_errors++;
+        log_topo(s, TOPO_PLACE, "topology epoch %llu: %s; keeping its place",
+                 (unsigned long long)epoch, err);
+    } else {
+        if (p.tier != s->cfg.tier) {
+            s->st.place_errors++;
+            log_topo(s, TOPO_TIER, "declared tier is now %u, serving as tier %u until restarted",
+                     p.tier, s->cfg.tier);
+        }
+        if (strcmp(p.listen, s->place.listen))
+            rebind(s, p.listen);
+        if (strcmp(p.upstream, s->place.upstream))
+            repoint_upstreams(s, p.upstream);
+        snprintf(s->place.parent, sizeof s->place.parent, "%s", p.parent);
+        s->topo_said = TOPO_OK;
+    }
+    s->place.epoch = epoch;
+    if (s->nodes) {
+        zhashx_t *racks = orbit_shard_place_racks(t, s->cfg.id);
+        orbit_shard_nodes_set_topology(s->nodes, epoch, racks ? &racks : NULL);
+    }
+    orbit_info("shard %s: topology epoch %llu", s->cfg.id, (unsigned long long)epoch);
+    orbit_topology_destroy(&t);
+}
+
+static int on_fetched(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)sock;
+    orbit_shard_t *s = arg;
+    char why[256] = "";
+    orbit_topology_t *t = orbit_shard_fetch_take(s->fetch, why, sizeof why);
+    if (t || !orbit_shard_fetch_busy(s->fetch))
+        take_topology(s, t, why);
+    return 0;
+}
+
+/* Discovery at start: read until this shard is declared with a usable
+ * place (one line per kind of trouble), or until interrupted. */
+static int discover(orbit_shard_t *s, orbit_topology_t **out, char *err, size_t errlen)
+{
+    for (;;) {
+        char why[256] = "";
+        orbit_topology_t *t = NULL;
+        if (orbit_shard_fetch_start(s->fetch) == ORBIT_OK) {
+            s->st.topology_fetches++;
+            t = orbit_shard_fetch_take(s->fetch, why, sizeof why);
+        }
+        if (zsys_interrupted)
+            break;
+        int rc = ORBIT_EIO;
+        if (!t) {
+            s->st.topology_fetch_errors++;
+            log_topo(s, TOPO_FETCH, "cannot read the topology from %s: %s; retrying every %u ms",
+                     s->cfg.roots, why, s->cfg.interval_ms);
+        } else {
+            rc = orbit_shard_place_resolve(t, s->cfg.id, s->cfg.roots, &s->place, why, sizeof why);
+            if (rc == ORBIT_OK) {
+                *out = t;
+                s->topo_said = TOPO_OK;
+                return ORBIT_OK;
+            }
+            s->st.place_errors++;
+            log_topo(s, rc == ORBIT_ENOTFOUND ? TOPO_UNDECLARED : TOPO_PLACE,
+                     "%s (topology epoch %llu); retrying every %u ms", why,
+                     (unsigned long long)orbit_topology_epoch(t), s->cfg.interval_ms);
+            orbit_topology_destroy(&t);
+        }
+        zclock_sleep((int)s->cfg.interval_ms);
+        if (zsys_interrupted)
+            break;
+    }
+    snprintf(err, errlen, "interrupted while waiting for shard %s in the topology", s->cfg.id);
+    return ORBIT_ESHUTDOWN;
 }
 
 /* -------------------------------------------------------------- lifecycle */
 
 orbit_shard_t *orbit_shard_new(const orbit_shard_cfg_t *cfg, char *err, size_t errlen)
 {
+    if (cfg->roots && (cfg->listen || cfg->upstream)) {
+        snprintf(err, errlen,
+                 "--root finds the shard's endpoint and parent in the ledger: give it without "
+                 "--listen and --upstream");
+        return NULL;
+    }
+    if (!cfg->roots && (!cfg->listen || !cfg->upstream)) {
+        snprintf(err, errlen, "give --root, or both --listen and --upstream");
+        return NULL;
+    }
     orbit_shard_t *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    orbit_topology_t *topo = NULL;
     s->cfg = *cfg;
     if (!s->cfg.interval_ms)
         s->cfg.interval_ms = 1000;
     orbit_pending_init(&s->pending);
     orbit_rx_init(&s->rx);
+    if (cfg->roots) {
+        s->fetch = orbit_shard_fetch_new(cfg->roots, FETCH_TIMEOUT_MS, err, errlen);
+        if (!s->fetch || discover(s, &topo, err, errlen) != ORBIT_OK)
+            goto fail;
+        s->epoch = orbit_topology_epoch(topo);
+        s->cfg.tier = s->place.tier;
+        s->cfg.listen = s->place.listen;
+        s->cfg.upstream = s->place.upstream;
+        orbit_info("shard %s: declared in topology epoch %llu as tier %u at %s, reporting to %s",
+                   s->cfg.id, (unsigned long long)s->epoch, s->place.tier, s->place.listen,
+                   s->place.upstream);
+    } else {
+        snprintf(s->place.listen, sizeof s->place.listen, "%s", cfg->listen);
+        snprintf(s->place.upstream, sizeof s->place.upstream, "%s", cfg->upstream);
+    }
     s->started_ms = zclock_mono();
     s->incarnation = ((uint64_t)zclock_time() << 16) ^ (uint64_t)randof(65536) ^ 1;
     s->arena = orbit_arena_new(1 << 16);
     if (s->cfg.tier <= 1) {
         s->cfg.tier = 1;
-        s->nodes = orbit_shard_nodes_new(cfg->id, &cfg->nodes);
+        s->nodes = orbit_shard_nodes_new(s->cfg.id, &s->cfg.nodes);
     } else {
-        s->subtree = orbit_subtree_new(cfg->id, cfg->tier, &cfg->subtree);
+        s->subtree = orbit_subtree_new(s->cfg.id, s->cfg.tier, &s->cfg.subtree);
     }
     if (!s->arena || (!s->nodes && !s->subtree)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (topo && s->nodes) {
+        zhashx_t *racks = orbit_shard_place_racks(topo, s->cfg.id);
+        if (!racks) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        orbit_shard_nodes_set_topology(s->nodes, s->epoch, &racks);
+    }
     orbit_sock_opts_t o;
     orbit_sock_opts_default(&o, s->cfg.tier == 1 ? ORBIT_LINK_LEAF : ORBIT_LINK_TREE);
-    s->router = orbit_sock_bind(ZMQ_ROUTER, cfg->listen, &o, err, errlen);
-    if (!s->router)
+    s->router = orbit_sock_bind(ZMQ_ROUTER, s->cfg.listen, &o, err, errlen);
+    if (!s->router) {
+        if (topo) { /* say whose endpoint it is: the fix is in the ledger or on this host */
+            char why[256];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "shard %s: declared endpoint: %s", s->cfg.id, why);
+        }
         goto fail;
-    orbit_sock_opts_default(&o, ORBIT_LINK_TREE);
-    char *eps[ORBIT_SHARD_UPSTREAMS_MAX];
-    int n = 0;
-    if (orbit_endpoints_split(cfg->upstream, "--upstream", eps, ORBIT_SHARD_UPSTREAMS_MAX, &n, err,
-                              errlen) != 0)
-        goto fail;
-    for (int i = 0; i < n; i++) {
-        upstream_t *u = &s->up[s->nup];
-        snprintf(u->endpoint, sizeof u->endpoint, "%s", eps[i]);
-        u->need_full = true;
-        u->sock = orbit_sock_connect(ZMQ_DEALER, eps[i], &o, err, errlen);
-        if (u->sock)
-            s->nup++;
     }
-    for (int i = 0; i < n; i++)
-        free(eps[i]);
-    if (s->nup < n)
+    if (connect_upstreams(s->cfg.upstream, s->up, &s->nup, err, errlen) != ORBIT_OK)
         goto fail;
+    if (s->fetch)
+        orbit_shard_refetch_init(&s->refetch, s->cfg.interval_ms, s->epoch, zclock_mono());
+    orbit_topology_destroy(&topo);
     return s;
 fail:
+    orbit_topology_destroy(&topo);
     orbit_shard_destroy(&s);
     return NULL;
 }
@@ -458,10 +753,12 @@ int orbit_shard_run(orbit_shard_t *s)
     zloop_reader(s->loop, s->router, on_router, s);
     for (int i = 0; i < s->nup; i++)
         zloop_reader(s->loop, s->up[i].sock, on_upstream, s);
+    if (s->fetch)
+        zloop_reader(s->loop, orbit_shard_fetch_sock(s->fetch), on_fetched, s);
     uint32_t sub = s->cfg.interval_ms / 4 ? s->cfg.interval_ms / 4 : 1;
     zloop_timer(s->loop, sub, 0, on_tick, s);
-    orbit_info("shard %s (tier %u) serving, %d upstream(s), report every %u ms", s->cfg.id,
-               s->cfg.tier, s->nup, s->cfg.interval_ms);
+    orbit_info("shard %s (tier %u) serving on %s, %d upstream(s), report every %u ms", s->cfg.id,
+               s->cfg.tier, s->place.listen, s->nup, s->cfg.interval_ms);
     zloop_start(s->loop);
     orbit_info("shard %s stopping", s->cfg.id);
     return 0;
@@ -473,6 +770,7 @@ void orbit_shard_destroy(orbit_shard_t **ps)
         return;
     orbit_shard_t *s = *ps;
     zloop_destroy(&s->loop);
+    orbit_shard_fetch_destroy(&s->fetch);
     for (int i = 0; i < s->nup; i++)
         zsock_destroy(&s->up[i].sock);
     zsock_destroy(&s->router);

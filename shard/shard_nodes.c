@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "shard_tomb.h"
 
 typedef struct {
     orbit_node_state_t st; /* st.name is the hash key (not copied) */
@@ -26,6 +27,8 @@ struct orbit_shard_nodes {
     orbit_shard_nodes_stats_t stats;
     int64_t window_start_ms; /* ingest budget: one-second windows */
     uint32_t window_count;
+    zhashx_t *racks;      /* discovery mode: racks owned; NULL in flag mode */
+    orbit_tombs_t *tombs; /* forgotten nodes not yet acknowledged upstream */
 };
 
 static void node_free(void **item)
@@ -54,7 +57,10 @@ orbit_shard_nodes_t *orbit_shard_nodes_new(const char *id, const orbit_shard_nod
     if (!n->cfg.default_interval_ms)
         n->cfg.default_interval_ms = 1000;
     n->nodes = zhashx_new();
-    if (!n->nodes) {
+    n->tombs = orbit_tombs_new(0);
+    if (!n->nodes || !n->tombs) {
+        zhashx_destroy(&n->nodes);
+        orbit_tombs_destroy(&n->tombs);
         free(n);
         return NULL;
     }
@@ -70,6 +76,8 @@ void orbit_shard_nodes_destroy(orbit_shard_nodes_t **pn)
     if (!pn || !*pn)
         return;
     zhashx_destroy(&(*pn)->nodes);
+    zhashx_destroy(&(*pn)->racks);
+    orbit_tombs_destroy(&(*pn)->tombs);
     free(*pn);
     *pn = NULL;
 }
@@ -239,6 +247,8 @@ static Orbit__Verdict ingest_one(orbit_shard_nodes_t *n, const Orbit__NodeDelta 
         n->stats.nomem++;
         return ORBIT__VERDICT__RESYNC;
     }
+    if (fresh)
+        orbit_tombs_forget(n->tombs, e->st.name); /* back before its removal was acked */
     if (full || (d->has_labels_set && d->labels_set))
         e->labels_hash = (uint32_t)fnv(14695981039346656037ULL, e->st.labels, strlen(e->st.labels));
     e->seq = d->seq;
@@ -305,12 +315,48 @@ int orbit_shard_nodes_ingest_frame(orbit_shard_nodes_t *n, const uint8_t *buf, s
     return orbit_shard_nodes_ingest(n, (Orbit__LeafBatch *)m, now, a, ack);
 }
 
+void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhashx_t **racks)
+{
+    n->cfg.topology_epoch = epoch;
+    zhashx_destroy(&n->racks);
+    if (racks) {
+        n->racks = *racks;
+        *racks = NULL;
+    }
+}
+
+/* Re-homed away: the node's rack is another shard's (discovery mode only)
+ * and it has been silent longer than one of its intervals, so it now
+ * reports to that owner. */
+static bool rehomed_away(const orbit_shard_nodes_t *n, const shard_node_t *e, int64_t age)
+{
+    char rack[ORBIT_LABELS_MAX];
+    return n->racks && age > (int64_t)interval_of(n, e) &&
+           orbit_node_label_get(e->st.labels, "rack", rack, sizeof rack) &&
+           !zhashx_lookup(n->racks, rack);
+}
+
+static void forget(orbit_shard_nodes_t *n, shard_node_t *e)
+{
+    orbit_tombs_add(n->tombs, e->st.name, ++n->gen);
+    n->stats.rehomed_away++;
+    zhashx_delete(n->nodes, e->st.name);
+}
+
 uint32_t orbit_shard_nodes_tick(orbit_shard_nodes_t *n, int64_t now)
 {
     uint32_t changed = 0;
+    zlistx_t *gone = NULL;
     for (shard_node_t *e = zhashx_first(n->nodes); e; e = zhashx_next(n->nodes)) {
         int64_t iv = interval_of(n, e);
         int64_t age = now - e->heard_ms;
+        if (rehomed_away(n, e, age)) {
+            /* Not deleted while the table's cursor walks it. If the list
+             * cannot be had, the node goes on a later tick. */
+            if (gone || (gone = zlistx_new()))
+                zlistx_add_end(gone, e);
+            continue;
+        }
         uint8_t st = age > (int64_t)n->cfg.down_missed * iv      ? ORBIT_DOWN
                      : age > (int64_t)n->cfg.suspect_missed * iv ? ORBIT_SUSPECT
                                                                  : ORBIT_ALIVE;
@@ -320,7 +366,28 @@ uint32_t orbit_shard_nodes_tick(orbit_shard_nodes_t *n, int64_t now)
             changed++;
         }
     }
+    for (shard_node_t *e = gone ? zlistx_first(gone) : NULL; e; e = zlistx_next(gone)) {
+        forget(n, e);
+        changed++;
+    }
+    zlistx_destroy(&gone);
     return changed;
+}
+
+int orbit_shard_nodes_removed(const orbit_shard_nodes_t *n, uint64_t since_gen, orbit_arena_t *a,
+                              char ***names, size_t *count)
+{
+    return orbit_tombs_list(n->tombs, since_gen, a, names, count);
+}
+
+void orbit_shard_nodes_prune_removed(orbit_shard_nodes_t *n, uint64_t acked)
+{
+    orbit_tombs_prune(n->tombs, acked);
+}
+
+uint64_t orbit_shard_nodes_removed_floor(const orbit_shard_nodes_t *n)
+{
+    return orbit_tombs_floor(n->tombs);
 }
 
 uint64_t orbit_shard_nodes_gen(const orbit_shard_nodes_t *n)

@@ -3,6 +3,15 @@
  * apply), the ingest budget, liveness (alive -> suspect -> down by missed
  * intervals), material-change tracking for upstream reports, and summaries.
  *
+ * Re-homing away (discovery mode only, after orbit_shard_nodes_set_topology):
+ * a node whose `rack` label names a rack this shard does not own, and that
+ * has been silent for more than one of its intervals, is forgotten — removed
+ * from the table and named in the next reports' `removed` list — never
+ * marked suspect or down: it has moved to its rack's owner. Deltas are still
+ * accepted from any leaf (a leaf whose owner is down fails over here); such
+ * a node goes only once it is silent. Nodes without a rack label, and every
+ * node in flag mode (no topology set), are never forgotten this way.
+ *
  * Thread rules: one owner thread; nothing here blocks or does I/O. Times are
  * the caller's monotonic milliseconds. */
 #ifndef ORBIT_SHARD_NODES_H
@@ -30,6 +39,7 @@ typedef struct {
     uint64_t duplicates, gaps, unknown_nodes, stale_incarnations, invalid;
     uint64_t bad_envelope, bad_version, bad_type, bad_decode;
     uint64_t shed, nomem;
+    uint64_t rehomed_away; /* nodes forgotten: rack not ours, and silent */
 } orbit_shard_nodes_stats_t;
 
 typedef struct orbit_shard_nodes orbit_shard_nodes_t;
@@ -52,7 +62,14 @@ int orbit_shard_nodes_ingest_frame(orbit_shard_nodes_t *n, const uint8_t *buf, s
 int orbit_shard_nodes_ingest(orbit_shard_nodes_t *n, const Orbit__LeafBatch *b, int64_t now_ms,
                              orbit_arena_t *a, Orbit__LeafAck *ack);
 
-/* Re-derive liveness at now_ms; returns how many nodes changed status. */
+/* Discovery mode: the topology epoch carried in acks from now on, and the
+ * racks this shard owns (a set of rack names as keys; taken over: *racks is
+ * cleared, and the table destroys it). racks NULL or *racks NULL: back to
+ * flag mode (nothing is forgotten). */
+void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhashx_t **racks);
+
+/* Re-derive liveness at now_ms and forget nodes re-homed away (see above);
+ * returns how many nodes changed status or were forgotten. */
 uint32_t orbit_shard_nodes_tick(orbit_shard_nodes_t *n, int64_t now_ms);
 
 /* Generation counter: bumped on every material change (status, free-capacity
@@ -64,6 +81,16 @@ uint64_t orbit_shard_nodes_gen(const orbit_shard_nodes_t *n);
  * Errors: ORBIT_ENOMEM. */
 int orbit_shard_nodes_rows(const orbit_shard_nodes_t *n, uint64_t since_gen, orbit_arena_t *a,
                            Orbit__NodeRow ***rows, size_t *nrows);
+
+/* Names of the nodes forgotten after since_gen (an arena array in a), for
+ * ShardReport.removed. Errors: ORBIT_ENOMEM. */
+int orbit_shard_nodes_removed(const orbit_shard_nodes_t *n, uint64_t since_gen, orbit_arena_t *a,
+                              char ***names, size_t *count);
+/* Every upstream has acknowledged generation acked: drop older tombstones. */
+void orbit_shard_nodes_prune_removed(orbit_shard_nodes_t *n, uint64_t acked);
+/* An upstream acknowledged below this generation may have missed a removal
+ * whose tombstone was dropped (too many): send it a full report. */
+uint64_t orbit_shard_nodes_removed_floor(const orbit_shard_nodes_t *n);
 
 /* Summary of all nodes. */
 void orbit_shard_nodes_summary(const orbit_shard_nodes_t *n, orbit_agg_t *agg);
