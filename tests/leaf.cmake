@@ -22,3 +22,10 @@ target_compile_definitions(test_leaf_agent PRIVATE FAKE_NVML_PATH="$<TARGET_FILE
 
 add_test(NAME leaf_cli COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/leaf_cli.sh $<TARGET_FILE:orbit-leaf>)
 set_tests_properties(leaf_cli PROPERTIES LABELS integration TIMEOUT 60)
+
+# orbit-sim --root and orbit-leaf --root against 3 root replicas and 2 shards
+# declared in the topology: discovery, re-home of only the moved rack,
+# failover and return.
+add_test(NAME sim_root COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/sim_root.sh)
+set_tests_properties(sim_root PROPERTIES LABELS integration TIMEOUT 120
+                     ENVIRONMENT "BIN=${CMAKE_BINARY_DIR}")

@@ -47,6 +47,10 @@ bad "unknown option" --leaves 10 --shard "$EP" --bogus
 bad "needs a value" --leaves 10 --shard
 bad "unexpected argument" --leaves 10 --shard "$EP" extra
 bad "--log-level" --leaves 10 --shard "$EP" --log-level loud
+bad "--shard and --root exclude each other" --leaves 10 --shard "$EP" --root "$EP"
+bad "--sockets does not apply to --root" --leaves 10 --root "$EP" --sockets 2
+bad "--root: at most 1000 racks" --leaves 2000 --racks 1001 --root "$EP"
+bad "malformed root endpoint 'bogus'" --leaves 10 --root bogus
 bad "cannot read config" --config "$WORK/missing.cfg"
 
 for ok in --help --version; do

@@ -12,7 +12,10 @@
 
 static const orbit_opt_t opts[] = {
     {"leaves", "N", "number of simulated leaves (required)", false},
-    {"shard", "ENDPOINT[,...]", "rack shard endpoints; rack k goes to endpoint k mod n (required)",
+    {"shard", "ENDPOINT[,...]", "rack shard endpoints; rack k goes to endpoint k mod n", false},
+    {"root", "ENDPOINT[,...]",
+     "or root replica endpoints: each rack finds its shard in the topology, fails over and "
+     "re-homes (one socket per rack, at most 1000 racks)",
      false},
     {"interval-ms", "MS", "each leaf sends once per interval (default 1000)", false},
     {"prefix", "P", "leaf names P-<i>, racks P-r<k> (default sim)", false},
@@ -31,7 +34,7 @@ static const orbit_opt_t opts[] = {
 
 static const orbit_cli_t cli = {
     "orbit-sim", "Simulates N leaves with realistic churn, sending deltas to rack shards.",
-    "--leaves N --shard ENDPOINT[,...] [options]", "sim", opts};
+    "--leaves N (--shard ENDPOINT[,...] | --root ENDPOINT[,...]) [options]", "sim", opts};
 
 /* A real number option in [min, max]; def when absent. */
 static int opt_double(zhashx_t *v, const char *name, double min, double max, double def,
@@ -127,8 +130,18 @@ int main(int argc, char **argv)
         return 0;
     }
     cfg.shards = orbit_cli_str(v, "shard");
-    if (!cfg.shards)
-        orbit_cli_die(cli.prog, "--shard is required");
+    cfg.roots = orbit_cli_str(v, "root");
+    if (!cfg.shards && !cfg.roots)
+        orbit_cli_die(cli.prog, "--shard is required (or --root)");
+    if (cfg.shards && cfg.roots)
+        orbit_cli_die(cli.prog, "--shard and --root exclude each other (give one)");
+    if (cfg.roots && orbit_cli_str(v, "sockets"))
+        orbit_cli_die(cli.prog, "--sockets does not apply to --root (one socket per rack)");
+    if (cfg.roots && cfg.model.racks > ORBIT_SIM_ROOT_RACKS_MAX) {
+        snprintf(err, sizeof err, "--root: at most %d racks (one socket per rack), not %u",
+                 ORBIT_SIM_ROOT_RACKS_MAX, cfg.model.racks);
+        orbit_cli_die(cli.prog, err);
+    }
 
     zsys_set_logident("orbit-sim");
     /* SIGTERM from here on ends the run cleanly (czmq's handler), even while
