@@ -36,7 +36,7 @@ typedef struct {
     uint64_t bad_frames, frame_errors;
     /* discovery mode */
     uint64_t topology_fetches, topology_fetch_errors, topology_updates, topology_stale;
-    uint64_t upstream_changes, bind_errors, place_errors;
+    uint64_t topology_undeclared, upstream_changes, bind_errors, place_errors;
 } daemon_stats_t;
 
 /* One complaint about the topology, repeated only when it changes kind or
@@ -98,7 +98,7 @@ static void log_topo(orbit_shard_t *s, topo_kind_t kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    orbit_warn("shard %s: %s", s->cfg.id, line);
+    orbit_warn("%s", line);
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -174,6 +174,7 @@ static Orbit__ShardInfo *self_info(orbit_shard_t *s, orbit_arena_t *a)
         C("topology_fetch_errors", s->st.topology_fetch_errors);
         C("topology_updates", s->st.topology_updates);
         C("topology_stale", s->st.topology_stale);
+        C("topology_undeclared", s->st.topology_undeclared);
         C("upstream_changes", s->st.upstream_changes);
         C("bind_errors", s->st.bind_errors);
         C("place_errors", s->st.place_errors);
@@ -521,8 +522,8 @@ static void repoint_upstreams(orbit_shard_t *s, const char *list)
     char err[256] = "";
     if (connect_upstreams(list, fresh, &n, err, sizeof err) != ORBIT_OK) {
         s->st.place_errors++;
-        log_topo(s, TOPO_PLACE, "cannot report to %s: %s; still reporting to %s", list, err,
-                 s->place.upstream);
+        log_topo(s, TOPO_PLACE, "shard %s: cannot report to %s: %s; still reporting to %s",
+                 s->cfg.id, list, err, s->place.upstream);
         return;
     }
     for (int i = 0; i < s->nup; i++) {
@@ -545,8 +546,9 @@ static void rebind(orbit_shard_t *s, const char *listen)
 {
     if (!orbit_endpoint_valid(listen) || zsock_bind(s->router, "%s", listen) < 0) {
         s->st.bind_errors++;
-        log_topo(s, TOPO_BIND, "cannot listen on its declared endpoint %s: %s; still on %s", listen,
-                 orbit_endpoint_valid(listen) ? zmq_strerror(errno) : "malformed endpoint",
+        log_topo(s, TOPO_BIND,
+                 "shard %s: cannot listen on its declared endpoint %s: %s; still on %s", s->cfg.id,
+                 listen, orbit_endpoint_valid(listen) ? zmq_strerror(errno) : "malformed endpoint",
                  s->place.listen);
         return;
     }
@@ -562,8 +564,8 @@ static void take_topology(orbit_shard_t *s, orbit_topology_t *t, const char *why
     if (!t) {
         s->st.topology_fetch_errors++;
         orbit_shard_refetch_done(&s->refetch, false, 0, now);
-        log_topo(s, TOPO_FETCH, "cannot read the topology from %s: %s; retrying", s->cfg.roots,
-                 why);
+        log_topo(s, TOPO_FETCH, "shard %s: cannot read the topology from %s: %s; retrying",
+                 s->cfg.id, s->cfg.roots, why);
         return;
     }
     uint64_t epoch = orbit_topology_epoch(t);
@@ -581,20 +583,22 @@ static void take_topology(orbit_shard_t *s, orbit_topology_t *t, const char *why
     char err[256] = "";
     int rc = orbit_shard_place_resolve(t, s->cfg.id, s->cfg.roots, &p, err, sizeof err);
     if (rc == ORBIT_ENOTFOUND) {
-        s->st.place_errors++;
+        s->st.topology_undeclared++;
         log_topo(s, TOPO_UNDECLARED,
-                 "no longer declared in the topology (epoch %llu); keeping its place, owning no "
+                 "shard %s: no longer declared in the topology (epoch %llu); keeping its place, "
+                 "owning no "
                  "racks",
-                 (unsigned long long)epoch);
+                 s->cfg.id, (unsigned long long)epoch);
     } else if (rc != ORBIT_OK) {
         s->st.place_errors++;
-        log_topo(s, TOPO_PLACE, "topology epoch %llu: %s; keeping its place",
+        log_topo(s, TOPO_PLACE, "shard %s: topology epoch %llu: %s; keeping its place", s->cfg.id,
                  (unsigned long long)epoch, err);
     } else {
         if (p.tier != s->cfg.tier) {
             s->st.place_errors++;
-            log_topo(s, TOPO_TIER, "declared tier is now %u, serving as tier %u until restarted",
-                     p.tier, s->cfg.tier);
+            log_topo(s, TOPO_TIER,
+                     "shard %s: declared tier is now %u, serving as tier %u until restarted",
+                     s->cfg.id, p.tier, s->cfg.tier);
         }
         if (strcmp(p.listen, s->place.listen))
             rebind(s, p.listen);
@@ -640,8 +644,9 @@ static int discover(orbit_shard_t *s, orbit_topology_t **out, char *err, size_t 
         int rc = ORBIT_EIO;
         if (!t) {
             s->st.topology_fetch_errors++;
-            log_topo(s, TOPO_FETCH, "cannot read the topology from %s: %s; retrying every %u ms",
-                     s->cfg.roots, why, s->cfg.interval_ms);
+            log_topo(s, TOPO_FETCH,
+                     "shard %s: cannot read the topology from %s: %s; retrying every %u ms",
+                     s->cfg.id, s->cfg.roots, why, s->cfg.interval_ms);
         } else {
             rc = orbit_shard_place_resolve(t, s->cfg.id, s->cfg.roots, &s->place, why, sizeof why);
             if (rc == ORBIT_OK) {
@@ -649,7 +654,10 @@ static int discover(orbit_shard_t *s, orbit_topology_t **out, char *err, size_t 
                 s->topo_said = TOPO_OK;
                 return ORBIT_OK;
             }
-            s->st.place_errors++;
+            if (rc == ORBIT_ENOTFOUND)
+                s->st.topology_undeclared++;
+            else
+                s->st.place_errors++;
             log_topo(s, rc == ORBIT_ENOTFOUND ? TOPO_UNDECLARED : TOPO_PLACE,
                      "%s (topology epoch %llu); retrying every %u ms", why,
                      (unsigned long long)orbit_topology_epoch(t), s->cfg.interval_ms);

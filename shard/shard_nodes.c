@@ -318,8 +318,8 @@ int orbit_shard_nodes_ingest_frame(orbit_shard_nodes_t *n, const uint8_t *buf, s
 void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhashx_t **racks)
 {
     n->cfg.topology_epoch = epoch;
-    zhashx_destroy(&n->racks);
-    if (racks) {
+    if (racks && *racks) {
+        zhashx_destroy(&n->racks);
         n->racks = *racks;
         *racks = NULL;
     }

@@ -64,8 +64,9 @@ int orbit_shard_nodes_ingest(orbit_shard_nodes_t *n, const Orbit__LeafBatch *b, 
 
 /* Discovery mode: the topology epoch carried in acks from now on, and the
  * racks this shard owns (a set of rack names as keys; taken over: *racks is
- * cleared, and the table destroys it). racks NULL or *racks NULL: back to
- * flag mode (nothing is forgotten). */
+ * cleared, and the table destroys it). racks NULL or *racks NULL: the racks
+ * held are kept and only the epoch changes (before the first set: flag
+ * mode, nothing is forgotten). */
 void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhashx_t **racks);
 
 /* Re-derive liveness at now_ms and forget nodes re-homed away (see above);

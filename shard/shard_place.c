@@ -113,8 +113,9 @@ void orbit_shard_refetch_done(orbit_shard_refetch_t *r, bool ok, uint64_t epoch,
     r->due_ms = -1;
     if (ok && epoch > r->held)
         r->held = epoch;
-    if (ok)
-        r->safety_ms = now + (int64_t)ORBIT_SHARD_REFETCH_SAFETY * r->interval_ms;
+    /* Any read, answered or not, restarts the safety net's count; a failed
+     * one is retried by due_ms below. */
+    r->safety_ms = now + (int64_t)ORBIT_SHARD_REFETCH_SAFETY * r->interval_ms;
     /* Failed, or read from a replica that has not applied what an ack
      * announced: again one interval later. */
     if (!ok || r->seen > r->held)
