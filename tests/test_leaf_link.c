@@ -682,6 +682,46 @@ static void unknown_and_bad_acks_are_counted(void **state)
     assert_int_equal(st->ack_bad, 2);
 }
 
+static void topology_epoch_is_the_highest_seen(void **state)
+{
+    fixture_t *f = *state;
+    const orbit_leaf_link_stats_t *st = orbit_leaf_link_stats(f->link);
+    assert_int_equal(st->topology_epoch, 0);
+    Orbit__LeafAck ack = ORBIT__LEAF_ACK__INIT;
+    ack.verdict = ORBIT__VERDICT__OK;
+    ack.batch_id = 99; /* unknown batch: the epoch still counts */
+    ack.has_topology_epoch = true;
+    ack.topology_epoch = 5;
+    assert_int_equal(orbit_leaf_link_handle_ack(f->link, &ack, f->now), ORBIT_ENOTFOUND);
+    assert_int_equal(st->topology_epoch, 5);
+    ack.topology_epoch = 3; /* an older shard: no step back */
+    orbit_leaf_link_handle_ack(f->link, &ack, f->now);
+    assert_int_equal(st->topology_epoch, 5);
+    ack.has_topology_epoch = false; /* absent: unchanged */
+    ack.topology_epoch = 9;
+    orbit_leaf_link_handle_ack(f->link, &ack, f->now);
+    assert_int_equal(st->topology_epoch, 5);
+    /* Through the socket, on a real batch. */
+    Orbit__LeafBatch *b = send_one(f);
+    Orbit__LeafAck real = ORBIT__LEAF_ACK__INIT;
+    real.batch_id = b->batch_id;
+    real.verdict = ORBIT__VERDICT__OK;
+    real.has_topology_epoch = true;
+    real.topology_epoch = 7;
+    assert_int_equal(orbit_wire_send(f->router, f->rid, f->rid_len, ORBIT_MSG_LEAF_ACK, &real.base),
+                     ORBIT_OK);
+    leaf_recv(f, 1);
+    assert_int_equal(st->topology_epoch, 7);
+    /* A re-home is a new socket: the node keeps its sequence (full state). */
+    orbit_leaf_link_node_info_t before, after;
+    assert_int_equal(orbit_leaf_link_node_info(f->link, f->node, &before), ORBIT_OK);
+    orbit_leaf_link_set_socket(f->link, f->dealer);
+    assert_int_equal(orbit_leaf_link_node_info(f->link, f->node, &after), ORBIT_OK);
+    assert_int_equal(after.next_seq, before.next_seq);
+    assert_true(after.needs_full);
+    batch_free(b);
+}
+
 static void ring_forgets_the_oldest(void **state)
 {
     fixture_t *f = *state;
@@ -874,6 +914,7 @@ int main(void)
         T(incarnation_change_sends_full),
         T(many_nodes_batch_and_per_node_verdicts),
         T(unknown_and_bad_acks_are_counted),
+        T(topology_epoch_is_the_highest_seen),
         T(ring_forgets_the_oldest),
         T(seq_starts_at_monotonic_microseconds),
         T(random_verdicts_keep_the_shard_exact),
