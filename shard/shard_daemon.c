@@ -195,8 +195,9 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
     bool warming = now - s->started_ms < s->cfg.warmup_ms;
     /* An upstream that may have missed a removal whose tombstone was
      * dropped gets the whole set instead. */
-    bool full = u->need_full || warming ||
-                (s->nodes && u->acked_gen < orbit_shard_nodes_removed_floor(s->nodes));
+    uint64_t floor = s->nodes ? orbit_shard_nodes_removed_floor(s->nodes)
+                              : orbit_subtree_removed_floor(s->subtree);
+    bool full = u->need_full || warming || u->acked_gen < floor;
     uint64_t gen = s->nodes ? orbit_shard_nodes_gen(s->nodes) : orbit_subtree_gen(s->subtree);
     Orbit__ShardReport r = ORBIT__SHARD_REPORT__INIT;
     Orbit__Summary sum = ORBIT__SUMMARY__INIT;
@@ -211,6 +212,8 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
     } else {
         orbit_subtree_summary(s->subtree, &agg);
         rc = orbit_subtree_rows(s->subtree, full ? 0 : u->acked_gen, a, &r.rows, &r.n_rows);
+        if (rc == ORBIT_OK && !full)
+            rc = orbit_subtree_removed(s->subtree, u->acked_gen, a, &r.removed, &r.n_removed);
     }
     Orbit__ShardInfo *me = self_info(s, a);
     Orbit__ShardInfo **infos = orbit_arena_alloc(a, sizeof *infos);
@@ -462,12 +465,15 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         if (p.upstream >= 0 && p.upstream < s->nup)
             reply_detail_up(s, s->up[p.upstream].sock, p.orig_id, NULL,
                             "child shard did not answer in time");
-    if (s->nodes && s->nup) {
+    if (s->nup) {
         uint64_t acked = s->up[0].acked_gen;
         for (int i = 1; i < s->nup; i++)
             if (s->up[i].acked_gen < acked)
                 acked = s->up[i].acked_gen;
-        orbit_shard_nodes_prune_removed(s->nodes, acked);
+        if (s->nodes)
+            orbit_shard_nodes_prune_removed(s->nodes, acked);
+        else
+            orbit_subtree_prune_removed(s->subtree, acked);
     }
     if (s->fetch && !orbit_shard_fetch_busy(s->fetch) &&
         orbit_shard_refetch_due(&s->refetch, now)) {

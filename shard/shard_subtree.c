@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "shard_tomb.h"
 
 struct orbit_subtree_child {
     char id[ORBIT_NAME_MAX];
@@ -32,7 +33,8 @@ struct orbit_subtree {
     zhashx_t *children; /* id -> child */
     zhashx_t *rows;     /* name -> row */
     uint64_t gen;
-    bool urgent; /* a change the parent should hear before the next interval */
+    orbit_tombs_t *tombs; /* removed rows, for incremental reports (tier >= 1) */
+    bool urgent;          /* a change the parent should hear before the next interval */
     orbit_subtree_stats_t stats;
 };
 
@@ -70,9 +72,12 @@ orbit_subtree_t *orbit_subtree_new(const char *self, uint32_t tier, const orbit_
         t->cfg.silent_pct = 150;
     t->children = zhashx_new();
     t->rows = zhashx_new();
-    if (!t->children || !t->rows) {
+    /* The root's view (tier 0) reports to nobody: no tombstones there. */
+    t->tombs = tier ? orbit_tombs_new(0) : NULL;
+    if (!t->children || !t->rows || (tier && !t->tombs)) {
         zhashx_destroy(&t->children);
         zhashx_destroy(&t->rows);
+        orbit_tombs_destroy(&t->tombs);
         free(t);
         return NULL;
     }
@@ -91,6 +96,7 @@ void orbit_subtree_destroy(orbit_subtree_t **pt)
         return;
     zhashx_destroy(&(*pt)->rows); /* rows point at children: drop them first */
     zhashx_destroy(&(*pt)->children);
+    orbit_tombs_destroy(&(*pt)->tombs);
     free(*pt);
     *pt = NULL;
 }
@@ -165,6 +171,8 @@ static int apply_row(orbit_subtree_t *t, orbit_subtree_child_t *c, const Orbit__
             free(r);
             return ORBIT_ENOMEM;
         }
+        if (t->tombs)
+            orbit_tombs_forget(t->tombs, r->name);
     } else if (r->unseen && r->owner) {
         r->owner->unseen--;
     }
@@ -192,7 +200,9 @@ static void remove_row(orbit_subtree_t *t, orbit_row_t *r)
     if (r->unseen && r->owner)
         r->owner->unseen--;
     t->stats.rows_removed++;
-    t->gen++; /* removals are reported by full reports upstream */
+    t->gen++;
+    if (t->tombs) /* named in incremental reports upstream until acknowledged */
+        orbit_tombs_add(t->tombs, r->name, t->gen);
     zhashx_delete(t->rows, r->name);
 }
 
@@ -517,4 +527,26 @@ size_t orbit_subtree_children(const orbit_subtree_t *t)
 const orbit_subtree_stats_t *orbit_subtree_stats(const orbit_subtree_t *t)
 {
     return &t->stats;
+}
+
+int orbit_subtree_removed(const orbit_subtree_t *t, uint64_t since_gen, orbit_arena_t *a,
+                          char ***names, size_t *count)
+{
+    if (!t->tombs) {
+        *names = NULL;
+        *count = 0;
+        return ORBIT_OK;
+    }
+    return orbit_tombs_list(t->tombs, since_gen, a, names, count);
+}
+
+void orbit_subtree_prune_removed(orbit_subtree_t *t, uint64_t acked)
+{
+    if (t->tombs)
+        orbit_tombs_prune(t->tombs, acked);
+}
+
+uint64_t orbit_subtree_removed_floor(const orbit_subtree_t *t)
+{
+    return t->tombs ? orbit_tombs_floor(t->tombs) : 0;
 }

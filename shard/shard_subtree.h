@@ -84,6 +84,16 @@ void orbit_subtree_summary(const orbit_subtree_t *t, orbit_agg_t *agg);
 int orbit_subtree_rows(const orbit_subtree_t *t, uint64_t since_gen, orbit_arena_t *a,
                        Orbit__NodeRow ***rows, size_t *nrows);
 
+/* Names of the rows removed after since_gen (an arena array in a), for
+ * ShardReport.removed (none at tier 0). Errors: ORBIT_ENOMEM. */
+int orbit_subtree_removed(const orbit_subtree_t *t, uint64_t since_gen, orbit_arena_t *a,
+                          char ***names, size_t *count);
+/* Every upstream has acknowledged generation acked: drop older tombstones. */
+void orbit_subtree_prune_removed(orbit_subtree_t *t, uint64_t acked);
+/* An upstream acknowledged below this generation may have missed a removal
+ * (too many tombstones): send it a full report. */
+uint64_t orbit_subtree_removed_floor(const orbit_subtree_t *t);
+
 /* Fill a wire row (storage in a) from a stored row. */
 int orbit_subtree_row_to_pb(const orbit_row_t *row, orbit_arena_t *a, Orbit__NodeRow *out);
 

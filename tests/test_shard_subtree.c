@@ -440,8 +440,28 @@ static void test_removed_list(void **state)
     assert_non_null(orbit_subtree_row(fx->t, "n0"));
     assert_int_equal(orbit_subtree_rows_count(fx->t), 2);
     assert_int_equal(orbit_subtree_stats(fx->t)->rows_removed, 1);
-    /* A removal moves the generation (so that a full report goes up). */
+    /* A removal moves the generation, and the zone names it in its own
+     * incremental reports upward until its parent acknowledges past it. */
     assert_true(orbit_subtree_gen(fx->t) > g);
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(orbit_subtree_removed(fx->t, g, fx->arena, &names, &n), ORBIT_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "n1");
+    assert_int_equal(orbit_subtree_removed_floor(fx->t), 0);
+    orbit_subtree_prune_removed(fx->t, orbit_subtree_gen(fx->t));
+    assert_int_equal(orbit_subtree_removed(fx->t, 0, fx->arena, &names, &n), ORBIT_OK);
+    assert_int_equal(n, 0);
+    /* n0 goes, then comes back before anyone acknowledged: not named. */
+    add_row(a, "n0")->present = false;
+    fx->removed[0] = "n0";
+    fx->nremoved = 1;
+    uint64_t g2 = orbit_subtree_gen(fx->t);
+    assert_int_equal(send_report(fx, a, false, false, "", T0 + 2000), ORBIT_OK);
+    add_row(a, "n0")->present = true;
+    assert_int_equal(send_report(fx, a, false, false, "n0", T0 + 3000), ORBIT_OK);
+    assert_int_equal(orbit_subtree_removed(fx->t, g2, fx->arena, &names, &n), ORBIT_OK);
+    assert_int_equal(n, 0);
 }
 
 static void test_full_report_drops_missing_rows(void **state)
