@@ -326,12 +326,17 @@ void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhas
 }
 
 /* Re-homed away: the node's rack is another shard's (discovery mode only)
- * and it has been silent longer than one of its intervals, so it now
- * reports to that owner. */
+ * and it has been silent for more than one of its intervals, so it now
+ * reports to that owner. "More than one" is taken as two: a leaf that
+ * failed over here sends once per interval give or take its jitter, and
+ * must not be forgotten between two messages (it would flap at the root);
+ * two is still well before suspect (suspect_missed, 3 by default). */
+#define REHOMED_SILENT_INTERVALS 2
+
 static bool rehomed_away(const orbit_shard_nodes_t *n, const shard_node_t *e, int64_t age)
 {
     char rack[ORBIT_LABELS_MAX];
-    return n->racks && age > (int64_t)interval_of(n, e) &&
+    return n->racks && age > REHOMED_SILENT_INTERVALS * (int64_t)interval_of(n, e) &&
            orbit_node_label_get(e->st.labels, "rack", rack, sizeof rack) &&
            !zhashx_lookup(n->racks, rack);
 }

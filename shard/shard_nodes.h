@@ -5,7 +5,8 @@
  *
  * Re-homing away (discovery mode only, after orbit_shard_nodes_set_topology):
  * a node whose `rack` label names a rack this shard does not own, and that
- * has been silent for more than one of its intervals, is forgotten — removed
+ * has been silent for more than one of its intervals (two, against jitter:
+ * see shard_nodes.c), is forgotten — removed
  * from the table and named in the next reports' `removed` list — never
  * marked suspect or down: it has moved to its rack's owner. Deltas are still
  * accepted from any leaf (a leaf whose owner is down fails over here); such
