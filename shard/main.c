@@ -97,6 +97,11 @@ int main(int argc, char **argv)
         orbit_cli_die(cli.prog, "--down-missed must be larger than --suspect-missed");
     zsys_set_logident("orbit-shard");
     orbit_shard_t *s = orbit_shard_new(&cfg, err, sizeof err);
+    if (!s && zsys_interrupted) { /* SIGTERM while waiting to be declared: a clean stop */
+        orbit_info("%s", err);
+        zhashx_destroy(&v);
+        return 0;
+    }
     if (!s)
         orbit_cli_die(cli.prog, err);
     orbit_shard_run(s);
