@@ -55,6 +55,7 @@ struct orbit_shard {
     zsock_t *router;
     upstream_t up[ORBIT_SHARD_UPSTREAMS_MAX];
     int nup;
+    bool removed;               /* --root: a newer topology no longer has this shard; stop */
     orbit_shard_nodes_t *nodes; /* tier 1 */
     orbit_subtree_t *subtree;   /* tier 2+ */
     orbit_pending_table_t pending;
@@ -589,12 +590,16 @@ static void take_topology(orbit_shard_t *s, orbit_topology_t *t, const char *why
     char err[256] = "";
     int rc = orbit_shard_place_resolve(t, s->cfg.id, s->cfg.roots, &p, err, sizeof err);
     if (rc == ORBIT_ENOTFOUND) {
+        /* A newer tree without this shard: its ShardLeave committed (the
+         * ledger only allows that once it owns no racks and has no child
+         * shards, i.e. after a drain). Its work is done: stop. */
         s->st.topology_undeclared++;
-        log_topo(s, TOPO_UNDECLARED,
-                 "shard %s: no longer declared in the topology (epoch %llu); keeping its place, "
-                 "owning no "
-                 "racks",
-                 s->cfg.id, (unsigned long long)epoch);
+        s->removed = true;
+        orbit_info("shard %s: no longer in the topology (epoch %llu): removed from the tree, "
+                   "stopping",
+                   s->cfg.id, (unsigned long long)epoch);
+        orbit_topology_destroy(&t);
+        return;
     } else if (rc != ORBIT_OK) {
         s->st.place_errors++;
         log_topo(s, TOPO_PLACE, "shard %s: topology epoch %llu: %s; keeping its place", s->cfg.id,
@@ -631,7 +636,7 @@ static int on_fetched(zloop_t *loop, zsock_t *sock, void *arg)
     orbit_topology_t *t = orbit_shard_fetch_take(s->fetch, why, sizeof why);
     if (t || !orbit_shard_fetch_busy(s->fetch))
         take_topology(s, t, why);
-    return 0;
+    return s->removed ? -1 : 0; /* -1 ends the loop: orbit_shard_run returns */
 }
 
 /* Discovery at start: read until this shard is declared with a usable
