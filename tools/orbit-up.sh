@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# orbit-up.sh [up|down|status|restart NAME]: the local constellation. "up" (the default)
+# orbit-up.sh [up|down|status|restart NAME|shard ID]: the local constellation. "up" (the default)
 # installs dependencies, builds Orbit, writes the embedded default
 # configuration to .orbit/etc and starts: three root replicas (the Ephemeris
 # ledger over Raft, data in .orbit/data, and each a warm root view), a zone shard,
@@ -43,8 +43,17 @@ restart)
     eval "launch $name $(cat "$STATE/run/$name.cmd")"
     echo "orbit: $name restarted (pid $(cat "$STATE/run/$name.pid"))"
     exit 0 ;;
+shard)
+    # Start one more shard for a tree grown with `orbitctl topology add-shard`:
+    # it reads its tier, parent and endpoint from the ledger.
+    name=${2:?usage: $0 shard ID (declared first with orbitctl topology add-shard)}
+    printf 'shard\n    id = %s\n    root = %s\n    interval-ms = 1000\n' "$name" \
+        tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402 > "$STATE/etc/$name.cfg"
+    launch "$name" "$BUILD/shard/orbit-shard" --config "$STATE/etc/$name.cfg"
+    echo "orbit: shard $name started (pid $(cat "$STATE/run/$name.pid"), log .orbit/log/$name.log)"
+    exit 0 ;;
 up) ;;
-*) echo "usage: $0 [up|down|status|restart NAME]" >&2; exit 2 ;;
+*) echo "usage: $0 [up|down|status|restart NAME|shard ID]" >&2; exit 2 ;;
 esac
 
 source tools/deps.sh
@@ -67,36 +76,29 @@ root
     cluster = orbit-local
 CFG
 done
-cat > "$STATE/etc/zone-local.cfg" <<CFG
+# Shards and leaves know only the root replicas: the tree itself (which
+# shards exist, their tiers, parents and endpoints, which racks each rack
+# shard owns) is declared in the ledger below and read from it.
+for s in zone-local rack-1 rack-2 rack-3; do
+    cat > "$STATE/etc/$s.cfg" <<CFG
 shard
-    id = zone-local
-    tier = 2
-    listen = tcp://127.0.0.1:7410
-    upstream = $ROOTS
-    interval-ms = 1000
-CFG
-for i in 1 2 3; do
-    cat > "$STATE/etc/rack-$i.cfg" <<CFG
-shard
-    id = rack-$i
-    tier = 1
-    listen = tcp://127.0.0.1:741$i
-    upstream = tcp://127.0.0.1:7410
+    id = $s
+    root = $ROOTS
     interval-ms = 1000
 CFG
 done
-cat > "$STATE/etc/sim.cfg" <<'CFG'
+cat > "$STATE/etc/sim.cfg" <<CFG
 sim
     leaves = 3000
-    shard = tcp://127.0.0.1:7411,tcp://127.0.0.1:7412,tcp://127.0.0.1:7413
+    root = $ROOTS
     interval-ms = 1000
     prefix = sim
     racks = 3
     zone = local
 CFG
-cat > "$STATE/etc/leaf.cfg" <<'CFG'
+cat > "$STATE/etc/leaf.cfg" <<CFG
 leaf
-    shard = tcp://127.0.0.1:7411
+    root = $ROOTS
     interval-ms = 1000
     label
         rack = local
@@ -105,8 +107,27 @@ CFG
 
 rm -f "$STATE"/log/*.log "$STATE"/run/*.cmd
 for i in 1 2 3; do launch root-$i "$BUILD/root/orbit-root" --config "$STATE/etc/root-$i.cfg"; done
-launch zone-local "$BUILD/shard/orbit-shard" --config "$STATE/etc/zone-local.cfg"
-for i in 1 2 3; do launch rack-$i "$BUILD/shard/orbit-shard" --config "$STATE/etc/rack-$i.cfg"; done
+
+CTL="$BUILD/tools/orbitctl"
+echo "orbit: waiting for a ledger leader..."
+for _ in $(seq 1 100); do
+    "$CTL" --json ledger status 2>/dev/null | jq -e '.leader != null' >/dev/null 2>&1 && break
+    sleep 0.2
+done
+# Declare the tree once (a restart finds it in the ledger and changes nothing).
+if ! "$CTL" --json topology show 2>/dev/null | jq -e '.shards | length > 0' >/dev/null 2>&1; then
+    "$CTL" topology add-shard zone-local --tier 2 --endpoint tcp://127.0.0.1:7410 >/dev/null
+    for i in 1 2 3; do
+        "$CTL" topology add-shard rack-$i --tier 1 --parent zone-local \
+            --endpoint tcp://127.0.0.1:741$i >/dev/null
+        "$CTL" topology move-rack sim-r$((i - 1)) rack-$i >/dev/null
+    done
+    "$CTL" topology move-rack local rack-1 >/dev/null
+fi
+
+for s in zone-local rack-1 rack-2 rack-3; do
+    launch $s "$BUILD/shard/orbit-shard" --config "$STATE/etc/$s.cfg"
+done
 launch sim "$BUILD/tools/orbit-sim" --config "$STATE/etc/sim.cfg"
 launch leaf "$BUILD/leaf/orbit-leaf" --config "$STATE/etc/leaf.cfg"
 
@@ -121,7 +142,6 @@ for f in "$STATE"/run/*.pid; do
     fi
 done
 
-CTL="$BUILD/tools/orbitctl"
 echo "orbit: waiting for 3,001 nodes to be alive at the root..."
 for _ in $(seq 1 150); do
     alive=$("$CTL" --json view summary 2>/dev/null | jq '.nodes.alive' 2>/dev/null || echo 0)
@@ -134,17 +154,23 @@ cat <<MSG
 The local constellation is up (logs in .orbit/log, configuration in .orbit/etc):
   root replicas tcp://127.0.0.1:7400-7402 (orbit-root --id 1..3: ledger over Raft on :7601-7603,
                 each with a warm root view)
-  zone shard    zone-local on :7410; rack shards rack-1..3 on :7411-7413
-  leaves        3,000 simulated (orbit-sim) + this machine ($(hostname), rack=local)
+  zone shard    zone-local on :7410; rack shards rack-1..3 on :7411-7413 (declared in the ledger:
+                shards and leaves are given only the root endpoints and find their place)
+  leaves        3,000 simulated (orbit-sim, racks sim-r0..2) + this machine ($(hostname), rack=local)
 
 Look at it with orbitctl ($CTL):
   orbitctl view summary                 # cluster totals (add --json for scripts)
-  orbitctl view shards                  # the tree, reachability, error counters
+  orbitctl topology show                # the tree from the ledger, with live node counts
+  orbitctl view shards                  # reachability and error counters of every shard
   orbitctl view nodes --order cpu --limit 10
   orbitctl view node $(hostname)        # this machine's real CPU, memory, GPUs
   orbitctl ledger status                # one leader, equal commit indexes on all 3 replicas
   orbitctl ledger propose examples/placement.json && orbitctl ledger watch
-Try a failure:  kill -9 \$(cat .orbit/run/rack-2.pid)   # its nodes turn unreachable, not down
-Bring it back:  tools/orbit-up.sh restart rack-2        # they are alive again within seconds
+Try a failure:  kill -9 \$(cat .orbit/run/rack-2.pid)   # its nodes turn unreachable (never down),
+                                                     # then its leaves fail over to another shard
+Bring it back:  tools/orbit-up.sh restart rack-2        # its leaves return to it within seconds
+Grow the tree:  orbitctl topology add-shard rack-4 --tier 1 --parent zone-local \\
+                  --endpoint tcp://127.0.0.1:7414 && tools/orbit-up.sh shard rack-4 &&
+                orbitctl topology move-rack sim-r2 rack-4 --wait   # only sim-r2's nodes move
 Stop it all:    tools/orbit-up.sh down
 MSG
