@@ -33,13 +33,20 @@ fail() {
     exit 1
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on (random start,
-# so tests running in parallel rarely race for the same one), below Linux's
+# free_port: a TCP port on 127.0.0.1 that nothing listens on, below Linux's
 # ephemeral range (32768+) so no outgoing connection can be holding it.
+# Tests run in parallel, and a port found free is only bound later by a
+# daemon, so each script takes ports from its own block of 48 (chosen by its
+# pid among 250 blocks) in order, never twice: two scripts collide only when
+# their pids fall on the same block and race for the same port at once.
+PORT_FILE=$WORK/.next-port
+echo $((20000 + ($$ % 250) * 48)) > "$PORT_FILE"
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
+        p=$(cat "$PORT_FILE")
+        [ "$p" -ge 32000 ] && p=20000
+        echo $((p + 1)) > "$PORT_FILE"
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
     done
     fail "no free port"
