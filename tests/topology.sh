@@ -2,7 +2,7 @@
 # topology.sh SCENARIO: the tree declared in the ledger and changed online.
 # Three orbit-root replicas; a zone shard and two rack shards started with
 # only --id and --root (they find their endpoints and parents in the
-# ledger); orbit-sim with 2,400 leaves in 8 racks given only --root (each
+# ledger); orbit-sim with 3,000 leaves in 8 racks given only --root (each
 # rack finds its shard). Racks s-r0..3 belong to rack-1, s-r4..7 to rack-2.
 #   rehome   - add rack-3 and move s-r0 and s-r4 to it under load: exactly
 #              the nodes of those racks re-home, the root never misses a
@@ -16,7 +16,7 @@
 source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 IV=500 # shard report interval and leaf interval (ms)
-LEAVES=2400
+LEAVES=3000
 declare -a LISTEN RAFT
 for i in 1 2 3; do
     LISTEN[$i]=tcp://127.0.0.1:$(free_port)
