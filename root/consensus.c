@@ -15,6 +15,7 @@
 #include <raft/uv.h>
 
 #include "consensus_fsm.h"
+#include "consensus_tcp.h"
 #include "orbit_err.h"
 #include "orbit_log.h"
 
@@ -56,7 +57,7 @@ struct orbit_consensus {
     size_t n_peers;
     unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing, poll_ms;
 
-    struct raft_uv_transport transport;
+    orbit_consensus_tcp_t transport; /* raft_uv_tcp with TCP_NODELAY */
     struct raft_io io;
     struct raft raft;
     orbit_consensus_fsm_adapter_t fsm;
@@ -734,13 +735,13 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
     assert(rv == 0); /* copy_cfg checked the table */
     orbit_consensus_fsm_set_claim(&c->fsm, claim_result, c);
 
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    rv = orbit_consensus_tcp_init(&c->transport, loop);
     if (rv != 0) {
         set_err(err, errlen, "raft transport: %s", raft_strerror(rv));
         rv = map_raft(rv);
         goto err_free;
     }
-    rv = raft_uv_init(&c->io, loop, c->data_dir, &c->transport);
+    rv = raft_uv_init(&c->io, loop, c->data_dir, &c->transport.transport);
     if (rv != 0) {
         set_err(err, errlen, "raft storage in %s: %s", c->data_dir, c->io.errmsg);
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
@@ -772,7 +773,7 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
 err_io:
     raft_uv_close(&c->io);
 err_transport:
-    raft_uv_tcp_close(&c->transport);
+    orbit_consensus_tcp_release(&c->transport);
 err_free:
     consensus_free(c);
     return rv;
@@ -850,7 +851,7 @@ static void engine_closed_cb(struct raft *r)
     void *ctx = c->close_ctx;
 
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    orbit_consensus_tcp_release(&c->transport);
     while (c->props_head != NULL) {
         prop_t *p = c->props_head;
         prop_unlink(c, p);
