@@ -812,15 +812,40 @@ static void on_cons_closed(void *ctx)
         finish_close(rl);
 }
 
+static void close_now(orbit_root_ledger_t *rl)
+{
+    uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
+    orbit_consensus_close(rl->cons, on_cons_closed, rl);
+}
+
+static void on_handed_over(void *ctx, int status)
+{
+    orbit_root_ledger_t *rl = ctx;
+    if (status == 0)
+        orbit_info("ledger: replica %u: leadership handed over, closing", rl->cfg.id);
+    else
+        orbit_warn("ledger: replica %u: leadership not handed over (%s), closing; the others "
+                   "elect a leader",
+                   rl->cfg.id, orbit_strerror(status));
+    close_now(rl);
+}
+
 void orbit_root_ledger_close(orbit_root_ledger_t *rl, void (*done)(void *arg), void *arg)
 {
     if (!rl)
         return;
     rl->closed = done;
     rl->closed_arg = arg;
-    uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
-    uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
-    orbit_consensus_close(rl->cons, on_cons_closed, rl);
+    /* A planned stop of the leader hands leadership to the most up-to-date
+     * voter first (at most an election timeout), so the cluster commits on
+     * without waiting out an election. */
+    if (rl->cons && orbit_consensus_is_leader(rl->cons) &&
+        orbit_consensus_transfer(rl->cons, 0, on_handed_over, rl) == ORBIT_OK) {
+        orbit_info("ledger: replica %u: leader stopping, handing leadership over", rl->cfg.id);
+        return;
+    }
+    close_now(rl);
 }
 
 const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl)

@@ -4,7 +4,8 @@
 #   basic      - one leader, equal commit indexes; concurrent placements with
 #                node_fits never over-commit on any replica; a watch from the
 #                start sees every commitment in order; a data directory of
-#                another cluster is refused.
+#                another cluster is refused; a leader stopped with SIGTERM
+#                hands leadership over before it exits.
 #   failover   - kill -9 the leader under load: a new leader, no proposal
 #                without an outcome, every acknowledged placement on every
 #                replica; the restarted replica catches up to the same hash,
@@ -85,6 +86,19 @@ JSON
         --listen "${LISTEN[3]}" --cluster elsewhere 2>&1 >/dev/null) || rc=$?
     [ $rc -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] || fail "foreign data dir accepted: $out"
     echo "refused: $out"
+    # A planned stop (SIGTERM) of the leader hands leadership over first:
+    # replica 3 is restarted first so that two are left to lead.
+    replica 3
+    wait_for 20 "replica 3 back" has_leader >/dev/null || exit 1
+    old=$(leader_id)
+    t0=$(date +%s%3N)
+    stop "root$old"
+    ms=$(($(date +%s%3N) - t0))
+    grep -q 'leadership handed over' "$WORK/root$old.log" ||
+        fail "the stopping leader did not hand leadership over: $(tail -n 3 "$WORK/root$old.log")"
+    new_leader() { l=$(leader_id); [ -n "$l" ] && [ "$l" != null ] && [ "$l" != "$old" ]; }
+    wait_for 5 "a new leader after the handover" new_leader >/dev/null || exit 1
+    echo "leader $old stopped with SIGTERM in ${ms} ms, leadership handed to $(leader_id)"
     echo "PASS basic"
     ;;
 failover)
