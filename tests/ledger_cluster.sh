@@ -20,22 +20,9 @@
 source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 LOAD=$BIN/tests/ledger_load
-declare -a LISTEN RAFT
-for i in 1 2 3; do
-    LISTEN[$i]=tcp://127.0.0.1:$(free_port)
-    RAFT[$i]=127.0.0.1:$(free_port)
-done
-PEERS="1=${RAFT[1]},2=${RAFT[2]},3=${RAFT[3]}"
-ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
 EXTRA=()
 [ "$SCENARIO" = compaction ] && EXTRA=(--snapshot-threshold 64 --history-keep 50)
-
-replica() { # replica ID [extra flags]
-    local i=$1; shift
-    start "root$i" "$ROOT_BIN" --id "$i" --data "$WORK/data$i" --raft "${RAFT[$i]}" \
-        --peers "$PEERS" --listen "${LISTEN[$i]}" "${EXTRA[@]}" "$@"
-}
-for i in 1 2 3; do replica $i; done
+ledger_cluster "${EXTRA[@]}"
 
 status_json() { ctl --json ledger status 2>/dev/null; }
 has_leader() { status_json | jq -e '.leader != null and ([.replicas[] | select(.reachable)] | length) == 3'; }

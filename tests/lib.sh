@@ -88,3 +88,27 @@ wait_for() {
 
 # summary_is JQ_FILTER: true when `view summary --json` satisfies the filter.
 summary_is() { ctl --json view summary | jq -e "$1" >/dev/null; }
+
+# ledger_cluster [FLAGS...]: three orbit-root replicas (Ephemeris and root
+# view) on free loopback ports, started as root1..3 with FLAGS; sets
+# LISTEN[i], RAFT[i], PEERS and ROOT_EP, and waits (bounded) for a leader.
+# replica I [MORE FLAGS] (re)starts replica I with the same FLAGS.
+declare -a LISTEN RAFT
+ROOT_FLAGS=()
+replica() {
+    local i=$1; shift
+    start "root$i" "$ROOT_BIN" --id "$i" --data "$WORK/data$i" --raft "${RAFT[$i]}" \
+        --peers "$PEERS" --listen "${LISTEN[$i]}" "${ROOT_FLAGS[@]}" "$@"
+}
+has_leader() { ctl --json ledger status 2>/dev/null | jq -e '.leader != null'; }
+ledger_cluster() {
+    ROOT_FLAGS=("$@")
+    for i in 1 2 3; do
+        LISTEN[$i]=tcp://127.0.0.1:$(free_port)
+        RAFT[$i]=127.0.0.1:$(free_port)
+    done
+    PEERS="1=${RAFT[1]},2=${RAFT[2]},3=${RAFT[3]}"
+    ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+    for i in 1 2 3; do replica "$i"; done
+    wait_for 20 "a ledger leader among 3 replicas" has_leader >/dev/null || exit 1
+}

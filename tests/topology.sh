@@ -17,23 +17,11 @@ source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 IV=500 # shard report interval and leaf interval (ms)
 LEAVES=3000
-declare -a LISTEN RAFT
-for i in 1 2 3; do
-    LISTEN[$i]=tcp://127.0.0.1:$(free_port)
-    RAFT[$i]=127.0.0.1:$(free_port)
-done
-PEERS="1=${RAFT[1]},2=${RAFT[2]},3=${RAFT[3]}"
-ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
 ZONE_EP=tcp://127.0.0.1:$(free_port)
 declare -A RACK_EP=([rack-1]=tcp://127.0.0.1:$(free_port) [rack-2]=tcp://127.0.0.1:$(free_port)
     [rack-3]=tcp://127.0.0.1:$(free_port))
 
-for i in 1 2 3; do
-    start "root$i" "$ROOT_BIN" --id "$i" --data "$WORK/data$i" --raft "${RAFT[$i]}" \
-        --peers "$PEERS" --listen "${LISTEN[$i]}"
-done
-has_leader() { ctl --json ledger status | jq -e '.leader != null'; }
-wait_for 20 "a ledger leader" has_leader >/dev/null || exit 1
+ledger_cluster
 
 # The tree, declared through the topology tool.
 ctl topology add-shard zone-1 --tier 2 --endpoint "$ZONE_EP" >/dev/null || fail "add zone-1"

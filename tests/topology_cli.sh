@@ -7,19 +7,7 @@
 # epoch, and two changes fenced on the same epoch (exactly one commits).
 # Every refusal exits non-zero with one line and leaves the epoch unchanged.
 source "$(dirname "$0")/lib.sh"
-declare -a LISTEN RAFT
-for i in 1 2 3; do
-    LISTEN[$i]=tcp://127.0.0.1:$(free_port)
-    RAFT[$i]=127.0.0.1:$(free_port)
-done
-PEERS="1=${RAFT[1]},2=${RAFT[2]},3=${RAFT[3]}"
-ROOT_EP="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
-for i in 1 2 3; do
-    start "root$i" "$ROOT_BIN" --id "$i" --data "$WORK/data$i" --raft "${RAFT[$i]}" \
-        --peers "$PEERS" --listen "${LISTEN[$i]}"
-done
-has_leader() { ctl --json ledger status | jq -e '.leader != null'; }
-wait_for 20 "a leader among 3 replicas" has_leader >/dev/null || exit 1
+ledger_cluster
 
 epoch() { ctl --json topology show | jq -r '.epoch'; }
 # refused WORD CMD...: CMD exits 1 with one line on stderr containing WORD,
