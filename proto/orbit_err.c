@@ -1,6 +1,9 @@
 /* orbit_err: string table for the project's error codes. */
 #include "orbit_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *orbit_strerror(int code)
 {
     switch (code) {
@@ -25,4 +28,14 @@ const char *orbit_strerror(int code)
     case ORBIT_ECORRUPT: return "corrupt data";
     default: return "unknown error";
     }
+}
+
+void orbit_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

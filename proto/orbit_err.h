@@ -2,6 +2,8 @@
 #ifndef ORBIT_ERR_H
 #define ORBIT_ERR_H
 
+#include <stddef.h>
+
 enum {
     ORBIT_OK = 0,
     ORBIT_ENOMEM = -1001,      /* out of memory */
@@ -26,5 +28,10 @@ enum {
 
 /* Static description of an Orbit error code (or "unknown error"). */
 const char *orbit_strerror(int code);
+
+/* printf into a caller's error buffer; does nothing when err is NULL or
+ * errlen 0 (the convention of every "char *err, size_t errlen" pair). */
+void orbit_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -80,18 +80,6 @@ struct orbit_consensus {
     void *close_ctx;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* raft's codes to ours. */
 static int map_raft(int rv)
 {
@@ -591,29 +579,29 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
     bool self_listed = false;
 
     if (!valid_id(cfg->id)) {
-        set_err(err, errlen, "server id %u is not in 1..%d", cfg->id, ORBIT_CONSENSUS_ID_MAX);
+        orbit_errf(err, errlen, "server id %u is not in 1..%d", cfg->id, ORBIT_CONSENSUS_ID_MAX);
         return ORBIT_EINVAL;
     }
     if (!valid_address(cfg->address)) {
-        set_err(err, errlen, "raft address '%s' is not host:port",
-                cfg->address ? cfg->address : "");
+        orbit_errf(err, errlen, "raft address '%s' is not host:port",
+                   cfg->address ? cfg->address : "");
         return ORBIT_EINVAL;
     }
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
-        set_err(err, errlen, "no data directory");
+        orbit_errf(err, errlen, "no data directory");
         return ORBIT_EINVAL;
     }
     if (cfg->fsm == NULL || cfg->fsm->apply == NULL || cfg->fsm->snapshot == NULL ||
         cfg->fsm->restore == NULL || cfg->fsm->applied_index == NULL) {
-        set_err(err, errlen, "state machine lacks apply, snapshot, restore or applied_index");
+        orbit_errf(err, errlen, "state machine lacks apply, snapshot, restore or applied_index");
         return ORBIT_EINVAL;
     }
     c->election_ms =
         cfg->election_timeout_ms ? cfg->election_timeout_ms : ORBIT_CONSENSUS_ELECTION_MS_DEFAULT;
     c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT;
     if (c->heartbeat_ms >= c->election_ms) {
-        set_err(err, errlen, "heartbeat %u ms must be shorter than the election timeout %u ms",
-                c->heartbeat_ms, c->election_ms);
+        orbit_errf(err, errlen, "heartbeat %u ms must be shorter than the election timeout %u ms",
+                   c->heartbeat_ms, c->election_ms);
         return ORBIT_EINVAL;
     }
     c->snap_threshold = cfg->snapshot_threshold;
@@ -627,7 +615,7 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
 
     if (cfg->n_peers > 0) {
         if (cfg->peers == NULL) {
-            set_err(err, errlen, "peer list missing");
+            orbit_errf(err, errlen, "peer list missing");
             return ORBIT_EINVAL;
         }
         c->peers = calloc(cfg->n_peers, sizeof *c->peers);
@@ -637,20 +625,20 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
         for (size_t i = 0; i < cfg->n_peers; i++) {
             const orbit_consensus_peer_t *p = &cfg->peers[i];
             if (!valid_id(p->id) || !valid_address(p->address)) {
-                set_err(err, errlen, "peer %zu: bad id %u or address '%s'", i + 1, p->id,
-                        p->address ? p->address : "");
+                orbit_errf(err, errlen, "peer %zu: bad id %u or address '%s'", i + 1, p->id,
+                           p->address ? p->address : "");
                 return ORBIT_EINVAL;
             }
             for (size_t j = 0; j < i; j++) {
                 if (cfg->peers[j].id == p->id || strcmp(cfg->peers[j].address, p->address) == 0) {
-                    set_err(err, errlen, "peer %u (%s) listed twice", p->id, p->address);
+                    orbit_errf(err, errlen, "peer %u (%s) listed twice", p->id, p->address);
                     return ORBIT_EINVAL;
                 }
             }
             if (p->id == cfg->id) {
                 if (strcmp(p->address, cfg->address) != 0) {
-                    set_err(err, errlen, "peer list gives server %u address %s, not %s", p->id,
-                            p->address, cfg->address);
+                    orbit_errf(err, errlen, "peer list gives server %u address %s, not %s", p->id,
+                               p->address, cfg->address);
                     return ORBIT_EINVAL;
                 }
                 self_listed = true;
@@ -660,7 +648,7 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
             c->peers[i].address = c->peer_addr[i];
         }
         if (!self_listed) {
-            set_err(err, errlen, "peer list does not include this server (%u)", cfg->id);
+            orbit_errf(err, errlen, "peer list does not include this server (%u)", cfg->id);
             return ORBIT_EINVAL;
         }
         c->n_peers = cfg->n_peers;
@@ -675,15 +663,15 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
     struct stat sb;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        set_err(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+        orbit_errf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
         return ORBIT_EIO;
     }
     if (stat(dir, &sb) != 0) {
-        set_err(err, errlen, "cannot open data directory %s: %s", dir, strerror(errno));
+        orbit_errf(err, errlen, "cannot open data directory %s: %s", dir, strerror(errno));
         return ORBIT_EIO;
     }
     if (!S_ISDIR(sb.st_mode)) {
-        set_err(err, errlen, "data directory %s is not a directory", dir);
+        orbit_errf(err, errlen, "data directory %s is not a directory", dir);
         return ORBIT_EINVAL;
     }
     return ORBIT_OK;
@@ -716,9 +704,9 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
     int rv;
 
     *out = NULL;
-    set_err(err, errlen, "%s", "");
+    orbit_errf(err, errlen, "%s", "");
     if (cfg == NULL || loop == NULL) {
-        set_err(err, errlen, "no configuration or loop");
+        orbit_errf(err, errlen, "no configuration or loop");
         return ORBIT_EINVAL;
     }
     c = calloc(1, sizeof *c);
@@ -737,13 +725,13 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
 
     rv = orbit_consensus_tcp_init(&c->transport, loop);
     if (rv != 0) {
-        set_err(err, errlen, "raft transport: %s", raft_strerror(rv));
+        orbit_errf(err, errlen, "raft transport: %s", raft_strerror(rv));
         rv = map_raft(rv);
         goto err_free;
     }
     rv = raft_uv_init(&c->io, loop, c->data_dir, &c->transport.transport);
     if (rv != 0) {
-        set_err(err, errlen, "raft storage in %s: %s", c->data_dir, c->io.errmsg);
+        orbit_errf(err, errlen, "raft storage in %s: %s", c->data_dir, c->io.errmsg);
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_transport;
     }
@@ -755,7 +743,7 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         c->io.version = 2;
     rv = raft_init(&c->raft, &c->io, &c->fsm.fsm, c->id, c->address);
     if (rv != 0) {
-        set_err(err, errlen, "raft init: %s", raft_errmsg(&c->raft));
+        orbit_errf(err, errlen, "raft init: %s", raft_errmsg(&c->raft));
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_io;
     }
@@ -799,7 +787,7 @@ static int bootstrap(orbit_consensus_t *c, char *err, size_t errlen)
         return ORBIT_OK;
     }
     if (rv != 0) {
-        set_err(err, errlen, "bootstrap in %s: %s", c->data_dir, raft_errmsg(&c->raft));
+        orbit_errf(err, errlen, "bootstrap in %s: %s", c->data_dir, raft_errmsg(&c->raft));
         return map_raft(rv) == ORBIT_ENOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
     }
     orbit_info("consensus %u: bootstrapped a %zu-server cluster in %s", c->id, c->n_peers,
@@ -812,9 +800,9 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
     const struct raft_server *self;
     int rv;
 
-    set_err(err, errlen, "%s", "");
+    orbit_errf(err, errlen, "%s", "");
     if (c->started || c->closing) {
-        set_err(err, errlen, "already started or closing");
+        orbit_errf(err, errlen, "already started or closing");
         return ORBIT_EINVAL;
     }
     rv = bootstrap(c, err, errlen);
@@ -825,8 +813,8 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
         /* raft 0.15 often leaves its message empty (a busy port, for one):
          * fall back to the code's own description. */
         const char *why = raft_errmsg(&c->raft);
-        set_err(err, errlen, "raft start (%s, %s): %s", c->address, c->data_dir,
-                why && *why ? why : raft_strerror(rv));
+        orbit_errf(err, errlen, "raft start (%s, %s): %s", c->address, c->data_dir,
+                   why && *why ? why : raft_strerror(rv));
         return rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
     }
     c->started = true;
@@ -834,8 +822,9 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
      * id with a different address: refuse rather than join the wrong log. */
     self = config_get(c, c->id);
     if (self != NULL && strcmp(self->address, c->address) != 0) {
-        set_err(err, errlen, "data directory %s belongs to a cluster where server %u is %s, not %s",
-                c->data_dir, c->id, self->address, c->address);
+        orbit_errf(err, errlen,
+                   "data directory %s belongs to a cluster where server %u is %s, not %s",
+                   c->data_dir, c->id, self->address, c->address);
         return ORBIT_EINVAL;
     }
     uv_timer_start(&c->poll, poll_cb, c->poll_ms, c->poll_ms);

@@ -43,18 +43,6 @@ struct orbit_ledger {
     uint8_t hash[ORBIT_LEDGER_HASH_LEN];
 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------ transactions */
 
 static int tx_begin(orbit_ledger_t *l, bool write, orbit_ledger_tx_t *tx)
@@ -171,7 +159,7 @@ static int marker_open(orbit_ledger_t *l, char *err, size_t errlen)
     if ((size_t)snprintf(path, sizeof path, "%s/" OPEN_MARKER, l->dir) >= sizeof path ||
         (size_t)snprintf(data, sizeof data, "%s/data.mdb", l->dir) >= sizeof data ||
         (size_t)snprintf(lock, sizeof lock, "%s/lock.mdb", l->dir) >= sizeof lock) {
-        say(err, errlen, "ledger: data directory path too long");
+        orbit_errf(err, errlen, "ledger: data directory path too long");
         return ORBIT_EINVAL;
     }
     boot_id(now);
@@ -185,8 +173,9 @@ static int marker_open(orbit_ledger_t *l, char *err, size_t errlen)
             /* Open when the machine went down: the page cache that held the
              * unsynced commits is gone. */
             if ((unlink(data) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT)) {
-                say(err, errlen, "ledger: cannot discard the state left by a crash in %s: %s",
-                    l->dir, strerror(errno));
+                orbit_errf(err, errlen,
+                           "ledger: cannot discard the state left by a crash in %s: %s", l->dir,
+                           strerror(errno));
                 return ORBIT_EIO;
             }
             l->discarded = true;
@@ -199,7 +188,7 @@ static int marker_open(orbit_ledger_t *l, char *err, size_t errlen)
     if (fd >= 0)
         close(fd);
     if (!ok || sync_dir(l->dir) != ORBIT_OK) {
-        say(err, errlen, "ledger: cannot write %s: %s", path, strerror(errno));
+        orbit_errf(err, errlen, "ledger: cannot write %s: %s", path, strerror(errno));
         return ORBIT_EIO;
     }
     return ORBIT_OK;
@@ -232,7 +221,7 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     int mrc = mdb_env_create(&l->env);
     if (mrc) {
         l->env = NULL;
-        say(err, errlen, "ledger: %s", mdb_strerror(mrc));
+        orbit_errf(err, errlen, "ledger: %s", mdb_strerror(mrc));
         return orbit_ledger_store_err(mrc);
     }
     mrc = mdb_env_set_mapsize(l->env, (size_t)ORBIT_LEDGER_MAP_SIZE);
@@ -240,7 +229,7 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
         /* No sync on commit: see "durability" above. */
         mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP, 0600);
     if (mrc) {
-        say(err, errlen, "ledger: cannot open %s: %s", l->dir, mdb_strerror(mrc));
+        orbit_errf(err, errlen, "ledger: cannot open %s: %s", l->dir, mdb_strerror(mrc));
         int rc = orbit_ledger_store_err(mrc);
         mdb_env_close(l->env);
         l->env = NULL;
@@ -257,15 +246,16 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
         MDB_stat st;
         rc = orbit_ledger_store_err(mdb_stat(tx.txn, l->dbi, &st));
         if (!rc && st.ms_entries != 0) {
-            say(err, errlen, "ledger: %s holds an LMDB database that is not a ledger", l->dir);
+            orbit_errf(err, errlen, "ledger: %s holds an LMDB database that is not a ledger",
+                       l->dir);
             rc = ORBIT_ECORRUPT;
         }
         version = ORBIT_LEDGER_FORMAT;
         if (!rc)
             rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_VERSION, version);
     } else if (!rc && version != ORBIT_LEDGER_FORMAT) {
-        say(err, errlen, "ledger: %s has format version %" PRIu64 ", this build reads %d", l->dir,
-            version, ORBIT_LEDGER_FORMAT);
+        orbit_errf(err, errlen, "ledger: %s has format version %" PRIu64 ", this build reads %d",
+                   l->dir, version, ORBIT_LEDGER_FORMAT);
         rc = ORBIT_ECORRUPT;
     }
     if (!rc)
@@ -275,7 +265,7 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     if (rc) {
         tx_abort(&tx);
         if (err && errlen && !*err)
-            say(err, errlen, "ledger: cannot open %s: %s", l->dir, orbit_strerror(rc));
+            orbit_errf(err, errlen, "ledger: cannot open %s: %s", l->dir, orbit_strerror(rc));
         mdb_env_close(l->env);
         l->env = NULL;
     }
@@ -290,17 +280,17 @@ int orbit_ledger_open(const char *dir, orbit_ledger_t **lp, char *err, size_t er
         return ORBIT_EINVAL;
     *lp = NULL;
     if (!dir || !*dir) {
-        say(err, errlen, "ledger: no data directory");
+        orbit_errf(err, errlen, "ledger: no data directory");
         return ORBIT_EINVAL;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        say(err, errlen, "ledger: cannot create %s: %s", dir, strerror(errno));
+        orbit_errf(err, errlen, "ledger: cannot create %s: %s", dir, strerror(errno));
         return ORBIT_EIO;
     }
     orbit_ledger_t *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir))) {
         free(l);
-        say(err, errlen, "ledger: out of memory");
+        orbit_errf(err, errlen, "ledger: out of memory");
         return ORBIT_ENOMEM;
     }
     int rc = marker_open(l, err, errlen);
@@ -340,14 +330,14 @@ int orbit_ledger_set_cluster_id(orbit_ledger_t *l, const char *id, char *err, si
 {
     orbit_ledger_tx_t tx = {0};
     if (!l || !orbit_ledger_id_valid(id)) {
-        say(err, errlen, "ledger: invalid cluster id");
+        orbit_errf(err, errlen, "ledger: invalid cluster id");
         return ORBIT_EINVAL;
     }
     if (l->cluster[0]) {
         if (!strcmp(l->cluster, id))
             return ORBIT_OK;
-        say(err, errlen, "ledger: data directory %s belongs to cluster %s, not %s", l->dir,
-            l->cluster, id);
+        orbit_errf(err, errlen, "ledger: data directory %s belongs to cluster %s, not %s", l->dir,
+                   l->cluster, id);
         return ORBIT_EINVAL;
     }
     int rc = tx_begin(l, true, &tx);
@@ -357,7 +347,7 @@ int orbit_ledger_set_cluster_id(orbit_ledger_t *l, const char *id, char *err, si
         rc = tx_commit(&tx);
     tx_abort(&tx);
     if (rc) {
-        say(err, errlen, "ledger: cannot store the cluster id: %s", orbit_strerror(rc));
+        orbit_errf(err, errlen, "ledger: cannot store the cluster id: %s", orbit_strerror(rc));
         return rc;
     }
     snprintf(l->cluster, sizeof l->cluster, "%s", id);
@@ -1866,7 +1856,7 @@ static int check_snapshot(orbit_ledger_t *l, const char *path, bool *cluster_emp
     if (!mrc)
         mrc = mdb_dbi_open(tx.txn, NULL, 0, &tx.dbi);
     if (mrc) {
-        say(err, errlen, "ledger: not a ledger snapshot: %s", mdb_strerror(mrc));
+        orbit_errf(err, errlen, "ledger: not a ledger snapshot: %s", mdb_strerror(mrc));
         rc = mrc == ENOMEM ? ORBIT_ENOMEM : ORBIT_EINVAL;
         goto out;
     }
@@ -1876,7 +1866,7 @@ static int check_snapshot(orbit_ledger_t *l, const char *path, bool *cluster_emp
     size_t n;
     rc = orbit_ledger_store_get_u64(&tx, ORBIT_LEDGER_META_VERSION, &version);
     if (rc || version != ORBIT_LEDGER_FORMAT) {
-        say(err, errlen, "ledger: not a ledger snapshot of format %d", ORBIT_LEDGER_FORMAT);
+        orbit_errf(err, errlen, "ledger: not a ledger snapshot of format %d", ORBIT_LEDGER_FORMAT);
         rc = ORBIT_EINVAL;
         goto out;
     }
@@ -1885,12 +1875,12 @@ static int check_snapshot(orbit_ledger_t *l, const char *path, bool *cluster_emp
     if (rc == ORBIT_ENOTFOUND) {
         rc = ORBIT_OK;
     } else if (!rc && l->cluster[0] && (n != strlen(l->cluster) || memcmp(p, l->cluster, n))) {
-        say(err, errlen, "ledger: snapshot of cluster %.*s, this replica is of cluster %s",
-            (int)(n > ORBIT_LEDGER_NAME_MAX ? ORBIT_LEDGER_NAME_MAX : n), (const char *)p,
-            l->cluster);
+        orbit_errf(err, errlen, "ledger: snapshot of cluster %.*s, this replica is of cluster %s",
+                   (int)(n > ORBIT_LEDGER_NAME_MAX ? ORBIT_LEDGER_NAME_MAX : n), (const char *)p,
+                   l->cluster);
         rc = ORBIT_EINVAL;
     } else if (rc) {
-        say(err, errlen, "ledger: unreadable snapshot");
+        orbit_errf(err, errlen, "ledger: unreadable snapshot");
         rc = ORBIT_EINVAL;
     }
 out:
@@ -1917,7 +1907,8 @@ static int swap_in(orbit_ledger_t *l, const char *tmp, char *err, size_t errlen)
         mdb_env_close(l->env);
     l->env = NULL;
     if (rename(tmp, data) != 0) {
-        say(err, errlen, "ledger: cannot rename the snapshot into place: %s", strerror(errno));
+        orbit_errf(err, errlen, "ledger: cannot rename the snapshot into place: %s",
+                   strerror(errno));
         rc = ORBIT_EIO;
     }
     int dfd = open(l->dir, O_RDONLY | O_DIRECTORY);
@@ -1946,7 +1937,7 @@ int orbit_ledger_restore(orbit_ledger_t *l, int fd, char *err, size_t errlen)
         return ORBIT_EINVAL;
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0) {
-        say(err, errlen, "ledger: cannot create %s: %s", tmp, strerror(errno));
+        orbit_errf(err, errlen, "ledger: cannot create %s: %s", tmp, strerror(errno));
         return ORBIT_EIO;
     }
     int rc = ORBIT_OK;
@@ -1966,7 +1957,7 @@ int orbit_ledger_restore(orbit_ledger_t *l, int fd, char *err, size_t errlen)
         rc = ORBIT_EIO;
     close(out);
     if (rc)
-        say(err, errlen, "ledger: cannot copy the snapshot: %s", strerror(errno));
+        orbit_errf(err, errlen, "ledger: cannot copy the snapshot: %s", strerror(errno));
     if (!rc)
         rc = swap_in(l, tmp, err, errlen);
     unlink(tmp);

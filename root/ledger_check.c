@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_names.h"
 
 void orbit_ledger_conflict(orbit_ledger_verdict_t *v, const char *which, const char *fmt, ...)
 {
@@ -30,34 +31,24 @@ void orbit_ledger_invalid(orbit_ledger_verdict_t *v, const char *fmt, ...)
 
 /* ------------------------------------------------------------ names */
 
-static bool name_ok(const char *s, size_t max, bool id)
-{
-    if (!s)
-        return false;
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-' || (id && (c == ':' || c == '/'));
-        if (!ok || n >= max)
-            return false;
-    }
-    return n > 0;
-}
+/* The ledger's bounds are the vocabulary's (proto/orbit_names.h). */
+_Static_assert(ORBIT_LEDGER_NAME_MAX == ORBIT_NAME_MAX, "name bound");
+_Static_assert(ORBIT_LEDGER_CLIENT_MAX == ORBIT_CLIENT_ID_MAX, "client id bound");
+_Static_assert(ORBIT_LEDGER_ENDPOINT_MAX == ORBIT_ENDPOINT_MAX, "endpoint bound");
 
 bool orbit_ledger_plain_valid(const char *s)
 {
-    return name_ok(s, ORBIT_LEDGER_NAME_MAX, false);
+    return orbit_name_plain_ok(s);
 }
 
 bool orbit_ledger_id_valid(const char *s)
 {
-    return name_ok(s, ORBIT_LEDGER_NAME_MAX, true);
+    return orbit_name_id_ok(s);
 }
 
 bool orbit_ledger_client_id_valid(const char *s)
 {
-    return name_ok(s, ORBIT_LEDGER_CLIENT_MAX, true);
+    return orbit_name_client_ok(s);
 }
 
 bool orbit_ledger_str_set(const char *s)
@@ -89,17 +80,6 @@ static bool res_ok(const Orbit__Ledger__Resources *r)
 }
 
 /* Printable ASCII without spaces, 1..max bytes. */
-static bool text_ok(const char *s, size_t max)
-{
-    if (!s || !*s)
-        return false;
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++)
-        if (n >= max || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return false;
-    return true;
-}
-
 /* "mission/module" with both halves plain names. */
 static bool module_key_ok(const char *key)
 {
@@ -214,7 +194,8 @@ static void check_topology(const Orbit__Ledger__TopologyChange *t, orbit_ledger_
             BAD("shard_join: invalid parent name");
         if (orbit_ledger_str_set(j->parent) && !strcmp(j->parent, j->shard))
             BAD("shard_join: a shard cannot be its own parent");
-        if (orbit_ledger_str_set(j->endpoint) && !text_ok(j->endpoint, ORBIT_LEDGER_ENDPOINT_MAX))
+        if (orbit_ledger_str_set(j->endpoint) &&
+            !orbit_text_ok(j->endpoint, ORBIT_LEDGER_ENDPOINT_MAX))
             BAD("shard_join: invalid endpoint");
         return;
     }
@@ -351,7 +332,7 @@ static void check_precondition(const Orbit__Ledger__Precondition *pc, orbit_ledg
     }
     for (size_t i = 0; i < pc->n_unchanged_since; i++) {
         const Orbit__Ledger__UnchangedSince *u = pc->unchanged_since[i];
-        if (!u || !text_ok(u->key, ORBIT_LEDGER_KEY_MAX))
+        if (!u || !orbit_text_ok(u->key, ORBIT_LEDGER_KEY_MAX))
             BAD("unchanged_since: invalid key");
     }
     for (size_t i = 0; i < pc->n_identity_free; i++)

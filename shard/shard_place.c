@@ -8,32 +8,20 @@
 
 #include "orbit_err.h"
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int orbit_shard_place_resolve(const orbit_topology_t *t, const char *id, const char *roots,
                               orbit_shard_place_t *out, char *err, size_t errlen)
 {
     if (!t || !id || !roots || !out) {
-        say(err, errlen, "invalid argument");
+        orbit_errf(err, errlen, "invalid argument");
         return ORBIT_EINVAL;
     }
     orbit_topology_shard_t me, parent;
     if (orbit_topology_get_shard(t, id, &me) != ORBIT_OK) {
-        say(err, errlen, "shard %s is not declared in the topology", id);
+        orbit_errf(err, errlen, "shard %s is not declared in the topology", id);
         return ORBIT_ENOTFOUND;
     }
     if (!me.endpoint[0]) {
-        say(err, errlen, "shard %s is declared without an endpoint", id);
+        orbit_errf(err, errlen, "shard %s is declared without an endpoint", id);
         return ORBIT_EINVAL;
     }
     orbit_shard_place_t p;
@@ -44,17 +32,17 @@ int orbit_shard_place_resolve(const orbit_topology_t *t, const char *id, const c
     snprintf(p.listen, sizeof p.listen, "%s", me.endpoint);
     if (me.parent[0]) {
         if (orbit_topology_get_shard(t, me.parent, &parent) != ORBIT_OK) {
-            say(err, errlen, "parent %s of shard %s is not in the topology", me.parent, id);
+            orbit_errf(err, errlen, "parent %s of shard %s is not in the topology", me.parent, id);
             return ORBIT_EINVAL;
         }
         if (!parent.endpoint[0]) {
-            say(err, errlen, "parent %s of shard %s has no endpoint", me.parent, id);
+            orbit_errf(err, errlen, "parent %s of shard %s has no endpoint", me.parent, id);
             return ORBIT_EINVAL;
         }
         snprintf(p.upstream, sizeof p.upstream, "%s", parent.endpoint);
     } else {
         if (!roots[0] || strlen(roots) >= sizeof p.upstream) {
-            say(err, errlen, "root endpoint list is empty or too long");
+            orbit_errf(err, errlen, "root endpoint list is empty or too long");
             return ORBIT_EINVAL;
         }
         snprintf(p.upstream, sizeof p.upstream, "%s", roots);

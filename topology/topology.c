@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_names.h"
 #include "topology_hrw.h"
 
 typedef struct {
@@ -35,32 +36,6 @@ static int topo_fail(char *err, size_t errlen, int code, const char *fmt, ...)
         va_end(ap);
     }
     return code;
-}
-
-/* The ledger's plain-name rule. */
-static bool topo_name_ok(const char *s)
-{
-    if (!s)
-        return false;
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok || n >= ORBIT_TOPOLOGY_NAME_MAX)
-            return false;
-    }
-    return n > 0;
-}
-
-/* The ledger's endpoint rule: printable ASCII without spaces. */
-static bool topo_endpoint_ok(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (n >= ORBIT_TOPOLOGY_ENDPOINT_MAX || *p <= 0x20 || *p >= 0x7f)
-            return false;
-    return n > 0;
 }
 
 static bool topo_set(const char *s)
@@ -275,16 +250,16 @@ int orbit_topology_add_shard(orbit_topology_t *t, const char *id, uint32_t tier,
     if (!t)
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: no model");
     /* Form first, in the ledger's order (ledger_check.c check_topology). */
-    if (!topo_name_ok(id))
+    if (!orbit_name_plain_ok(id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: invalid shard name");
     if (tier < 1 || tier > ORBIT_TOPOLOGY_TIER_MAX)
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: tier %u out of range 1..%d", tier,
                          ORBIT_TOPOLOGY_TIER_MAX);
-    if (topo_set(parent) && !topo_name_ok(parent))
+    if (topo_set(parent) && !orbit_name_plain_ok(parent))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: invalid parent name");
     if (topo_set(parent) && !strcmp(parent, id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: a shard cannot be its own parent");
-    if (topo_set(endpoint) && !topo_endpoint_ok(endpoint))
+    if (topo_set(endpoint) && !orbit_text_ok(endpoint, ORBIT_TOPOLOGY_ENDPOINT_MAX))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_join: invalid endpoint");
     /* Then the state, in the ledger's order (ledger.c apply_join). */
     const orbit_topology_shard_t *old = topo_shard(t, id);
@@ -318,7 +293,7 @@ int orbit_topology_remove_shard(orbit_topology_t *t, const char *id, char *err, 
 {
     if (!t)
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_leave: no model");
-    if (!topo_name_ok(id))
+    if (!orbit_name_plain_ok(id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard_leave: invalid shard name");
     if (!topo_shard(t, id))
         return topo_fail(err, errlen, ORBIT_ENOTFOUND, "no such shard %s", id);
@@ -337,9 +312,9 @@ int orbit_topology_move_rack(orbit_topology_t *t, const char *rack, const char *
 {
     if (!t)
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack_move: no model");
-    if (!topo_name_ok(rack))
+    if (!orbit_name_plain_ok(rack))
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack_move: invalid rack name");
-    if (!topo_name_ok(shard))
+    if (!orbit_name_plain_ok(shard))
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack_move: invalid shard name");
     const orbit_topology_shard_t *to = topo_shard(t, shard);
     if (!to)
@@ -420,7 +395,7 @@ int orbit_topology_drain(orbit_topology_t *t, const char *id, char *err, size_t 
 {
     if (!t)
         return topo_fail(err, errlen, ORBIT_EINVAL, "drain: no model");
-    if (!topo_name_ok(id))
+    if (!orbit_name_plain_ok(id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "drain: invalid shard name");
     if (!topo_shard(t, id))
         return topo_fail(err, errlen, ORBIT_ENOTFOUND, "no such shard %s", id);
@@ -458,16 +433,16 @@ out:
 
 static int topo_shard_fields_ok(const orbit_topology_shard_t *s, char *err, size_t errlen)
 {
-    if (!s || !topo_name_ok(s->id))
+    if (!s || !orbit_name_plain_ok(s->id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard: invalid shard name");
     if (s->tier < 1 || s->tier > ORBIT_TOPOLOGY_TIER_MAX)
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard: %s tier %u out of range 1..%d", s->id,
                          s->tier, ORBIT_TOPOLOGY_TIER_MAX);
-    if (s->parent[0] && !topo_name_ok(s->parent))
+    if (s->parent[0] && !orbit_name_plain_ok(s->parent))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard: %s invalid parent name", s->id);
     if (s->parent[0] && !strcmp(s->parent, s->id))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard: %s cannot be its own parent", s->id);
-    if (s->endpoint[0] && !topo_endpoint_ok(s->endpoint))
+    if (s->endpoint[0] && !orbit_text_ok(s->endpoint, ORBIT_TOPOLOGY_ENDPOINT_MAX))
         return topo_fail(err, errlen, ORBIT_EINVAL, "shard: %s invalid endpoint", s->id);
     return ORBIT_OK;
 }
@@ -492,9 +467,9 @@ int orbit_topology_put_rack(orbit_topology_t *t, const char *rack, const char *o
 {
     if (!t)
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack: no model");
-    if (!topo_name_ok(rack))
+    if (!orbit_name_plain_ok(rack))
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack: invalid rack name");
-    if (!topo_name_ok(owner))
+    if (!orbit_name_plain_ok(owner))
         return topo_fail(err, errlen, ORBIT_EINVAL, "rack: %s invalid owner name", rack);
     int rc = topo_insert_rack(t, rack, owner);
     return rc ? topo_fail(err, errlen, rc, "rack: out of memory") : ORBIT_OK;
@@ -672,7 +647,7 @@ int orbit_topology_candidates(const orbit_topology_t *t, const char *rack, zlist
     if (!out)
         return ORBIT_EINVAL;
     *out = NULL;
-    if (!t || !topo_name_ok(rack))
+    if (!t || !orbit_name_plain_ok(rack))
         return ORBIT_EINVAL;
     const topo_rack_t *r = zhashx_lookup(t->racks, rack);
     const orbit_topology_shard_t *owner = r ? topo_shard(t, r->owner) : NULL;
