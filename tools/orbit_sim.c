@@ -73,6 +73,15 @@ static int parse_endpoints(orbit_sim_t *s, const char *list, char *err, size_t e
     return ORBIT_OK;
 }
 
+/* The link settings every simulated leaf shares. */
+static void link_config(const orbit_sim_t *s, orbit_leaf_link_config_t *lc)
+{
+    orbit_leaf_link_config_default(lc);
+    lc->interval_ms = s->cfg.model.interval_ms;
+    if (s->cfg.full_every)
+        lc->full_every = s->cfg.full_every;
+}
+
 /* --root: one link per rack, no socket yet. */
 static int open_rack_links(orbit_sim_t *s, char *err, size_t errlen)
 {
@@ -83,10 +92,7 @@ static int open_rack_links(orbit_sim_t *s, char *err, size_t errlen)
         return ORBIT_ENOMEM;
     }
     orbit_leaf_link_config_t lc;
-    orbit_leaf_link_config_default(&lc);
-    lc.interval_ms = s->cfg.model.interval_ms;
-    if (s->cfg.full_every)
-        lc.full_every = s->cfg.full_every;
+    link_config(s, &lc);
     for (uint32_t k = 0; k < n; k++) {
         sim_link_t *l = &s->links[k];
         l->sim = s;
@@ -118,10 +124,7 @@ static int open_links(orbit_sim_t *s, char *err, size_t errlen)
         return ORBIT_ENOMEM;
     }
     orbit_leaf_link_config_t lc;
-    orbit_leaf_link_config_default(&lc);
-    lc.interval_ms = s->cfg.model.interval_ms;
-    if (s->cfg.full_every)
-        lc.full_every = s->cfg.full_every;
+    link_config(s, &lc);
     orbit_sock_opts_t o;
     orbit_sock_opts_default(&o, ORBIT_LINK_LEAF);
     for (uint32_t j = 0; j < n; j++) {
