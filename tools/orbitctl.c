@@ -1,6 +1,7 @@
 /* orbitctl: the operator's tool: queries of the root view (summary, node
  * lists, one node's detail, shards), as tables or --json; the ledger
- * (orbitctl_ledger.c) and the topology (orbitctl_topology.c). */
+ * (orbitctl_ledger.c), the topology (orbitctl_topology.c), missions and
+ * quota (orbitctl_mission.c). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "orbit_node.h"
 #include "orbit_view_client.h"
 #include "orbitctl.h"
+#include "orbitctl_mission.h"
 #include "shard_agg.h"
 
 static const orbit_opt_t opts[] = {
@@ -41,6 +43,14 @@ static const orbit_opt_t opts[] = {
     {"timeout-s", "S", "topology --wait: give up after S seconds (default 60)", false},
     {"epoch", "N", "topology changes: fence the change on this epoch (from `topology plan`)",
      false},
+    {"module", "NAME", "mission status/stop: only this module", true},
+    {"no-view-check", NULL, "mission submit: skip the check against the root view's nodes", false},
+    {"cpu-m", "N", "quota grant: millicores", false},
+    {"mem", "BYTES", "quota grant: memory", false},
+    {"gpus", "N", "quota grant: GPUs", false},
+    {"priority", "P", "quota grant: priority (default 0)", false},
+    {"until-ms", "T", "quota grant: ends at this ledger time, ms since the epoch (0: never)",
+     false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {
@@ -53,7 +63,11 @@ static const orbit_cli_t cli = {
     "move-rack RACK SHARD\n"
     "       orbitctl topology add-shard ID --tier N [--parent P] --endpoint E [--take-racks]\n"
     "       orbitctl topology move-rack RACK SHARD [--wait] [--timeout-s S]\n"
-    "       orbitctl topology remove-shard ID [--wait] [--timeout-s S]",
+    "       orbitctl topology remove-shard ID [--wait] [--timeout-s S]\n"
+    "       orbitctl [--json] mission submit FILE [--no-view-check]|status MISSION [--module M]|"
+    "scale MISSION MODULE COUNT|stop MISSION [--module M]\n"
+    "       orbitctl [--json] quota grant PRINCIPAL --cpu-m N --mem BYTES --gpus N "
+    "[--priority P] [--until-ms T]|show PRINCIPAL",
     "orbitctl", opts};
 
 bool json_out;
@@ -474,6 +488,10 @@ int main(int argc, char **argv)
         status = orbitctl_ledger(v, pos, npos, err, sizeof err);
     else if (!strcmp(pos[0], "topology"))
         status = orbitctl_topology(v, pos, npos, err, sizeof err);
+    else if (!strcmp(pos[0], "mission"))
+        status = orbitctl_mission(v, pos, npos, err, sizeof err);
+    else if (!strcmp(pos[0], "quota"))
+        status = orbitctl_quota(v, pos, npos, err, sizeof err);
     else if (!strcmp(pos[0], "view"))
         status = cmd_view(v, pos, npos, err, sizeof err);
     else
