@@ -430,6 +430,48 @@ static void cgroup_decision(void **state)
     orbit_leaf_capsules_destroy(&plain);
 }
 
+/* A parent that passes the probe but whose capsule cgroups cannot be configured (a plain
+ * directory dressed as one): the capsule still runs, without a cgroup, and it is counted. */
+static void cgroup_setup_failure_runs_plain(void **state)
+{
+    fixture_t *f = *state;
+    char dir[128], path[192];
+    snprintf(dir, sizeof dir, "%s/fakecg", f->tmp);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    const char *files[] = {"cgroup.controllers", "cgroup.subtree_control"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(i == 0 ? "cpu memory pids\n" : "", fp);
+        fclose(fp);
+    }
+    orbit_leaf_capsules_cfg_t cfg = {.cgroup_parent = dir, .stop_grace_ms = GRACE_MS};
+    orbit_leaf_capsules_t *r = orbit_leaf_capsules_new(&cfg);
+    assert_non_null(r);
+    orbit_leaf_capsules_stats_t st;
+    orbit_leaf_capsules_stats(r, &st);
+    assert_true(st.cgroups);
+    assert_string_equal(st.cgroups_reason, dir);
+    char *const argv[] = {"sh", "-c", "exit 5", NULL};
+    orbit_leaf_capsule_res_t res = {.cpu_m = 250, .mem = 1u << 30};
+    char err[256] = "";
+    assert_int_equal(orbit_leaf_capsule_start(r, "m/x/0", argv, &res, now_ms(), err, sizeof err),
+                     ORBIT_OK);
+    orbit_leaf_capsule_info_t in = wait_state(r, "m/x/0", -1);
+    assert_int_equal(in.state, ORBIT_LEAF_CAPSULE_EXITED);
+    assert_int_equal(in.exit_code, 5);
+    assert_false(in.cgroup);
+    assert_int_equal(in.res.mem, 1u << 30);
+    orbit_leaf_capsules_stats(r, &st);
+    assert_int_equal(st.cgroup_errors, 1);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/cap-m+x+0", dir);
+    assert_int_equal(stat(path, &sb), -1); /* the half-made cgroup was removed */
+    orbit_leaf_capsules_destroy(&r);
+    assert_int_equal(stat(dir, &sb), 0); /* not created by the runner: left alone */
+}
+
 static int skip_without_cgroups(fixture_t *f, char *parent, size_t size)
 {
     orbit_leaf_capsules_stats_t st;
@@ -521,6 +563,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(foreach_in_start_order, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_and_env, setup, teardown),
         cmocka_unit_test_setup_teardown(cgroup_decision, setup, teardown),
+        cmocka_unit_test_setup_teardown(cgroup_setup_failure_runs_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(cgroup_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(oom_killed, setup, teardown),
     };
