@@ -146,3 +146,35 @@ int orbit_ledger_client_propose(orbit_ledger_client_t *c, Orbit__Ledger__Commitm
     orbit__ledger__reply__free_unpacked(r, NULL);
     return ORBIT_OK;
 }
+
+int orbit_ledger_client_get(orbit_ledger_client_t *c, const char *key, bool stale, int timeout_ms,
+                            char **value, uint64_t *index, char *err, size_t errlen)
+{
+    Orbit__Ledger__GetRequest g = ORBIT__LEDGER__GET_REQUEST__INIT;
+    g.key = (char *)key;
+    g.has_stale = true;
+    g.stale = stale;
+    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
+    req.op_case = ORBIT__LEDGER__REQUEST__OP_GET;
+    req.get = &g;
+    Orbit__Ledger__Reply *r = NULL;
+    *value = NULL;
+    int rc = orbit_ledger_client_call(c, &req, timeout_ms, &r);
+    if (rc != ORBIT_OK) {
+        orbit_errf(err, errlen, "get %s: no root replica answered (%s)", key, orbit_strerror(rc));
+        return rc;
+    }
+    if (r->error && *r->error) {
+        orbit_errf(err, errlen, "get %s: %.200s", key, r->error);
+        rc = ORBIT_EIO;
+    } else if (!r->value) {
+        rc = ORBIT_ENOTFOUND;
+    } else if (!(*value = strdup(r->value))) {
+        orbit_errf(err, errlen, "get %s: out of memory", key);
+        rc = ORBIT_ENOMEM;
+    } else if (index) {
+        *index = r->value_index;
+    }
+    orbit__ledger__reply__free_unpacked(r, NULL);
+    return rc;
+}

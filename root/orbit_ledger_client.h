@@ -17,6 +17,8 @@
 #ifndef ORBIT_LEDGER_CLIENT_H
 #define ORBIT_LEDGER_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ledger.pb-c.h"
@@ -64,5 +66,15 @@ void orbit_ledger_client_stamp(orbit_ledger_client_t *c, Orbit__Ledger__Proposal
 int orbit_ledger_client_propose(orbit_ledger_client_t *c, Orbit__Ledger__Commitment *cm,
                                 Orbit__Ledger__Precondition *pre, int timeout_ms,
                                 Orbit__Ledger__Outcome **outcome, char *err, size_t errlen);
+
+/* Convenience: read key ("placement/<capsule>", "topology", ...; see
+ * orbit_ledger_get_json in ledger.h) linearizably, or from whichever replica
+ * answers when stale. On ORBIT_OK *value is the object's JSON text
+ * (malloc'd, free with free()) and *index (may be NULL) its last-changed
+ * ledger index. ORBIT_ENOTFOUND: no such object (err untouched). Other
+ * errors, with a one-line reason in err: those of orbit_ledger_client_call,
+ * ORBIT_EIO (the replica answered an error), ORBIT_ENOMEM. */
+int orbit_ledger_client_get(orbit_ledger_client_t *c, const char *key, bool stale, int timeout_ms,
+                            char **value, uint64_t *index, char *err, size_t errlen);
 
 #endif

@@ -213,29 +213,19 @@ out:
 static int cmd_get(orbit_ledger_client_t *c, const char *key, bool stale, int timeout, char *err,
                    size_t errlen)
 {
-    Orbit__Ledger__GetRequest g = ORBIT__LEDGER__GET_REQUEST__INIT;
-    g.key = (char *)key;
-    g.has_stale = true;
-    g.stale = stale;
-    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
-    req.op_case = ORBIT__LEDGER__REQUEST__OP_GET;
-    req.get = &g;
-    Orbit__Ledger__Reply *r = ask(c, &req, timeout, err, errlen);
-    if (!r)
-        return 1;
-    int status = 0;
-    if (!r->value) {
+    char *value = NULL;
+    uint64_t index = 0;
+    int rc = orbit_ledger_client_get(c, key, stale, timeout, &value, &index, err, errlen);
+    if (rc == ORBIT_ENOTFOUND)
         snprintf(err, errlen, "%s: not found", key);
-        status = 1;
-    } else if (json_out) {
-        printf("{\"key\":\"%s\",\"index\":%" PRIu64 ",\"value\":%s}\n", key, r->value_index,
-               r->value);
-    } else {
-        printf("%s (last changed at ledger index %" PRIu64 ")\n%s\n", key, r->value_index,
-               r->value);
-    }
-    orbit__ledger__reply__free_unpacked(r, NULL);
-    return status;
+    if (rc != ORBIT_OK)
+        return 1;
+    if (json_out)
+        printf("{\"key\":\"%s\",\"index\":%" PRIu64 ",\"value\":%s}\n", key, index, value);
+    else
+        printf("%s (last changed at ledger index %" PRIu64 ")\n%s\n", key, index, value);
+    free(value);
+    return 0;
 }
 
 /* Write the whole state (a compact LMDB copy) to DIR/data.mdb. */

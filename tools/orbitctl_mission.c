@@ -294,35 +294,19 @@ out:
 static int ledger_get(orbit_ledger_client_t *c, const char *key, int timeout, json_t **val,
                       uint64_t *index, char *err, size_t errlen)
 {
-    Orbit__Ledger__GetRequest g = ORBIT__LEDGER__GET_REQUEST__INIT;
-    g.key = (char *)key;
-    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
-    req.op_case = ORBIT__LEDGER__REQUEST__OP_GET;
-    req.get = &g;
-    Orbit__Ledger__Reply *r = NULL;
+    char *text = NULL;
     *val = NULL;
-    int rc = orbit_ledger_client_call(c, &req, timeout, &r);
-    if (rc != ORBIT_OK) {
-        snprintf(err, errlen, "get %s: no root replica answered (%s)", key, orbit_strerror(rc));
+    int rc = orbit_ledger_client_get(c, key, false, timeout, &text, index, err, errlen);
+    if (rc != ORBIT_OK)
         return rc;
+    json_error_t je;
+    *val = json_loads(text, 0, &je);
+    free(text);
+    if (!*val) {
+        snprintf(err, errlen, "get %s: unreadable answer (%s)", key, je.text);
+        return ORBIT_EIO;
     }
-    if (r->error) {
-        snprintf(err, errlen, "get %s: %s", key, r->error);
-        rc = ORBIT_EIO;
-    } else if (!r->value) {
-        rc = ORBIT_ENOTFOUND;
-    } else {
-        json_error_t je;
-        *val = json_loads(r->value, 0, &je);
-        if (!*val) {
-            snprintf(err, errlen, "get %s: unreadable answer (%s)", key, je.text);
-            rc = ORBIT_EIO;
-        }
-        if (index)
-            *index = r->value_index;
-    }
-    orbit__ledger__reply__free_unpacked(r, NULL);
-    return rc;
+    return ORBIT_OK;
 }
 
 /* Propose cm (under pre, may be NULL) and describe the outcome as JSON in

@@ -104,32 +104,16 @@ orbit_topology_t *orbit_topology_from_json(const char *json, char *err, size_t e
 orbit_topology_t *orbit_topology_fetch(orbit_ledger_client_t *c, bool stale, int timeout_ms,
                                        char *err, size_t errlen)
 {
-    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
-    Orbit__Ledger__GetRequest get = ORBIT__LEDGER__GET_REQUEST__INIT;
-    Orbit__Ledger__Reply *rep = NULL;
-    char why[256];
-    get.key = GET_KEY;
-    get.has_stale = true;
-    get.stale = stale;
-    req.op_case = ORBIT__LEDGER__REQUEST__OP_GET;
-    req.get = &get;
+    char why[256] = "", *text = NULL;
     if (!c)
         return fail(NULL, err, errlen, "no ledger client");
-    int rc = orbit_ledger_client_call(c, &req, timeout_ms, &rep);
-    if (rc) {
-        snprintf(why, sizeof why, "cannot read it from the root replicas: %s", orbit_strerror(rc));
+    int rc = orbit_ledger_client_get(c, GET_KEY, stale, timeout_ms, &text, NULL, why, sizeof why);
+    if (rc == ORBIT_ENOTFOUND)
+        snprintf(why, sizeof why, "the root replica answered without a value");
+    if (rc != ORBIT_OK)
         return fail(NULL, err, errlen, why);
-    }
-    orbit_topology_t *t = NULL;
-    if (rep->error && *rep->error) {
-        snprintf(why, sizeof why, "the root replica answered: %.200s", rep->error);
-        fail(NULL, err, errlen, why);
-    } else if (!rep->value) {
-        fail(NULL, err, errlen, "the root replica answered without a value");
-    } else {
-        t = orbit_topology_from_json(rep->value, err, errlen);
-    }
-    orbit__ledger__reply__free_unpacked(rep, NULL);
+    orbit_topology_t *t = orbit_topology_from_json(text, err, errlen);
+    free(text);
     return t;
 }
 
