@@ -83,6 +83,20 @@ void dump(json_t *j)
     json_decref(j);
 }
 
+bool orbitctl_outcome_line(const Orbit__Ledger__Outcome *o, char *line, size_t len)
+{
+    switch (o->kind) {
+    case ORBIT__LEDGER__OUTCOME_KIND__COMMITTED:
+        snprintf(line, len, "committed at ledger index %" PRIu64, o->index);
+        return true;
+    case ORBIT__LEDGER__OUTCOME_KIND__CONFLICT:
+        snprintf(line, len, "conflict: %s (observed %s)", o->which ? o->which : "?",
+                 o->observed ? o->observed : "?");
+        return false;
+    default: snprintf(line, len, "invalid: %s", o->reason ? o->reason : "?"); return false;
+    }
+}
+
 static json_t *summary_json(const Orbit__Summary *s, const Orbit__ViewReply *r)
 {
     orbit_agg_t a;

@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "ledger.pb-c.h"
+
 /* The local constellation's root replicas (what the README's command starts). */
 #define DEFAULT_ROOTS "tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402"
 
@@ -13,6 +15,10 @@ extern bool json_out;
 
 /* Print j compactly on one line and release it. */
 void dump(json_t *j);
+
+/* A ledger outcome as one human line ("committed at ledger index N",
+ * "conflict: WHICH (observed ...)", "invalid: REASON"); true if committed. */
+bool orbitctl_outcome_line(const Orbit__Ledger__Outcome *o, char *line, size_t len);
 
 /* `orbitctl ledger ...`: returns the exit status (0, 1 remote failure, 2
  * usage) with a one-line reason in err when not 0. */

@@ -138,16 +138,9 @@ static void print_outcome(const Orbit__Ledger__Outcome *o)
         dump(orbit_json_from_pb(&o->base));
         return;
     }
-    switch (o->kind) {
-    case ORBIT__LEDGER__OUTCOME_KIND__COMMITTED:
-        printf("committed at ledger index %" PRIu64 "\n", o->index);
-        break;
-    case ORBIT__LEDGER__OUTCOME_KIND__CONFLICT:
-        printf("conflict: %s (observed %s)\n", o->which ? o->which : "?",
-               o->observed ? o->observed : "?");
-        break;
-    default: printf("invalid: %s\n", o->reason ? o->reason : "?"); break;
-    }
+    char line[512];
+    orbitctl_outcome_line(o, line, sizeof line);
+    puts(line);
 }
 
 /* FILE (or - for stdin) holds {"commitment": {...}, "precondition": {...}}. */

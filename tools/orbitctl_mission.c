@@ -322,18 +322,7 @@ static int propose(orbit_ledger_client_t *c, Orbit__Ledger__Commitment *cm,
     if (orbit_ledger_client_propose(c, cm, pre, timeout, &o, err, errlen) != ORBIT_OK)
         return 1;
     *oj = orbit_json_from_pb(&o->base);
-    int status = 1;
-    switch (o->kind) {
-    case ORBIT__LEDGER__OUTCOME_KIND__COMMITTED:
-        snprintf(line, linelen, "committed at ledger index %" PRIu64, o->index);
-        status = 0;
-        break;
-    case ORBIT__LEDGER__OUTCOME_KIND__CONFLICT:
-        snprintf(line, linelen, "conflict: %s (observed %s)", o->which ? o->which : "?",
-                 o->observed ? o->observed : "?");
-        break;
-    default: snprintf(line, linelen, "invalid: %s", o->reason ? o->reason : "?"); break;
-    }
+    int status = orbitctl_outcome_line(o, line, linelen) ? 0 : 1;
     orbit__ledger__outcome__free_unpacked(o, NULL);
     return status;
 }
