@@ -299,20 +299,14 @@ static void adopt(orbit_leaf_agent_t *a, orbit_leaf_candidates_t *fresh, int64_t
     orbit_leaf_candidates_close(&old);
 }
 
-static int fetch_timeout_ms(const orbit_leaf_agent_t *a)
-{
-    uint32_t t = a->cfg.interval_ms / 2;
-    return t < 100 ? 100 : t > 2000 ? 2000 : (int)t;
-}
-
 /* Read the topology when one is due and follow it. */
 static void discover(orbit_leaf_agent_t *a, int64_t now)
 {
     if (!a->roots || !orbit_leaf_home_due(&a->home, now))
         return;
     char err[256], what[256];
-    orbit_topology_t *t =
-        orbit_topology_fetch(a->roots, true, fetch_timeout_ms(a), err, sizeof err);
+    orbit_topology_t *t = orbit_topology_fetch(
+        a->roots, true, orbit_leaf_home_fetch_timeout_ms(a->cfg.interval_ms), err, sizeof err);
     now = zclock_mono(); /* the read may have waited */
     if (!t) {
         orbit_leaf_home_failed(&a->home, now);

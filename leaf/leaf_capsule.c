@@ -72,18 +72,6 @@ static bool terminal(const capsule_t *k)
     return k->state >= ORBIT_LEAF_CAPSULE_EXITED;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -193,7 +181,7 @@ static int find_cgroup2(char *out, size_t size)
 
 #define OFF(...)                                                                                   \
     do {                                                                                           \
-        seterr(c->st.cgroups_reason, sizeof c->st.cgroups_reason, __VA_ARGS__);                    \
+        orbit_errf(c->st.cgroups_reason, sizeof c->st.cgroups_reason, __VA_ARGS__);                \
         goto off;                                                                                  \
     } while (0)
 
@@ -253,7 +241,7 @@ static void probe_cgroups(orbit_leaf_capsules_t *c, const orbit_leaf_capsules_cf
     if (has_word(ctl, "pids"))
         put_file(f, "+pids"); /* nice to have; no limit is set from it yet */
     c->cgroups = true;
-    seterr(c->st.cgroups_reason, sizeof c->st.cgroups_reason, "%s", path);
+    orbit_errf(c->st.cgroups_reason, sizeof c->st.cgroups_reason, "%s", path);
     orbit_info("capsules: cgroups on, under %s", path);
     return;
 off:
@@ -683,7 +671,7 @@ static int open_output(const orbit_leaf_capsules_t *c, const char *id, char *err
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/", c->log_dir);
     if (n < 0 || (size_t)n + strlen(id) + 5 >= sizeof path) {
-        seterr(err, errlen, "log path too long for capsule %s", id);
+        orbit_errf(err, errlen, "log path too long for capsule %s", id);
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -692,7 +680,7 @@ static int open_output(const orbit_leaf_capsules_t *c, const char *id, char *err
     strcpy(path + n, ".log");
     int fd = high_fd(open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd < 0)
-        seterr(err, errlen, "cannot open log %s: %s", path, strerror(errno));
+        orbit_errf(err, errlen, "cannot open log %s: %s", path, strerror(errno));
     return fd;
 }
 
@@ -708,18 +696,18 @@ int orbit_leaf_capsule_start(orbit_leaf_capsules_t *c, const char *id, char *con
 
     c->last_now = now_ms;
     if (!id || !valid_id(id)) {
-        seterr(err, errlen, "invalid capsule id (1..%d of [A-Za-z0-9._:/-])",
-               ORBIT_LEAF_CAPSULE_ID_MAX);
+        orbit_errf(err, errlen, "invalid capsule id (1..%d of [A-Za-z0-9._:/-])",
+                   ORBIT_LEAF_CAPSULE_ID_MAX);
         goto rejected;
     }
     if (!argv || !argv[0] || !argv[0][0]) {
-        seterr(err, errlen, "capsule %s: empty command", id);
+        orbit_errf(err, errlen, "capsule %s: empty command", id);
         goto rejected;
     }
     old = find(c, id, &at);
     if (old && !terminal(old)) {
-        seterr(err, errlen, "capsule %s is already %s", id,
-               orbit_leaf_capsule_state_name(old->state));
+        orbit_errf(err, errlen, "capsule %s is already %s", id,
+                   orbit_leaf_capsule_state_name(old->state));
         goto rejected;
     }
     if (!old && c->n == c->cap) {
@@ -746,13 +734,13 @@ int orbit_leaf_capsule_start(orbit_leaf_capsules_t *c, const char *id, char *con
         goto fail;
     in_fd = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (in_fd < 0 || pipe2(p, O_CLOEXEC) != 0) {
-        seterr(err, errlen, "capsule %s: %s", id, strerror(errno));
+        orbit_errf(err, errlen, "capsule %s: %s", id, strerror(errno));
         goto fail;
     }
     p[0] = high_fd(p[0]);
     p[1] = high_fd(p[1]);
     if (p[0] < 0 || p[1] < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
-        seterr(err, errlen, "capsule %s: %s", id, strerror(errno));
+        orbit_errf(err, errlen, "capsule %s: %s", id, strerror(errno));
         goto fail;
     }
     env = build_env(id, &var);
@@ -776,7 +764,7 @@ int orbit_leaf_capsule_start(orbit_leaf_capsules_t *c, const char *id, char *con
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &prev, NULL);
     if (pid < 0) {
-        seterr(err, errlen, "capsule %s: fork: %s", id, strerror(fork_errno));
+        orbit_errf(err, errlen, "capsule %s: fork: %s", id, strerror(fork_errno));
         if (k->cg) {
             rmdir(k->cg);
             free(k->cg);
@@ -804,7 +792,7 @@ rejected:
 nomem:
     rc = ORBIT_ENOMEM;
 nomem_fail:
-    seterr(err, errlen, "out of memory");
+    orbit_errf(err, errlen, "out of memory");
 fail:
     capsule_free(k);
 out:

@@ -148,3 +148,9 @@ bool orbit_leaf_home_fetched(orbit_leaf_home_t *h, uint64_t epoch, int64_t now_m
     }
     return adopt;
 }
+
+int orbit_leaf_home_fetch_timeout_ms(uint32_t interval_ms)
+{
+    uint32_t t = interval_ms / 2;
+    return t < 100 ? 100 : t > 2000 ? 2000 : (int)t;
+}

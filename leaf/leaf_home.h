@@ -85,6 +85,10 @@ typedef struct {
  * clock and pid. */
 void orbit_leaf_home_init(orbit_leaf_home_t *h, uint32_t interval_ms, uint64_t seed);
 
+/* How long one topology read may wait: half an interval, within 100 ms
+ * .. 2 s (the read blocks the caller's loop). */
+int orbit_leaf_home_fetch_timeout_ms(uint32_t interval_ms);
+
 /* A random delay in [0, interval_ms) (0 when interval_ms is 0). */
 uint32_t orbit_leaf_home_jitter(orbit_leaf_home_t *h);
 

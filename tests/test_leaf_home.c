@@ -229,6 +229,16 @@ static void jitter_bounds_and_spread(void **state)
     assert_true(same < 10);
 }
 
+/* A topology read may wait half an interval, never under 100 ms nor over 2 s. */
+static void fetch_timeout_is_half_an_interval_clamped(void **state)
+{
+    (void)state;
+    assert_int_equal(orbit_leaf_home_fetch_timeout_ms(1000), 500);
+    assert_int_equal(orbit_leaf_home_fetch_timeout_ms(100), 100);
+    assert_int_equal(orbit_leaf_home_fetch_timeout_ms(0), 100);
+    assert_int_equal(orbit_leaf_home_fetch_timeout_ms(60000), 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +252,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(intermediate_epoch_is_applied_and_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(jitter_bounds_and_spread, setup, teardown),
+        cmocka_unit_test(fetch_timeout_is_half_an_interval_clamped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -472,20 +472,15 @@ static bool rack_adopt(orbit_sim_t *s, const orbit_topology_t *t, uint32_t k, in
     return true;
 }
 
-static int fetch_timeout_ms(const orbit_sim_t *s)
-{
-    uint32_t t = s->cfg.model.interval_ms / 2;
-    return t < 100 ? 100 : t > 2000 ? 2000 : (int)t;
-}
-
 /* One topology read for every rack, when one is due. */
 static void discover(orbit_sim_t *s, int64_t now)
 {
     if (!s->roots || !orbit_leaf_home_due(&s->home, now))
         return;
     char err[256], what[256];
-    orbit_topology_t *t =
-        orbit_topology_fetch(s->roots, true, fetch_timeout_ms(s), err, sizeof err);
+    orbit_topology_t *t = orbit_topology_fetch(
+        s->roots, true, orbit_leaf_home_fetch_timeout_ms(s->cfg.model.interval_ms), err,
+        sizeof err);
     now = zclock_mono();
     if (!t) {
         orbit_leaf_home_failed(&s->home, now);

@@ -311,16 +311,18 @@ static int ledger_get(orbit_ledger_client_t *c, const char *key, int timeout, js
 
 /* Propose cm (under pre, may be NULL) and describe the outcome as JSON in
  * *oj (the outcome message's fields) and a human line in line. Returns 0 if
- * committed, 1 if not (or on a transport failure, then *oj is NULL and err
- * is set). */
+ * committed, 1 if not (or on a transport failure, then *oj is NULL, err is
+ * set and line says "not proposed: <err>"). */
 static int propose(orbit_ledger_client_t *c, Orbit__Ledger__Commitment *cm,
                    Orbit__Ledger__Precondition *pre, int timeout, json_t **oj, char *line,
                    size_t linelen, char *err, size_t errlen)
 {
     Orbit__Ledger__Outcome *o = NULL;
     *oj = NULL;
-    if (orbit_ledger_client_propose(c, cm, pre, timeout, &o, err, errlen) != ORBIT_OK)
+    if (orbit_ledger_client_propose(c, cm, pre, timeout, &o, err, errlen) != ORBIT_OK) {
+        snprintf(line, linelen, "not proposed: %s", err);
         return 1;
+    }
     *oj = orbit_json_from_pb(&o->base);
     int status = orbitctl_outcome_line(o, line, linelen) ? 0 : 1;
     orbit__ledger__outcome__free_unpacked(o, NULL);
@@ -560,8 +562,6 @@ static int cmd_submit(zhashx_t *v, orbit_ledger_client_t *c, const char *file, i
         json_t *oj = NULL;
         char line[320] = "", why[256] = "";
         int st = propose(c, &cm, NULL, timeout, &oj, line, sizeof line, why, sizeof why);
-        if (!oj)
-            snprintf(line, sizeof line, "not proposed: %s", why);
         failed += st;
         if (!json_out)
             printf("%s/%s: %s\n", m.mission, x->name, line);
@@ -846,8 +846,6 @@ static int cmd_stop(zhashx_t *v, orbit_ledger_client_t *c, const char *mission, 
         json_t *oj = NULL;
         char line[320] = "", why[256] = "";
         int st = propose(c, &cm, NULL, timeout, &oj, line, sizeof line, why, sizeof why);
-        if (!oj)
-            snprintf(line, sizeof line, "not proposed: %s", why);
         failed += st;
         stopped += !st;
         if (!json_out)
