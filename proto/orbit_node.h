@@ -55,6 +55,35 @@ typedef struct {
     uint32_t cpu_some, mem_some, mem_full, io_some, io_full; /* avg10 x100 */
 } orbit_pressure_t;
 
+/* Capsules a node reports (execution plane): ids are the ledger's capsule
+ * ids (mission/module/index, id characters, 1..63 bytes). */
+#define ORBIT_CAPSULE_ID_MAX     64  /* including the NUL */
+#define ORBIT_CAPSULE_REASON_MAX 128 /* including the NUL; longer reasons are cut */
+#define ORBIT_CAPSULES_MAX       256 /* a node reporting more is rejected */
+
+/* Same values as the wire's CapsuleState. */
+typedef enum {
+    ORBIT_CAPSULE_STARTING = 0,
+    ORBIT_CAPSULE_RUNNING = 1,
+    ORBIT_CAPSULE_EXITED = 2,
+    ORBIT_CAPSULE_FAILED = 3,
+    ORBIT_CAPSULE_OOM_KILLED = 4,
+    ORBIT_CAPSULE_STOPPED = 5,
+    ORBIT_CAPSULE_STATE_COUNT
+} orbit_capsule_state_t;
+
+typedef struct {
+    char id[ORBIT_CAPSULE_ID_MAX];
+    orbit_capsule_state_t state;
+    int32_t exit_code;                   /* EXITED */
+    char reason[ORBIT_CAPSULE_REASON_MAX]; /* "" or why (FAILED, OOM_KILLED) */
+    int64_t since_ms;                    /* leaf clock: entered this state */
+} orbit_capsule_t;
+
+/* "starting", "running", "exited", "failed", "oom_killed", "stopped"; "?"
+ * for anything else. */
+const char *orbit_capsule_state_name(orbit_capsule_state_t s);
+
 /* Everything a node reports about itself. Plain value type: copy with '='
  * only when gpus is NULL; use orbit_node_state_copy otherwise. */
 typedef struct {
@@ -71,6 +100,8 @@ typedef struct {
     char labels[ORBIT_LABELS_MAX]; /* "k=v\n" pairs, sorted by key */
     uint32_t ngpus;
     orbit_gpu_t *gpus; /* heap array of ngpus, owned by the state */
+    uint32_t ncapsules;
+    orbit_capsule_t *capsules; /* heap array of ncapsules sorted by id, owned by the state */
 } orbit_node_state_t;
 
 /* Zero a state. */
@@ -83,6 +114,12 @@ int orbit_node_state_copy(orbit_node_state_t *dst, const orbit_node_state_t *src
 /* Replace the GPU list with a copy of n entries.
  * Errors: ORBIT_ENOMEM (s unchanged), ORBIT_EINVAL (n > ORBIT_GPUS_MAX). */
 int orbit_node_state_set_gpus(orbit_node_state_t *s, const orbit_gpu_t *gpus, uint32_t n);
+
+/* Replace the capsule list with a copy of n entries, sorted by id.
+ * Errors: ORBIT_ENOMEM (s unchanged), ORBIT_EINVAL (n > ORBIT_CAPSULES_MAX,
+ * an id empty, too long or with a character outside the id rule, two
+ * entries with one id, a state out of range; s unchanged). */
+int orbit_node_state_set_capsules(orbit_node_state_t *s, const orbit_capsule_t *caps, uint32_t n);
 
 /* Set label key=value, keeping labels sorted by key and keys unique.
  * Errors: ORBIT_EINVAL (empty or over-long key/value, '=' or '\n' inside,
