@@ -18,12 +18,12 @@ static bool name_ok(const char *s, size_t max, bool id)
 
 bool orbit_name_plain_ok(const char *s)
 {
-    return name_ok(s, ORBIT_NAME_MAX, false);
+    return name_ok(s, ORBIT_NAME_LEN_MAX, false);
 }
 
 bool orbit_name_id_ok(const char *s)
 {
-    return name_ok(s, ORBIT_NAME_MAX, true);
+    return name_ok(s, ORBIT_NAME_LEN_MAX, true);
 }
 
 bool orbit_name_client_ok(const char *s)

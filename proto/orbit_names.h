@@ -2,9 +2,9 @@
  * ledger (which enforces them on apply), the topology model and the tools
  * (which refuse bad names before proposing anything).
  *
- *   plain names  [A-Za-z0-9._-], 1..ORBIT_NAME_MAX bytes: node, rack,
+ *   plain names  [A-Za-z0-9._-], 1..ORBIT_NAME_LEN_MAX bytes: node, rack,
  *                shard, principal, mission, module
- *   ids          plain characters plus ':' and '/', 1..ORBIT_NAME_MAX:
+ *   ids          plain characters plus ':' and '/', 1..ORBIT_NAME_LEN_MAX:
  *                capsule, gang, identity, lease holder and resource,
  *                cluster id; client ids the same up to ORBIT_CLIENT_ID_MAX
  *   text         printable ASCII without spaces, 1..max bytes: endpoints */
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ORBIT_NAME_MAX      63
+#define ORBIT_NAME_LEN_MAX  63
 #define ORBIT_CLIENT_ID_MAX 127
 #define ORBIT_ENDPOINT_MAX  255
 

@@ -32,7 +32,7 @@ void orbit_ledger_invalid(orbit_ledger_verdict_t *v, const char *fmt, ...)
 /* ------------------------------------------------------------ names */
 
 /* The ledger's bounds are the vocabulary's (proto/orbit_names.h). */
-_Static_assert(ORBIT_LEDGER_NAME_MAX == ORBIT_NAME_MAX, "name bound");
+_Static_assert(ORBIT_LEDGER_NAME_MAX == ORBIT_NAME_LEN_MAX, "name bound");
 _Static_assert(ORBIT_LEDGER_CLIENT_MAX == ORBIT_CLIENT_ID_MAX, "client id bound");
 _Static_assert(ORBIT_LEDGER_ENDPOINT_MAX == ORBIT_ENDPOINT_MAX, "endpoint bound");
 
