@@ -473,6 +473,8 @@ static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_
     if (!rc)
         rc = orbit_ledger_store_del_placement(tx, p->capsule);
     if (!rc)
+        rc = orbit_ledger_store_node_capsule_del(tx, p->node, p->capsule);
+    if (!rc)
         rc = key_add(l, "placement/%s", p->capsule);
     if (!rc)
         rc = key_add(l, "node/%s", p->node);
@@ -528,6 +530,8 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
     }
     n.placements++;
     rc = orbit_ledger_store_put_placement(c->tx, &p);
+    if (!rc)
+        rc = orbit_ledger_store_node_capsule_add(c->tx, m->node, m->capsule);
     if (!rc)
         rc = orbit_ledger_store_put_node(c->tx, m->node, &n);
     if (!rc && charged)
@@ -645,6 +649,8 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
         p.epoch = g->has_epoch ? g->epoch : 0;
         p.index = c->index;
         rc = orbit_ledger_store_put_placement(c->tx, &p);
+        if (!rc)
+            rc = orbit_ledger_store_node_capsule_add(c->tx, m->node, m->capsule);
         if (!rc)
             rc = key_add(c->l, "placement/%s", m->capsule);
     }
@@ -794,6 +800,7 @@ static int apply_module(ctx_t *c, const Orbit__Ledger__ModuleAdjustment *m)
     }
     s.command = a->command ? a->command : o ? o->command : NULL;
     s.principal = a->principal ? a->principal : o ? o->principal : NULL;
+    s.node_selector = a->node_selector ? a->node_selector : o ? o->node_selector : NULL;
     if (m->has_epoch)
         epoch = m->epoch;
     rc = orbit_ledger_store_put_module(c->tx, key, &s, epoch);
@@ -1484,6 +1491,35 @@ static json_t *res_json(const orbit_ledger_res_t *r)
                      (json_int_t)r->gpus);
 }
 
+typedef struct {
+    orbit_ledger_tx_t *tx;
+    json_t *list;
+} node_capsules_t;
+
+/* One entry of a node's "capsules": its placement, without epoch. */
+static int node_capsule_json(void *ctx, const char *capsule)
+{
+    node_capsules_t *nc = ctx;
+    orbit_ledger_placement_t p;
+    int rc = orbit_ledger_store_get_placement(nc->tx, capsule, &p);
+    if (rc == ORBIT_ENOTFOUND)
+        return ORBIT_ECORRUPT; /* the index names a placement that is gone */
+    if (rc)
+        return rc;
+    json_t *o = json_pack("{sssosI}", "capsule", p.capsule, "envelope", res_json(&p.envelope),
+                          "index", (json_int_t)p.index);
+    bool ok = o != NULL;
+    if (ok && p.principal[0])
+        ok = !json_object_set_new(o, "principal", json_string(p.principal));
+    if (ok && p.gang[0])
+        ok = !json_object_set_new(o, "gang", json_string(p.gang));
+    if (!ok) {
+        json_decref(o);
+        return ORBIT_ENOMEM;
+    }
+    return json_array_append_new(nc->list, o) ? ORBIT_ENOMEM : ORBIT_OK;
+}
+
 /* The object named key as JSON (j), read in tx. */
 static int object_json(orbit_ledger_tx_t *tx, const char *kind, const char *name, json_t **j)
 {
@@ -1521,10 +1557,17 @@ static int object_json(orbit_ledger_tx_t *tx, const char *kind, const char *name
             json_object_set_new(*j, "principal", json_string(g.principal));
     } else if (!strcmp(kind, "node")) {
         orbit_ledger_node_t n;
+        node_capsules_t nc = {tx, json_array()};
         if ((rc = orbit_ledger_store_get_node(tx, name, &n)))
             return rc;
-        *j = json_pack("{sssosI}", "node", name, "used", res_json(&n.used), "placements",
-                       (json_int_t)n.placements);
+        if (!nc.list)
+            return ORBIT_ENOMEM;
+        if ((rc = orbit_ledger_store_node_capsule_each(tx, name, node_capsule_json, &nc))) {
+            json_decref(nc.list);
+            return rc;
+        }
+        *j = json_pack("{sssosIso}", "node", name, "used", res_json(&n.used), "placements",
+                       (json_int_t)n.placements, "capsules", nc.list);
     } else if (!strcmp(kind, "principal")) {
         orbit_ledger_quota_t q;
         if ((rc = orbit_ledger_store_get_quota(tx, name, &q)))
@@ -1641,6 +1684,70 @@ int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint6
     if (!rc && index)
         *index = at;
     return rc;
+}
+
+/* ------------------------------------------------------------ walks */
+
+/* A callback's > 0 (stop) is success. */
+static int walk_rc(int rc)
+{
+    return rc > 0 ? ORBIT_OK : rc;
+}
+
+int orbit_ledger_each_placement(orbit_ledger_t *l, orbit_ledger_placement_fn fn, void *ctx)
+{
+    if (!l || !fn)
+        return ORBIT_EINVAL;
+    READ(l, walk_rc(orbit_ledger_store_placement_each(tx, fn, ctx)));
+}
+
+typedef struct {
+    orbit_ledger_tx_t *tx;
+    orbit_ledger_module_fn fn;
+    void *ctx;
+} module_walk_t;
+
+static int module_walk_one(void *ctx, const char *key, const Orbit__Ledger__ModuleSpec *spec,
+                           uint64_t epoch)
+{
+    module_walk_t *w = ctx;
+    char mission[ORBIT_LEDGER_NAME_MAX + 1], k[ORBIT_LEDGER_KEY_MAX + 1];
+    const char *slash = strchr(key, '/');
+    uint64_t index = 0;
+    if (!slash || slash == key || (size_t)(slash - key) > ORBIT_LEDGER_NAME_MAX || !slash[1])
+        return ORBIT_ECORRUPT;
+    memcpy(mission, key, (size_t)(slash - key));
+    mission[slash - key] = '\0';
+    snprintf(k, sizeof k, "module/%s", key); /* key <= 127 bytes: fits */
+    int rc = orbit_ledger_store_key_index(w->tx, k, &index);
+    return rc ? rc : w->fn(w->ctx, mission, slash + 1, spec, epoch, index);
+}
+
+int orbit_ledger_each_module(orbit_ledger_t *l, orbit_ledger_module_fn fn, void *ctx)
+{
+    if (!l || !fn)
+        return ORBIT_EINVAL;
+    orbit_ledger_tx_t tx = {0};
+    module_walk_t w = {&tx, fn, ctx};
+    int rc = tx_begin(l, false, &tx);
+    if (!rc)
+        rc = walk_rc(orbit_ledger_store_module_each(&tx, module_walk_one, &w));
+    tx_abort(&tx);
+    return rc;
+}
+
+int orbit_ledger_each_quota(orbit_ledger_t *l, orbit_ledger_quota_fn fn, void *ctx)
+{
+    if (!l || !fn)
+        return ORBIT_EINVAL;
+    READ(l, walk_rc(orbit_ledger_store_quota_each(tx, fn, ctx)));
+}
+
+int orbit_ledger_each_identity(orbit_ledger_t *l, orbit_ledger_identity_fn fn, void *ctx)
+{
+    if (!l || !fn)
+        return ORBIT_EINVAL;
+    READ(l, walk_rc(orbit_ledger_store_identity_each(tx, fn, ctx)));
 }
 
 /* ------------------------------------------------------------ history */

@@ -66,7 +66,9 @@
  * Placement: capsule not placed yet (else CONFLICT "capsule_placed",
  *   observed "node=N"); adds the envelope to the node's usage and, with a
  *   principal, to the principal's quota usage (tracked with or without a
- *   grant; only quota_available enforces it).
+ *   grant; only quota_available enforces it). Every placement (gang members
+ *   too) is also listed under its node, in the same transaction, and leaves
+ *   the list when it is revoked (the "capsules" of get_json "node/<n>").
  * GangPlacement: 1..ORBIT_LEDGER_GANG_MAX members, no capsule twice
  *   (INVALID); gang not placed ("gang_placed") and no member placed
  *   ("capsule_placed"), else nothing is applied. node_fits counts every
@@ -342,9 +344,42 @@ uint64_t orbit_ledger_topology_epoch(orbit_ledger_t *l);
  * with free()), and the key's last-changed index (may be NULL). "topology"
  * is the whole tree: {"epoch", "shards":[{"shard","tier","parent",
  * "endpoint","children","racks"}], "racks":[{"rack","shard"}]}, in name
- * order.
+ * order. "node/<n>" lists the node's active placements (single and gang
+ * members, from an index apply keeps with every placement): {"node",
+ * "used":{res}, "placements", "capsules":[{"capsule", "envelope":{"cpu_m",
+ * "mem","gpus"}, "principal" (if charged), "gang" (if a member), "index"}]}
+ * in capsule order; a node with nothing placed has zero usage and
+ * "capsules":[] (never ENOTFOUND).
  * Errors: ORBIT_EINVAL (unknown key form), ORBIT_ENOTFOUND, ORBIT_ENOMEM. */
 int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint64_t *index);
+
+/* ------------------------------------------------------------ walks
+ * Every object of a kind, in name order, from one read transaction (a
+ * consistent state), each borrowed for the duration of its callback. The
+ * callback returns 0 to go on, > 0 to stop (the walk then returns ORBIT_OK),
+ * < 0 to stop with that error; it must not call into l.
+ * Errors: ORBIT_EINVAL (NULL l or fn), ORBIT_EIO, ORBIT_ECORRUPT,
+ * ORBIT_ENOMEM, or the callback's error. */
+
+/* Every active placement (single and gang member), in capsule order. */
+typedef int (*orbit_ledger_placement_fn)(void *ctx, const orbit_ledger_placement_t *p);
+int orbit_ledger_each_placement(orbit_ledger_t *l, orbit_ledger_placement_fn fn, void *ctx);
+
+/* Every module with a spec, in "mission/module" order: its spec, the last
+ * adjustment's epoch and the last-changed index of module/<m>/<module>. */
+typedef int (*orbit_ledger_module_fn)(void *ctx, const char *mission, const char *module,
+                                      const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch,
+                                      uint64_t index);
+int orbit_ledger_each_module(orbit_ledger_t *l, orbit_ledger_module_fn fn, void *ctx);
+
+/* Every principal with a grant or usage, in principal order. */
+typedef int (*orbit_ledger_quota_fn)(void *ctx, const char *principal,
+                                     const orbit_ledger_quota_t *q);
+int orbit_ledger_each_quota(orbit_ledger_t *l, orbit_ledger_quota_fn fn, void *ctx);
+
+/* Every identity binding, in identity order. */
+typedef int (*orbit_ledger_identity_fn)(void *ctx, const char *identity, const char *capsule);
+int orbit_ledger_each_identity(orbit_ledger_t *l, orbit_ledger_identity_fn fn, void *ctx);
 
 /* ------------------------------------------------------------ history */
 

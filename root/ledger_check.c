@@ -9,6 +9,7 @@
 
 #include "orbit_err.h"
 #include "orbit_names.h"
+#include "orbit_selector.h"
 
 void orbit_ledger_conflict(orbit_ledger_verdict_t *v, const char *which, const char *fmt, ...)
 {
@@ -230,6 +231,9 @@ static void check_module(const Orbit__Ledger__ModuleAdjustment *m, orbit_ledger_
         BAD("module_adjustment: command longer than %d bytes", ORBIT_LEDGER_COMMAND_MAX);
     if (orbit_ledger_str_set(s->principal) && !orbit_ledger_plain_valid(s->principal))
         BAD("module_adjustment: invalid principal");
+    const char *why = NULL;
+    if (s->node_selector && !orbit_selector_valid(s->node_selector, &why))
+        BAD("module_adjustment: node_selector: %s", why ? why : "invalid");
 }
 
 static int check_commitment(const Orbit__Ledger__Commitment *c, int64_t time_ms,

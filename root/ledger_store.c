@@ -237,6 +237,38 @@ static int del(orbit_ledger_tx_t *tx, const key_t_ *k)
     return rc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(rc);
 }
 
+/* Walk the records tagged tag, calling fn with each name (NUL-terminated
+ * copy, at most max bytes) and value. */
+typedef int (*tag_fn)(void *ctx, const char *name, const MDB_val *v);
+static int tag_each(orbit_ledger_tx_t *tx, char tag, size_t max, tag_fn fn, void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t start = (uint8_t)tag;
+    MDB_val k = {1, &start}, v;
+    char name[KEY_CAP];
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size < 1 || kb[0] != (uint8_t)tag)
+            break;
+        if (k.mv_size - 1 > max || k.mv_size - 1 >= sizeof name ||
+            memchr(kb + 1, 0, k.mv_size - 1)) {
+            rc = ORBIT_ECORRUPT;
+            break;
+        }
+        memcpy(name, kb + 1, k.mv_size - 1);
+        name[k.mv_size - 1] = '\0';
+        rc = fn(ctx, name, &v);
+    }
+    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 bool orbit_ledger_store_hashed(const uint8_t *k, size_t klen)
 {
     static const char *const local[] = {ORBIT_LEDGER_META_APPLIED, ORBIT_LEDGER_META_TIME,
@@ -328,22 +360,14 @@ int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t in
 
 /* ------------------------------------------------------------ placements */
 
-int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
-                                     orbit_ledger_placement_t *out)
+static int placement_decode(const char *capsule, const MDB_val *v, orbit_ledger_placement_t *out)
 {
-    key_t_ k;
-    MDB_val v;
     rd_t r;
-    int rc = mkkey(&k, 'p', capsule);
-    if (!rc)
-        rc = get(tx, &k, &v);
-    if (rc)
-        return rc;
     memset(out, 0, sizeof *out);
     if (strlen(capsule) > ORBIT_LEDGER_NAME_MAX)
         return ORBIT_ECORRUPT;
     strcpy(out->capsule, capsule);
-    rd_start(&r, &v);
+    rd_start(&r, v);
     rd_str(&r, out->node, sizeof out->node);
     rd_str(&r, out->principal, sizeof out->principal);
     rd_str(&r, out->gang, sizeof out->gang);
@@ -351,6 +375,100 @@ int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
     out->epoch = rd_u64(&r);
     out->index = rd_u64(&r);
     return rd_end(&r);
+}
+
+int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
+                                     orbit_ledger_placement_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    int rc = mkkey(&k, 'p', capsule);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    return rc ? rc : placement_decode(capsule, &v, out);
+}
+
+typedef struct {
+    orbit_ledger_store_placement_fn fn;
+    void *ctx;
+} placement_each_t;
+
+static int placement_one(void *ctx, const char *name, const MDB_val *v)
+{
+    placement_each_t *e = ctx;
+    orbit_ledger_placement_t p;
+    int rc = placement_decode(name, v, &p);
+    return rc ? rc : e->fn(e->ctx, &p);
+}
+
+int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_placement_fn fn,
+                                      void *ctx)
+{
+    placement_each_t e = {fn, ctx};
+    return tag_each(tx, 'p', ORBIT_LEDGER_NAME_MAX, placement_one, &e);
+}
+
+/* 'e' node 0 [capsule] */
+static int node_capsule_key(key_t_ *k, const char *node, const char *capsule)
+{
+    size_t nn = strlen(node), cn = capsule ? strlen(capsule) : 0;
+    if (2 + nn + cn > sizeof k->b)
+        return ORBIT_EINVAL;
+    k->b[0] = 'e';
+    memcpy(k->b + 1, node, nn);
+    k->b[1 + nn] = 0;
+    if (cn)
+        memcpy(k->b + 2 + nn, capsule, cn);
+    k->n = 2 + nn + cn;
+    return ORBIT_OK;
+}
+
+int orbit_ledger_store_node_capsule_add(orbit_ledger_tx_t *tx, const char *node,
+                                        const char *capsule)
+{
+    key_t_ k;
+    int rc = node_capsule_key(&k, node, capsule);
+    return rc ? rc : put(tx, &k, "", 0);
+}
+
+int orbit_ledger_store_node_capsule_del(orbit_ledger_tx_t *tx, const char *node,
+                                        const char *capsule)
+{
+    key_t_ k;
+    int rc = node_capsule_key(&k, node, capsule);
+    return rc ? rc : del(tx, &k);
+}
+
+int orbit_ledger_store_node_capsule_each(orbit_ledger_tx_t *tx, const char *node,
+                                         orbit_ledger_store_name_fn fn, void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    key_t_ start;
+    char capsule[ORBIT_LEDGER_NAME_MAX + 1];
+    int rc = node_capsule_key(&start, node, NULL);
+    if (!rc)
+        rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    if (rc)
+        return rc;
+    MDB_val k = {start.n, start.b}, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size < start.n || memcmp(kb, start.b, start.n))
+            break;
+        size_t n = k.mv_size - start.n;
+        if (n < 1 || n > ORBIT_LEDGER_NAME_MAX || v.mv_size != 0) {
+            rc = ORBIT_ECORRUPT;
+            break;
+        }
+        memcpy(capsule, kb + start.n, n);
+        capsule[n] = '\0';
+        rc = fn(ctx, capsule);
+    }
+    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
 }
 
 int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)
@@ -416,19 +534,11 @@ int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
 
 /* ------------------------------------------------------------ quotas */
 
-int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
-                                 orbit_ledger_quota_t *out)
+static int quota_decode(const MDB_val *v, orbit_ledger_quota_t *out)
 {
-    key_t_ k;
-    MDB_val v;
     rd_t r;
-    int rc = mkkey(&k, 'q', principal);
-    if (!rc)
-        rc = get(tx, &k, &v);
-    if (rc)
-        return rc;
     memset(out, 0, sizeof *out);
-    rd_start(&r, &v);
+    rd_start(&r, v);
     const uint8_t *g = rd_take(&r, 1);
     out->granted = g && *g;
     rd_res(&r, &out->grant);
@@ -436,6 +546,36 @@ int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
     out->priority = (int32_t)(uint32_t)rd_u64(&r);
     out->until_ms = rd_i64(&r);
     return rd_end(&r);
+}
+
+int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
+                                 orbit_ledger_quota_t *out)
+{
+    key_t_ k;
+    MDB_val v;
+    int rc = mkkey(&k, 'q', principal);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    return rc ? rc : quota_decode(&v, out);
+}
+
+typedef struct {
+    orbit_ledger_store_quota_fn fn;
+    void *ctx;
+} quota_each_t;
+
+static int quota_one(void *ctx, const char *name, const MDB_val *v)
+{
+    quota_each_t *e = ctx;
+    orbit_ledger_quota_t q;
+    int rc = quota_decode(v, &q);
+    return rc ? rc : e->fn(e->ctx, name, &q);
+}
+
+int orbit_ledger_store_quota_each(orbit_ledger_tx_t *tx, orbit_ledger_store_quota_fn fn, void *ctx)
+{
+    quota_each_t e = {fn, ctx};
+    return tag_each(tx, 'q', ORBIT_LEDGER_NAME_MAX, quota_one, &e);
 }
 
 int orbit_ledger_store_put_quota(orbit_ledger_tx_t *tx, const char *principal,
@@ -553,20 +693,35 @@ int orbit_ledger_store_unbind(orbit_ledger_tx_t *tx, const char *identity, const
     return rc ? rc : del(tx, &k);
 }
 
+typedef struct {
+    orbit_ledger_store_pair_fn fn;
+    void *ctx;
+} pair_each_t;
+
+static int identity_one(void *ctx, const char *name, const MDB_val *v)
+{
+    pair_each_t *e = ctx;
+    char capsule[ORBIT_LEDGER_NAME_MAX + 1];
+    rd_t r;
+    rd_start(&r, v);
+    rd_str(&r, capsule, sizeof capsule);
+    int rc = rd_end(&r);
+    return rc ? rc : e->fn(e->ctx, name, capsule);
+}
+
+int orbit_ledger_store_identity_each(orbit_ledger_tx_t *tx, orbit_ledger_store_pair_fn fn,
+                                     void *ctx)
+{
+    pair_each_t e = {fn, ctx};
+    return tag_each(tx, 'i', ORBIT_LEDGER_NAME_MAX, identity_one, &e);
+}
+
 /* ------------------------------------------------------------ modules */
 
-int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
-                                  Orbit__Ledger__ModuleSpec **spec, uint64_t *epoch)
+static int module_decode(const MDB_val *v, Orbit__Ledger__ModuleSpec **spec, uint64_t *epoch)
 {
-    key_t_ k;
-    MDB_val v;
     rd_t r;
-    int rc = mkkey(&k, 'o', key);
-    if (!rc)
-        rc = get(tx, &k, &v);
-    if (rc)
-        return rc;
-    rd_start(&r, &v);
+    rd_start(&r, v);
     uint64_t e = rd_u64(&r);
     if (r.bad)
         return ORBIT_ECORRUPT;
@@ -577,6 +732,42 @@ int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
     if (epoch)
         *epoch = e;
     return ORBIT_OK;
+}
+
+int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
+                                  Orbit__Ledger__ModuleSpec **spec, uint64_t *epoch)
+{
+    key_t_ k;
+    MDB_val v;
+    int rc = mkkey(&k, 'o', key);
+    if (!rc)
+        rc = get(tx, &k, &v);
+    return rc ? rc : module_decode(&v, spec, epoch);
+}
+
+typedef struct {
+    orbit_ledger_store_module_fn fn;
+    void *ctx;
+} module_each_t;
+
+static int module_one(void *ctx, const char *name, const MDB_val *v)
+{
+    module_each_t *e = ctx;
+    Orbit__Ledger__ModuleSpec *spec = NULL;
+    uint64_t epoch = 0;
+    int rc = module_decode(v, &spec, &epoch);
+    if (rc)
+        return rc;
+    rc = e->fn(e->ctx, name, spec, epoch);
+    orbit__ledger__module_spec__free_unpacked(spec, NULL);
+    return rc;
+}
+
+int orbit_ledger_store_module_each(orbit_ledger_tx_t *tx, orbit_ledger_store_module_fn fn,
+                                   void *ctx)
+{
+    module_each_t e = {fn, ctx};
+    return tag_each(tx, 'o', 2 * ORBIT_LEDGER_NAME_MAX + 1, module_one, &e);
 }
 
 int orbit_ledger_store_put_module(orbit_ledger_tx_t *tx, const char *key,
@@ -736,37 +927,6 @@ int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const c
     return put_name(tx, 'r', rack, shard);
 }
 
-/* Walk the records tagged tag, calling fn with each name (NUL-terminated
- * copy) and value. */
-typedef int (*tag_fn)(void *ctx, const char *name, const MDB_val *v);
-static int tag_each(orbit_ledger_tx_t *tx, char tag, tag_fn fn, void *ctx)
-{
-    MDB_cursor *cur = NULL;
-    uint8_t start = (uint8_t)tag;
-    MDB_val k = {1, &start}, v;
-    char name[ORBIT_LEDGER_NAME_MAX + 1];
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
-    if (rc)
-        return rc;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size < 1 || kb[0] != (uint8_t)tag)
-            break;
-        if (k.mv_size - 1 > ORBIT_LEDGER_NAME_MAX) {
-            rc = ORBIT_ECORRUPT;
-            break;
-        }
-        memcpy(name, kb + 1, k.mv_size - 1);
-        name[k.mv_size - 1] = '\0';
-        rc = fn(ctx, name, &v);
-    }
-    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = orbit_ledger_store_err(mrc);
-    mdb_cursor_close(cur);
-    return rc;
-}
-
 typedef struct {
     orbit_ledger_shard_fn shard;
     orbit_ledger_rack_fn rack;
@@ -804,13 +964,13 @@ static int rack_one(void *ctx, const char *name, const MDB_val *v)
 int orbit_ledger_store_shard_each(orbit_ledger_tx_t *tx, orbit_ledger_shard_fn fn, void *ctx)
 {
     each_t e = {fn, NULL, ctx};
-    return tag_each(tx, 's', shard_one, &e);
+    return tag_each(tx, 's', ORBIT_LEDGER_NAME_MAX, shard_one, &e);
 }
 
 int orbit_ledger_store_rack_each(orbit_ledger_tx_t *tx, orbit_ledger_rack_fn fn, void *ctx)
 {
     each_t e = {NULL, fn, ctx};
-    return tag_each(tx, 'r', rack_one, &e);
+    return tag_each(tx, 'r', ORBIT_LEDGER_NAME_MAX, rack_one, &e);
 }
 
 /* ------------------------------------------------------------ expiry index */

@@ -6,6 +6,8 @@
  *   'm' + name             meta (u64 or string): see ORBIT_LEDGER_META_*
  *   'k' + key              last-changed ledger index of a key (u64)
  *   'p' + capsule          placement
+ *   'e' + node 0 capsule   node → capsule index: one empty record per
+ *                          active placement on node (single or gang member)
  *   'n' + node             node usage (absent: nothing placed)
  *   'g' + gang             gang (member capsules)
  *   'q' + principal        quota grant and usage
@@ -22,7 +24,8 @@
  *
  * Every function returns 0, ORBIT_ENOTFOUND (gets), ORBIT_ENOMEM, ORBIT_EIO
  * (LMDB) or ORBIT_ECORRUPT (a record that does not decode). Writes are
- * visible to later reads of the same transaction.
+ * visible to later reads of the same transaction. Walks (*_each) call fn
+ * for each record; a non-zero return of fn stops the walk and is returned.
  *
  * Thread rules: those of the transaction (the ledger's thread). */
 #ifndef ORBIT_LEDGER_STORE_H
@@ -35,7 +38,8 @@
 
 #include "ledger.h"
 
-#define ORBIT_LEDGER_FORMAT 1
+/* 2: the node → capsule index ('e') */
+#define ORBIT_LEDGER_FORMAT 2
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -93,6 +97,21 @@ int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
 int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p);
 int orbit_ledger_store_del_placement(orbit_ledger_tx_t *tx, const char *capsule);
 
+/* Every placement in capsule order. */
+typedef int (*orbit_ledger_store_placement_fn)(void *ctx, const orbit_ledger_placement_t *p);
+int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_placement_fn fn,
+                                      void *ctx);
+
+/* Node → capsule index, kept by the caller with every placement put and
+ * delete. each: the capsules on node in name order. */
+int orbit_ledger_store_node_capsule_add(orbit_ledger_tx_t *tx, const char *node,
+                                        const char *capsule);
+int orbit_ledger_store_node_capsule_del(orbit_ledger_tx_t *tx, const char *node,
+                                        const char *capsule);
+typedef int (*orbit_ledger_store_name_fn)(void *ctx, const char *name);
+int orbit_ledger_store_node_capsule_each(orbit_ledger_tx_t *tx, const char *node,
+                                         orbit_ledger_store_name_fn fn, void *ctx);
+
 /* Zero usage if absent; a put with no placements deletes the record. */
 int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out);
 int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
@@ -103,6 +122,10 @@ int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
                                  orbit_ledger_quota_t *out);
 int orbit_ledger_store_put_quota(orbit_ledger_tx_t *tx, const char *principal,
                                  const orbit_ledger_quota_t *q);
+/* Every quota record (grant or usage) in principal order. */
+typedef int (*orbit_ledger_store_quota_fn)(void *ctx, const char *principal,
+                                           const orbit_ledger_quota_t *q);
+int orbit_ledger_store_quota_each(orbit_ledger_tx_t *tx, orbit_ledger_store_quota_fn fn, void *ctx);
 
 int orbit_ledger_store_get_lease(orbit_ledger_tx_t *tx, const char *resource,
                                  orbit_ledger_lease_t *out);
@@ -116,6 +139,10 @@ int orbit_ledger_store_get_capsule_identity(orbit_ledger_tx_t *tx, const char *c
                                             char identity[ORBIT_LEDGER_NAME_MAX + 1]);
 int orbit_ledger_store_bind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule);
 int orbit_ledger_store_unbind(orbit_ledger_tx_t *tx, const char *identity, const char *capsule);
+/* Every binding in identity order. */
+typedef int (*orbit_ledger_store_pair_fn)(void *ctx, const char *a, const char *b);
+int orbit_ledger_store_identity_each(orbit_ledger_tx_t *tx, orbit_ledger_store_pair_fn fn,
+                                     void *ctx);
 
 /* Module spec; *spec malloc'd (protobuf-c). key is "mission/module". */
 int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
@@ -123,6 +150,11 @@ int orbit_ledger_store_get_module(orbit_ledger_tx_t *tx, const char *key,
 int orbit_ledger_store_put_module(orbit_ledger_tx_t *tx, const char *key,
                                   const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch);
 int orbit_ledger_store_del_module(orbit_ledger_tx_t *tx, const char *key);
+/* Every module spec in key order; spec is borrowed for the call. */
+typedef int (*orbit_ledger_store_module_fn)(void *ctx, const char *key,
+                                            const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch);
+int orbit_ledger_store_module_each(orbit_ledger_tx_t *tx, orbit_ledger_store_module_fn fn,
+                                   void *ctx);
 
 /* Gang: *members (may be NULL) points into the transaction's memory:
  * out->members names of NAME_MAX+1 bytes each, read them with
@@ -145,8 +177,7 @@ int orbit_ledger_store_del_shard(orbit_ledger_tx_t *tx, const char *shard);
 int orbit_ledger_store_get_rack(orbit_ledger_tx_t *tx, const char *rack,
                                 char shard[ORBIT_LEDGER_NAME_MAX + 1]);
 int orbit_ledger_store_put_rack(orbit_ledger_tx_t *tx, const char *rack, const char *shard);
-/* Every shard, then every rack, in name order; a non-zero return of fn
- * stops the walk and is returned. */
+/* Every shard, then every rack, in name order. */
 typedef int (*orbit_ledger_shard_fn)(void *ctx, const orbit_ledger_shard_t *s);
 typedef int (*orbit_ledger_rack_fn)(void *ctx, const char *rack, const char *shard);
 int orbit_ledger_store_shard_each(orbit_ledger_tx_t *tx, orbit_ledger_shard_fn fn, void *ctx);

@@ -929,6 +929,18 @@ static void test_module_adjustment(void **state)
     assert_null(s);
     INVALID(run(f, REVOKE("REF_MODULE", "train/workers")), "no such module");
     INVALID(run(f, REVOKE("REF_MODULE", "train")), "mission/module");
+    /* the node selector merges like any field; a bad one is INVALID */
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x',"
+                     "'adjustment':{'count':1,'node_selector':'gpu=a100,zone=b'}}}}"));
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x',"
+                     "'adjustment':{'count':2}}}}"));
+    assert_int_equal(orbit_ledger_get_module(f->l, "m", "x", &s, NULL), ORBIT_OK);
+    assert_string_equal(s->node_selector, "gpu=a100,zone=b");
+    assert_int_equal(s->count, 2);
+    orbit__ledger__module_spec__free_unpacked(s, NULL);
+    INVALID(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x',"
+                   "'adjustment':{'node_selector':'zone=b,gpu=a100'}}}}"),
+            "node_selector");
 }
 
 static void test_topology(void **state)
@@ -1721,6 +1733,10 @@ static void test_get_json(void **state)
     } cases[] = {
         {"placement/c1", "\"node\":\"n1\""},
         {"node/n1", "\"placements\":1"},
+        {"node/n1", "\"capsules\":[{\"capsule\":\"c1\",\"envelope\":{\"cpu_m\":5,\"gpus\":0,"
+                    "\"mem\":0},\"index\":1,\"principal\":\"p\"}]"},
+        {"node/n2", "\"capsules\":[{\"capsule\":\"a\""},
+        {"node/none", "\"capsules\":[]"},
         {"principal/p", "\"granted\":false"},
         {"lease/r", "\"holder\":\"h\""},
         {"identity/i1", "\"capsule\":\"c1\""},
@@ -1749,6 +1765,230 @@ static void test_get_json(void **state)
     assert_int_equal(orbit_ledger_get_json(f->l, "bogus/x", &j, &at), ORBIT_EINVAL);
     assert_int_equal(orbit_ledger_get_json(f->l, "placement/", &j, &at), ORBIT_EINVAL);
     assert_int_equal(orbit_ledger_get_json(f->l, "placement", &j, &at), ORBIT_EINVAL);
+}
+
+/* ---------------------------------------------------------------- node index, walks */
+
+/* get_json "node/<n>" as parsed JSON (the test owns it). */
+static json_t *node_json(fx_t *f, const char *node)
+{
+    char key[128], *text = NULL;
+    json_error_t je;
+    snprintf(key, sizeof key, "node/%s", node);
+    int rc = orbit_ledger_get_json(f->l, key, &text, NULL);
+    if (rc)
+        fail_msg("%s: %s", key, orbit_strerror(rc));
+    json_t *j = json_loads(text, 0, &je);
+    if (!j)
+        fail_msg("%s: %s: %s", key, text, je.text);
+    free(text);
+    return j;
+}
+
+/* The capsules listed under node, space-separated, in listing order. */
+static void node_list(fx_t *f, const char *node, char *out, size_t cap)
+{
+    json_t *j = node_json(f, node), *c;
+    json_t *caps = json_object_get(j, "capsules");
+    size_t i, off = 0;
+    assert_true(json_is_array(caps));
+    out[0] = '\0';
+    json_array_foreach(caps, i, c)
+    {
+        off += (size_t)snprintf(out + off, cap - off, "%s%s", i ? " " : "",
+                                json_string_value(json_object_get(c, "capsule")));
+    }
+    assert_int_equal(json_integer_value(json_object_get(j, "placements")), json_array_size(caps));
+    json_decref(j);
+}
+
+static void test_node_index(void **state)
+{
+    fx_t *f = *state;
+    char list[512];
+    node_list(f, "n1", list, sizeof list);
+    assert_string_equal(list, "");
+    COMMITTED(run(f, PLACE("z", "n1", 10)));
+    uint64_t ib = COMMITTED(
+        run(f, "{'commitment':{'placement':{'capsule':'m/w/0','node':'n1','envelope':{'cpu_m':5,"
+               "'mem':7,'gpus':1},'principal':'team'}}}"));
+    COMMITTED(run(f, PLACE("a", "n2", 1)));
+    uint64_t ig = COMMITTED(
+        run(f, "{'commitment':{'gang_placement':{'gang':'m/g','principal':'team','members':["
+               "{'capsule':'m/g/0','node':'n1','envelope':{'cpu_m':1}},"
+               "{'capsule':'m/g/1','node':'n2','envelope':{'cpu_m':2}},"
+               "{'capsule':'m/g/2','node':'n1','envelope':{'cpu_m':3}}]}}}"));
+    node_list(f, "n1", list, sizeof list);
+    assert_string_equal(list, "m/g/0 m/g/2 m/w/0 z");
+    node_list(f, "n2", list, sizeof list);
+    assert_string_equal(list, "a m/g/1");
+    /* the entries carry the placement */
+    json_t *j = node_json(f, "n1");
+    json_t *e = json_array_get(json_object_get(j, "capsules"), 2);
+    assert_string_equal(json_string_value(json_object_get(e, "capsule")), "m/w/0");
+    assert_string_equal(json_string_value(json_object_get(e, "principal")), "team");
+    assert_null(json_object_get(e, "gang"));
+    assert_int_equal(json_integer_value(json_object_get(e, "index")), ib);
+    json_t *env = json_object_get(e, "envelope");
+    assert_int_equal(json_integer_value(json_object_get(env, "cpu_m")), 5);
+    assert_int_equal(json_integer_value(json_object_get(env, "mem")), 7);
+    assert_int_equal(json_integer_value(json_object_get(env, "gpus")), 1);
+    e = json_array_get(json_object_get(j, "capsules"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "gang")), "m/g");
+    assert_int_equal(json_integer_value(json_object_get(e, "index")), ig);
+    e = json_array_get(json_object_get(j, "capsules"), 3);
+    assert_null(json_object_get(e, "principal"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "used"), "cpu_m")),
+                     10 + 5 + 1 + 3);
+    json_decref(j);
+    /* a refused gang leaves the index as it was */
+    CONFLICT(run(f, "{'commitment':{'gang_placement':{'gang':'h','members':["
+                    "{'capsule':'h0','node':'n3','envelope':{}},"
+                    "{'capsule':'z','node':'n3','envelope':{}}]}}}"),
+             "capsule_placed", "capsule=z");
+    node_list(f, "n3", list, sizeof list);
+    assert_string_equal(list, "");
+    /* revocations take their capsules off */
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "z")));
+    node_list(f, "n1", list, sizeof list);
+    assert_string_equal(list, "m/g/0 m/g/2 m/w/0");
+    COMMITTED(run(f, REVOKE("REF_GANG", "m/g")));
+    node_list(f, "n1", list, sizeof list);
+    assert_string_equal(list, "m/w/0");
+    node_list(f, "n2", list, sizeof list);
+    assert_string_equal(list, "a");
+    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "m/w/0")));
+    j = node_json(f, "n1");
+    assert_int_equal(json_array_size(json_object_get(j, "capsules")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "placements")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "used"), "cpu_m")), 0);
+    json_decref(j);
+    /* a node name that is a prefix of another does not list its capsules */
+    COMMITTED(run(f, PLACE("b", "n22", 1)));
+    node_list(f, "n2", list, sizeof list);
+    assert_string_equal(list, "a");
+    /* the same index, rebuilt by a replica from the same log: same hash */
+    fx_t *g = fx_new();
+    uint8_t h1[32], h2[32];
+    assert_int_equal(orbit_ledger_hash(f->l, h1), ORBIT_OK);
+    uint8_t *snap = NULL;
+    size_t len = 0;
+    char err[128];
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &snap, &len, NULL), ORBIT_OK);
+    assert_int_equal(orbit_ledger_restore_buf(g->l, snap, len, err, sizeof err), ORBIT_OK);
+    free(snap);
+    assert_int_equal(orbit_ledger_hash(g->l, h2), ORBIT_OK);
+    ASSERT_SAME_HASH(h1, h2);
+    node_list(g, "n2", list, sizeof list);
+    assert_string_equal(list, "a");
+    fx_destroy(g);
+}
+
+typedef struct {
+    char text[2048];
+    size_t off;
+    int stop_after; /* > 0: return 1 after that many */
+    int n;
+    int fail; /* < 0: return it */
+} walk_t;
+
+static int walk_add(walk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int walk_add(walk_t *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (w->off)
+        w->off += (size_t)snprintf(w->text + w->off, sizeof w->text - w->off, ";");
+    w->off += (size_t)vsnprintf(w->text + w->off, sizeof w->text - w->off, fmt, ap);
+    va_end(ap);
+    w->n++;
+    if (w->fail)
+        return w->fail;
+    return w->stop_after && w->n >= w->stop_after ? 1 : 0;
+}
+
+static int walk_placement(void *ctx, const orbit_ledger_placement_t *p)
+{
+    return walk_add(ctx, "%s@%s,%s,%s,%" PRId64 ",%" PRIu64, p->capsule, p->node, p->principal,
+                    p->gang, p->envelope.cpu_m, p->index);
+}
+
+static int walk_module(void *ctx, const char *mission, const char *module,
+                       const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch, uint64_t index)
+{
+    return walk_add(ctx, "%s|%s,count=%u,epoch=%" PRIu64 ",index=%" PRIu64, mission, module,
+                    spec->count, epoch, index);
+}
+
+static int walk_quota(void *ctx, const char *principal, const orbit_ledger_quota_t *q)
+{
+    return walk_add(ctx, "%s,%d,%" PRId64 ",%" PRId64 ",%" PRId64, principal, q->granted,
+                    q->grant.cpu_m, q->used.cpu_m, q->until_ms);
+}
+
+static int walk_identity(void *ctx, const char *identity, const char *capsule)
+{
+    return walk_add(ctx, "%s=%s", identity, capsule);
+}
+
+static void test_walks(void **state)
+{
+    fx_t *f = *state;
+    walk_t w = {0};
+    assert_int_equal(orbit_ledger_each_placement(f->l, walk_placement, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_module(f->l, walk_module, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_quota(f->l, walk_quota, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_identity(f->l, walk_identity, &w), ORBIT_OK);
+    assert_int_equal(w.n, 0);
+    COMMITTED(run(f, PLACE("c2", "n1", 20))); /* 1 */
+    COMMITTED(run(f, "{'commitment':{'placement':{'capsule':'c1','node':'n2','envelope':{'cpu_m':"
+                     "10},'principal':'p'}}}")); /* 2 */
+    COMMITTED(run(f, "{'commitment':{'gang_placement':{'gang':'g','principal':'q','members':["
+                     "{'capsule':'g0','node':'n1','envelope':{'cpu_m':1}}]}}}")); /* 3 */
+    COMMITTED(run(f, GRANT("p", 100)));                                           /* 4 */
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x','epoch':3,"
+                     "'adjustment':{'count':2}}}}")); /* 5 */
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'a','module':'b',"
+                     "'adjustment':{'count':1}}}}")); /* 6 */
+    COMMITTED(run(f, "{'commitment':{'module_adjustment':{'mission':'m','module':'x',"
+                     "'adjustment':{'count':4}}}}")); /* 7 */
+    COMMITTED(run(f, BIND("c2", "id2")));             /* 8 */
+    COMMITTED(run(f, BIND("c1", "id1")));             /* 9 */
+    COMMITTED(run(f, LEASE("h", "r", 100)));          /* 10 */
+    COMMITTED(run(f, JOIN("s", 1, "")));              /* 11 */
+    assert_int_equal(orbit_ledger_each_placement(f->l, walk_placement, &w), ORBIT_OK);
+    assert_string_equal(w.text, "c1@n2,p,,10,2;c2@n1,,,20,1;g0@n1,q,g,1,3");
+    memset(&w, 0, sizeof w);
+    assert_int_equal(orbit_ledger_each_module(f->l, walk_module, &w), ORBIT_OK);
+    assert_string_equal(w.text, "a|b,count=1,epoch=0,index=6;m|x,count=4,epoch=3,index=7");
+    memset(&w, 0, sizeof w);
+    assert_int_equal(orbit_ledger_each_quota(f->l, walk_quota, &w), ORBIT_OK);
+    assert_string_equal(w.text, "p,1,100,10,0;q,0,0,1,0");
+    memset(&w, 0, sizeof w);
+    assert_int_equal(orbit_ledger_each_identity(f->l, walk_identity, &w), ORBIT_OK);
+    assert_string_equal(w.text, "id1=c1;id2=c2");
+    /* > 0 stops with success, < 0 is returned */
+    memset(&w, 0, sizeof w);
+    w.stop_after = 2;
+    assert_int_equal(orbit_ledger_each_placement(f->l, walk_placement, &w), ORBIT_OK);
+    assert_int_equal(w.n, 2);
+    memset(&w, 0, sizeof w);
+    w.fail = ORBIT_EIO;
+    assert_int_equal(orbit_ledger_each_module(f->l, walk_module, &w), ORBIT_EIO);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(orbit_ledger_each_quota(NULL, walk_quota, &w), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_each_identity(f->l, NULL, &w), ORBIT_EINVAL);
+    /* removals leave the walks */
+    COMMITTED(run(f, REVOKE("REF_MODULE", "a/b")));
+    COMMITTED(run(f, REVOKE("REF_GANG", "g")));
+    COMMITTED(run(f, REVOKE("REF_IDENTITY", "id2")));
+    memset(&w, 0, sizeof w);
+    assert_int_equal(orbit_ledger_each_module(f->l, walk_module, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_quota(f->l, walk_quota, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_identity(f->l, walk_identity, &w), ORBIT_OK);
+    assert_int_equal(orbit_ledger_each_placement(f->l, walk_placement, &w), ORBIT_OK);
+    assert_string_equal(w.text, "m|x,count=4,epoch=3,index=7;p,1,100,10,0;id1=c1;"
+                                "c1@n2,p,,10,2;c2@n1,,,20,1");
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -1984,6 +2224,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hash_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_environment, setup, teardown),
