@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_names.h"
 #include "orbit_wire.h"
 
 void orbit_node_state_init(orbit_node_state_t *s)
@@ -18,6 +19,7 @@ void orbit_node_state_close(orbit_node_state_t *s)
     if (!s)
         return;
     free(s->gpus);
+    free(s->capsules);
     memset(s, 0, sizeof *s);
 }
 
@@ -43,21 +45,202 @@ int orbit_node_state_copy(orbit_node_state_t *dst, const orbit_node_state_t *src
     if (dst == src)
         return ORBIT_OK;
     orbit_gpu_t *copy = NULL;
+    orbit_capsule_t *caps = NULL;
     if (src->ngpus) {
         copy = malloc(src->ngpus * sizeof *copy);
         if (!copy)
-            return ORBIT_ENOMEM;
+            goto nomem;
         memcpy(copy, src->gpus, src->ngpus * sizeof *copy);
     }
+    if (src->ncapsules) {
+        caps = malloc(src->ncapsules * sizeof *caps);
+        if (!caps)
+            goto nomem;
+        memcpy(caps, src->capsules, src->ncapsules * sizeof *caps);
+    }
     free(dst->gpus);
+    free(dst->capsules);
     *dst = *src;
     dst->gpus = copy;
+    dst->capsules = caps;
     return ORBIT_OK;
+nomem:
+    free(copy);
+    return ORBIT_ENOMEM;
 }
 
 size_t orbit_node_state_heap_bytes(const orbit_node_state_t *s)
 {
-    return s->ngpus * sizeof(orbit_gpu_t);
+    return s->ngpus * sizeof(orbit_gpu_t) + s->ncapsules * sizeof(orbit_capsule_t);
+}
+
+/* --------------------------------------------------------------- capsules */
+
+const char *orbit_capsule_state_name(orbit_capsule_state_t st)
+{
+    static const char *names[ORBIT_CAPSULE_STATE_COUNT] = {"starting", "running",    "exited",
+                                                           "failed",   "oom_killed", "stopped"};
+    return (int)st >= 0 && st < ORBIT_CAPSULE_STATE_COUNT ? names[st] : "?";
+}
+
+static int cmp_capsule_id(const void *pa, const void *pb)
+{
+    return strcmp(((const orbit_capsule_t *)pa)->id, ((const orbit_capsule_t *)pb)->id);
+}
+
+/* An id held in a fixed buffer: NUL-terminated inside it and by the id rule. */
+static bool capsule_id_ok(const char id[ORBIT_CAPSULE_ID_MAX])
+{
+    return memchr(id, '\0', ORBIT_CAPSULE_ID_MAX) && orbit_name_id_ok(id);
+}
+
+static bool reason_char_ok(char c)
+{
+    return c >= 0x20 && c < 0x7f;
+}
+
+int orbit_node_state_set_capsules(orbit_node_state_t *s, const orbit_capsule_t *caps, uint32_t n)
+{
+    if (n > ORBIT_CAPSULES_MAX)
+        return ORBIT_EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        if (!capsule_id_ok(caps[i].id) || (int)caps[i].state < 0 ||
+            caps[i].state >= ORBIT_CAPSULE_STATE_COUNT || caps[i].since_ms < 0)
+            return ORBIT_EINVAL;
+    orbit_capsule_t *copy = NULL;
+    if (n) {
+        copy = malloc(n * sizeof *copy);
+        if (!copy)
+            return ORBIT_ENOMEM;
+        memcpy(copy, caps, n * sizeof *copy);
+        qsort(copy, n, sizeof *copy, cmp_capsule_id);
+        for (uint32_t i = 1; i < n; i++)
+            if (!strcmp(copy[i - 1].id, copy[i].id)) {
+                free(copy);
+                return ORBIT_EINVAL;
+            }
+        /* The reason is cut and made one printable line here, at the
+         * source, because receivers reject anything else. */
+        for (uint32_t i = 0; i < n; i++) {
+            orbit_capsule_t *c = &copy[i];
+            c->reason[sizeof c->reason - 1] = '\0';
+            for (char *p = c->reason; *p; p++)
+                if (!reason_char_ok(*p))
+                    *p = '?';
+        }
+    }
+    free(s->capsules);
+    s->capsules = copy;
+    s->ncapsules = n;
+    return ORBIT_OK;
+}
+
+static int cmp_pb_id(const void *pa, const void *pb)
+{
+    return strcmp((*(Orbit__CapsuleHealth *const *)pa)->id,
+                  (*(Orbit__CapsuleHealth *const *)pb)->id);
+}
+
+#define BAD(why)                                                                                   \
+    do {                                                                                           \
+        *reason = (why);                                                                           \
+        return ORBIT_EINVAL;                                                                       \
+    } while (0)
+
+int orbit_capsules_validate(Orbit__CapsuleHealth *const *caps, size_t n, const char **reason)
+{
+    static const char *unused;
+    if (!reason)
+        reason = &unused;
+    if (n > ORBIT_CAPSULES_MAX)
+        BAD("too many capsules");
+    for (size_t i = 0; i < n; i++) {
+        const Orbit__CapsuleHealth *c = caps[i];
+        if (!c || !orbit_name_id_ok(c->id))
+            BAD("invalid capsule id");
+        if ((int)c->state < 0 || (int)c->state >= (int)ORBIT_CAPSULE_STATE_COUNT)
+            BAD("unknown capsule state");
+        if (c->has_since_ms && c->since_ms < 0)
+            BAD("capsule since_ms out of range");
+        if (c->reason) {
+            size_t len = 0;
+            for (const char *p = c->reason; *p; p++, len++)
+                if (!reason_char_ok(*p))
+                    BAD("capsule reason not one printable line");
+            if (len > ORBIT_CAPSULE_REASON_MAX - 1)
+                BAD("capsule reason too long");
+        }
+    }
+    /* Duplicates: pairwise for the usual handful, sorted beyond that. */
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(caps[i]->id, caps[j]->id))
+                    BAD("duplicate capsule id");
+    } else {
+        Orbit__CapsuleHealth *sorted[ORBIT_CAPSULES_MAX];
+        memcpy(sorted, caps, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_pb_id);
+        for (size_t i = 1; i < n; i++)
+            if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
+                BAD("duplicate capsule id");
+    }
+    return ORBIT_OK;
+}
+
+int orbit_capsules_from_pb(Orbit__CapsuleHealth *const *caps, size_t n, orbit_capsule_t **out)
+{
+    orbit_capsule_t *cs = NULL;
+    if (n) {
+        cs = calloc(n, sizeof *cs);
+        if (!cs)
+            return ORBIT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Orbit__CapsuleHealth *w = caps[i];
+        orbit_capsule_t *c = &cs[i];
+        snprintf(c->id, sizeof c->id, "%s", w->id);
+        c->state = (orbit_capsule_state_t)w->state;
+        c->exit_code = w->has_exit_code ? w->exit_code : 0;
+        if (w->reason)
+            snprintf(c->reason, sizeof c->reason, "%s", w->reason);
+        c->since_ms = w->has_since_ms ? w->since_ms : 0;
+    }
+    if (n > 1)
+        qsort(cs, n, sizeof *cs, cmp_capsule_id);
+    *out = cs;
+    return ORBIT_OK;
+}
+
+/* Only what is not zero goes on the wire; absent reads back as zero. */
+static void capsule_to_pb(const orbit_capsule_t *c, Orbit__CapsuleHealth *w)
+{
+    orbit__capsule_health__init(w);
+    w->id = (char *)c->id;
+    w->state = (Orbit__CapsuleState)c->state;
+    w->has_exit_code = c->exit_code != 0;
+    w->exit_code = c->exit_code;
+    w->reason = c->reason[0] ? (char *)c->reason : NULL;
+    w->has_since_ms = c->since_ms != 0;
+    w->since_ms = c->since_ms;
+}
+
+int orbit_capsules_to_pb(const orbit_capsule_t *caps, size_t n, orbit_arena_t *a,
+                         Orbit__CapsuleHealth ***out)
+{
+    *out = NULL;
+    if (!n)
+        return ORBIT_OK;
+    Orbit__CapsuleHealth **ptrs = orbit_arena_alloc(a, n * sizeof *ptrs);
+    Orbit__CapsuleHealth *ws = orbit_arena_alloc(a, n * sizeof *ws);
+    if (!ptrs || !ws)
+        return ORBIT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        capsule_to_pb(&caps[i], &ws[i]);
+        ptrs[i] = &ws[i];
+    }
+    *out = ptrs;
+    return ORBIT_OK;
 }
 
 bool orbit_name_valid(const char *name)
@@ -172,6 +355,19 @@ static bool gpus_equal(const orbit_node_state_t *a, const orbit_node_state_t *b)
     return true;
 }
 
+static bool capsules_equal(const orbit_node_state_t *a, const orbit_node_state_t *b)
+{
+    if (a->ncapsules != b->ncapsules)
+        return false;
+    for (uint32_t i = 0; i < a->ncapsules; i++) {
+        const orbit_capsule_t *x = &a->capsules[i], *y = &b->capsules[i];
+        if (x->state != y->state || x->exit_code != y->exit_code || x->since_ms != y->since_ms ||
+            strcmp(x->id, y->id) || strcmp(x->reason, y->reason))
+            return false;
+    }
+    return true;
+}
+
 static bool pressure_equal(const orbit_pressure_t *a, const orbit_pressure_t *b)
 {
     return a->cpu_some == b->cpu_some && a->mem_some == b->mem_some && a->mem_full == b->mem_full &&
@@ -186,7 +382,7 @@ bool orbit_node_state_differs(const orbit_node_state_t *a, const orbit_node_stat
            a->gpu_capacity != b->gpu_capacity || a->load1 != b->load1 || a->load5 != b->load5 ||
            a->load15 != b->load15 || a->pressure_available != b->pressure_available ||
            !pressure_equal(&a->pressure, &b->pressure) || strcmp(a->labels, b->labels) ||
-           !gpus_equal(a, b);
+           !gpus_equal(a, b) || !capsules_equal(a, b);
 }
 
 static size_t count_labels(const char *labels)
@@ -236,12 +432,15 @@ static int delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
              : !pressure_equal(&cur->pressure, &base->pressure);
     bool send_gpus = full || !gpus_equal(cur, base);
     bool send_labels = full || strcmp(cur->labels, base->labels) != 0;
+    bool send_capsules = full || !capsules_equal(cur, base);
     size_t nlabels = send_labels ? count_labels(cur->labels) : 0;
     size_t ngpus = send_gpus ? cur->ngpus : 0;
+    size_t ncaps = send_capsules ? cur->ncapsules : 0;
 
     /* One block for every submessage and pointer array, so the caller frees once. */
     size_t need = sizeof(Orbit__Pressure) + ngpus * (sizeof(Orbit__Gpu) + sizeof(void *)) +
-                  nlabels * (sizeof(Orbit__Label) + sizeof(void *)) + sizeof(cur->labels);
+                  nlabels * (sizeof(Orbit__Label) + sizeof(void *)) +
+                  ncaps * (sizeof(Orbit__CapsuleHealth) + sizeof(void *)) + sizeof(cur->labels);
     char *block = a ? orbit_arena_alloc(a, need) : malloc(need);
     if (!block)
         return ORBIT_ENOMEM;
@@ -294,6 +493,20 @@ static int delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
         m->n_gpus = ngpus;
         m->gpus = ptrs;
     }
+    if (send_capsules) {
+        m->has_capsules_set = true;
+        m->capsules_set = true;
+        Orbit__CapsuleHealth **ptrs = (Orbit__CapsuleHealth **)p;
+        p += ncaps * sizeof(void *);
+        Orbit__CapsuleHealth *cs = (Orbit__CapsuleHealth *)p;
+        p += ncaps * sizeof(Orbit__CapsuleHealth);
+        for (size_t i = 0; i < ncaps; i++) {
+            capsule_to_pb(&cur->capsules[i], &cs[i]);
+            ptrs[i] = &cs[i];
+        }
+        m->n_capsules = ncaps;
+        m->capsules = ncaps ? ptrs : NULL;
+    }
     if (send_labels) {
         m->has_labels_set = true;
         m->labels_set = true;
@@ -336,12 +549,6 @@ int orbit_node_delta_fill_arena(Orbit__NodeDelta *m, const orbit_node_state_t *c
 }
 
 /* ------------------------------------------------------------- validation */
-
-#define BAD(why)                                                                                   \
-    do {                                                                                           \
-        *reason = (why);                                                                           \
-        return ORBIT_EINVAL;                                                                       \
-    } while (0)
 
 int orbit_node_delta_validate(const Orbit__NodeDelta *m, const orbit_node_state_t *base,
                               const char **reason)
@@ -435,7 +642,9 @@ int orbit_node_delta_validate(const Orbit__NodeDelta *m, const orbit_node_state_
     }
     if (packed >= ORBIT_LABELS_MAX)
         BAD("labels too long");
-    return ORBIT_OK;
+    if (m->n_capsules && !(m->has_capsules_set && m->capsules_set))
+        BAD("capsule list without capsules_set");
+    return orbit_capsules_validate(m->capsules, m->n_capsules, reason);
 }
 
 /* ------------------------------------------------------------------ apply */
@@ -447,6 +656,7 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
         char name[ORBIT_NAME_MAX];
         memcpy(name, s->name, sizeof name);
         free(s->gpus);
+        free(s->capsules);
         memset(s, 0, sizeof *s);
         memcpy(s->name, name, sizeof name);
     }
@@ -484,6 +694,14 @@ int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *m)
             if (orbit_node_label_set(&tmp, m->labels[i]->key, m->labels[i]->value) != ORBIT_OK)
                 break; /* validated beforehand; cannot happen */
         memcpy(s->labels, tmp.labels, sizeof s->labels);
+    }
+    if (m->has_capsules_set && m->capsules_set) {
+        orbit_capsule_t *cs = NULL;
+        if (orbit_capsules_from_pb(m->capsules, m->n_capsules, &cs) != ORBIT_OK)
+            return ORBIT_ENOMEM;
+        free(s->capsules);
+        s->capsules = cs;
+        s->ncapsules = (uint32_t)m->n_capsules;
     }
     if (m->has_gpus_set && m->gpus_set) {
         /* GPU lists usually keep their length between samples: reuse the

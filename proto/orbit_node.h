@@ -75,9 +75,9 @@ typedef enum {
 typedef struct {
     char id[ORBIT_CAPSULE_ID_MAX];
     orbit_capsule_state_t state;
-    int32_t exit_code;                   /* EXITED */
+    int32_t exit_code;                     /* EXITED */
     char reason[ORBIT_CAPSULE_REASON_MAX]; /* "" or why (FAILED, OOM_KILLED) */
-    int64_t since_ms;                    /* leaf clock: entered this state */
+    int64_t since_ms;                      /* leaf clock: entered this state */
 } orbit_capsule_t;
 
 /* "starting", "running", "exited", "failed", "oom_killed", "stopped"; "?"
@@ -85,7 +85,7 @@ typedef struct {
 const char *orbit_capsule_state_name(orbit_capsule_state_t s);
 
 /* Everything a node reports about itself. Plain value type: copy with '='
- * only when gpus is NULL; use orbit_node_state_copy otherwise. */
+ * only when gpus and capsules are NULL; use orbit_node_state_copy otherwise. */
 typedef struct {
     char name[ORBIT_NAME_MAX];
     uint64_t incarnation; /* changes when the node reboots (ordered) */
@@ -106,20 +106,46 @@ typedef struct {
 
 /* Zero a state. */
 void orbit_node_state_init(orbit_node_state_t *s);
-/* Free the GPU array and zero the state. NULL-safe. */
+/* Free the GPU and capsule arrays and zero the state. NULL-safe. */
 void orbit_node_state_close(orbit_node_state_t *s);
-/* Deep copy src into dst (dst's old GPUs are freed).
+/* Deep copy src into dst (dst's old GPUs and capsules are freed).
  * Errors: ORBIT_ENOMEM (dst unchanged). */
 int orbit_node_state_copy(orbit_node_state_t *dst, const orbit_node_state_t *src);
 /* Replace the GPU list with a copy of n entries.
  * Errors: ORBIT_ENOMEM (s unchanged), ORBIT_EINVAL (n > ORBIT_GPUS_MAX). */
 int orbit_node_state_set_gpus(orbit_node_state_t *s, const orbit_gpu_t *gpus, uint32_t n);
 
-/* Replace the capsule list with a copy of n entries, sorted by id.
+/* Replace the capsule list with a copy of n entries, sorted by id. Reasons
+ * are cut to ORBIT_CAPSULE_REASON_MAX - 1 bytes and any byte outside
+ * printable ASCII becomes '?' (receivers reject them: see
+ * orbit_capsules_validate).
  * Errors: ORBIT_ENOMEM (s unchanged), ORBIT_EINVAL (n > ORBIT_CAPSULES_MAX,
  * an id empty, too long or with a character outside the id rule, two
- * entries with one id, a state out of range; s unchanged). */
+ * entries with one id, a state out of range, a negative since_ms; s
+ * unchanged). */
 int orbit_node_state_set_capsules(orbit_node_state_t *s, const orbit_capsule_t *caps, uint32_t n);
+
+/* Capsule lists on the wire (NodeDelta.capsules, NodeRow.capsules), shared by
+ * the node codec, the shards and the root view. */
+
+/* Check a decoded capsule list: at most ORBIT_CAPSULES_MAX entries, ids by
+ * the id rule (orbit_names.h) and unique, states in range, reasons printable
+ * ASCII of at most ORBIT_CAPSULE_REASON_MAX - 1 bytes, since_ms >= 0. On
+ * failure writes a short static reason to *reason (may be NULL).
+ * Errors: ORBIT_EINVAL. */
+int orbit_capsules_validate(Orbit__CapsuleHealth *const *caps, size_t n, const char **reason);
+
+/* Copy a validated wire list into a new heap array sorted by id (*out NULL
+ * when n is 0; free() it). Absent fields become 0 / "".
+ * Errors: ORBIT_ENOMEM (*out untouched). */
+int orbit_capsules_from_pb(Orbit__CapsuleHealth *const *caps, size_t n, orbit_capsule_t **out);
+
+/* Wire entries for caps[0..n) in arena a (*out NULL when n is 0). Strings
+ * point into caps: keep them alive and unchanged until packed.
+ * Errors: ORBIT_ENOMEM. */
+struct orbit_arena;
+int orbit_capsules_to_pb(const orbit_capsule_t *caps, size_t n, struct orbit_arena *a,
+                         Orbit__CapsuleHealth ***out);
 
 /* Set label key=value, keeping labels sorted by key and keys unique.
  * Errors: ORBIT_EINVAL (empty or over-long key/value, '=' or '\n' inside,
@@ -133,7 +159,10 @@ size_t orbit_node_state_heap_bytes(const orbit_node_state_t *s);
 
 /* Fill msg (caller-initialised with ORBIT__NODE_DELTA__INIT) with the fields
  * of cur that differ from base, or all fields when base is NULL (full state).
- * name, incarnation, seq and sampled_ms are always set. msg's repeated fields
+ * name, incarnation, seq and sampled_ms are always set. Lists (GPUs, labels,
+ * capsules) go whole, with their *_set flag, when any entry differs (a
+ * capsule by id, state, exit code, reason or since_ms), and always in a full
+ * state. msg's repeated fields
  * point into buffers allocated in *scratch (one malloc'd block per call) and
  * into cur itself: keep cur alive and unchanged until msg is packed, then
  * free(*scratch).
@@ -150,16 +179,20 @@ int orbit_node_delta_fill_arena(Orbit__NodeDelta *msg, const orbit_node_state_t 
 
 /* Check every field of a decoded delta for plausibility: name length and
  * characters, bounds above, enum values, GPU count, used <= capacity (with the
- * capacity either in the delta or in base), label syntax. base may be NULL
+ * capacity either in the delta or in base), label syntax, the capsule list
+ * (orbit_capsules_validate; only with capsules_set). base may be NULL
  * (full state). On failure writes a short static reason to *reason.
  * Errors: ORBIT_EINVAL. */
 int orbit_node_delta_validate(const Orbit__NodeDelta *msg, const orbit_node_state_t *base,
                               const char **reason);
 
 /* Apply a validated delta (or full state: every absent field is then reset
- * to zero) onto s. Names are not changed.
- * Errors: ORBIT_ENOMEM (s may have its scalar fields updated but keeps its old
- * GPU list; the caller should request a resync). */
+ * to zero, and the GPU and capsule lists are emptied unless it carries them)
+ * onto s. Lists with gpus_set / capsules_set are replaced wholesale (capsules
+ * sorted by id). Names are not changed.
+ * Errors: ORBIT_ENOMEM (s is then a mix of old and new: some fields and
+ * lists updated, a list that could not be copied kept as it was, or empty
+ * after a full state; the caller should request a resync). */
 int orbit_node_delta_apply(orbit_node_state_t *s, const Orbit__NodeDelta *msg);
 
 /* True if the two states differ in any reported field (not name). */

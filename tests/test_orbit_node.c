@@ -1,6 +1,6 @@
 /* test_orbit_node: labels, full and real deltas, the pack -> unpack ->
- * validate -> apply round trip, every plausibility rejection, and GPU health
- * derivation. */
+ * validate -> apply round trip, every plausibility rejection, GPU health
+ * derivation, and capsule lists (set, diff, fill, apply, validation). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -914,6 +914,381 @@ static void test_name_valid(void **state)
     assert_false(orbit_name_valid("a=b"));
 }
 
+/* --------------------------------------------------------------- capsules */
+
+static orbit_capsule_t capsule(const char *id, orbit_capsule_state_t st, int32_t exit_code,
+                               const char *reason, int64_t since_ms)
+{
+    orbit_capsule_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    c.state = st;
+    c.exit_code = exit_code;
+    snprintf(c.reason, sizeof c.reason, "%s", reason);
+    c.since_ms = since_ms;
+    return c;
+}
+
+/* Three capsules given out of order. */
+static void set_three_capsules(orbit_node_state_t *s)
+{
+    orbit_capsule_t cs[3] = {
+        capsule("web/front/1", ORBIT_CAPSULE_RUNNING, 0, "", 1000),
+        capsule("batch/etl/0", ORBIT_CAPSULE_EXITED, 3, "", 2000),
+        capsule("web/front/0", ORBIT_CAPSULE_FAILED, 0, "command not found: nginx", 3000),
+    };
+    assert_int_equal(orbit_node_state_set_capsules(s, cs, 3), ORBIT_OK);
+}
+
+static void test_capsule_state_name(void **state)
+{
+    (void)state;
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_STARTING), "starting");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_RUNNING), "running");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_EXITED), "exited");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_FAILED), "failed");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_OOM_KILLED), "oom_killed");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_STOPPED), "stopped");
+    assert_string_equal(orbit_capsule_state_name(ORBIT_CAPSULE_STATE_COUNT), "?");
+    assert_string_equal(orbit_capsule_state_name((orbit_capsule_state_t)-1), "?");
+}
+
+static void test_set_capsules_sorted_and_validated(void **state)
+{
+    node_fx_t *fx = *state;
+    orbit_node_state_t *s = &fx->cur;
+    set_three_capsules(s);
+    assert_int_equal(s->ncapsules, 3);
+    assert_string_equal(s->capsules[0].id, "batch/etl/0");
+    assert_string_equal(s->capsules[1].id, "web/front/0");
+    assert_string_equal(s->capsules[2].id, "web/front/1");
+    assert_string_equal(s->capsules[1].reason, "command not found: nginx");
+    assert_int_equal(s->capsules[0].exit_code, 3);
+    size_t gpus = 4 * sizeof(orbit_gpu_t);
+    assert_int_equal(orbit_node_state_heap_bytes(s), gpus + 3 * sizeof(orbit_capsule_t));
+
+    /* Every rejection leaves the list as it was. */
+    orbit_capsule_t bad[2] = {capsule("a/b/0", ORBIT_CAPSULE_RUNNING, 0, "", 0),
+                              capsule("a/b/1", ORBIT_CAPSULE_RUNNING, 0, "", 0)};
+    bad[1] = capsule("a/b/0", ORBIT_CAPSULE_EXITED, 1, "", 0);
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL); /* one id twice */
+    bad[1] = capsule("", ORBIT_CAPSULE_RUNNING, 0, "", 0);
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL); /* empty id */
+    bad[1] = capsule("a b", ORBIT_CAPSULE_RUNNING, 0, "", 0);
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL); /* id character */
+    bad[1] = capsule("a/b/1", ORBIT_CAPSULE_RUNNING, 0, "", 0);
+    memset(bad[1].id, 'x', sizeof bad[1].id); /* no NUL inside the buffer */
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL);
+    bad[1] = capsule("a/b/1", ORBIT_CAPSULE_STATE_COUNT, 0, "", 0);
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL); /* state */
+    bad[1] = capsule("a/b/1", ORBIT_CAPSULE_RUNNING, 0, "", -1);
+    assert_int_equal(orbit_node_state_set_capsules(s, bad, 2), ORBIT_EINVAL); /* since_ms */
+    orbit_capsule_t *many = calloc(ORBIT_CAPSULES_MAX + 1, sizeof *many);
+    assert_non_null(many);
+    for (uint32_t i = 0; i <= ORBIT_CAPSULES_MAX; i++)
+        snprintf(many[i].id, sizeof many[i].id, "m/x/%u", i);
+    assert_int_equal(orbit_node_state_set_capsules(s, many, ORBIT_CAPSULES_MAX + 1), ORBIT_EINVAL);
+    assert_int_equal(s->ncapsules, 3);
+    assert_string_equal(s->capsules[0].id, "batch/etl/0");
+    /* The most allowed is fine, and so is a 63-byte id. */
+    assert_int_equal(orbit_node_state_set_capsules(s, many, ORBIT_CAPSULES_MAX), ORBIT_OK);
+    assert_int_equal(s->ncapsules, ORBIT_CAPSULES_MAX);
+    free(many);
+    orbit_capsule_t longest = capsule("", ORBIT_CAPSULE_RUNNING, 0, "", 0);
+    memset(longest.id, 'i', ORBIT_CAPSULE_ID_MAX - 1);
+    assert_int_equal(orbit_node_state_set_capsules(s, &longest, 1), ORBIT_OK);
+
+    /* A reason is made one printable line at the source and cut to fit. */
+    orbit_capsule_t r = capsule("a/b/0", ORBIT_CAPSULE_FAILED, 0, "two\nlines\t\x80", 0);
+    memset(r.reason + 11, 'r', sizeof r.reason - 11); /* no NUL at all */
+    assert_int_equal(orbit_node_state_set_capsules(s, &r, 1), ORBIT_OK);
+    assert_int_equal(strlen(s->capsules[0].reason), ORBIT_CAPSULE_REASON_MAX - 1);
+    assert_memory_equal(s->capsules[0].reason, "two?lines??rr", 13);
+
+    /* Zero capsules: no heap at all. */
+    assert_int_equal(orbit_node_state_set_capsules(s, NULL, 0), ORBIT_OK);
+    assert_null(s->capsules);
+    assert_int_equal(s->ncapsules, 0);
+    assert_int_equal(orbit_node_state_heap_bytes(s), gpus);
+}
+
+static void test_capsules_copy_close_differs(void **state)
+{
+    node_fx_t *fx = *state;
+    set_three_capsules(&fx->cur);
+    orbit_node_state_t copy;
+    orbit_node_state_init(&copy);
+    assert_int_equal(orbit_node_state_copy(&copy, &fx->cur), ORBIT_OK);
+    assert_ptr_not_equal(copy.capsules, fx->cur.capsules); /* deep */
+    assert_false(orbit_node_state_differs(&copy, &fx->cur));
+    /* Every field of a capsule counts. */
+    copy.capsules[2].state = ORBIT_CAPSULE_STOPPED;
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    copy.capsules[2].state = ORBIT_CAPSULE_RUNNING;
+    copy.capsules[0].exit_code = 4;
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    copy.capsules[0].exit_code = 3;
+    copy.capsules[1].reason[0] = 'C';
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    copy.capsules[1].reason[0] = 'c';
+    copy.capsules[1].since_ms++;
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    copy.capsules[1].since_ms--;
+    copy.capsules[1].id[0] = 'W';
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    copy.capsules[1].id[0] = 'w';
+    assert_false(orbit_node_state_differs(&copy, &fx->cur));
+    assert_int_equal(orbit_node_state_set_capsules(&copy, NULL, 0), ORBIT_OK);
+    assert_true(orbit_node_state_differs(&copy, &fx->cur));
+    orbit_node_state_close(&copy);
+    assert_null(copy.capsules);
+    assert_int_equal(copy.ncapsules, 0);
+}
+
+static void test_capsules_fill_only_on_change(void **state)
+{
+    node_fx_t *fx = *state;
+    /* Full: always the list and its flag, even when empty. */
+    Orbit__NodeDelta *m = fill(fx, NULL);
+    assert_true(m->has_capsules_set && m->capsules_set);
+    assert_int_equal(m->n_capsules, 0);
+    set_three_capsules(&fx->cur);
+    m = fill(fx, NULL);
+    assert_true(m->has_capsules_set && m->capsules_set);
+    assert_int_equal(m->n_capsules, 3);
+    assert_string_equal(m->capsules[0]->id, "batch/etl/0");
+    assert_int_equal(m->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_EXITED);
+    assert_true(m->capsules[0]->has_exit_code);
+    assert_int_equal(m->capsules[0]->exit_code, 3);
+    assert_null(m->capsules[0]->reason); /* "" is not sent */
+    assert_string_equal(m->capsules[1]->reason, "command not found: nginx");
+    assert_int_equal(m->capsules[2]->since_ms, 1000);
+
+    orbit_node_state_t base;
+    orbit_node_state_init(&base);
+    assert_int_equal(orbit_node_state_copy(&base, &fx->cur), ORBIT_OK);
+    /* Unchanged: not sent. */
+    fx->cur.sampled_ms += 1000;
+    fx->cur.cpu_used_m++;
+    m = fill(fx, &base);
+    assert_false(m->has_capsules_set);
+    assert_int_equal(m->n_capsules, 0);
+    /* Any field of any capsule: the whole list. */
+    const struct {
+        size_t i;
+        int what;
+    } changes[] = {{0, 0}, {1, 1}, {2, 2}, {2, 3}};
+    for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
+        orbit_capsule_t *c = &fx->cur.capsules[changes[k].i];
+        orbit_capsule_t saved = *c;
+        switch (changes[k].what) {
+        case 0: c->exit_code = 137; break;
+        case 1: snprintf(c->reason, sizeof c->reason, "permission denied: nginx"); break;
+        case 2: c->since_ms = 9999; break;
+        default: c->state = ORBIT_CAPSULE_STOPPED; break;
+        }
+        m = fill(fx, &base);
+        assert_true(m->has_capsules_set && m->capsules_set);
+        assert_int_equal(m->n_capsules, 3);
+        *c = saved;
+    }
+    /* All gone: the flag with an empty list. */
+    assert_int_equal(orbit_node_state_set_capsules(&fx->cur, NULL, 0), ORBIT_OK);
+    m = fill(fx, &base);
+    assert_true(m->has_capsules_set && m->capsules_set);
+    assert_int_equal(m->n_capsules, 0);
+    assert_false(m->has_gpus_set || m->has_labels_set);
+
+    /* The malloc'd variant carries the same. */
+    set_three_capsules(&fx->cur);
+    fx->cur.capsules[1].state = ORBIT_CAPSULE_STOPPED;
+    Orbit__NodeDelta d = ORBIT__NODE_DELTA__INIT;
+    void *scratch = NULL;
+    assert_int_equal(orbit_node_delta_fill(&d, &fx->cur, &base, 7, &scratch), ORBIT_OK);
+    assert_true(d.has_capsules_set && d.capsules_set);
+    assert_int_equal(d.n_capsules, 3);
+    assert_int_equal(d.capsules[1]->state, ORBIT__CAPSULE_STATE__CAPSULE_STOPPED);
+    free(scratch);
+    orbit_node_state_close(&base);
+}
+
+static void test_capsules_roundtrip_replace_clear(void **state)
+{
+    node_fx_t *fx = *state;
+    set_three_capsules(&fx->cur);
+    const Orbit__NodeDelta *d = transmit(fx, true, false);
+    assert_int_equal(d->n_capsules, 3);
+    ASSERT_SAME_STATE(&fx->rx, &fx->cur);
+    assert_int_equal(fx->rx.ncapsules, 3);
+    assert_string_equal(fx->rx.capsules[1].reason, "command not found: nginx");
+
+    /* A delta without capsules keeps them. */
+    fx->cur.cpu_used_m += 10;
+    d = transmit(fx, false, true);
+    assert_false(d->has_capsules_set);
+    assert_int_equal(fx->rx.ncapsules, 3);
+    ASSERT_SAME_STATE(&fx->rx, &fx->cur);
+
+    /* Replaced wholesale: one ended, one new, one changed state. */
+    orbit_capsule_t cs[3] = {
+        capsule("web/front/1", ORBIT_CAPSULE_OOM_KILLED, 0, "out of memory", 5000),
+        capsule("web/front/2", ORBIT_CAPSULE_STARTING, 0, "", 5001),
+        capsule("batch/etl/0", ORBIT_CAPSULE_EXITED, 3, "", 2000),
+    };
+    assert_int_equal(orbit_node_state_set_capsules(&fx->cur, cs, 3), ORBIT_OK);
+    d = transmit(fx, false, true);
+    assert_true(d->has_capsules_set);
+    ASSERT_SAME_STATE(&fx->rx, &fx->cur);
+    assert_string_equal(fx->rx.capsules[2].id, "web/front/2");
+    assert_int_equal(fx->rx.capsules[1].state, ORBIT_CAPSULE_OOM_KILLED);
+
+    /* A decoded list in any order is stored sorted. */
+    Orbit__CapsuleHealth w[2], *wp[2] = {&w[0], &w[1]};
+    orbit__capsule_health__init(&w[0]);
+    orbit__capsule_health__init(&w[1]);
+    w[0].id = "z/z/0";
+    w[1].id = "a/a/0";
+    Orbit__NodeDelta m = ORBIT__NODE_DELTA__INIT;
+    m.node = fx->rx.name;
+    m.incarnation = fx->rx.incarnation;
+    m.has_capsules_set = m.capsules_set = true;
+    m.n_capsules = 2;
+    m.capsules = wp;
+    assert_int_equal(orbit_node_delta_validate(&m, &fx->rx, NULL), ORBIT_OK);
+    assert_int_equal(orbit_node_delta_apply(&fx->rx, &m), ORBIT_OK);
+    assert_int_equal(fx->rx.ncapsules, 2);
+    assert_string_equal(fx->rx.capsules[0].id, "a/a/0");
+    assert_string_equal(fx->rx.capsules[1].id, "z/z/0");
+    assert_int_equal(fx->rx.capsules[1].state, ORBIT_CAPSULE_STARTING);
+    assert_int_equal(fx->rx.capsules[1].exit_code, 0);
+    assert_string_equal(fx->rx.capsules[1].reason, "");
+
+    /* Emptied by a delta with the flag and no entries. */
+    assert_int_equal(orbit_node_state_set_capsules(&fx->cur, NULL, 0), ORBIT_OK);
+    d = transmit(fx, false, false);
+    assert_true(d->has_capsules_set);
+    assert_int_equal(fx->rx.ncapsules, 0);
+    assert_null(fx->rx.capsules);
+
+    /* A full state without the flag (an older sender) clears them. */
+    set_three_capsules(&fx->rx);
+    Orbit__NodeDelta *full = fill(fx, NULL);
+    full->has_capsules_set = full->capsules_set = false;
+    assert_int_equal(orbit_node_delta_apply(&fx->rx, full), ORBIT_OK);
+    assert_int_equal(fx->rx.ncapsules, 0);
+    assert_null(fx->rx.capsules);
+}
+
+static void test_validate_rejects_capsules(void **state)
+{
+    node_fx_t *fx = *state;
+    set_three_capsules(&fx->cur);
+    Orbit__NodeDelta *m = fill(fx, NULL);
+    EXPECT_VALID(m, NULL);
+    Orbit__CapsuleHealth *c = m->capsules[1];
+
+    char *id = c->id;
+    const char *bad_ids[] = {"", "web front", "web/front\n", "caf\xc3\xa9", "a=b", NULL};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        c->id = (char *)bad_ids[i];
+        EXPECT_INVALID(m, NULL, "invalid capsule id");
+    }
+    char long_id[ORBIT_CAPSULE_ID_MAX + 1];
+    memset(long_id, 'i', ORBIT_CAPSULE_ID_MAX);
+    long_id[ORBIT_CAPSULE_ID_MAX] = '\0';
+    c->id = long_id;
+    EXPECT_INVALID(m, NULL, "invalid capsule id");
+    long_id[ORBIT_CAPSULE_ID_MAX - 1] = '\0'; /* 63 bytes: the longest */
+    EXPECT_VALID(m, NULL);
+    c->id = m->capsules[2]->id;
+    EXPECT_INVALID(m, NULL, "duplicate capsule id");
+    c->id = id;
+
+    c->state = (Orbit__CapsuleState)ORBIT_CAPSULE_STATE_COUNT;
+    EXPECT_INVALID(m, NULL, "unknown capsule state");
+    c->state = (Orbit__CapsuleState)-1;
+    EXPECT_INVALID(m, NULL, "unknown capsule state");
+    c->state = ORBIT__CAPSULE_STATE__CAPSULE_OOM_KILLED;
+    EXPECT_VALID(m, NULL);
+
+    char reason[ORBIT_CAPSULE_REASON_MAX + 1];
+    memset(reason, 'r', ORBIT_CAPSULE_REASON_MAX);
+    reason[ORBIT_CAPSULE_REASON_MAX] = '\0';
+    c->reason = reason;
+    EXPECT_INVALID(m, NULL, "capsule reason too long");
+    reason[ORBIT_CAPSULE_REASON_MAX - 1] = '\0';
+    EXPECT_VALID(m, NULL);
+    c->reason = "two\nlines";
+    EXPECT_INVALID(m, NULL, "capsule reason not one printable line");
+    c->reason = "killed \x1b[31m";
+    EXPECT_INVALID(m, NULL, "capsule reason not one printable line");
+    c->reason = "";
+    EXPECT_VALID(m, NULL);
+
+    c->has_since_ms = true;
+    c->since_ms = -1;
+    EXPECT_INVALID(m, NULL, "capsule since_ms out of range");
+    c->since_ms = 0;
+    EXPECT_VALID(m, NULL);
+
+    m->capsules_set = false;
+    EXPECT_INVALID(m, NULL, "capsule list without capsules_set");
+    m->capsules_set = true;
+
+    /* Too many, and a duplicate far apart in a long list (the sorted check). */
+    size_t n = ORBIT_CAPSULES_MAX + 1;
+    Orbit__CapsuleHealth *ws = calloc(n, sizeof *ws), **wp = calloc(n, sizeof *wp);
+    char(*ids)[16] = calloc(n, sizeof *ids);
+    assert_true(ws && wp && ids);
+    for (size_t i = 0; i < n; i++) {
+        orbit__capsule_health__init(&ws[i]);
+        snprintf(ids[i], sizeof ids[i], "m/x/%zu", i);
+        ws[i].id = ids[i];
+        wp[i] = &ws[i];
+    }
+    m->capsules = wp;
+    m->n_capsules = n;
+    EXPECT_INVALID(m, NULL, "too many capsules");
+    m->n_capsules = ORBIT_CAPSULES_MAX;
+    EXPECT_VALID(m, NULL);
+    ws[200].id = ids[3];
+    EXPECT_INVALID(m, NULL, "duplicate capsule id");
+    /* orbit_capsules_validate alone, with and without a reason pointer. */
+    assert_int_equal(orbit_capsules_validate(wp, ORBIT_CAPSULES_MAX, NULL), ORBIT_EINVAL);
+    assert_int_equal(orbit_capsules_validate(wp, 3, NULL), ORBIT_OK);
+    free(ids);
+    free(wp);
+    free(ws);
+}
+
+static void test_capsules_pb_helpers(void **state)
+{
+    node_fx_t *fx = *state;
+    set_three_capsules(&fx->cur);
+    Orbit__CapsuleHealth **w = NULL;
+    assert_int_equal(orbit_capsules_to_pb(fx->cur.capsules, 0, fx->arena, &w), ORBIT_OK);
+    assert_null(w);
+    assert_int_equal(orbit_capsules_to_pb(fx->cur.capsules, 3, fx->arena, &w), ORBIT_OK);
+    assert_string_equal(w[2]->id, "web/front/1");
+    assert_int_equal(w[2]->state, ORBIT__CAPSULE_STATE__CAPSULE_RUNNING);
+    /* Back, reversed on the way: sorted again, equal to the source. */
+    Orbit__CapsuleHealth *rev[3] = {w[2], w[1], w[0]};
+    orbit_capsule_t *back = NULL;
+    assert_int_equal(orbit_capsules_from_pb(rev, 3, &back), ORBIT_OK);
+    assert_non_null(back);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(back[i].id, fx->cur.capsules[i].id);
+        assert_int_equal(back[i].state, fx->cur.capsules[i].state);
+        assert_int_equal(back[i].exit_code, fx->cur.capsules[i].exit_code);
+        assert_string_equal(back[i].reason, fx->cur.capsules[i].reason);
+        assert_int_equal(back[i].since_ms, fx->cur.capsules[i].since_ms);
+    }
+    free(back);
+    back = (orbit_capsule_t *)1; /* overwritten with NULL for an empty list */
+    assert_int_equal(orbit_capsules_from_pb(NULL, 0, &back), ORBIT_OK);
+    assert_null(back);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, node_setup, node_teardown)
@@ -935,6 +1310,13 @@ int main(void)
         cmocka_unit_test(test_gpu_health_derive),
         T(test_state_copy_and_gpus),
         cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_capsule_state_name),
+        T(test_set_capsules_sorted_and_validated),
+        T(test_capsules_copy_close_differs),
+        T(test_capsules_fill_only_on_change),
+        T(test_capsules_roundtrip_replace_clear),
+        T(test_validate_rejects_capsules),
+        T(test_capsules_pb_helpers),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
