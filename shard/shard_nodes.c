@@ -136,10 +136,41 @@ static uint64_t row_signature(const shard_node_t *e)
     return h;
 }
 
-static void mark_if_changed(orbit_shard_nodes_t *n, shard_node_t *e)
+/* Capsules are compared exactly rather than hashed into the signature: a
+ * node keeps its size (no hash to store), and a capsule's end is never lost
+ * to a collision. Only lists carried by a delta are looked at. */
+static bool capsule_same(const orbit_capsule_t *c, const Orbit__CapsuleHealth *w)
+{
+    return (int)c->state == (int)w->state && c->exit_code == (w->has_exit_code ? w->exit_code : 0);
+}
+
+static int cmp_key_capsule(const void *key, const void *elem)
+{
+    return strcmp(key, ((const orbit_capsule_t *)elem)->id);
+}
+
+/* Would applying d change s's capsules by id, state or exit code? d is
+ * validated (ids unique), so equal counts and every entry found equal in s's
+ * sorted list mean the same set. */
+static bool capsules_change(const orbit_node_state_t *s, const Orbit__NodeDelta *d, bool full)
+{
+    if (!(d->has_capsules_set && d->capsules_set))
+        return full && s->ncapsules > 0; /* a full state without them clears them */
+    if (d->n_capsules != s->ncapsules)
+        return true;
+    for (size_t i = 0; i < d->n_capsules; i++) {
+        const orbit_capsule_t *c =
+            bsearch(d->capsules[i]->id, s->capsules, s->ncapsules, sizeof *c, cmp_key_capsule);
+        if (!c || !capsule_same(c, d->capsules[i]))
+            return true;
+    }
+    return false;
+}
+
+static void mark_if_changed(orbit_shard_nodes_t *n, shard_node_t *e, bool force)
 {
     uint64_t sig = row_signature(e);
-    if (sig != e->sig || e->gen == 0) {
+    if (force || sig != e->sig || e->gen == 0) {
         e->sig = sig;
         e->gen = ++n->gen;
     }
@@ -220,6 +251,7 @@ static Orbit__Verdict ingest_one(orbit_shard_nodes_t *n, const Orbit__NodeDelta 
         n->stats.invalid++;
         return ORBIT__VERDICT__REJECTED;
     }
+    const bool caps_changed = e && capsules_change(&e->st, d, full);
     bool fresh = false;
     if (!e) {
         e = calloc(1, sizeof *e);
@@ -257,7 +289,7 @@ static Orbit__Verdict ingest_one(orbit_shard_nodes_t *n, const Orbit__NodeDelta 
     n->stats.applied++;
     if (full)
         n->stats.full_states++;
-    mark_if_changed(n, e);
+    mark_if_changed(n, e, caps_changed);
     return ORBIT__VERDICT__OK;
 }
 
@@ -367,7 +399,7 @@ uint32_t orbit_shard_nodes_tick(orbit_shard_nodes_t *n, int64_t now)
                                                                  : ORBIT_ALIVE;
         if (st != e->status) {
             e->status = st;
-            mark_if_changed(n, e);
+            mark_if_changed(n, e, false);
             changed++;
         }
     }
@@ -418,6 +450,9 @@ static int fill_row(const orbit_shard_nodes_t *n, const shard_node_t *e, orbit_a
     r->gpu_healthy = gpu_healthy(s);
     r->mem_pressure = s->pressure_available ? s->pressure.mem_some : 0;
     r->sampled_ms = s->sampled_ms;
+    if (orbit_capsules_to_pb(s->capsules, s->ncapsules, a, &r->capsules) != ORBIT_OK)
+        return ORBIT_ENOMEM;
+    r->n_capsules = s->ncapsules;
     return orbit_arena_labels(a, s->labels, &r->labels, &r->n_labels);
 }
 

@@ -75,11 +75,14 @@ void orbit_shard_nodes_set_topology(orbit_shard_nodes_t *n, uint64_t epoch, zhas
 uint32_t orbit_shard_nodes_tick(orbit_shard_nodes_t *n, int64_t now_ms);
 
 /* Generation counter: bumped on every material change (status, free-capacity
- * bucket, GPU health, pressure bucket, capacity, labels). */
+ * bucket, GPU health, pressure bucket, capacity, labels, a capsule added,
+ * gone, or changed in state or exit code). */
 uint64_t orbit_shard_nodes_gen(const orbit_shard_nodes_t *n);
 
 /* Fill rows (an arena array) with every node whose last material change is
- * newer than since_gen (0: all nodes). *rows and its contents live in a.
+ * newer than since_gen (0: all nodes), capsules included. *rows and its
+ * contents live in a, but strings point into the table: pack before the next
+ * ingest or tick.
  * Errors: ORBIT_ENOMEM. */
 int orbit_shard_nodes_rows(const orbit_shard_nodes_t *n, uint64_t since_gen, orbit_arena_t *a,
                            Orbit__NodeRow ***rows, size_t *nrows);

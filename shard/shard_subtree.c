@@ -53,6 +53,7 @@ static void row_free(void **item)
     orbit_row_t *r = *item;
     if (r) {
         free(r->labels);
+        free(r->capsules);
         free(r);
         *item = NULL;
     }
@@ -135,7 +136,8 @@ static bool row_valid(const Orbit__NodeRow *w)
             return false;
         packed += k + v + 2;
     }
-    return packed < ORBIT_LABELS_MAX;
+    return packed < ORBIT_LABELS_MAX &&
+           orbit_capsules_validate(w->capsules, w->n_capsules, NULL) == ORBIT_OK;
 }
 
 static char *pack_labels(const Orbit__NodeRow *w)
@@ -156,18 +158,23 @@ static int apply_row(orbit_subtree_t *t, orbit_subtree_child_t *c, const Orbit__
                      int64_t now)
 {
     char *labels = pack_labels(w);
-    if (!labels)
+    orbit_capsule_t *caps = NULL;
+    if (!labels || orbit_capsules_from_pb(w->capsules, w->n_capsules, &caps) != ORBIT_OK) {
+        free(labels);
         return ORBIT_ENOMEM;
+    }
     orbit_row_t *r = zhashx_lookup(t->rows, w->node);
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) {
             free(labels);
+            free(caps);
             return ORBIT_ENOMEM;
         }
         snprintf(r->name, sizeof r->name, "%s", w->node);
         if (zhashx_insert(t->rows, r->name, r) != 0) {
             free(labels);
+            free(caps);
             free(r);
             return ORBIT_ENOMEM;
         }
@@ -178,6 +185,9 @@ static int apply_row(orbit_subtree_t *t, orbit_subtree_child_t *c, const Orbit__
     }
     free(r->labels);
     r->labels = labels;
+    free(r->capsules);
+    r->capsules = caps;
+    r->ncapsules = (uint32_t)w->n_capsules;
     snprintf(r->shard, sizeof r->shard, "%s", w->shard);
     r->owner = c;
     r->unseen = false;
@@ -420,6 +430,9 @@ int orbit_subtree_row_to_pb(const orbit_row_t *row, orbit_arena_t *a, Orbit__Nod
     w->gpu_healthy = row->gpu_healthy;
     w->mem_pressure = row->mem_pressure;
     w->sampled_ms = row->sampled_ms;
+    if (orbit_capsules_to_pb(row->capsules, row->ncapsules, a, &w->capsules) != ORBIT_OK)
+        return ORBIT_ENOMEM;
+    w->n_capsules = row->ncapsules;
     return orbit_arena_labels(a, row->labels, &w->labels, &w->n_labels);
 }
 

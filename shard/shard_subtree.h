@@ -28,8 +28,10 @@ typedef struct {
     bool unseen;                /* not yet re-reported by a restarted child */
     int64_t cpu_capacity_m, cpu_free_m, mem_capacity, mem_free;
     uint32_t gpu_capacity, gpu_healthy, mem_pressure;
-    int64_t sampled_ms; /* leaf clock of the sample the row describes */
-    int64_t updated_ms; /* when this level applied the row (monotonic) */
+    uint32_t ncapsules;
+    orbit_capsule_t *capsules; /* heap, sorted by id; NULL when none */
+    int64_t sampled_ms;        /* leaf clock of the sample the row describes */
+    int64_t updated_ms;        /* when this level applied the row (monotonic) */
     uint64_t gen;
     orbit_subtree_child_t *owner;
 } orbit_row_t;
@@ -53,7 +55,10 @@ orbit_subtree_t *orbit_subtree_new(const char *self, uint32_t tier, const orbit_
 void orbit_subtree_destroy(orbit_subtree_t **pt);
 
 /* Apply one decoded report received from routing id rid and fill *ack.
- * Returns 0 when *ack should be sent back.
+ * A row failing validation (names, bounds, labels, capsules: see
+ * orbit_capsules_validate) is skipped and counted in invalid_rows; the rest
+ * of the report still applies. A row replaces the stored one whole, capsules
+ * included. Returns 0 when *ack should be sent back.
  * Errors: ORBIT_EINVAL (report rejected and counted; no ack). */
 int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const uint8_t *rid,
                          size_t rid_len, int64_t now_ms, Orbit__ReportAck *ack);
@@ -94,7 +99,8 @@ void orbit_subtree_prune_removed(orbit_subtree_t *t, uint64_t acked);
  * (too many tombstones): send it a full report. */
 uint64_t orbit_subtree_removed_floor(const orbit_subtree_t *t);
 
-/* Fill a wire row (storage in a) from a stored row. */
+/* Fill a wire row (storage in a; strings point into row) from a stored row,
+ * with its effective status and its capsules. Errors: ORBIT_ENOMEM. */
 int orbit_subtree_row_to_pb(const orbit_row_t *row, orbit_arena_t *a, Orbit__NodeRow *out);
 
 /* Every child's ShardInfo list (the child first, then its descendants), as

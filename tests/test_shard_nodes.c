@@ -1,7 +1,8 @@
 /* test_shard_nodes: a rack shard's node table — ingest verdicts (apply,
  * resync, duplicate, gap, reboot, stale, invalid, overloaded), liveness by
  * each node's own interval, material-change generations and rows, summary,
- * detail, malformed-frame counters, and a bounded fuzz of the ingest path. */
+ * detail, malformed-frame counters, a bounded fuzz of the ingest path, and
+ * capsule lists (material changes, rows, detail, rejection). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -873,7 +874,7 @@ static void test_fuzz_ingest(void **state)
     fuzz_rng = 0xC0FFEE1234567ULL;
 
     /* A pool of valid frames to mutate: full states and deltas of a few
-     * nodes, some with GPUs and labels. */
+     * nodes, some with GPUs, labels and a capsule. */
     enum { POOL = 24 };
     uint8_t *pool[POOL];
     size_t pool_len[POOL];
@@ -892,6 +893,13 @@ static void test_fuzz_ingest(void **state)
         leaf_t *l = &fx->leaves[k % 4];
         l->st.cpu_used_m = frnd(16001);
         l->st.gpus[frnd(2)].temp_c = (int32_t)frnd(100);
+        /* Now and then a capsule, so that mutations reach its fields. */
+        orbit_capsule_t cap = {.state = (orbit_capsule_state_t)frnd(ORBIT_CAPSULE_STATE_COUNT),
+                               .exit_code = (int32_t)frnd(3),
+                               .since_ms = frnd(1000)};
+        snprintf(cap.id, sizeof cap.id, "m/c/%u", frnd(3));
+        snprintf(cap.reason, sizeof cap.reason, "%s", frnd(2) ? "signal 9 (Killed)" : "");
+        assert_int_equal(orbit_node_state_set_capsules(&l->st, &cap, frnd(2)), ORBIT_OK);
         Orbit__NodeDelta *ds[2] = {leaf_delta(fx, l, k < 4 || frnd(3) == 0),
                                    leaf_delta(fx, &fx->leaves[(k + 1) % 4], true)};
         Orbit__LeafBatch b = ORBIT__LEAF_BATCH__INIT;
@@ -1038,6 +1046,161 @@ static void test_fuzz_ingest(void **state)
         free(pool[k]);
 }
 
+/* --------------------------------------------------------------- capsules */
+
+static void set_capsules(leaf_t *l, const char *const *ids, const orbit_capsule_state_t *states,
+                         uint32_t n)
+{
+    orbit_capsule_t cs[8];
+    assert_true(n <= 8);
+    memset(cs, 0, sizeof cs);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(cs[i].id, sizeof cs[i].id, "%s", ids[i]);
+        cs[i].state = states[i];
+        cs[i].since_ms = 5000 + i;
+    }
+    assert_int_equal(orbit_node_state_set_capsules(&l->st, cs, n), ORBIT_OK);
+}
+
+static void test_capsule_change_is_material(void **state)
+{
+    nodes_fx_t *fx = *state;
+    leaf_t *a = add_leaf(fx, "node-a", 1000);
+    assert_int_equal(send1(fx, a, true, T0), ORBIT__VERDICT__OK);
+    int64_t t = T0;
+    size_t base_heap = orbit_shard_nodes_heap_bytes(fx->n);
+
+    /* A capsule appears. */
+    const char *ids[] = {"m1/web/0", "m1/web/1"};
+    orbit_capsule_state_t st[] = {ORBIT_CAPSULE_STARTING, ORBIT_CAPSULE_RUNNING};
+    set_capsules(a, ids, st, 1);
+    EXPECT_BUMP(fx, a, t += 100, true);
+    ASSERT_SHARD_HAS(fx, a);
+    /* Unchanged list: nothing to send, nothing material. */
+    EXPECT_BUMP(fx, a, t += 100, false);
+    /* A second one. */
+    set_capsules(a, ids, st, 2);
+    EXPECT_BUMP(fx, a, t += 100, true);
+    assert_int_equal(orbit_shard_nodes_heap_bytes(fx->n), base_heap + 2 * sizeof(orbit_capsule_t));
+    /* Reason or since_ms alone: sent (the detail shows it) but not material. */
+    snprintf(a->st.capsules[1].reason, sizeof a->st.capsules[1].reason, "warming up");
+    a->st.capsules[1].since_ms += 10;
+    EXPECT_BUMP(fx, a, t += 100, false);
+    ASSERT_SHARD_HAS(fx, a);
+    /* State. */
+    a->st.capsules[0].state = ORBIT_CAPSULE_RUNNING;
+    EXPECT_BUMP(fx, a, t += 100, true);
+    /* Exit code (a capsule that ended, then a different code). */
+    a->st.capsules[1].state = ORBIT_CAPSULE_EXITED;
+    a->st.capsules[1].exit_code = 1;
+    EXPECT_BUMP(fx, a, t += 100, true);
+    a->st.capsules[1].exit_code = 2;
+    EXPECT_BUMP(fx, a, t += 100, true);
+    /* Same count, another id. */
+    snprintf(a->st.capsules[1].id, sizeof a->st.capsules[1].id, "m1/web/2");
+    EXPECT_BUMP(fx, a, t += 100, true);
+    ASSERT_SHARD_HAS(fx, a);
+    /* A full state with the same list (a leaf resync): not material. */
+    uint64_t g = orbit_shard_nodes_gen(fx->n);
+    assert_int_equal(send1(fx, a, true, t += 100), ORBIT__VERDICT__OK);
+    assert_int_equal(orbit_shard_nodes_gen(fx->n), g);
+    /* A full state without the list clears it: material. */
+    Orbit__NodeDelta *d = leaf_delta(fx, a, true);
+    d->has_capsules_set = d->capsules_set = false;
+    d->n_capsules = 0;
+    assert_int_equal(ingest(fx, &d, 1, t += 100), ORBIT_OK);
+    assert_int_equal(verdict_of(fx, "node-a", NULL), ORBIT__VERDICT__OK);
+    assert_true(orbit_shard_nodes_gen(fx->n) > g);
+    assert_int_equal(shard_copy(fx, "node-a", NULL)->ncapsules, 0);
+    /* Nothing left: the node costs what it did before it had capsules. */
+    assert_int_equal(orbit_shard_nodes_heap_bytes(fx->n), base_heap);
+    /* And back, then all of them gone by a delta. */
+    set_capsules(a, ids, st, 2);
+    assert_int_equal(send1(fx, a, true, t += 100), ORBIT__VERDICT__OK);
+    set_capsules(a, NULL, NULL, 0);
+    EXPECT_BUMP(fx, a, t += 100, true);
+    assert_int_equal(orbit_shard_nodes_heap_bytes(fx->n), base_heap);
+
+    /* An invalid capsule list rejects the delta, counted, state kept. */
+    set_capsules(a, ids, st, 2);
+    assert_int_equal(send1(fx, a, false, t += 100), ORBIT__VERDICT__OK);
+    uint64_t invalid = orbit_shard_nodes_stats(fx->n)->invalid;
+    a->st.capsules[0].state = ORBIT_CAPSULE_STOPPED;
+    d = leaf_delta(fx, a, false);
+    d->capsules[1]->id = d->capsules[0]->id;
+    assert_int_equal(ingest(fx, &d, 1, t += 100), ORBIT_OK);
+    const char *why = NULL;
+    assert_int_equal(verdict_of(fx, "node-a", &why), ORBIT__VERDICT__REJECTED);
+    assert_string_equal(why, "duplicate capsule id");
+    assert_int_equal(orbit_shard_nodes_stats(fx->n)->invalid, invalid + 1);
+    const orbit_node_state_t *c = shard_copy(fx, "node-a", NULL);
+    assert_int_equal(c->ncapsules, 2);
+    assert_int_equal(c->capsules[0].state, ORBIT_CAPSULE_STARTING);
+}
+
+static void test_rows_and_detail_carry_capsules(void **state)
+{
+    nodes_fx_t *fx = *state;
+    leaf_t *a = add_leaf(fx, "node-a", 1000);
+    leaf_t *b = add_leaf(fx, "node-b", 1000);
+    const char *ids[] = {"m2/db/0", "m1/web/0", "m1/web/1"};
+    orbit_capsule_state_t st[] = {ORBIT_CAPSULE_RUNNING, ORBIT_CAPSULE_FAILED,
+                                  ORBIT_CAPSULE_EXITED};
+    set_capsules(a, ids, st, 3);
+    a->st.capsules[0].state = ORBIT_CAPSULE_FAILED; /* sorted: m1/web/0 first */
+    snprintf(a->st.capsules[0].reason, sizeof a->st.capsules[0].reason, "command not found: x");
+    a->st.capsules[1].exit_code = 7;
+    assert_int_equal(send1(fx, a, true, T0), ORBIT__VERDICT__OK);
+    assert_int_equal(send1(fx, b, true, T0), ORBIT__VERDICT__OK);
+
+    Orbit__NodeRow **rows = NULL;
+    size_t nrows = 0;
+    orbit_arena_reset(fx->arena);
+    assert_int_equal(orbit_shard_nodes_rows(fx->n, 0, fx->arena, &rows, &nrows), ORBIT_OK);
+    assert_int_equal(nrows, 2);
+    for (size_t i = 0; i < nrows; i++) {
+        const Orbit__NodeRow *r = rows[i];
+        assert_true(protobuf_c_message_check(&r->base));
+        if (!strcmp(r->node, "node-b")) {
+            assert_int_equal(r->n_capsules, 0);
+            assert_null(r->capsules);
+            continue;
+        }
+        assert_int_equal(r->n_capsules, 3);
+        assert_string_equal(r->capsules[0]->id, "m1/web/0");
+        assert_int_equal(r->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_FAILED);
+        assert_string_equal(r->capsules[0]->reason, "command not found: x");
+        assert_string_equal(r->capsules[1]->id, "m1/web/1");
+        assert_int_equal(r->capsules[1]->state, ORBIT__CAPSULE_STATE__CAPSULE_EXITED);
+        assert_int_equal(r->capsules[1]->exit_code, 7);
+        assert_string_equal(r->capsules[2]->id, "m2/db/0");
+        assert_int_equal(r->capsules[2]->state, ORBIT__CAPSULE_STATE__CAPSULE_RUNNING);
+        assert_int_equal(r->capsules[2]->since_ms, 5000);
+    }
+    /* Only the node whose capsule changed is re-reported. */
+    uint64_t g = orbit_shard_nodes_gen(fx->n);
+    a->st.capsules[2].state = ORBIT_CAPSULE_STOPPED;
+    assert_int_equal(send1(fx, a, false, T0 + 100), ORBIT__VERDICT__OK);
+    b->st.load1 = 7;
+    assert_int_equal(send1(fx, b, false, T0 + 100), ORBIT__VERDICT__OK);
+    orbit_arena_reset(fx->arena);
+    assert_int_equal(orbit_shard_nodes_rows(fx->n, g, fx->arena, &rows, &nrows), ORBIT_OK);
+    assert_int_equal(nrows, 1);
+    assert_string_equal(rows[0]->node, "node-a");
+    assert_int_equal(rows[0]->capsules[2]->state, ORBIT__CAPSULE_STATE__CAPSULE_STOPPED);
+
+    /* The detail is the full state: capsules included. */
+    Orbit__NodeDetail *d = NULL;
+    orbit_arena_reset(fx->arena);
+    assert_int_equal(orbit_shard_nodes_detail(fx->n, "node-a", T0 + 100, fx->arena, &d), ORBIT_OK);
+    assert_true(d->state->has_capsules_set && d->state->capsules_set);
+    assert_int_equal(d->state->n_capsules, 3);
+    assert_string_equal(d->state->capsules[0]->reason, "command not found: x");
+    assert_int_equal(orbit_shard_nodes_detail(fx->n, "node-b", T0 + 100, fx->arena, &d), ORBIT_OK);
+    assert_true(d->state->has_capsules_set && d->state->capsules_set);
+    assert_int_equal(d->state->n_capsules, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, nodes_setup, nodes_teardown)
@@ -1058,6 +1221,8 @@ int main(void)
         T(test_detail),
         T(test_ingest_frame_counters),
         T(test_fuzz_ingest),
+        T(test_capsule_change_is_material),
+        T(test_rows_and_detail_carry_capsules),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_shard_subtree: a zone shard's (or the root's) table of child shards
  * and their rows — resync of unknown children, full and incremental reports,
  * removals, warming restarts, silence making rows unreachable (never down),
- * generations, invalid input, the shard list and envelope counters. */
+ * generations, invalid input, the shard list, envelope counters, and the
+ * capsules rows carry (kept, replaced, re-emitted, invalid ones rejected). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,14 @@
 
 /* ------------------------------------------------------------ child model */
 
+/* One capsule of a row. */
+typedef struct {
+    char id[80];
+    int state;
+    int32_t exit_code;
+    char reason[160];
+} ccap_t;
+
 /* One node row as a child shard holds it. */
 typedef struct {
     char name[32];
@@ -29,6 +38,8 @@ typedef struct {
     uint32_t gpu_cap, gpu_healthy, pressure;
     char rack[32];
     bool present;
+    ccap_t caps[4];
+    int ncaps;
 } crow_t;
 
 /* A child shard: identity, sequence, and its current rows. */
@@ -143,7 +154,35 @@ static Orbit__NodeRow *wire_row(sub_fx_t *fx, const child_t *c, const crow_t *r)
     w->sampled_ms = 1234;
     w->n_labels = 1;
     w->labels = lp;
+    if (r->ncaps) {
+        w->n_capsules = (size_t)r->ncaps;
+        w->capsules = orbit_arena_alloc(fx->arena, (size_t)r->ncaps * sizeof *w->capsules);
+        assert_non_null(w->capsules);
+        for (int i = 0; i < r->ncaps; i++) {
+            Orbit__CapsuleHealth *h = orbit_arena_alloc(fx->arena, sizeof *h);
+            assert_non_null(h);
+            orbit__capsule_health__init(h);
+            h->id = (char *)r->caps[i].id;
+            h->state = (Orbit__CapsuleState)r->caps[i].state;
+            h->has_exit_code = true;
+            h->exit_code = r->caps[i].exit_code;
+            h->reason = r->caps[i].reason[0] ? (char *)r->caps[i].reason : NULL;
+            h->has_since_ms = true;
+            h->since_ms = 100 + i;
+            w->capsules[i] = h;
+        }
+    }
     return w;
+}
+
+static void add_cap(crow_t *r, const char *id, int state, int32_t exit_code, const char *reason)
+{
+    assert_true(r->ncaps < 4);
+    ccap_t *c = &r->caps[r->ncaps++];
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->state = state;
+    c->exit_code = exit_code;
+    snprintf(c->reason, sizeof c->reason, "%s", reason);
 }
 
 /* The summary a child computes over its present rows. */
@@ -1012,6 +1051,120 @@ static void test_foreach_stops_early(void **state)
     assert_int_equal(seen, 2);
 }
 
+static void test_rows_keep_capsules(void **state)
+{
+    sub_fx_t *fx = *state;
+    child_t *c = add_child(fx, "rack-1", 5);
+    crow_t *a = add_row(c, "a0");
+    add_cap(a, "web/front/1", ORBIT_CAPSULE_RUNNING, 0, "");
+    add_cap(a, "web/front/0", ORBIT_CAPSULE_FAILED, 0, "command not found: nginx");
+    add_row(c, "a1");
+    assert_int_equal(send_report(fx, c, true, false, NULL, T0), ORBIT_OK);
+    const orbit_row_t *row = orbit_subtree_row(fx->t, "a0");
+    assert_non_null(row);
+    assert_int_equal(row->ncapsules, 2);
+    assert_string_equal(row->capsules[0].id, "web/front/0"); /* sorted */
+    assert_int_equal(row->capsules[0].state, ORBIT_CAPSULE_FAILED);
+    assert_string_equal(row->capsules[0].reason, "command not found: nginx");
+    assert_int_equal(row->capsules[0].since_ms, 101);
+    assert_string_equal(row->capsules[1].id, "web/front/1");
+    row = orbit_subtree_row(fx->t, "a1");
+    assert_int_equal(row->ncapsules, 0);
+    assert_null(row->capsules); /* no capsules, no heap */
+
+    /* Re-emitted upward (a zone shard forwards them to its parent). */
+    Orbit__NodeRow **rows = NULL;
+    size_t nrows = 0;
+    assert_int_equal(orbit_subtree_rows(fx->t, 0, fx->arena, &rows, &nrows), ORBIT_OK);
+    assert_int_equal(nrows, 2);
+    for (size_t i = 0; i < nrows; i++) {
+        assert_true(protobuf_c_message_check(&rows[i]->base));
+        if (strcmp(rows[i]->node, "a0")) {
+            assert_int_equal(rows[i]->n_capsules, 0);
+            continue;
+        }
+        assert_int_equal(rows[i]->n_capsules, 2);
+        assert_string_equal(rows[i]->capsules[0]->id, "web/front/0");
+        assert_int_equal(rows[i]->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_FAILED);
+        assert_string_equal(rows[i]->capsules[0]->reason, "command not found: nginx");
+        assert_null(rows[i]->capsules[1]->reason);
+    }
+
+    /* Replaced whole by the next version of the row. */
+    a->ncaps = 0;
+    add_cap(a, "web/front/1", ORBIT_CAPSULE_EXITED, 3, "");
+    assert_int_equal(send_report(fx, c, false, false, "a0", T0 + 100), ORBIT_OK);
+    row = orbit_subtree_row(fx->t, "a0");
+    assert_int_equal(row->ncapsules, 1);
+    assert_int_equal(row->capsules[0].state, ORBIT_CAPSULE_EXITED);
+    assert_int_equal(row->capsules[0].exit_code, 3);
+    /* Emptied by a row without any. */
+    a->ncaps = 0;
+    assert_int_equal(send_report(fx, c, false, false, "a0", T0 + 200), ORBIT_OK);
+    row = orbit_subtree_row(fx->t, "a0");
+    assert_int_equal(row->ncapsules, 0);
+    assert_null(row->capsules);
+    /* A row with capsules removed by its child frees them (ASan checks). */
+    add_cap(a, "web/front/2", ORBIT_CAPSULE_STARTING, 0, "");
+    assert_int_equal(send_report(fx, c, false, false, "a0", T0 + 300), ORBIT_OK);
+    assert_int_equal(orbit_subtree_row(fx->t, "a0")->ncapsules, 1);
+    a->present = false;
+    assert_int_equal(send_report(fx, c, true, false, NULL, T0 + 400), ORBIT_OK);
+    assert_null(orbit_subtree_row(fx->t, "a0"));
+    /* Rows left holding capsules are freed with the table (teardown). */
+    add_cap(add_row(c, "a2"), "batch/etl/0", ORBIT_CAPSULE_RUNNING, 0, "");
+    assert_int_equal(send_report(fx, c, false, false, "a2", T0 + 500), ORBIT_OK);
+    assert_int_equal(orbit_subtree_stats(fx->t)->invalid_rows, 0);
+}
+
+static void test_invalid_capsule_rows_rejected(void **state)
+{
+    sub_fx_t *fx = *state;
+    child_t *c = add_child(fx, "rack-1", 5);
+    crow_t *keep = add_row(c, "keep");
+    add_cap(keep, "m/x/0", ORBIT_CAPSULE_RUNNING, 0, "");
+    add_cap(add_row(c, "ok"), "m/x/1", ORBIT_CAPSULE_STOPPED, 0, "stopped");
+    assert_int_equal(send_report(fx, c, true, false, NULL, T0), ORBIT_OK);
+    assert_int_equal(orbit_subtree_rows_count(fx->t), 2);
+
+    crow_t *r;
+    r = add_row(c, "dup");
+    add_cap(r, "m/x/2", ORBIT_CAPSULE_RUNNING, 0, "");
+    add_cap(r, "m/x/2", ORBIT_CAPSULE_EXITED, 0, "");
+    add_cap(add_row(c, "state"), "m/x/3", 6, 0, "");
+    add_cap(add_row(c, "idchar"), "m x 4", ORBIT_CAPSULE_RUNNING, 0, "");
+    add_cap(add_row(c, "idempty"), "", ORBIT_CAPSULE_RUNNING, 0, "");
+    char longid[ORBIT_CAPSULE_ID_MAX + 1];
+    memset(longid, 'i', ORBIT_CAPSULE_ID_MAX);
+    longid[ORBIT_CAPSULE_ID_MAX] = '\0';
+    add_cap(add_row(c, "idlong"), longid, ORBIT_CAPSULE_RUNNING, 0, "");
+    char longreason[ORBIT_CAPSULE_REASON_MAX + 1];
+    memset(longreason, 'r', ORBIT_CAPSULE_REASON_MAX);
+    longreason[ORBIT_CAPSULE_REASON_MAX] = '\0';
+    add_cap(add_row(c, "reason"), "m/x/5", ORBIT_CAPSULE_FAILED, 0, longreason);
+    add_cap(add_row(c, "newline"), "m/x/6", ORBIT_CAPSULE_FAILED, 0, "a\nb");
+    /* The kept row's new version is invalid: the old one stays. */
+    keep->caps[0].state = -1;
+    assert_int_equal(send_report(fx, c, false, false,
+                                 "keep,dup,state,idchar,idempty,idlong,reason,newline", T0 + 100),
+                     ORBIT_OK);
+    assert_int_equal(orbit_subtree_stats(fx->t)->invalid_rows, 8);
+    assert_int_equal(orbit_subtree_rows_count(fx->t), 2);
+    const orbit_row_t *row = orbit_subtree_row(fx->t, "keep");
+    assert_int_equal(row->ncapsules, 1);
+    assert_int_equal(row->capsules[0].state, ORBIT_CAPSULE_RUNNING);
+    assert_null(orbit_subtree_row(fx->t, "dup"));
+    /* The longest id and reason that fit are fine. */
+    longid[ORBIT_CAPSULE_ID_MAX - 1] = '\0';
+    longreason[ORBIT_CAPSULE_REASON_MAX - 1] = '\0';
+    snprintf(add_row(c, "idlong")->caps[0].id, sizeof r->caps[0].id, "%s", longid);
+    snprintf(add_row(c, "reason")->caps[0].reason, sizeof r->caps[0].reason, "%s", longreason);
+    assert_int_equal(send_report(fx, c, false, false, "idlong,reason", T0 + 200), ORBIT_OK);
+    assert_int_equal(orbit_subtree_stats(fx->t)->invalid_rows, 8);
+    assert_int_equal(strlen(orbit_subtree_row(fx->t, "reason")->capsules[0].reason),
+                     ORBIT_CAPSULE_REASON_MAX - 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sub_setup, sub_teardown)
@@ -1037,6 +1190,8 @@ int main(void)
         T(test_report_frame_counters),
         T(test_urgent_changes),
         T(test_foreach_stops_early),
+        T(test_rows_keep_capsules),
+        T(test_invalid_capsule_rows_rejected),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
