@@ -57,14 +57,14 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    bool seen;                  /* a telemetry row is held for it */
-    Orbit__NodeStatus status;   /* from telemetry; UNREACHABLE when not seen */
-    int64_t status_since_ms;    /* caller's clock when the status last changed */
-    const char *shard;          /* "" when not seen */
-    const char *labels;         /* packed "k=v\n", "" when none */
-    orbit_sched_res_t capacity; /* cpu_capacity_m, mem_capacity, gpu_healthy */
-    uint32_t gpu_capacity;      /* all GPUs, healthy or not */
-    uint32_t mem_pressure;      /* the row's pressure (avg10 x100) */
+    bool seen;                   /* a telemetry row is held for it */
+    Orbit__NodeStatus status;    /* from telemetry; UNREACHABLE when not seen */
+    int64_t status_since_ms;     /* caller's clock when the status last changed */
+    const char *shard;           /* "" when not seen */
+    const char *labels;          /* packed "k=v\n", "" when none */
+    orbit_sched_res_t capacity;  /* cpu_capacity_m, mem_capacity, gpu_healthy */
+    uint32_t gpu_capacity;       /* all GPUs, healthy or not */
+    uint32_t mem_pressure;       /* the row's pressure (avg10 x100) */
     orbit_sched_res_t committed; /* active envelopes (ledger + own notes) */
     uint64_t placements;         /* active placements on it */
 } orbit_sched_node_t;
@@ -74,6 +74,7 @@ typedef struct {
     const char *module;
     const Orbit__Ledger__ModuleSpec *spec; /* NULL: revoked (or never adjusted) */
     uint64_t index;                        /* last adjustment's ledger index (0: none) */
+                                           /* (a module revocation counts as one) */
     uint64_t placed;                       /* its active placements */
 } orbit_sched_module_t;
 
@@ -83,9 +84,9 @@ typedef struct {
     const char *principal; /* "" when not charged */
     const char *gang;      /* "" when not a gang member */
     orbit_sched_res_t envelope;
-    uint64_t index;        /* ledger index that placed it */
-    const char *identity;  /* "" when none bound */
-    bool own;              /* noted ahead of the watch, not yet confirmed */
+    uint64_t index;       /* ledger index that placed it */
+    const char *identity; /* "" when none bound */
+    bool own;             /* noted ahead of the watch, not yet confirmed */
 } orbit_sched_placement_t;
 
 typedef struct {
@@ -98,14 +99,14 @@ typedef struct {
 
 typedef struct {
     uint64_t snapshots_loaded;
-    uint64_t commits_applied;     /* from the watch (or tests) */
-    uint64_t own_noted;           /* note_own calls applied */
-    uint64_t own_confirmed;       /* ... later reached by the watch */
-    uint64_t stale_commits;       /* commits at or below the index held, ignored */
-    uint64_t gaps;                /* a commit above index + 1: snapshot reloaded */
+    uint64_t commits_applied; /* from the watch (or tests) */
+    uint64_t own_noted;       /* note_own calls applied */
+    uint64_t own_confirmed;   /* ... later reached by the watch */
+    uint64_t stale_commits;   /* commits at or below the index held, ignored */
+    uint64_t gaps;            /* a commit above index + 1: snapshot reloaded */
     uint64_t rows_applied;
     uint64_t watch_rounds, view_rounds;
-    uint64_t errors;              /* failed network rounds */
+    uint64_t errors; /* failed network rounds */
 } orbit_sched_view_stats_t;
 
 /* ------------------------------------------------------------ pure core */
@@ -129,6 +130,12 @@ int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, s
  * advance the index. Errors: ORBIT_EAGAIN, ORBIT_ENOMEM. */
 int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t time_ms,
                                   const Orbit__Ledger__Proposal *p);
+/* On ORBIT_ENOMEM part of the commitment may be applied (the index does
+ * not move): the view marks itself and the next poll reloads a snapshot.
+ * A note reached by the watch is applied again idempotently (placements
+ * confirmed, merges and revocations redone in index order), so notes and
+ * unrelated commits in between may arrive in any order; a placement the
+ * note made that the watch's commitment does not hold is dropped. */
 
 /* Count a commitment this process saw COMMITTED at index before the watch
  * delivers it (see top). A note at or below the index held is ignored.
@@ -142,6 +149,8 @@ int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row,
 /* A complete refresh ended: nodes whose row was not applied since the
  * previous call are marked not seen. */
 void orbit_sched_view_rows_done(orbit_sched_view_t *v, int64_t now_ms);
+/* A node marked not seen loses its telemetry (capacity 0, shard and
+ * labels "", no capsule health) and keeps its ledger usage. */
 
 /* Ledger index held (confirmed by snapshot or watch; own notes excluded)
  * and the time of the last commitment applied. */
@@ -202,6 +211,9 @@ orbit_sched_view_t *orbit_sched_view_connect(const char *roots, char *err, size_
  * telemetry once. Errors: ORBIT_ETIMEDOUT, ORBIT_EIO (reason in err),
  * ORBIT_ENOMEM. */
 int orbit_sched_view_sync(orbit_sched_view_t *v, int timeout_ms, char *err, size_t errlen);
+/* sync stamps rows with zclock_mono() (czmq's monotonic clock, the one
+ * poll's now_ms is expected on). sync and poll on a view made with
+ * orbit_sched_view_new: ORBIT_EINVAL. */
 
 /* One round: read the watch from the index held until it is drained (a
  * gap or Compacted reloads a snapshot), and refresh telemetry when

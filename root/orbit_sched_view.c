@@ -1,0 +1,1701 @@
+/* orbit_sched_view: a scheduler's picture of the cluster — the ledger's
+ * commitments joined with the root view's node rows. */
+#include "orbit_sched_view.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "orbit_err.h"
+#include "orbit_ledger_client.h"
+#include "orbit_view_client.h"
+
+/* A name of the ledger's vocabulary, with its NUL. */
+#define NAME_CAP (ORBIT_LEDGER_NAME_MAX + 1)
+/* "mission/module" */
+#define MODKEY_CAP (2 * ORBIT_LEDGER_NAME_MAX + 2)
+/* Watch items asked per reply: the most a replica returns in one reply. */
+#define WATCH_MAX 9999
+
+typedef struct sv_node sv_node_t;
+typedef struct sv_module sv_module_t;
+typedef struct sv_gang sv_gang_t;
+typedef struct sv_quota sv_quota_t;
+typedef struct sv_place sv_place_t;
+
+/* A node: telemetry (from rows) and ledger usage (from its placements). */
+struct sv_node {
+    char name[NAME_CAP];
+    bool seen;  /* a row is held */
+    bool fresh; /* a row was applied since the last rows_done */
+    Orbit__NodeStatus status;
+    int64_t status_since_ms;
+    char shard[ORBIT_NAME_MAX];
+    char labels[ORBIT_LABELS_MAX];
+    orbit_sched_res_t capacity;
+    uint32_t gpu_capacity;
+    uint32_t mem_pressure;
+    orbit_capsule_t *health; /* the row's capsules, sorted by id */
+    size_t nhealth;
+    orbit_sched_res_t committed;
+    uint64_t placements;
+    sv_place_t *head; /* its placements */
+};
+
+struct sv_module {
+    char key[MODKEY_CAP]; /* "mission/module" */
+    char mission[NAME_CAP];
+    char module[NAME_CAP];
+    Orbit__Ledger__ModuleSpec *spec; /* NULL: revoked or never adjusted */
+    uint64_t index;
+    uint64_t placed;
+    sv_place_t *head;         /* its placements */
+    sv_module_t *prev, *next; /* every module */
+};
+
+struct sv_gang {
+    char name[NAME_CAP];
+    size_t members;
+    sv_place_t *head;
+};
+
+struct sv_quota {
+    char principal[NAME_CAP];
+    bool granted;
+    orbit_sched_res_t grant;
+    orbit_sched_res_t used;
+    int32_t priority;
+    int64_t until_ms;
+};
+
+/* An active placement. node, module, gang and quota are resolved when it is
+ * made; linking adds it to their lists and sums (and cannot fail). */
+struct sv_place {
+    char capsule[NAME_CAP];
+    orbit_sched_res_t env;
+    uint64_t index;
+    bool own;
+    sv_node_t *node;
+    sv_module_t *mod;  /* NULL: the capsule id is not mission/module/index */
+    sv_gang_t *gang;   /* NULL: not a gang member */
+    sv_quota_t *quota; /* NULL: not charged */
+    bool linked;
+    sv_place_t *nprev, *nnext; /* on its node */
+    sv_place_t *mprev, *mnext; /* of its module */
+    sv_place_t *gprev, *gnext; /* of its gang */
+};
+
+/* Everything the ledger decides (replaced whole by a snapshot). */
+typedef struct {
+    zhashx_t *places;     /* capsule -> sv_place_t (owned) */
+    zhashx_t *modules;    /* "mission/module" -> sv_module_t (owned) */
+    sv_module_t *mods;    /* every module */
+    zhashx_t *gangs;      /* gang -> sv_gang_t (owned) */
+    zhashx_t *quotas;     /* principal -> sv_quota_t (owned) */
+    zhashx_t *idents;     /* identity -> capsule (owned strings) */
+    zhashx_t *cap_idents; /* capsule -> identity (owned strings) */
+} sv_ledger_t;
+
+/* A COMMITTED proposal of this process, counted ahead of the watch. */
+typedef struct {
+    uint64_t index;
+    uint8_t *packed; /* the packed proposal */
+    size_t len;
+} sv_note_t;
+
+/* How a commitment is applied. */
+typedef enum {
+    MODE_WATCH,   /* in index order, from the watch */
+    MODE_OWN,     /* ahead of the watch: placements of a placed capsule wait */
+    MODE_CONFIRM, /* the watch reached a note: idempotent again */
+} sv_mode_t;
+
+struct orbit_sched_view {
+    sv_node_t **nodes; /* dense, in order of appearance */
+    size_t nnodes, capnodes;
+    zhashx_t *node_index; /* name -> sv_node_t (borrowed from nodes) */
+    sv_ledger_t led;
+    uint64_t index;
+    int64_t time_ms;
+    sv_note_t *notes; /* sorted by index */
+    size_t nnotes, capnotes;
+    bool needs_reload; /* an apply failed half-way: reload a snapshot */
+    uint64_t telemetry_changes;
+    orbit_sched_view_stats_t st;
+    /* network */
+    orbit_ledger_client_t *lc;
+    orbit_view_client_t *vc;
+    bool synced;
+    bool refreshed;
+    int64_t last_refresh_ms;
+};
+
+/* ------------------------------------------------------------ small helpers */
+
+static void res_add(orbit_sched_res_t *a, const orbit_sched_res_t *b)
+{
+    a->cpu_m += b->cpu_m;
+    a->mem += b->mem;
+    a->gpus += b->gpus;
+}
+
+static void res_sub(orbit_sched_res_t *a, const orbit_sched_res_t *b)
+{
+    a->cpu_m -= b->cpu_m;
+    a->mem -= b->mem;
+    a->gpus -= b->gpus;
+}
+
+static bool res_zero(const orbit_sched_res_t *r)
+{
+    return !r->cpu_m && !r->mem && !r->gpus;
+}
+
+static orbit_sched_res_t res_of(const Orbit__Ledger__Resources *r)
+{
+    orbit_sched_res_t o = {0, 0, 0};
+    if (r) {
+        o.cpu_m = r->has_cpu_m ? r->cpu_m : 0;
+        o.mem = r->has_mem ? r->mem : 0;
+        o.gpus = r->has_gpus ? r->gpus : 0;
+    }
+    return o;
+}
+
+/* A name that fits the ledger's bound (what the ledger committed always
+ * does; anything else is ignored rather than truncated into a collision). */
+static bool name_ok(const char *s)
+{
+    return s && *s && strlen(s) <= ORBIT_LEDGER_NAME_MAX;
+}
+
+static bool str_set(const char *s)
+{
+    return s && *s;
+}
+
+/* Split capsule id mission/module/index into key "mission/module".
+ * False when the id has another shape. */
+static bool capsule_module(const char *capsule, char key[MODKEY_CAP])
+{
+    const char *a = strchr(capsule, '/');
+    const char *b = a ? strchr(a + 1, '/') : NULL;
+    if (!a || a == capsule || !b || b == a + 1 || !b[1] || (size_t)(b - capsule) >= MODKEY_CAP)
+        return false;
+    memcpy(key, capsule, (size_t)(b - capsule));
+    key[b - capsule] = '\0';
+    return true;
+}
+
+static zhashx_t *hash_new(zhashx_destructor_fn *destructor)
+{
+    zhashx_t *h = zhashx_new();
+    if (h && destructor)
+        zhashx_set_destructor(h, destructor);
+    return h;
+}
+
+static void str_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void place_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void module_free(void **item)
+{
+    sv_module_t *m = *item;
+    if (m && m->spec)
+        orbit__ledger__module_spec__free_unpacked(m->spec, NULL);
+    free(m);
+    *item = NULL;
+}
+
+/* ------------------------------------------------------------ ledger state */
+
+static void ledger_close(sv_ledger_t *s)
+{
+    /* placements first: nothing else points at them */
+    zhashx_destroy(&s->places);
+    zhashx_destroy(&s->modules);
+    zhashx_destroy(&s->gangs);
+    zhashx_destroy(&s->quotas);
+    zhashx_destroy(&s->idents);
+    zhashx_destroy(&s->cap_idents);
+    s->mods = NULL;
+}
+
+static int ledger_init(sv_ledger_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->places = hash_new(place_free);
+    s->modules = hash_new(module_free);
+    s->gangs = hash_new(place_free);
+    s->quotas = hash_new(place_free);
+    s->idents = hash_new(str_free);
+    s->cap_idents = hash_new(str_free);
+    if (!s->places || !s->modules || !s->gangs || !s->quotas || !s->idents || !s->cap_idents) {
+        ledger_close(s);
+        return ORBIT_ENOMEM;
+    }
+    return ORBIT_OK;
+}
+
+/* ------------------------------------------------------------ nodes */
+
+static sv_node_t *node_find(const orbit_sched_view_t *v, const char *name)
+{
+    return zhashx_lookup(v->node_index, name);
+}
+
+static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
+{
+    sv_node_t *n = node_find(v, name);
+    if (n)
+        return n;
+    if (strlen(name) >= sizeof n->name)
+        return NULL;
+    if (v->nnodes == v->capnodes) {
+        size_t cap = v->capnodes ? v->capnodes * 2 : 64;
+        sv_node_t **a = realloc(v->nodes, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        v->nodes = a;
+        v->capnodes = cap;
+    }
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->status = ORBIT__NODE_STATUS__UNREACHABLE;
+    if (zhashx_insert(v->node_index, n->name, n) != 0) {
+        free(n);
+        return NULL;
+    }
+    v->nodes[v->nnodes++] = n;
+    return n;
+}
+
+/* ------------------------------------------------------------ modules, gangs, quotas */
+
+static sv_module_t *module_get(sv_ledger_t *s, const char *key)
+{
+    sv_module_t *m = zhashx_lookup(s->modules, key);
+    if (m)
+        return m;
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= NAME_CAP || strlen(slash + 1) >= NAME_CAP)
+        return NULL;
+    m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    snprintf(m->key, sizeof m->key, "%s", key);
+    memcpy(m->mission, key, (size_t)(slash - key));
+    snprintf(m->module, sizeof m->module, "%s", slash + 1);
+    if (zhashx_insert(s->modules, m->key, m) != 0) {
+        free(m);
+        return NULL;
+    }
+    m->next = s->mods;
+    if (s->mods)
+        s->mods->prev = m;
+    s->mods = m;
+    return m;
+}
+
+/* Drop module m when it has neither a spec nor a placement. */
+static void module_gc(sv_ledger_t *s, sv_module_t *m)
+{
+    if (!m || m->spec || m->placed)
+        return;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        s->mods = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    zhashx_delete(s->modules, m->key);
+}
+
+static sv_gang_t *gang_get(sv_ledger_t *s, const char *name)
+{
+    sv_gang_t *g = zhashx_lookup(s->gangs, name);
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    snprintf(g->name, sizeof g->name, "%s", name);
+    if (zhashx_insert(s->gangs, g->name, g) != 0) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void gang_gc(sv_ledger_t *s, sv_gang_t *g)
+{
+    if (g && !g->members)
+        zhashx_delete(s->gangs, g->name);
+}
+
+static sv_quota_t *quota_get(sv_ledger_t *s, const char *principal)
+{
+    sv_quota_t *q = zhashx_lookup(s->quotas, principal);
+    if (q)
+        return q;
+    q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    snprintf(q->principal, sizeof q->principal, "%s", principal);
+    if (zhashx_insert(s->quotas, q->principal, q) != 0) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* Drop quota q when it has neither a grant nor usage. */
+static void quota_gc(sv_ledger_t *s, sv_quota_t *q)
+{
+    if (q && !q->granted && res_zero(&q->used))
+        zhashx_delete(s->quotas, q->principal);
+}
+
+/* ------------------------------------------------------------ placements */
+
+/* Add p to its node, module, gang and principal. */
+static void place_link(sv_place_t *p)
+{
+    sv_node_t *n = p->node;
+    p->nprev = NULL;
+    p->nnext = n->head;
+    if (n->head)
+        n->head->nprev = p;
+    n->head = p;
+    res_add(&n->committed, &p->env);
+    n->placements++;
+    if (p->mod) {
+        p->mprev = NULL;
+        p->mnext = p->mod->head;
+        if (p->mod->head)
+            p->mod->head->mprev = p;
+        p->mod->head = p;
+        p->mod->placed++;
+    }
+    if (p->gang) {
+        p->gprev = NULL;
+        p->gnext = p->gang->head;
+        if (p->gang->head)
+            p->gang->head->gprev = p;
+        p->gang->head = p;
+        p->gang->members++;
+    }
+    if (p->quota)
+        res_add(&p->quota->used, &p->env);
+    p->linked = true;
+}
+
+static void place_unlink(sv_place_t *p)
+{
+    if (!p->linked)
+        return;
+    sv_node_t *n = p->node;
+    if (p->nprev)
+        p->nprev->nnext = p->nnext;
+    else
+        n->head = p->nnext;
+    if (p->nnext)
+        p->nnext->nprev = p->nprev;
+    res_sub(&n->committed, &p->env);
+    n->placements--;
+    if (p->mod) {
+        if (p->mprev)
+            p->mprev->mnext = p->mnext;
+        else
+            p->mod->head = p->mnext;
+        if (p->mnext)
+            p->mnext->mprev = p->mprev;
+        p->mod->placed--;
+    }
+    if (p->gang) {
+        if (p->gprev)
+            p->gprev->gnext = p->gnext;
+        else
+            p->gang->head = p->gnext;
+        if (p->gnext)
+            p->gnext->gprev = p->gprev;
+        p->gang->members--;
+    }
+    if (p->quota)
+        res_sub(&p->quota->used, &p->env);
+    p->linked = false;
+}
+
+/* A new placement record in ledger state s, resolved but not linked (and
+ * not in s->places). NULL when out of memory (records it created for
+ * nothing are dropped again). */
+static sv_place_t *place_make(orbit_sched_view_t *v, sv_ledger_t *s, const char *capsule,
+                              const char *node, const char *principal, const char *gang,
+                              orbit_sched_res_t env, uint64_t index, bool own)
+{
+    char key[MODKEY_CAP];
+    sv_place_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    snprintf(p->capsule, sizeof p->capsule, "%s", capsule);
+    p->env = env;
+    p->index = index;
+    p->own = own;
+    p->node = node_get(v, node);
+    bool ok = p->node != NULL;
+    if (ok && capsule_module(capsule, key))
+        ok = (p->mod = module_get(s, key)) != NULL;
+    if (ok && str_set(gang))
+        ok = (p->gang = gang_get(s, gang)) != NULL;
+    if (ok && str_set(principal))
+        ok = (p->quota = quota_get(s, principal)) != NULL;
+    if (!ok) {
+        module_gc(s, p->mod);
+        gang_gc(s, p->gang);
+        quota_gc(s, p->quota);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Unlink and free the placement of capsule (if any). */
+static void place_remove(sv_ledger_t *s, sv_place_t *p)
+{
+    sv_module_t *m = p->mod;
+    sv_gang_t *g = p->gang;
+    sv_quota_t *q = p->quota;
+    place_unlink(p);
+    zhashx_delete(s->places, p->capsule); /* frees p */
+    module_gc(s, m);
+    gang_gc(s, g);
+    quota_gc(s, q);
+}
+
+/* Place capsule (see sv_mode_t for an already placed capsule). */
+static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule, const char *node,
+                     const char *principal, const char *gang, orbit_sched_res_t env, uint64_t index)
+{
+    sv_ledger_t *s = &v->led;
+    if (!name_ok(capsule) || !name_ok(node))
+        return ORBIT_OK; /* never committed by a ledger: nothing to track */
+    sv_place_t *old = zhashx_lookup(s->places, capsule);
+    if (old) {
+        if (mode == MODE_OWN)
+            return ORBIT_OK; /* the watch revokes the old one first */
+        if (old->index == index) {
+            old->own = false; /* confirmed */
+            return ORBIT_OK;
+        }
+    }
+    sv_place_t *p = place_make(v, s, capsule, node, principal, gang, env, index, mode == MODE_OWN);
+    if (!p)
+        return ORBIT_ENOMEM;
+    /* linked before the old one goes, so that the records they share stay */
+    place_link(p);
+    if (old)
+        place_remove(s, old); /* the ledger says this one holds now */
+    if (zhashx_insert(s->places, p->capsule, p) != 0) {
+        sv_module_t *m = p->mod;
+        sv_gang_t *g = p->gang;
+        sv_quota_t *q = p->quota;
+        place_unlink(p);
+        free(p);
+        module_gc(s, m);
+        gang_gc(s, g);
+        quota_gc(s, q);
+        return ORBIT_ENOMEM;
+    }
+    return ORBIT_OK;
+}
+
+static void place_revoke(sv_ledger_t *s, const char *capsule)
+{
+    sv_place_t *p = zhashx_lookup(s->places, capsule);
+    if (p)
+        place_remove(s, p);
+}
+
+static void gang_revoke(sv_ledger_t *s, const char *gang)
+{
+    sv_gang_t *g = zhashx_lookup(s->gangs, gang);
+    /* the gang record goes with its last member */
+    while (g && g->head) {
+        bool last = g->members == 1;
+        place_remove(s, g->head);
+        if (last)
+            break;
+    }
+}
+
+/* ------------------------------------------------------------ identities */
+
+static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
+{
+    if (!name_ok(identity) || !name_ok(capsule))
+        return ORBIT_OK;
+    const char *cur = zhashx_lookup(s->idents, identity);
+    if (cur && !strcmp(cur, capsule))
+        return ORBIT_OK;
+    char *a = strdup(capsule), *b = strdup(identity);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return ORBIT_ENOMEM;
+    }
+    if (cur)
+        zhashx_delete(s->cap_idents, cur);
+    const char *prev = zhashx_lookup(s->cap_idents, capsule);
+    if (prev)
+        zhashx_delete(s->idents, prev);
+    /* zhashx_update replaces (and frees) an existing value; it only fails
+     * out of memory */
+    zhashx_update(s->idents, identity, a);
+    zhashx_update(s->cap_idents, capsule, b);
+    return ORBIT_OK;
+}
+
+static void ident_unbind(sv_ledger_t *s, const char *identity)
+{
+    const char *capsule = zhashx_lookup(s->idents, identity);
+    if (!capsule)
+        return;
+    zhashx_delete(s->cap_idents, capsule);
+    zhashx_delete(s->idents, identity);
+}
+
+/* ------------------------------------------------------------ module specs */
+
+/* A malloc'd deep copy of spec (protobuf-c). NULL when out of memory. */
+static Orbit__Ledger__ModuleSpec *spec_copy(const Orbit__Ledger__ModuleSpec *spec)
+{
+    size_t n = orbit__ledger__module_spec__get_packed_size(spec);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b)
+        return NULL;
+    orbit__ledger__module_spec__pack(spec, b);
+    Orbit__Ledger__ModuleSpec *c = orbit__ledger__module_spec__unpack(NULL, n, b);
+    free(b);
+    return c;
+}
+
+/* The ledger's merge: each field present in a replaces the one of o (may
+ * be NULL), resources as a whole. Malloc'd; NULL when out of memory. */
+static Orbit__Ledger__ModuleSpec *spec_merge(const Orbit__Ledger__ModuleSpec *o,
+                                             const Orbit__Ledger__ModuleSpec *a)
+{
+    Orbit__Ledger__ModuleSpec s = ORBIT__LEDGER__MODULE_SPEC__INIT;
+    Orbit__Ledger__Resources res = ORBIT__LEDGER__RESOURCES__INIT;
+#define MERGE(f)                                                                                   \
+    do {                                                                                           \
+        if (a->has_##f) {                                                                          \
+            s.has_##f = 1;                                                                         \
+            s.f = a->f;                                                                            \
+        } else if (o && o->has_##f) {                                                              \
+            s.has_##f = 1;                                                                         \
+            s.f = o->f;                                                                            \
+        }                                                                                          \
+    } while (0)
+    MERGE(count);
+    MERGE(priority);
+    MERGE(gang);
+#undef MERGE
+    const Orbit__Ledger__Resources *r = a->resources ? a->resources : o ? o->resources : NULL;
+    if (r) {
+        res.has_cpu_m = r->has_cpu_m;
+        res.cpu_m = r->cpu_m;
+        res.has_mem = r->has_mem;
+        res.mem = r->mem;
+        res.has_gpus = r->has_gpus;
+        res.gpus = r->gpus;
+        s.resources = &res;
+    }
+    s.command = a->command ? a->command : o ? o->command : NULL;
+    s.principal = a->principal ? a->principal : o ? o->principal : NULL;
+    s.node_selector = a->node_selector ? a->node_selector : o ? o->node_selector : NULL;
+    return spec_copy(&s);
+}
+
+static int module_adjust(sv_ledger_t *s, const Orbit__Ledger__ModuleAdjustment *m, uint64_t index)
+{
+    char key[MODKEY_CAP];
+    if (!name_ok(m->mission) || !name_ok(m->module) || !m->adjustment)
+        return ORBIT_OK;
+    snprintf(key, sizeof key, "%s/%s", m->mission, m->module);
+    sv_module_t *mod = module_get(s, key);
+    if (!mod)
+        return ORBIT_ENOMEM;
+    Orbit__Ledger__ModuleSpec *spec = spec_merge(mod->spec, m->adjustment);
+    if (!spec) {
+        module_gc(s, mod);
+        return ORBIT_ENOMEM;
+    }
+    if (mod->spec)
+        orbit__ledger__module_spec__free_unpacked(mod->spec, NULL);
+    mod->spec = spec;
+    mod->index = index;
+    return ORBIT_OK;
+}
+
+static void module_revoke(sv_ledger_t *s, const char *key, uint64_t index)
+{
+    sv_module_t *mod = zhashx_lookup(s->modules, key);
+    if (!mod)
+        return;
+    if (mod->spec)
+        orbit__ledger__module_spec__free_unpacked(mod->spec, NULL);
+    mod->spec = NULL;
+    mod->index = index;
+    module_gc(s, mod);
+}
+
+/* ------------------------------------------------------------ quotas */
+
+static int quota_grant(sv_ledger_t *s, const Orbit__Ledger__QuotaGrant *g)
+{
+    if (!name_ok(g->principal))
+        return ORBIT_OK;
+    sv_quota_t *q = quota_get(s, g->principal);
+    if (!q)
+        return ORBIT_ENOMEM;
+    q->granted = true;
+    q->grant = res_of(g->resources);
+    q->priority = g->has_priority ? g->priority : 0;
+    q->until_ms = g->has_until_ms ? g->until_ms : 0;
+    return ORBIT_OK;
+}
+
+static void quota_drop_grant(sv_ledger_t *s, const char *principal)
+{
+    sv_quota_t *q = zhashx_lookup(s->quotas, principal);
+    if (!q)
+        return;
+    q->granted = false;
+    memset(&q->grant, 0, sizeof q->grant);
+    q->priority = 0;
+    q->until_ms = 0;
+    quota_gc(s, q);
+}
+
+/* ------------------------------------------------------------ commitments */
+
+static int apply_ref(orbit_sched_view_t *v, const Orbit__Ledger__Ref *r, bool expiry,
+                     uint64_t index)
+{
+    sv_ledger_t *s = &v->led;
+    if (!r || !r->key)
+        return ORBIT_OK;
+    switch (r->kind) {
+    case ORBIT__LEDGER__REF_KIND__REF_PLACEMENT:
+        if (!expiry)
+            place_revoke(s, r->key);
+        break;
+    case ORBIT__LEDGER__REF_KIND__REF_GANG:
+        if (!expiry)
+            gang_revoke(s, r->key);
+        break;
+    case ORBIT__LEDGER__REF_KIND__REF_QUOTA: quota_drop_grant(s, r->key); break;
+    case ORBIT__LEDGER__REF_KIND__REF_IDENTITY:
+        if (!expiry)
+            ident_unbind(s, r->key);
+        break;
+    case ORBIT__LEDGER__REF_KIND__REF_MODULE:
+        if (!expiry)
+            module_revoke(s, r->key, index);
+        break;
+    default: break; /* leases: not tracked */
+    }
+    return ORBIT_OK;
+}
+
+static int apply_gang(orbit_sched_view_t *v, sv_mode_t mode, const Orbit__Ledger__GangPlacement *g,
+                      uint64_t index)
+{
+    int rc = ORBIT_OK;
+    if (!name_ok(g->gang))
+        return ORBIT_OK;
+    for (size_t i = 0; i < g->n_members && !rc; i++) {
+        const Orbit__Ledger__GangMember *m = g->members[i];
+        rc = place_add(v, mode, m->capsule, m->node, g->principal, g->gang, res_of(m->envelope),
+                       index);
+    }
+    return rc;
+}
+
+static int apply_commitment(orbit_sched_view_t *v, sv_mode_t mode, const Orbit__Ledger__Proposal *p,
+                            uint64_t index)
+{
+    const Orbit__Ledger__Commitment *c = p ? p->commitment : NULL;
+    if (!c)
+        return ORBIT_OK;
+    switch (c->kind_case) {
+    case ORBIT__LEDGER__COMMITMENT__KIND_QUOTA_GRANT: return quota_grant(&v->led, c->quota_grant);
+    case ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT: {
+        const Orbit__Ledger__Placement *m = c->placement;
+        return place_add(v, mode, m->capsule, m->node, m->principal, NULL, res_of(m->envelope),
+                         index);
+    }
+    case ORBIT__LEDGER__COMMITMENT__KIND_GANG_PLACEMENT:
+        return apply_gang(v, mode, c->gang_placement, index);
+    case ORBIT__LEDGER__COMMITMENT__KIND_IDENTITY_BIND:
+        return ident_bind(&v->led, c->identity_bind->identity, c->identity_bind->capsule);
+    case ORBIT__LEDGER__COMMITMENT__KIND_MODULE_ADJUSTMENT:
+        return module_adjust(&v->led, c->module_adjustment, index);
+    case ORBIT__LEDGER__COMMITMENT__KIND_REVOCATION:
+        return apply_ref(v, c->revocation ? c->revocation->what : NULL, false, index);
+    case ORBIT__LEDGER__COMMITMENT__KIND_EXPIRY:
+        return apply_ref(v, c->expiry ? c->expiry->what : NULL, true, index);
+    default: return ORBIT_OK; /* leases, topology: only the index moves */
+    }
+}
+
+/* Placements a confirmed note made that the watch's commitment did not
+ * confirm (the caller noted something else at that index) go. */
+static void drop_unconfirmed(orbit_sched_view_t *v, const sv_note_t *n)
+{
+    Orbit__Ledger__Proposal *p = orbit__ledger__proposal__unpack(NULL, n->len, n->packed);
+    const Orbit__Ledger__Commitment *c = p ? p->commitment : NULL;
+    if (!c)
+        goto out;
+    if (c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT) {
+        sv_place_t *pl = zhashx_lookup(v->led.places, c->placement->capsule);
+        if (pl && pl->own && pl->index == n->index)
+            place_remove(&v->led, pl);
+    } else if (c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_GANG_PLACEMENT) {
+        for (size_t i = 0; i < c->gang_placement->n_members; i++) {
+            sv_place_t *pl = zhashx_lookup(v->led.places, c->gang_placement->members[i]->capsule);
+            if (pl && pl->own && pl->index == n->index)
+                place_remove(&v->led, pl);
+        }
+    }
+out:
+    if (p)
+        orbit__ledger__proposal__free_unpacked(p, NULL);
+}
+
+/* ------------------------------------------------------------ own notes */
+
+static size_t note_find(const orbit_sched_view_t *v, uint64_t index, bool *found)
+{
+    size_t lo = 0, hi = v->nnotes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->notes[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < v->nnotes && v->notes[lo].index == index;
+    return lo;
+}
+
+static void note_drop(orbit_sched_view_t *v, size_t i)
+{
+    free(v->notes[i].packed);
+    memmove(v->notes + i, v->notes + i + 1, (v->nnotes - i - 1) * sizeof *v->notes);
+    v->nnotes--;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+orbit_sched_view_t *orbit_sched_view_new(void)
+{
+    orbit_sched_view_t *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    v->node_index = zhashx_new();
+    if (!v->node_index || ledger_init(&v->led) != ORBIT_OK) {
+        zhashx_destroy(&v->node_index);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void orbit_sched_view_destroy(orbit_sched_view_t **pv)
+{
+    if (!pv || !*pv)
+        return;
+    orbit_sched_view_t *v = *pv;
+    ledger_close(&v->led);
+    for (size_t i = 0; i < v->nnodes; i++) {
+        free(v->nodes[i]->health);
+        free(v->nodes[i]);
+    }
+    free(v->nodes);
+    zhashx_destroy(&v->node_index);
+    for (size_t i = 0; i < v->nnotes; i++)
+        free(v->notes[i].packed);
+    free(v->notes);
+    orbit_ledger_client_destroy(&v->lc);
+    orbit_view_client_destroy(&v->vc);
+    free(v);
+    *pv = NULL;
+}
+
+/* ------------------------------------------------------------ applying */
+
+int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t time_ms,
+                                  const Orbit__Ledger__Proposal *p)
+{
+    if (!v)
+        return ORBIT_EINVAL;
+    if (index <= v->index) {
+        v->st.stale_commits++;
+        return ORBIT_OK;
+    }
+    if (index > v->index + 1)
+        return ORBIT_EAGAIN;
+    bool noted = false;
+    size_t at = note_find(v, index, &noted);
+    int rc = apply_commitment(v, noted ? MODE_CONFIRM : MODE_WATCH, p, index);
+    if (rc) {
+        v->needs_reload = true; /* part of it may be applied */
+        return rc;
+    }
+    if (noted) {
+        drop_unconfirmed(v, &v->notes[at]);
+        note_drop(v, at);
+        v->st.own_confirmed++;
+    }
+    v->index = index;
+    v->time_ms = time_ms;
+    v->st.commits_applied++;
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_note_own(orbit_sched_view_t *v, uint64_t index,
+                              const Orbit__Ledger__Proposal *p)
+{
+    if (!v || !p)
+        return ORBIT_EINVAL;
+    if (index <= v->index)
+        return ORBIT_OK;
+    bool found = false;
+    size_t at = note_find(v, index, &found);
+    if (found)
+        return ORBIT_OK; /* noted already */
+    if (v->nnotes == v->capnotes) {
+        size_t cap = v->capnotes ? v->capnotes * 2 : 16;
+        sv_note_t *a = realloc(v->notes, cap * sizeof *a);
+        if (!a)
+            return ORBIT_ENOMEM;
+        v->notes = a;
+        v->capnotes = cap;
+    }
+    sv_note_t n = {index, NULL, orbit__ledger__proposal__get_packed_size(p)};
+    n.packed = malloc(n.len ? n.len : 1);
+    if (!n.packed)
+        return ORBIT_ENOMEM;
+    orbit__ledger__proposal__pack(p, n.packed);
+    int rc = apply_commitment(v, MODE_OWN, p, index);
+    if (rc) {
+        free(n.packed);
+        v->needs_reload = true;
+        return rc;
+    }
+    memmove(v->notes + at + 1, v->notes + at, (v->nnotes - at) * sizeof *v->notes);
+    v->notes[at] = n;
+    v->nnotes++;
+    v->st.own_noted++;
+    return ORBIT_OK;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+typedef struct {
+    orbit_sched_view_t *v;
+    sv_ledger_t *s;
+} load_t;
+
+static int load_placement(void *ctx, const orbit_ledger_placement_t *lp)
+{
+    load_t *ld = ctx;
+    orbit_sched_res_t env = {lp->envelope.cpu_m, lp->envelope.mem, lp->envelope.gpus};
+    sv_place_t *p = place_make(ld->v, ld->s, lp->capsule, lp->node, lp->principal, lp->gang, env,
+                               lp->index, false);
+    if (!p)
+        return ORBIT_ENOMEM;
+    if (zhashx_insert(ld->s->places, p->capsule, p) != 0) {
+        free(p);
+        return ORBIT_ENOMEM;
+    }
+    return 0;
+}
+
+static int load_module(void *ctx, const char *mission, const char *module,
+                       const Orbit__Ledger__ModuleSpec *spec, uint64_t epoch, uint64_t index)
+{
+    load_t *ld = ctx;
+    char key[MODKEY_CAP];
+    (void)epoch;
+    snprintf(key, sizeof key, "%s/%s", mission, module);
+    sv_module_t *m = module_get(ld->s, key);
+    if (!m || !(m->spec = spec_copy(spec)))
+        return ORBIT_ENOMEM;
+    m->index = index;
+    return 0;
+}
+
+static int load_quota(void *ctx, const char *principal, const orbit_ledger_quota_t *lq)
+{
+    load_t *ld = ctx;
+    if (!lq->granted)
+        return 0; /* usage comes with the placements */
+    sv_quota_t *q = quota_get(ld->s, principal);
+    if (!q)
+        return ORBIT_ENOMEM;
+    q->granted = true;
+    q->grant = (orbit_sched_res_t){lq->grant.cpu_m, lq->grant.mem, lq->grant.gpus};
+    q->priority = lq->priority;
+    q->until_ms = lq->until_ms;
+    return 0;
+}
+
+static int load_identity(void *ctx, const char *identity, const char *capsule)
+{
+    load_t *ld = ctx;
+    return ident_bind(ld->s, identity, capsule);
+}
+
+/* Fill s from ledger l. Modules that only have placements get the
+ * last-changed index of their key (their revocation). */
+static int load_ledger(orbit_sched_view_t *v, orbit_ledger_t *l, sv_ledger_t *s)
+{
+    load_t ld = {v, s};
+    int rc = orbit_ledger_each_module(l, load_module, &ld);
+    if (!rc)
+        rc = orbit_ledger_each_quota(l, load_quota, &ld);
+    if (!rc)
+        rc = orbit_ledger_each_identity(l, load_identity, &ld);
+    if (!rc)
+        rc = orbit_ledger_each_placement(l, load_placement, &ld);
+    for (sv_module_t *m = s->mods; m && !rc; m = m->next) {
+        char key[ORBIT_LEDGER_KEY_MAX + 1];
+        if (m->spec)
+            continue;
+        snprintf(key, sizeof key, "module/%s", m->key);
+        rc = orbit_ledger_key_index(l, key, &m->index);
+    }
+    return rc;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ORBIT_EIO;
+    int rc = ORBIT_OK;
+    while (n && !rc) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = ORBIT_EIO;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (close(fd) != 0 && !rc)
+        rc = ORBIT_EIO;
+    return rc;
+}
+
+/* Remove the files orbit_ledger_open leaves in dir, then dir. */
+static void remove_dir(const char *dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", "open.boot"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, files[i]) < sizeof path)
+            unlink(path);
+    rmdir(dir);
+}
+
+int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, size_t len,
+                                   uint64_t ledger_index, char *err, size_t errlen)
+{
+    char dir[4096], path[4200], lerr[256] = "";
+    orbit_ledger_t *l = NULL;
+    sv_ledger_t s;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!v || (!file && len))
+        return ORBIT_EINVAL;
+    if (!len) {
+        orbit_errf(err, errlen, "sched view: empty snapshot");
+        return ORBIT_EINVAL;
+    }
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    if ((size_t)snprintf(dir, sizeof dir, "%s/orbit-sched-view-XXXXXX", tmp) >= sizeof dir ||
+        !mkdtemp(dir)) {
+        orbit_errf(err, errlen, "sched view: cannot make a directory in %s: %s", tmp,
+                   strerror(errno));
+        return ORBIT_EIO;
+    }
+    if (ledger_init(&s) != ORBIT_OK) {
+        rmdir(dir);
+        orbit_errf(err, errlen, "sched view: out of memory");
+        return ORBIT_ENOMEM;
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int rc = write_file(path, file, len);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: cannot write %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = orbit_ledger_open(dir, &l, lerr, sizeof lerr);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: not a ledger snapshot: %s", lerr);
+        rc = rc == ORBIT_ENOMEM ? ORBIT_ENOMEM : rc == ORBIT_EIO ? ORBIT_EIO : ORBIT_EINVAL;
+        goto out;
+    }
+    if (orbit_ledger_index(l) != ledger_index) {
+        orbit_errf(err, errlen,
+                   "sched view: the snapshot holds ledger index %" PRIu64 ", not %" PRIu64,
+                   orbit_ledger_index(l), ledger_index);
+        rc = ORBIT_EINVAL;
+        goto out;
+    }
+    rc = load_ledger(v, l, &s);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: cannot read the snapshot: %s", orbit_strerror(rc));
+        rc = rc == ORBIT_ENOMEM ? ORBIT_ENOMEM : rc == ORBIT_ECORRUPT ? ORBIT_EINVAL : ORBIT_EIO;
+        goto out;
+    }
+    /* Swap: nodes keep their telemetry, their usage is that of s. */
+    for (size_t i = 0; i < v->nnodes; i++) {
+        sv_node_t *n = v->nodes[i];
+        n->head = NULL;
+        n->placements = 0;
+        memset(&n->committed, 0, sizeof n->committed);
+    }
+    ledger_close(&v->led);
+    v->led = s;
+    memset(&s, 0, sizeof s);
+    for (sv_place_t *p = zhashx_first(v->led.places); p; p = zhashx_next(v->led.places))
+        place_link(p);
+    v->index = ledger_index;
+    v->time_ms = orbit_ledger_time(l);
+    v->needs_reload = false;
+    v->st.snapshots_loaded++;
+    /* Own notes the snapshot holds are confirmed; later ones count again. */
+    while (v->nnotes && v->notes[0].index <= ledger_index) {
+        note_drop(v, 0);
+        v->st.own_confirmed++;
+    }
+    for (size_t i = 0; i < v->nnotes; i++) {
+        Orbit__Ledger__Proposal *p =
+            orbit__ledger__proposal__unpack(NULL, v->notes[i].len, v->notes[i].packed);
+        int arc = p ? apply_commitment(v, MODE_OWN, p, v->notes[i].index) : ORBIT_ENOMEM;
+        if (p)
+            orbit__ledger__proposal__free_unpacked(p, NULL);
+        if (arc)
+            v->needs_reload = true; /* counted short: the next poll reloads */
+    }
+out:
+    ledger_close(&s);
+    orbit_ledger_close(&l);
+    remove_dir(dir);
+    return rc;
+}
+
+/* ------------------------------------------------------------ telemetry */
+
+static int cmp_capsule(const void *a, const void *b)
+{
+    return strcmp(((const orbit_capsule_t *)a)->id, ((const orbit_capsule_t *)b)->id);
+}
+
+/* The row's capsules as a sorted array (*out NULL when none). Entries with
+ * an id that does not fit, or a state out of range, are left out. */
+static int health_of(const Orbit__NodeRow *row, orbit_capsule_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!row->n_capsules)
+        return ORBIT_OK;
+    orbit_capsule_t *a = calloc(row->n_capsules, sizeof *a);
+    if (!a)
+        return ORBIT_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < row->n_capsules; i++) {
+        const Orbit__CapsuleHealth *h = row->capsules[i];
+        if (!h || !h->id || !*h->id || strlen(h->id) >= sizeof a[k].id || (int)h->state < 0 ||
+            (int)h->state >= ORBIT_CAPSULE_STATE_COUNT)
+            continue;
+        snprintf(a[k].id, sizeof a[k].id, "%s", h->id);
+        a[k].state = (orbit_capsule_state_t)h->state;
+        a[k].exit_code = h->has_exit_code ? h->exit_code : 0;
+        snprintf(a[k].reason, sizeof a[k].reason, "%s", h->reason ? h->reason : "");
+        a[k].since_ms = h->has_since_ms ? h->since_ms : 0;
+        k++;
+    }
+    qsort(a, k, sizeof *a, cmp_capsule);
+    *out = a;
+    *n = k;
+    return ORBIT_OK;
+}
+
+/* Labels as packed "k=v\n" (those that fit). */
+static void labels_of(const Orbit__NodeRow *row, char out[ORBIT_LABELS_MAX])
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < row->n_labels; i++) {
+        const Orbit__Label *lb = row->labels[i];
+        if (!lb || !lb->key || !lb->value)
+            continue;
+        size_t need = strlen(lb->key) + strlen(lb->value) + 2;
+        if (off + need >= ORBIT_LABELS_MAX)
+            break;
+        off += (size_t)snprintf(out + off, ORBIT_LABELS_MAX - off, "%s=%s\n", lb->key, lb->value);
+    }
+}
+
+static void set_status(sv_node_t *n, Orbit__NodeStatus st, int64_t now_ms, bool *changed)
+{
+    if (n->status != st) {
+        n->status = st;
+        n->status_since_ms = now_ms;
+        *changed = true;
+    }
+}
+
+int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row, int64_t now_ms)
+{
+    char labels[ORBIT_LABELS_MAX];
+    orbit_capsule_t *health = NULL;
+    size_t nhealth = 0;
+    if (!v || !row || !row->node || !*row->node || strlen(row->node) > ORBIT_LEDGER_NAME_MAX ||
+        (int)row->status < 0 || (int)row->status > ORBIT__NODE_STATUS__UNREACHABLE)
+        return ORBIT_EINVAL;
+    if (health_of(row, &health, &nhealth) != ORBIT_OK)
+        return ORBIT_ENOMEM;
+    sv_node_t *n = node_get(v, row->node);
+    if (!n) {
+        free(health);
+        return ORBIT_ENOMEM;
+    }
+    bool changed = !n->seen;
+    orbit_sched_res_t cap = {row->has_cpu_capacity_m ? row->cpu_capacity_m : 0,
+                             row->has_mem_capacity ? row->mem_capacity : 0,
+                             row->has_gpu_healthy ? row->gpu_healthy : 0};
+    uint32_t gpu_cap = row->has_gpu_capacity ? row->gpu_capacity : 0;
+    uint32_t pressure = row->has_mem_pressure ? row->mem_pressure : 0;
+    labels_of(row, labels);
+    changed |= memcmp(&cap, &n->capacity, sizeof cap) != 0 || gpu_cap != n->gpu_capacity ||
+               pressure != n->mem_pressure || strcmp(labels, n->labels) != 0 ||
+               strncmp(row->shard ? row->shard : "", n->shard, sizeof n->shard) != 0 ||
+               nhealth != n->nhealth ||
+               (nhealth && memcmp(health, n->health, nhealth * sizeof *health) != 0);
+    set_status(n, row->status, now_ms, &changed);
+    n->seen = true;
+    n->fresh = true;
+    n->capacity = cap;
+    n->gpu_capacity = gpu_cap;
+    n->mem_pressure = pressure;
+    memcpy(n->labels, labels, sizeof labels);
+    snprintf(n->shard, sizeof n->shard, "%s", row->shard ? row->shard : "");
+    free(n->health);
+    n->health = health;
+    n->nhealth = nhealth;
+    if (changed)
+        v->telemetry_changes++;
+    v->st.rows_applied++;
+    return ORBIT_OK;
+}
+
+void orbit_sched_view_rows_done(orbit_sched_view_t *v, int64_t now_ms)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->nnodes; i++) {
+        sv_node_t *n = v->nodes[i];
+        if (n->seen && !n->fresh) {
+            bool status_changed = false;
+            set_status(n, ORBIT__NODE_STATUS__UNREACHABLE, now_ms, &status_changed);
+            n->seen = false;
+            n->shard[0] = '\0';
+            n->labels[0] = '\0';
+            memset(&n->capacity, 0, sizeof n->capacity);
+            n->gpu_capacity = 0;
+            n->mem_pressure = 0;
+            free(n->health);
+            n->health = NULL;
+            n->nhealth = 0;
+            v->telemetry_changes++;
+        }
+        n->fresh = false;
+    }
+}
+
+uint64_t orbit_sched_view_index(const orbit_sched_view_t *v)
+{
+    return v ? v->index : 0;
+}
+
+int64_t orbit_sched_view_time(const orbit_sched_view_t *v)
+{
+    return v ? v->time_ms : 0;
+}
+
+/* ------------------------------------------------------------ queries */
+
+size_t orbit_sched_view_node_count(const orbit_sched_view_t *v)
+{
+    return v ? v->nnodes : 0;
+}
+
+static void node_out(const sv_node_t *n, orbit_sched_node_t *out)
+{
+    out->name = n->name;
+    out->seen = n->seen;
+    out->status = n->seen ? n->status : ORBIT__NODE_STATUS__UNREACHABLE;
+    out->status_since_ms = n->status_since_ms;
+    out->shard = n->shard;
+    out->labels = n->labels;
+    out->capacity = n->capacity;
+    out->gpu_capacity = n->gpu_capacity;
+    out->mem_pressure = n->mem_pressure;
+    out->committed = n->committed;
+    out->placements = n->placements;
+}
+
+int orbit_sched_view_node_at(const orbit_sched_view_t *v, size_t i, orbit_sched_node_t *out)
+{
+    if (!v || !out)
+        return ORBIT_EINVAL;
+    if (i >= v->nnodes)
+        return ORBIT_ENOTFOUND;
+    node_out(v->nodes[i], out);
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_node(const orbit_sched_view_t *v, const char *name, orbit_sched_node_t *out)
+{
+    if (!v || !name || !out)
+        return ORBIT_EINVAL;
+    const sv_node_t *n = node_find(v, name);
+    if (!n)
+        return ORBIT_ENOTFOUND;
+    node_out(n, out);
+    return ORBIT_OK;
+}
+
+static void module_out(const sv_module_t *m, orbit_sched_module_t *out)
+{
+    out->mission = m->mission;
+    out->module = m->module;
+    out->spec = m->spec;
+    out->index = m->index;
+    out->placed = m->placed;
+}
+
+int orbit_sched_view_each_module(const orbit_sched_view_t *v, orbit_sched_module_fn fn, void *arg)
+{
+    if (!v || !fn)
+        return ORBIT_EINVAL;
+    for (const sv_module_t *m = v->led.mods; m; m = m->next) {
+        orbit_sched_module_t out;
+        module_out(m, &out);
+        int rc = fn(arg, &out);
+        if (rc)
+            return rc;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_module(const orbit_sched_view_t *v, const char *mission, const char *module,
+                            orbit_sched_module_t *out)
+{
+    char key[MODKEY_CAP];
+    if (!v || !mission || !module || !out)
+        return ORBIT_EINVAL;
+    if ((size_t)snprintf(key, sizeof key, "%s/%s", mission, module) >= sizeof key)
+        return ORBIT_ENOTFOUND;
+    const sv_module_t *m = zhashx_lookup(v->led.modules, key);
+    if (!m)
+        return ORBIT_ENOTFOUND;
+    module_out(m, out);
+    return ORBIT_OK;
+}
+
+static void place_out(const orbit_sched_view_t *v, const sv_place_t *p,
+                      orbit_sched_placement_t *out)
+{
+    const char *identity = zhashx_lookup(v->led.cap_idents, p->capsule);
+    out->capsule = p->capsule;
+    out->node = p->node->name;
+    out->principal = p->quota ? p->quota->principal : "";
+    out->gang = p->gang ? p->gang->name : "";
+    out->envelope = p->env;
+    out->index = p->index;
+    out->identity = identity ? identity : "";
+    out->own = p->own;
+}
+
+int orbit_sched_view_placement(const orbit_sched_view_t *v, const char *capsule,
+                               orbit_sched_placement_t *out)
+{
+    if (!v || !capsule || !out)
+        return ORBIT_EINVAL;
+    const sv_place_t *p = zhashx_lookup(v->led.places, capsule);
+    if (!p)
+        return ORBIT_ENOTFOUND;
+    place_out(v, p, out);
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_each_module_placement(const orbit_sched_view_t *v, const char *mission,
+                                           const char *module, orbit_sched_placement_fn fn,
+                                           void *arg)
+{
+    char key[MODKEY_CAP];
+    if (!v || !mission || !module || !fn)
+        return ORBIT_EINVAL;
+    if ((size_t)snprintf(key, sizeof key, "%s/%s", mission, module) >= sizeof key)
+        return ORBIT_OK;
+    const sv_module_t *m = zhashx_lookup(v->led.modules, key);
+    for (const sv_place_t *p = m ? m->head : NULL; p; p = p->mnext) {
+        orbit_sched_placement_t out;
+        place_out(v, p, &out);
+        int rc = fn(arg, &out);
+        if (rc)
+            return rc;
+    }
+    return ORBIT_OK;
+}
+
+static int each_on_node(const orbit_sched_view_t *v, const sv_node_t *n,
+                        orbit_sched_placement_fn fn, void *arg)
+{
+    for (const sv_place_t *p = n->head; p; p = p->nnext) {
+        orbit_sched_placement_t out;
+        place_out(v, p, &out);
+        int rc = fn(arg, &out);
+        if (rc)
+            return rc;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_each_node_placement(const orbit_sched_view_t *v, const char *node,
+                                         orbit_sched_placement_fn fn, void *arg)
+{
+    if (!v || !node || !fn)
+        return ORBIT_EINVAL;
+    const sv_node_t *n = node_find(v, node);
+    return n ? each_on_node(v, n, fn, arg) : ORBIT_OK;
+}
+
+int orbit_sched_view_each_placement(const orbit_sched_view_t *v, orbit_sched_placement_fn fn,
+                                    void *arg)
+{
+    if (!v || !fn)
+        return ORBIT_EINVAL;
+    for (size_t i = 0; i < v->nnodes; i++) {
+        int rc = each_on_node(v, v->nodes[i], fn, arg);
+        if (rc)
+            return rc;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_quota(const orbit_sched_view_t *v, const char *principal,
+                           orbit_sched_quota_t *out)
+{
+    if (!v || !principal || !out)
+        return ORBIT_EINVAL;
+    const sv_quota_t *q = zhashx_lookup(v->led.quotas, principal);
+    if (!q)
+        return ORBIT_ENOTFOUND;
+    out->granted = q->granted;
+    out->grant = q->grant;
+    out->used = q->used;
+    out->priority = q->priority;
+    out->until_ms = q->until_ms;
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_capsule_health(const orbit_sched_view_t *v, const char *capsule,
+                                    orbit_capsule_t *out)
+{
+    if (!v || !capsule || !out)
+        return ORBIT_EINVAL;
+    const sv_place_t *p = zhashx_lookup(v->led.places, capsule);
+    if (!p || !p->node->nhealth)
+        return ORBIT_ENOTFOUND;
+    orbit_capsule_t key;
+    if (strlen(capsule) >= sizeof key.id)
+        return ORBIT_ENOTFOUND;
+    snprintf(key.id, sizeof key.id, "%s", capsule);
+    const orbit_capsule_t *h =
+        bsearch(&key, p->node->health, p->node->nhealth, sizeof key, cmp_capsule);
+    if (!h)
+        return ORBIT_ENOTFOUND;
+    *out = *h;
+    return ORBIT_OK;
+}
+
+void orbit_sched_view_stats(const orbit_sched_view_t *v, orbit_sched_view_stats_t *out)
+{
+    if (!out)
+        return;
+    if (!v) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = v->st;
+}
+
+/* ------------------------------------------------------------ network */
+
+orbit_sched_view_t *orbit_sched_view_connect(const char *roots, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!roots || !*roots) {
+        orbit_errf(err, errlen, "sched view: no root endpoints");
+        return NULL;
+    }
+    orbit_sched_view_t *v = orbit_sched_view_new();
+    if (!v) {
+        orbit_errf(err, errlen, "sched view: out of memory");
+        return NULL;
+    }
+    v->lc = orbit_ledger_client_new(roots, NULL, err, errlen);
+    if (v->lc)
+        v->vc = orbit_view_client_new(roots, err, errlen);
+    if (!v->lc || !v->vc) {
+        orbit_sched_view_destroy(&v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Milliseconds left until deadline; ORBIT_ETIMEDOUT when none. */
+static int left_ms(int64_t deadline, int *ms)
+{
+    int64_t left = deadline - zclock_mono();
+    if (left <= 0)
+        return ORBIT_ETIMEDOUT;
+    *ms = left > INT32_MAX ? INT32_MAX : (int)left;
+    return ORBIT_OK;
+}
+
+/* One ledger request; a reply carrying an error is ORBIT_EIO (reason in
+ * err). */
+static int ledger_call(orbit_sched_view_t *v, Orbit__Ledger__Request *req, int64_t deadline,
+                       const char *what, Orbit__Ledger__Reply **rep, char *err, size_t errlen)
+{
+    int ms = 0;
+    *rep = NULL;
+    int rc = left_ms(deadline, &ms);
+    if (!rc)
+        rc = orbit_ledger_client_call(v->lc, req, ms, rep);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: %s: %s", what, orbit_strerror(rc));
+        return rc;
+    }
+    if ((*rep)->error) {
+        orbit_errf(err, errlen, "sched view: %s: %s", what, (*rep)->error);
+        orbit__ledger__reply__free_unpacked(*rep, NULL);
+        *rep = NULL;
+        return ORBIT_EIO;
+    }
+    return ORBIT_OK;
+}
+
+static int fetch_snapshot(orbit_sched_view_t *v, int64_t deadline, char *err, size_t errlen)
+{
+    Orbit__Ledger__SnapshotRequest sr = ORBIT__LEDGER__SNAPSHOT_REQUEST__INIT;
+    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
+    Orbit__Ledger__Reply *rep = NULL;
+    sr.has_stale = true;
+    sr.stale = false;
+    req.op_case = ORBIT__LEDGER__REQUEST__OP_SNAPSHOT;
+    req.snapshot = &sr;
+    int rc = ledger_call(v, &req, deadline, "snapshot", &rep, err, errlen);
+    if (rc)
+        return rc;
+    if (!rep->has_snapshot || !rep->has_snapshot_ledger_index) {
+        orbit_errf(err, errlen, "sched view: snapshot: no snapshot in the reply");
+        rc = ORBIT_EIO;
+    } else {
+        rc = orbit_sched_view_load_snapshot(v, rep->snapshot.data, rep->snapshot.len,
+                                            rep->snapshot_ledger_index, err, errlen);
+        if (rc == ORBIT_EINVAL)
+            rc = ORBIT_EIO; /* what a replica sent: not the caller's argument */
+    }
+    orbit__ledger__reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* Read the watch from the index held until a reply has fewer items than
+ * asked; Compacted, a gap or a half-applied commit reloads a snapshot. */
+static int drain_watch(orbit_sched_view_t *v, int64_t deadline, char *err, size_t errlen)
+{
+    int rc = ORBIT_OK;
+    for (;;) {
+        if (v->needs_reload && (rc = fetch_snapshot(v, deadline, err, errlen)))
+            return rc;
+        Orbit__Ledger__WatchRequest w = ORBIT__LEDGER__WATCH_REQUEST__INIT;
+        Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
+        Orbit__Ledger__Reply *rep = NULL;
+        w.from_index = v->index + 1;
+        w.has_max = true;
+        w.max = WATCH_MAX;
+        w.has_stale = true;
+        w.stale = false;
+        req.op_case = ORBIT__LEDGER__REQUEST__OP_WATCH;
+        req.watch = &w;
+        rc = ledger_call(v, &req, deadline, "watch", &rep, err, errlen);
+        if (rc)
+            return rc;
+        v->st.watch_rounds++;
+        if (rep->has_compacted_index) {
+            v->needs_reload = true;
+            orbit__ledger__reply__free_unpacked(rep, NULL);
+            continue;
+        }
+        size_t n = rep->n_items;
+        for (size_t i = 0; i < n && !rc; i++) {
+            const Orbit__Ledger__Committed *it = rep->items[i];
+            rc = orbit_sched_view_apply_commit(v, it->index, it->time_ms, it->proposal);
+        }
+        orbit__ledger__reply__free_unpacked(rep, NULL);
+        if (rc == ORBIT_EAGAIN) {
+            v->st.gaps++;
+            v->needs_reload = true;
+            rc = ORBIT_OK;
+            continue;
+        }
+        if (rc) {
+            orbit_errf(err, errlen, "sched view: watch: %s", orbit_strerror(rc));
+            return rc;
+        }
+        if (n < WATCH_MAX)
+            return ORBIT_OK;
+    }
+}
+
+static int refresh_rows(orbit_sched_view_t *v, int64_t deadline, int64_t now_ms, char *err,
+                        size_t errlen)
+{
+    Orbit__ViewQuery q = ORBIT__VIEW_QUERY__INIT;
+    Orbit__ViewReply *rep = NULL;
+    int ms = 0;
+    q.kind = ORBIT__QUERY_KIND__Q_NODES; /* no filter, no limit: every row */
+    int rc = left_ms(deadline, &ms);
+    if (!rc)
+        rc = orbit_view_client_query(v->vc, &q, ms, &rep);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: view: %s", orbit_strerror(rc));
+        return rc;
+    }
+    if (rep->error) {
+        orbit_errf(err, errlen, "sched view: view: %s", rep->error);
+        orbit__view_reply__free_unpacked(rep, NULL);
+        return ORBIT_EIO;
+    }
+    v->st.view_rounds++;
+    for (size_t i = 0; i < rep->n_rows && !rc; i++) {
+        int arc = orbit_sched_view_apply_row(v, rep->rows[i], now_ms);
+        if (arc == ORBIT_ENOMEM)
+            rc = arc;
+    }
+    orbit__view_reply__free_unpacked(rep, NULL);
+    if (rc) {
+        orbit_errf(err, errlen, "sched view: view: %s", orbit_strerror(rc));
+        return rc;
+    }
+    orbit_sched_view_rows_done(v, now_ms);
+    v->refreshed = true;
+    v->last_refresh_ms = now_ms;
+    return ORBIT_OK;
+}
+
+static int do_sync(orbit_sched_view_t *v, int64_t deadline, int64_t now_ms, char *err,
+                   size_t errlen)
+{
+    int rc = fetch_snapshot(v, deadline, err, errlen);
+    if (!rc)
+        rc = drain_watch(v, deadline, err, errlen);
+    if (!rc)
+        rc = refresh_rows(v, deadline, now_ms, err, errlen);
+    if (!rc)
+        v->synced = true;
+    return rc;
+}
+
+static int network_ready(const orbit_sched_view_t *v, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!v)
+        return ORBIT_EINVAL;
+    if (!v->lc || !v->vc) {
+        orbit_errf(err, errlen, "sched view: not connected (made with orbit_sched_view_new)");
+        return ORBIT_EINVAL;
+    }
+    return ORBIT_OK;
+}
+
+int orbit_sched_view_sync(orbit_sched_view_t *v, int timeout_ms, char *err, size_t errlen)
+{
+    int rc = network_ready(v, err, errlen);
+    if (rc)
+        return rc;
+    int64_t now = zclock_mono();
+    rc = do_sync(v, now + (timeout_ms > 0 ? timeout_ms : 1), now, err, errlen);
+    if (rc)
+        v->st.errors++;
+    return rc;
+}
+
+int orbit_sched_view_poll(orbit_sched_view_t *v, int64_t now_ms, int refresh_ms, int timeout_ms,
+                          bool *changed, char *err, size_t errlen)
+{
+    if (changed)
+        *changed = false;
+    int rc = network_ready(v, err, errlen);
+    if (rc)
+        return rc;
+    uint64_t commits = v->st.commits_applied, snaps = v->st.snapshots_loaded,
+             rows = v->telemetry_changes;
+    int64_t deadline = zclock_mono() + (timeout_ms > 0 ? timeout_ms : 1);
+    if (!v->synced) {
+        rc = do_sync(v, deadline, now_ms, err, errlen);
+    } else {
+        rc = drain_watch(v, deadline, err, errlen);
+        if (!rc && (!v->refreshed || now_ms - v->last_refresh_ms >= refresh_ms))
+            rc = refresh_rows(v, deadline, now_ms, err, errlen);
+    }
+    if (rc)
+        v->st.errors++;
+    if (changed)
+        *changed = v->st.commits_applied != commits || v->st.snapshots_loaded != snaps ||
+                   v->telemetry_changes != rows;
+    return rc;
+}
