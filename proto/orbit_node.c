@@ -212,13 +212,14 @@ int orbit_capsules_from_pb(Orbit__CapsuleHealth *const *caps, size_t n, orbit_ca
     return ORBIT_OK;
 }
 
-/* Only what is not zero goes on the wire; absent reads back as zero. */
-static void capsule_to_pb(const orbit_capsule_t *c, Orbit__CapsuleHealth *w)
+/* Only what is not zero goes on the wire (absent reads back as zero), except
+ * an exited capsule's status: "exited 0" is worth saying. */
+void orbit_capsule_to_pb(const orbit_capsule_t *c, Orbit__CapsuleHealth *w)
 {
     orbit__capsule_health__init(w);
     w->id = (char *)c->id;
     w->state = (Orbit__CapsuleState)c->state;
-    w->has_exit_code = c->exit_code != 0;
+    w->has_exit_code = c->exit_code != 0 || c->state == ORBIT_CAPSULE_EXITED;
     w->exit_code = c->exit_code;
     w->reason = c->reason[0] ? (char *)c->reason : NULL;
     w->has_since_ms = c->since_ms != 0;
@@ -236,7 +237,7 @@ int orbit_capsules_to_pb(const orbit_capsule_t *caps, size_t n, orbit_arena_t *a
     if (!ptrs || !ws)
         return ORBIT_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        capsule_to_pb(&caps[i], &ws[i]);
+        orbit_capsule_to_pb(&caps[i], &ws[i]);
         ptrs[i] = &ws[i];
     }
     *out = ptrs;
@@ -501,7 +502,7 @@ static int delta_fill(Orbit__NodeDelta *m, const orbit_node_state_t *cur,
         Orbit__CapsuleHealth *cs = (Orbit__CapsuleHealth *)p;
         p += ncaps * sizeof(Orbit__CapsuleHealth);
         for (size_t i = 0; i < ncaps; i++) {
-            capsule_to_pb(&cur->capsules[i], &cs[i]);
+            orbit_capsule_to_pb(&cur->capsules[i], &cs[i]);
             ptrs[i] = &cs[i];
         }
         m->n_capsules = ncaps;

@@ -140,6 +140,10 @@ int orbit_capsules_validate(Orbit__CapsuleHealth *const *caps, size_t n, const c
  * Errors: ORBIT_ENOMEM (*out untouched). */
 int orbit_capsules_from_pb(Orbit__CapsuleHealth *const *caps, size_t n, orbit_capsule_t **out);
 
+/* One wire entry (initialised here) for c; strings point into c. Zero fields
+ * are left absent, except the exit code of an EXITED capsule. */
+void orbit_capsule_to_pb(const orbit_capsule_t *c, Orbit__CapsuleHealth *out);
+
 /* Wire entries for caps[0..n) in arena a (*out NULL when n is 0). Strings
  * point into caps: keep them alive and unchanged until packed.
  * Errors: ORBIT_ENOMEM. */

@@ -128,6 +128,9 @@ static void on_query(orbit_root_t *r, const Orbit__ViewQuery *q, int64_t now)
             rc = orbit_root_view_nodes(r->view, q, r->arena, &rep);
         break;
     case ORBIT__QUERY_KIND__Q_SHARDS: rc = shards_reply(r, now, &rep); break;
+    case ORBIT__QUERY_KIND__Q_CAPSULES:
+        rc = orbit_root_view_capsules(r->view, q, r->arena, &rep);
+        break;
     case ORBIT__QUERY_KIND__Q_NODE: {
         const orbit_row_t *row = orbit_subtree_row(r->view, q->node);
         if (!row) {

@@ -5,10 +5,11 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_names.h"
 
 int orbit_root_view_validate(const Orbit__ViewQuery *q, const char **reason)
 {
-    if ((int)q->kind < 0 || q->kind > ORBIT__QUERY_KIND__Q_SHARDS) {
+    if ((int)q->kind < 0 || q->kind > ORBIT__QUERY_KIND__Q_CAPSULES) {
         *reason = "unknown query kind";
         return ORBIT_EINVAL;
     }
@@ -26,6 +27,10 @@ int orbit_root_view_validate(const Orbit__ViewQuery *q, const char **reason)
     }
     if (q->has_limit && q->limit > ORBIT_VIEW_LIMIT_MAX) {
         *reason = "limit too large";
+        return ORBIT_EINVAL;
+    }
+    if (q->capsule_prefix && *q->capsule_prefix && !orbit_name_id_ok(q->capsule_prefix)) {
+        *reason = "capsule prefix must be id characters (A-Za-z0-9._-:/), at most 63 bytes";
         return ORBIT_EINVAL;
     }
     if (q->n_labels > 16) {
@@ -137,6 +142,89 @@ int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, o
     rc = ORBIT_OK;
 out:
     free(c.rows);
+    return rc;
+}
+
+/* One capsule found, and the row that reports it. */
+typedef struct {
+    const orbit_row_t *row;
+    const orbit_capsule_t *cap;
+} cap_hit_t;
+
+typedef struct {
+    const Orbit__ViewQuery *q;
+    const char *prefix;
+    size_t prefix_len;
+    cap_hit_t *hits;
+    size_t n, cap;
+    bool nomem;
+} cap_collect_t;
+
+static bool collect_capsules(const orbit_row_t *row, void *ctx)
+{
+    cap_collect_t *c = ctx;
+    if (!row->ncapsules || !orbit_root_view_match(row, c->q))
+        return true;
+    for (uint32_t i = 0; i < row->ncapsules; i++) {
+        const orbit_capsule_t *k = &row->capsules[i];
+        if (strncmp(k->id, c->prefix, c->prefix_len) != 0)
+            continue;
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 256;
+            cap_hit_t *h = realloc(c->hits, cap * sizeof *h);
+            if (!h) {
+                c->nomem = true;
+                return false;
+            }
+            c->hits = h;
+            c->cap = cap;
+        }
+        c->hits[c->n++] = (cap_hit_t){row, k};
+    }
+    return true;
+}
+
+static int cmp_hits(const void *pa, const void *pb)
+{
+    const cap_hit_t *a = pa, *b = pb;
+    int c = strcmp(a->cap->id, b->cap->id);
+    return c ? c : strcmp(a->row->name, b->row->name);
+}
+
+int orbit_root_view_capsules(const orbit_subtree_t *t, const Orbit__ViewQuery *q, orbit_arena_t *a,
+                             Orbit__ViewReply *rep)
+{
+    const char *prefix = q->capsule_prefix ? q->capsule_prefix : "";
+    cap_collect_t c = {q, prefix, strlen(prefix), NULL, 0, 0, false};
+    orbit_subtree_foreach(t, collect_capsules, &c);
+    int rc = ORBIT_ENOMEM;
+    if (c.nomem)
+        goto out;
+    if (c.n > 1)
+        qsort(c.hits, c.n, sizeof *c.hits, cmp_hits);
+    size_t n = q->has_limit && q->limit && q->limit < c.n ? q->limit : c.n;
+    rep->has_matched = true;
+    rep->matched = c.n;
+    rep->n_capsules = 0;
+    if (n) {
+        rep->capsules = orbit_arena_alloc(a, n * sizeof *rep->capsules);
+        Orbit__CapsuleRow *rows = orbit_arena_alloc(a, n * sizeof *rows);
+        Orbit__CapsuleHealth *hs = orbit_arena_alloc(a, n * sizeof *hs);
+        if (!rep->capsules || !rows || !hs)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            orbit__capsule_row__init(&rows[i]);
+            rows[i].node = (char *)c.hits[i].row->name;
+            rows[i].node_status = (Orbit__NodeStatus)orbit_subtree_row_status(c.hits[i].row);
+            orbit_capsule_to_pb(c.hits[i].cap, &hs[i]);
+            rows[i].health = &hs[i];
+            rep->capsules[i] = &rows[i];
+        }
+        rep->n_capsules = n;
+    }
+    rc = ORBIT_OK;
+out:
+    free(c.hits);
     return rc;
 }
 

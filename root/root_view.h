@@ -1,6 +1,7 @@
 /* root_view: answers view queries (summary, filtered node lists, top-k by
- * free resources, shard status) from the root's merged subtree. Node detail
- * is not answered here: the daemon proxies it to the owning shard.
+ * free resources, shard status, capsules by id prefix) from the root's merged
+ * subtree. Node detail is not answered here: the daemon proxies it to the
+ * owning shard.
  *
  * Thread rules: the owner thread of the subtree; no I/O. */
 #ifndef ORBIT_ROOT_VIEW_H
@@ -12,7 +13,8 @@
 
 #define ORBIT_VIEW_LIMIT_MAX 1000000
 
-/* Check a query's filters; on failure writes a static reason.
+/* Check a query's kind and filters (a capsule prefix: id characters only,
+ * at most ORBIT_NAME_LEN_MAX bytes); on failure writes a static reason.
  * Errors: ORBIT_EINVAL. */
 int orbit_root_view_validate(const Orbit__ViewQuery *q, const char **reason);
 
@@ -21,10 +23,21 @@ bool orbit_root_view_match(const orbit_row_t *row, const Orbit__ViewQuery *q);
 
 /* Fill rep (initialised by the caller, storage in a) with the rows matching
  * q, ordered by q->order (free resources descending, ties by name) and cut to
- * q->limit (0: all). rep->matched is the count before the cut.
+ * q->limit (0: all), each with its capsules. rep->matched is the count before
+ * the cut. Strings point into t: send rep before t changes.
  * Errors: ORBIT_ENOMEM. */
 int orbit_root_view_nodes(const orbit_subtree_t *t, const Orbit__ViewQuery *q, orbit_arena_t *a,
                           Orbit__ViewReply *rep);
+
+/* Q_CAPSULES: fill rep->capsules (storage in a) with every capsule whose id
+ * starts with q->capsule_prefix (absent or "": all) on the rows that pass
+ * q's node filters (orbit_root_view_match), each with its node and the
+ * node's effective status (unreachable for rows of a silent child), ordered
+ * by (capsule id, node) and cut to q->limit (0: all). rep->matched is the
+ * count before the cut. Strings point into t: send rep before t changes.
+ * Errors: ORBIT_ENOMEM. */
+int orbit_root_view_capsules(const orbit_subtree_t *t, const Orbit__ViewQuery *q, orbit_arena_t *a,
+                             Orbit__ViewReply *rep);
 
 /* Fill rep->summary (storage in a). Errors: ORBIT_ENOMEM. */
 int orbit_root_view_summary(const orbit_subtree_t *t, orbit_arena_t *a, Orbit__ViewReply *rep);

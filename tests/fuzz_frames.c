@@ -1,8 +1,9 @@
 /* fuzz_frames: test tool that throws a bounded burst of hostile traffic at a
  * shard or root endpoint — random bytes, bad envelopes (magic, version,
- * type), truncated and mutated valid batches, multi-frame messages, absurd
- * values, replays and an oversized frame — then checks that at least one
- * well-formed batch is still answered. Exit 0 when the daemon answered.
+ * type), truncated and mutated valid batches (with capsules), multi-frame
+ * messages, absurd values, hostile capsule lists, replays and an oversized
+ * frame — then checks that at least one well-formed batch is still answered.
+ * Exit 0 when the daemon answered.
  *
  * usage: fuzz_frames ENDPOINT COUNT [SEED] */
 #include <czmq.h>
@@ -25,9 +26,22 @@ static uint32_t next_rand(void)
     return (uint32_t)rng;
 }
 
-/* A valid one-node batch, encoded with its envelope. */
-static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t used, uint32_t gpus,
-                            size_t *len)
+/* Ways to make a node's capsule list hostile (HOSTILE_NONE: a valid one). */
+enum {
+    HOSTILE_NONE,
+    HOSTILE_DUP_ID,
+    HOSTILE_STATE,
+    HOSTILE_ID_CHAR,
+    HOSTILE_LONG_REASON,
+    HOSTILE_TOO_MANY,
+    HOSTILE_NO_SET_FLAG,
+    HOSTILE_COUNT
+};
+
+/* A valid one-node batch with two capsules (or a hostile capsule list),
+ * encoded with its envelope. */
+static uint8_t *capsule_batch(const char *node, uint64_t seq, bool full, int64_t used,
+                              uint32_t gpus, int hostile, size_t *len)
 {
     orbit_node_state_t s;
     orbit_node_state_init(&s);
@@ -40,11 +54,45 @@ static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t u
     s.mem_capacity = 1 << 30;
     s.mem_used = 1 << 20;
     s.gpu_capacity = gpus;
+    orbit_capsule_t caps[2] = {{.id = "fuzz/web/0", .state = ORBIT_CAPSULE_RUNNING, .since_ms = 5},
+                               {.id = "fuzz/web/1",
+                                .state = ORBIT_CAPSULE_FAILED,
+                                .reason = "command not found: fuzz",
+                                .since_ms = 6}};
+    orbit_node_state_set_capsules(&s, caps, 2);
     Orbit__NodeDelta d = ORBIT__NODE_DELTA__INIT;
     void *scratch = NULL;
     orbit_node_delta_fill(&d, &s, NULL, seq, &scratch);
     d.has_full = true;
     d.full = full;
+    /* Hostile lists are built by hand: orbit_node_state_set_capsules refuses them. */
+    enum { MANY = ORBIT_CAPSULES_MAX + 1 };
+    static Orbit__CapsuleHealth hs[MANY], *hp[MANY];
+    static char ids[MANY][16], reason[ORBIT_CAPSULE_REASON_MAX + 8];
+    if (hostile != HOSTILE_NONE) {
+        size_t n = hostile == HOSTILE_TOO_MANY ? MANY : 2;
+        for (size_t i = 0; i < n; i++) {
+            orbit__capsule_health__init(&hs[i]);
+            snprintf(ids[i], sizeof ids[i], "fuzz/m/%zu", i);
+            hs[i].id = ids[i];
+            hs[i].state = ORBIT__CAPSULE_STATE__CAPSULE_RUNNING;
+            hp[i] = &hs[i];
+        }
+        switch (hostile) {
+        case HOSTILE_DUP_ID: hs[1].id = ids[0]; break;
+        case HOSTILE_STATE: hs[1].state = (Orbit__CapsuleState)99; break;
+        case HOSTILE_ID_CHAR: hs[1].id = "fuzz web 1"; break;
+        case HOSTILE_LONG_REASON:
+            memset(reason, 'r', sizeof reason - 1);
+            reason[sizeof reason - 1] = '\0';
+            hs[1].reason = reason;
+            break;
+        case HOSTILE_NO_SET_FLAG: d.has_capsules_set = d.capsules_set = false; break;
+        default: break;
+        }
+        d.n_capsules = n;
+        d.capsules = hp;
+    }
     Orbit__NodeDelta *list[1] = {&d};
     Orbit__LeafBatch b = ORBIT__LEAF_BATCH__INIT;
     b.batch_id = seq;
@@ -55,6 +103,12 @@ static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t u
     free(scratch);
     orbit_node_state_close(&s);
     return buf;
+}
+
+static uint8_t *valid_batch(const char *node, uint64_t seq, bool full, int64_t used, uint32_t gpus,
+                            size_t *len)
+{
+    return capsule_batch(node, seq, full, used, gpus, HOSTILE_NONE, len);
 }
 
 static void send_raw(zsock_t *s, const uint8_t *buf, size_t len, int more)
@@ -129,14 +183,17 @@ int main(int argc, char **argv)
             send_raw(s, buf, len / 2, 1);
             send_raw(s, buf + len / 2, len - len / 2, 0);
             continue;
-        case 7: { /* absurd values: negative usage, a million GPUs */
+        case 7: { /* absurd values: negative usage, a million GPUs, hostile capsules */
             size_t n;
-            uint8_t *v = valid_batch("fuzz-c", (uint64_t)i + 1, true, (i & 1) ? -5 : 100,
-                                     (i & 1) ? 0 : 1000000, &n);
-            memcpy(buf, v, n);
-            len = n;
+            uint8_t *v = (i / 10) % 3 == 2
+                             ? capsule_batch("fuzz-e", (uint64_t)i + 1, true, 100, 0,
+                                             1 + (int)(next_rand() % (HOSTILE_COUNT - 1)), &n)
+                             : valid_batch("fuzz-c", (uint64_t)i + 1, true, (i & 1) ? -5 : 100,
+                                           (i & 1) ? 0 : 1000000, &n);
+            /* Sent as built: a list of too many capsules outgrows buf. */
+            send_raw(s, v, n, 0);
             free(v);
-            break;
+            continue;
         }
         case 8: { /* replay of an old sequence number */
             size_t n;

@@ -1060,7 +1060,8 @@ static void test_capsules_fill_only_on_change(void **state)
     assert_int_equal(m->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_EXITED);
     assert_true(m->capsules[0]->has_exit_code);
     assert_int_equal(m->capsules[0]->exit_code, 3);
-    assert_null(m->capsules[0]->reason); /* "" is not sent */
+    assert_null(m->capsules[0]->reason);         /* "" is not sent */
+    assert_false(m->capsules[2]->has_exit_code); /* running: no exit code */
     assert_string_equal(m->capsules[1]->reason, "command not found: nginx");
     assert_int_equal(m->capsules[2]->since_ms, 1000);
 
@@ -1284,6 +1285,13 @@ static void test_capsules_pb_helpers(void **state)
         assert_int_equal(back[i].since_ms, fx->cur.capsules[i].since_ms);
     }
     free(back);
+    /* An exited capsule says its status even when it is 0. */
+    Orbit__CapsuleHealth one;
+    fx->cur.capsules[0].exit_code = 0;
+    orbit_capsule_to_pb(&fx->cur.capsules[0], &one);
+    assert_true(one.has_exit_code);
+    assert_int_equal(one.exit_code, 0);
+    assert_false(one.has_since_ms && one.since_ms == 0);
     back = (orbit_capsule_t *)1; /* overwritten with NULL for an empty list */
     assert_int_equal(orbit_capsules_from_pb(NULL, 0, &back), ORBIT_OK);
     assert_null(back);

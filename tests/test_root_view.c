@@ -1,6 +1,8 @@
 /* test_root_view: the root's queries over its merged view — validation,
  * filters (status, labels, minimum free), ordering with the name tie-break,
- * limit and matched count, the summary, and the row-freshness histogram. */
+ * limit and matched count, the summary, the row-freshness histogram, and
+ * capsules (Q_CAPSULES: prefix, (id, node) order, limit, effective node
+ * status, prefix validation; capsules in Q_NODES rows). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,20 +26,52 @@ typedef struct {
     int64_t cpu_free, mem_free;
     uint32_t gpu_healthy;
     const char *labels; /* "k=v,k=v" */
+    const char *caps;   /* "id:state[:exit],..." (state as orbit_capsule_state_name) */
 } spec_t;
 
 /* Two racks; ties on purpose: a1/a2 on CPU, a2/b1 on memory, a1/b1 on GPUs. */
+/* Capsules: web/f/0 on two nodes (b1 still stopping an old placement). */
 static const spec_t rack1[] = {
-    {"a1", ORBIT_ALIVE, 4000, 100, 4, "rack=r1,gpu=h100"},
-    {"a2", ORBIT_ALIVE, 4000, 300, 0, "rack=r1"},
-    {"a3", ORBIT_SUSPECT, 8000, 50, 2, "rack=r1,gpu=a100"},
-    {"a4", ORBIT_DOWN, 16000, 999, 8, "gpu=h100,rack=r1"},
+    {"a1", ORBIT_ALIVE, 4000, 100, 4, "rack=r1,gpu=h100", "web/f/1:running,web/f/0:running"},
+    {"a2", ORBIT_ALIVE, 4000, 300, 0, "rack=r1", "batch/etl/0:exited:0"},
+    {"a3", ORBIT_SUSPECT, 8000, 50, 2, "rack=r1,gpu=a100", NULL},
+    {"a4", ORBIT_DOWN, 16000, 999, 8, "gpu=h100,rack=r1", "web/f/2:failed"},
 };
 static const spec_t rack2[] = {
-    {"b1", ORBIT_ALIVE, 2000, 300, 4, "rack=r2,gpu=h100"},
-    {"b2", ORBIT_ALIVE, 12000, 10, 1, "rack=r2,zone=z1"},
-    {"b3", ORBIT_ALIVE, 0, 0, 0, ""},
+    {"b1", ORBIT_ALIVE, 2000, 300, 4, "rack=r2,gpu=h100", "web/f/0:stopped,db/pg/0:running"},
+    {"b2", ORBIT_ALIVE, 12000, 10, 1, "rack=r2,zone=z1", "web/f/10:starting"},
+    {"b3", ORBIT_ALIVE, 0, 0, 0, "", NULL},
 };
+
+/* Capsules "id:state[:exit],..." -> wire capsules of w (storage in a). */
+static void wire_capsules(orbit_arena_t *a, Orbit__NodeRow *w, const char *spec)
+{
+    if (!spec)
+        return;
+    char *text = orbit_arena_strdup(a, spec);
+    w->capsules = orbit_arena_alloc(a, 4 * sizeof *w->capsules);
+    for (char *save = NULL, *c = strtok_r(text, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+        Orbit__CapsuleHealth *h = orbit_arena_alloc(a, sizeof *h);
+        orbit__capsule_health__init(h);
+        char *st = strchr(c, ':'), *ex;
+        *st++ = '\0';
+        if ((ex = strchr(st, ':'))) {
+            *ex++ = '\0';
+            h->has_exit_code = true;
+            h->exit_code = atoi(ex);
+        }
+        h->id = c;
+        int k = 0;
+        while (k < ORBIT_CAPSULE_STATE_COUNT &&
+               strcmp(orbit_capsule_state_name((orbit_capsule_state_t)k), st))
+            k++;
+        assert_true(k < ORBIT_CAPSULE_STATE_COUNT);
+        h->state = (Orbit__CapsuleState)k;
+        if (k == ORBIT_CAPSULE_FAILED)
+            h->reason = "command not found: x";
+        w->capsules[w->n_capsules++] = h;
+    }
+}
 
 typedef struct {
     orbit_subtree_t *t;
@@ -84,6 +118,7 @@ static void publish(view_fx_t *fx, const char *rack, uint64_t seq, const spec_t 
             lp[w->n_labels++] = l;
         }
         w->labels = lp;
+        wire_capsules(a, w, rows[i].caps);
         wr[i] = w;
         agg.nodes[rows[i].status]++;
     }
@@ -182,7 +217,7 @@ static void test_validate(void **state)
     } while (0)
 #define GOOD() assert_int_equal(orbit_root_view_validate(q, &reason), ORBIT_OK)
     GOOD();
-    q->kind = (Orbit__QueryKind)4;
+    q->kind = (Orbit__QueryKind)5;
     BAD("unknown query kind");
     q->kind = (Orbit__QueryKind)-1;
     BAD("unknown query kind");
@@ -385,8 +420,8 @@ static void test_order_survives_many_rows(void **state)
     static char names[N][8];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "m%03d", i);
-        many[i] = (spec_t){names[i], ORBIT_ALIVE,           (i * 37) % 1000,
-                           i % 7,    (uint32_t)(i % 9 % 8), "rack=r3"};
+        many[i] = (spec_t){names[i],  ORBIT_ALIVE, (i * 37) % 1000, i % 7, (uint32_t)(i % 9 % 8),
+                           "rack=r3", NULL};
     }
     publish(fx, "rack-3", 1, many, N, T0);
     fx->q.has_order = true;
@@ -463,6 +498,143 @@ static void test_freshness(void **state)
     assert_int_equal(fx->rep.row_age_hist[2], 1);
 }
 
+/* Run a Q_CAPSULES query (validated first): "id@node:node-status:state"
+ * items, comma-joined in reply order (cut at 511 characters). */
+static const char *run_capsules(view_fx_t *fx)
+{
+    static char out[512];
+    fx->q.kind = ORBIT__QUERY_KIND__Q_CAPSULES;
+    const char *reason = NULL;
+    assert_int_equal(orbit_root_view_validate(&fx->q, &reason), ORBIT_OK);
+    orbit__view_reply__init(&fx->rep);
+    assert_int_equal(orbit_root_view_capsules(fx->t, &fx->q, fx->arena, &fx->rep), ORBIT_OK);
+    assert_true(fx->rep.has_matched);
+    assert_true(fx->rep.matched >= fx->rep.n_capsules);
+    assert_int_equal(fx->rep.n_rows, 0);
+    /* The reply packs (it is sent as is). */
+    assert_true(protobuf_c_message_check(&fx->rep.base));
+    out[0] = '\0';
+    for (size_t i = 0; i < fx->rep.n_capsules; i++) {
+        const Orbit__CapsuleRow *r = fx->rep.capsules[i];
+        size_t used = strlen(out);
+        snprintf(out + used, sizeof out - used, "%s%s@%s:%s:%s", i ? "," : "", r->health->id,
+                 r->node, orbit_status_name(r->node_status),
+                 orbit_capsule_state_name((orbit_capsule_state_t)r->health->state));
+    }
+    return out;
+}
+
+static void test_capsules_all_in_id_node_order(void **state)
+{
+    view_fx_t *fx = *state;
+    assert_string_equal(run_capsules(fx), "batch/etl/0@a2:alive:exited,"
+                                          "db/pg/0@b1:alive:running,"
+                                          "web/f/0@a1:alive:running,"
+                                          "web/f/0@b1:alive:stopped,"
+                                          "web/f/1@a1:alive:running,"
+                                          "web/f/10@b2:alive:starting,"
+                                          "web/f/2@a4:down:failed");
+    assert_int_equal(fx->rep.matched, 7);
+    /* The health travels whole. */
+    const Orbit__CapsuleHealth *h = fx->rep.capsules[0]->health;
+    assert_true(h->has_exit_code);
+    assert_int_equal(h->exit_code, 0);
+    h = fx->rep.capsules[6]->health;
+    assert_string_equal(h->reason, "command not found: x");
+    /* An empty prefix is all of them too. */
+    fx->q.capsule_prefix = "";
+    run_capsules(fx);
+    assert_int_equal(fx->rep.matched, 7);
+}
+
+static void test_capsules_prefix_and_limit(void **state)
+{
+    view_fx_t *fx = *state;
+    fx->q.capsule_prefix = "web/f/1";
+    assert_string_equal(run_capsules(fx), "web/f/1@a1:alive:running,web/f/10@b2:alive:starting");
+    fx->q.capsule_prefix = "web/f/0";
+    assert_string_equal(run_capsules(fx), "web/f/0@a1:alive:running,web/f/0@b1:alive:stopped");
+    fx->q.capsule_prefix = "web/";
+    fx->q.has_limit = true;
+    fx->q.limit = 2;
+    assert_string_equal(run_capsules(fx), "web/f/0@a1:alive:running,web/f/0@b1:alive:stopped");
+    assert_int_equal(fx->rep.matched, 5);
+    fx->q.limit = 0; /* 0: no limit */
+    run_capsules(fx);
+    assert_int_equal(fx->rep.n_capsules, 5);
+    fx->q.capsule_prefix = "nothing/";
+    assert_string_equal(run_capsules(fx), "");
+    assert_int_equal(fx->rep.matched, 0);
+    assert_null(fx->rep.capsules);
+    /* A prefix as long as an id can be matches that id only. */
+    fx->q.capsule_prefix = "batch/etl/0";
+    assert_string_equal(run_capsules(fx), "batch/etl/0@a2:alive:exited");
+    /* Node filters apply: capsules of rack r2's alive nodes. */
+    fx->q.capsule_prefix = NULL;
+    add_label(fx, "rack", "r2");
+    assert_string_equal(run_capsules(fx), "db/pg/0@b1:alive:running,web/f/0@b1:alive:stopped,"
+                                          "web/f/10@b2:alive:starting");
+    fx->q.n_labels = 0;
+    fx->q.has_status = true;
+    fx->q.status = ORBIT__NODE_STATUS__DOWN;
+    assert_string_equal(run_capsules(fx), "web/f/2@a4:down:failed");
+}
+
+static void test_capsules_of_silent_child_unreachable(void **state)
+{
+    view_fx_t *fx = *state;
+    /* rack-1 keeps reporting, rack-2 falls silent. */
+    publish(fx, "rack-1", 2, rack1, 4, T0 + 1000);
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 2000), 1);
+    fx->q.capsule_prefix = "web/f/";
+    assert_string_equal(run_capsules(fx), "web/f/0@a1:alive:running,"
+                                          "web/f/0@b1:unreachable:stopped,"
+                                          "web/f/1@a1:alive:running,"
+                                          "web/f/10@b2:unreachable:starting,"
+                                          "web/f/2@a4:down:failed");
+    /* And back. */
+    publish(fx, "rack-2", 2, rack2, 3, T0 + 2100);
+    fx->q.capsule_prefix = "web/f/10";
+    assert_string_equal(run_capsules(fx), "web/f/10@b2:alive:starting");
+}
+
+static void test_capsules_bad_prefix(void **state)
+{
+    view_fx_t *fx = *state;
+    fx->q.kind = ORBIT__QUERY_KIND__Q_CAPSULES;
+    const char *why = "capsule prefix must be id characters (A-Za-z0-9._-:/), at most 63 bytes";
+    char longest[ORBIT_CAPSULE_ID_MAX + 1];
+    memset(longest, 'p', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0'; /* 64 bytes */
+    const char *bad[] = {"web f", "web/\n", "web*", "caf\xc3\xa9", longest};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *reason = NULL;
+        fx->q.capsule_prefix = (char *)bad[i];
+        assert_int_equal(orbit_root_view_validate(&fx->q, &reason), ORBIT_EINVAL);
+        assert_non_null(reason);
+        assert_string_equal(reason, why);
+    }
+    longest[ORBIT_CAPSULE_ID_MAX - 1] = '\0'; /* 63: fine, and matches nothing */
+    fx->q.capsule_prefix = longest;
+    assert_string_equal(run_capsules(fx), "");
+    fx->q.capsule_prefix = "m-1.x_y:z/";
+    assert_string_equal(run_capsules(fx), "");
+}
+
+static void test_nodes_rows_carry_capsules(void **state)
+{
+    view_fx_t *fx = *state;
+    assert_string_equal(run(fx), "a1,a2,a3,a4,b1,b2,b3");
+    const Orbit__NodeRow *a1 = fx->rep.rows[0], *a3 = fx->rep.rows[2], *b1 = fx->rep.rows[4];
+    assert_int_equal(a1->n_capsules, 2);
+    assert_string_equal(a1->capsules[0]->id, "web/f/0"); /* sorted by id */
+    assert_string_equal(a1->capsules[1]->id, "web/f/1");
+    assert_int_equal(a3->n_capsules, 0);
+    assert_int_equal(b1->n_capsules, 2);
+    assert_string_equal(b1->capsules[0]->id, "db/pg/0");
+    assert_int_equal(b1->capsules[1]->state, ORBIT__CAPSULE_STATE__CAPSULE_STOPPED);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, view_setup, view_teardown)
@@ -476,6 +648,11 @@ int main(void)
         T(test_order_survives_many_rows),
         T(test_summary),
         T(test_freshness),
+        T(test_capsules_all_in_id_node_order),
+        T(test_capsules_prefix_and_limit),
+        T(test_capsules_of_silent_child_unreachable),
+        T(test_capsules_bad_prefix),
+        T(test_nodes_rows_carry_capsules),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* orbitctl: the operator's tool: queries of the root view (summary, node
- * lists, one node's detail, shards), as tables or --json; the ledger
+ * lists, one node's detail, shards, capsules), as tables or --json; the ledger
  * (orbitctl_ledger.c), the topology (orbitctl_topology.c), missions and
  * quota (orbitctl_mission.c). */
 #include <inttypes.h>
@@ -10,6 +10,7 @@
 
 #include "orbit_cli.h"
 #include "orbit_err.h"
+#include "orbit_names.h"
 #include "orbit_node.h"
 #include "orbit_view_client.h"
 #include "orbitctl.h"
@@ -20,13 +21,14 @@ static const orbit_opt_t opts[] = {
     {"root", "ENDPOINT[,...]", "root replicas to ask (default: the local constellation)", false},
     {"json", NULL, "print JSON instead of tables", false},
     {"timeout-ms", "MS", "how long to wait for each replica (default 3000)", false},
-    {"status", "STATUS", "view nodes: only alive|suspect|down|unreachable", false},
-    {"label", "KEY=VALUE", "view nodes: only nodes with this label", true},
-    {"min-cpu", "MILLICORES", "view nodes: at least this much free CPU", false},
-    {"min-mem", "BYTES", "view nodes: at least this much free memory", false},
-    {"min-gpus", "N", "view nodes: at least N healthy GPUs", false},
+    {"status", "STATUS", "view nodes/capsules: only (on) alive|suspect|down|unreachable nodes",
+     false},
+    {"label", "KEY=VALUE", "view nodes/capsules: only (on) nodes with this label", true},
+    {"min-cpu", "MILLICORES", "view nodes/capsules: at least this much free CPU", false},
+    {"min-mem", "BYTES", "view nodes/capsules: at least this much free memory", false},
+    {"min-gpus", "N", "view nodes/capsules: at least N healthy GPUs", false},
     {"order", "KEY", "view nodes: name (default), cpu, mem or gpu (most free first)", false},
-    {"limit", "N", "view nodes: at most N rows (top-k with --order)", false},
+    {"limit", "N", "view nodes/capsules: at most N rows (top-k with --order)", false},
     {"from", "INDEX", "ledger watch: first ledger index (default 1)", false},
     {"prefix", "KEY", "ledger watch: only commitments touching keys with this prefix", false},
     {"follow", NULL, "ledger watch: keep waiting for new commitments", false},
@@ -55,7 +57,7 @@ static const orbit_opt_t opts[] = {
 
 static const orbit_cli_t cli = {
     "orbitctl", "Query and operate an Orbit constellation.",
-    "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards\n"
+    "[--root ENDPOINT[,...]] [--json] view summary|nodes|node NAME|shards|capsules [PREFIX]\n"
     "       orbitctl [--root ENDPOINT[,...]] [--json] ledger status|propose FILE|get KEY|"
     "watch|snapshot DIR|members [add ID HOST:PORT|remove ID|assign ID ROLE]\n"
     "       orbitctl [--root ENDPOINT[,...]] [--json] topology show\n"
@@ -160,15 +162,34 @@ static json_t *labels_json(Orbit__Label **ls, size_t n)
     return o;
 }
 
+/* One capsule's health; absent fields are null. */
+static json_t *capsule_json(const Orbit__CapsuleHealth *h)
+{
+    return json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", h->id, "state",
+                     orbit_capsule_state_name((orbit_capsule_state_t)h->state), "exit_code",
+                     h->has_exit_code ? json_integer(h->exit_code) : json_null(), "reason",
+                     h->reason && *h->reason ? json_string(h->reason) : json_null(), "since_ms",
+                     h->has_since_ms ? json_integer((json_int_t)h->since_ms) : json_null());
+}
+
+static json_t *capsules_json(Orbit__CapsuleHealth **cs, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, capsule_json(cs[i]));
+    return a;
+}
+
 static json_t *row_json(const Orbit__NodeRow *w)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:o}", "node", w->node, "status",
-                     orbit_status_name(w->status), "shard", w->shard, "cpu_capacity_m",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:o,s:o}", "node", w->node,
+                     "status", orbit_status_name(w->status), "shard", w->shard, "cpu_capacity_m",
                      (json_int_t)w->cpu_capacity_m, "cpu_free_m", (json_int_t)w->cpu_free_m,
                      "mem_capacity", (json_int_t)w->mem_capacity, "mem_free",
                      (json_int_t)w->mem_free, "gpu_capacity", (int)w->gpu_capacity, "gpu_healthy",
                      (int)w->gpu_healthy, "mem_pressure", (int)w->mem_pressure, "sampled_ms",
-                     (json_int_t)w->sampled_ms, "labels", labels_json(w->labels, w->n_labels));
+                     (json_int_t)w->sampled_ms, "labels", labels_json(w->labels, w->n_labels),
+                     "capsules", capsules_json(w->capsules, w->n_capsules));
 }
 
 static void print_nodes(const Orbit__ViewReply *r)
@@ -212,6 +233,29 @@ static json_t *gpu_json(const Orbit__Gpu *g)
                      g->health <= 2 ? health[g->health] : "unknown");
 }
 
+/* "exit" column text: the code, or "-". */
+static const char *exit_text(const Orbit__CapsuleHealth *h, char *buf, size_t n)
+{
+    if (!h->has_exit_code)
+        return "-";
+    snprintf(buf, n, "%d", (int)h->exit_code);
+    return buf;
+}
+
+static void print_node_capsules(Orbit__CapsuleHealth **cs, size_t n)
+{
+    printf("capsules    %zu\n", n);
+    for (size_t i = 0; i < n; i++) {
+        const Orbit__CapsuleHealth *h = cs[i];
+        printf("  %-40s %s", h->id, orbit_capsule_state_name((orbit_capsule_state_t)h->state));
+        if (h->has_exit_code)
+            printf(" (exit %d)", (int)h->exit_code);
+        if (h->reason && *h->reason)
+            printf(": %s", h->reason);
+        printf("\n");
+    }
+}
+
 static void print_node(const Orbit__ViewReply *r)
 {
     const Orbit__NodeDetail *d = r->detail;
@@ -240,6 +284,8 @@ static void print_node(const Orbit__ViewReply *r)
                           "load15", (int)s->load15, "gpu_capacity", (int)s->gpu_capacity,
                           "pressure", pressure, "gpus", gpus, "last_heard_ms_ago",
                           (json_int_t)d->last_heard_ms_ago));
+            json_object_set_new(json_object_get(o, "state"), "capsules",
+                                capsules_json(s->capsules, s->n_capsules));
         }
         if (r->error)
             json_object_set_new(o, "error", json_string(r->error));
@@ -253,8 +299,12 @@ static void print_node(const Orbit__ViewReply *r)
     }
     if (r->error)
         printf("detail      unavailable: %s\n", r->error);
-    if (!s)
+    if (!s) {
+        /* No detail: the row's capsules are still known. */
+        if (r->n_rows)
+            print_node_capsules(r->rows[0]->capsules, r->rows[0]->n_capsules);
         return;
+    }
     printf("heard       %" PRId64 " ms ago (incarnation %" PRIu64 ", seq %" PRIu64 ")\n",
            d->last_heard_ms_ago, s->incarnation, s->seq);
     printf("cpu         %.2f of %.2f cores used\n", s->cpu_used_m / 1000.0,
@@ -282,6 +332,35 @@ static void print_node(const Orbit__ViewReply *r)
                g->temp_c, g->util_pct, g->mem_used / 1073741824.0, g->mem_total / 1073741824.0,
                g->power_mw / 1000.0, g->ecc_corrected, g->ecc_uncorrected, g->last_xid);
     }
+    print_node_capsules(s->capsules, s->n_capsules);
+}
+
+static void print_capsules(const Orbit__ViewReply *r)
+{
+    if (json_out) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < r->n_capsules; i++) {
+            const Orbit__CapsuleRow *c = r->capsules[i];
+            json_t *o = capsule_json(c->health);
+            json_object_set_new(o, "node", json_string(c->node));
+            json_object_set_new(o, "node_status", json_string(orbit_status_name(c->node_status)));
+            json_array_append_new(arr, o);
+        }
+        dump(json_pack("{s:I,s:o}", "matched", (json_int_t)r->matched, "capsules", arr));
+        return;
+    }
+    printf("%-40s %-24s %-11s %-10s %5s  %s\n", "ID", "NODE", "NODE-STATUS", "STATE", "EXIT",
+           "REASON");
+    for (size_t i = 0; i < r->n_capsules; i++) {
+        const Orbit__CapsuleRow *c = r->capsules[i];
+        const Orbit__CapsuleHealth *h = c->health;
+        char code[16];
+        printf("%-40s %-24s %-11s %-10s %5s  %s\n", h->id, c->node,
+               orbit_status_name(c->node_status),
+               orbit_capsule_state_name((orbit_capsule_state_t)h->state),
+               exit_text(h, code, sizeof code), h->reason && *h->reason ? h->reason : "-");
+    }
+    printf("(%zu of %" PRIu64 " matching capsules)\n", r->n_capsules, r->matched);
 }
 
 static void print_shards(const Orbit__ViewReply *r)
@@ -346,7 +425,7 @@ static int parse_i64(const char *s, int64_t *out)
 static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
 {
     if (npos < 2) {
-        snprintf(err, errlen, "view needs summary, nodes, node NAME or shards");
+        snprintf(err, errlen, "view needs summary, nodes, node NAME, shards or capsules [PREFIX]");
         return 2;
     }
     Orbit__ViewQuery q = ORBIT__VIEW_QUERY__INIT;
@@ -365,8 +444,25 @@ static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
             return 2;
         }
         q.node = pos[2];
-    } else if (!strcmp(what, "nodes")) {
-        q.kind = ORBIT__QUERY_KIND__Q_NODES;
+    } else if (!strcmp(what, "nodes") || !strcmp(what, "capsules")) {
+        /* Capsules take the node filters too: capsules on matching nodes. */
+        const bool caps = !strcmp(what, "capsules");
+        q.kind = caps ? ORBIT__QUERY_KIND__Q_CAPSULES : ORBIT__QUERY_KIND__Q_NODES;
+        if (caps && npos >= 3) {
+            if (!orbit_name_id_ok(pos[2])) {
+                snprintf(err, errlen,
+                         "view capsules: PREFIX must be id characters (A-Za-z0-9._-:/), at most "
+                         "%d bytes",
+                         ORBIT_NAME_LEN_MAX);
+                return 2;
+            }
+            q.capsule_prefix = pos[2];
+            want_args = 3;
+        }
+        if (caps && orbit_cli_str(v, "order")) {
+            snprintf(err, errlen, "--order applies to view nodes only (capsules come by id)");
+            return 2;
+        }
         const char *s;
         if ((s = orbit_cli_str(v, "status"))) {
             int st = orbit_status_parse(s);
@@ -435,7 +531,8 @@ static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
             q.order = (Orbit__Order)o;
         }
     } else {
-        snprintf(err, errlen, "unknown view '%s' (summary, nodes, node NAME, shards)", what);
+        snprintf(err, errlen, "unknown view '%s' (summary, nodes, node NAME, shards, capsules)",
+                 what);
         return 2;
     }
     if (npos > want_args) {
@@ -471,6 +568,8 @@ static int cmd_view(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
         print_nodes(r);
     } else if (q.kind == ORBIT__QUERY_KIND__Q_SHARDS) {
         print_shards(r);
+    } else if (q.kind == ORBIT__QUERY_KIND__Q_CAPSULES) {
+        print_capsules(r);
     } else {
         if (r->error && !r->n_rows) {
             snprintf(err, errlen, "%s: %s", q.node, r->error);
