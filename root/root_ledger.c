@@ -411,7 +411,7 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
                          const Orbit__Ledger__WatchRequest *q)
 {
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
-    watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max < 10000 ? q->max : 1000,
+    watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max <= 10000 ? q->max : 1000,
                      q->prefix, 0, false};
     w.items = calloc(w.max, sizeof *w.items);
     uint64_t compacted = 0;
