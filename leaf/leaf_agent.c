@@ -4,9 +4,11 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "leaf_exec.h"
 #include "leaf_home.h"
 #include "leaf_nvml.h"
 #include "leaf_procfs.h"
+#include "leaf_watch.h"
 #include "orbit_err.h"
 #include "orbit_log.h"
 #include "orbit_sock.h"
@@ -15,6 +17,7 @@
 #define SAMPLE_ERROR_LOG_MS 60000
 #define FAILOVER_LOG_MS     60000
 #define DISCOVER_LOG_MS     10000
+#define WANTS_LOG_MS        60000
 
 struct orbit_leaf_agent {
     orbit_leaf_config_t cfg; /* own copies of the strings */
@@ -37,6 +40,11 @@ struct orbit_leaf_agent {
     orbit_node_state_t state;
     int64_t sample_error_log_ms;
     int64_t failover_log_ms;
+    /* --root with capsules: the ledger watcher and the executor (leaf_exec.h). */
+    zactor_t *watch;
+    orbit_leaf_exec_t *exec;
+    uint64_t wants_errors; /* desired-set messages from the watcher that did not decode */
+    int64_t wants_log_ms;
 };
 
 static int connect_to(orbit_leaf_agent_t *a, size_t shard, char *err, size_t errlen)
@@ -74,7 +82,34 @@ static int copy_config(orbit_leaf_config_t *dst, const orbit_leaf_config_t *src)
         return ORBIT_ENOMEM;
     if (src->proc_root && !(dst->proc_root = strdup(src->proc_root)))
         return ORBIT_ENOMEM;
+    dst->capsules = src->capsules;
+    dst->no_cgroups = src->no_cgroups;
+    dst->stop_grace_ms = src->stop_grace_ms;
+    if (src->capsule_log_dir && !(dst->capsule_log_dir = strdup(src->capsule_log_dir)))
+        return ORBIT_ENOMEM;
+    if (src->cgroup_parent && !(dst->cgroup_parent = strdup(src->cgroup_parent)))
+        return ORBIT_ENOMEM;
     return ORBIT_OK;
+}
+
+/* The capsule runner and the ledger watcher that feeds it. */
+static int start_capsules(orbit_leaf_agent_t *a, char *err, size_t errlen)
+{
+    orbit_leaf_capsules_cfg_t cc = {
+        .cgroup_parent = a->cfg.cgroup_parent,
+        .no_cgroups = a->cfg.no_cgroups,
+        .stop_grace_ms = a->cfg.stop_grace_ms,
+        .log_dir = a->cfg.capsule_log_dir,
+    };
+    a->exec = orbit_leaf_exec_new(&cc);
+    if (!a->exec) {
+        orbit_errf(err, errlen, "out of memory");
+        return ORBIT_ENOMEM;
+    }
+    /* The runner logs its cgroup decision itself. */
+    orbit_leaf_watch_cfg_t wc = {a->cfg.roots, a->cfg.node, a->cfg.interval_ms};
+    a->watch = orbit_leaf_watch_new(&wc, err, errlen);
+    return a->watch ? ORBIT_OK : ORBIT_EIO;
 }
 
 orbit_leaf_agent_t *orbit_leaf_agent_new(const orbit_leaf_config_t *cfg, char *err, size_t errlen)
@@ -122,6 +157,8 @@ orbit_leaf_agent_t *orbit_leaf_agent_new(const orbit_leaf_config_t *cfg, char *e
             goto fail;
         orbit_leaf_home_init(&a->home, a->cfg.interval_ms, 0);
         /* No socket until the first topology names this rack's shards. */
+        if (a->cfg.capsules && start_capsules(a, err, errlen) != ORBIT_OK)
+            goto fail;
     } else {
         for (size_t i = 0; i < a->cfg.nshards && i < ORBIT_LEAF_HOME_CANDIDATES_MAX; i++) {
             if (!(a->cand.ep[i] = strdup(a->cfg.shards[i])))
@@ -149,6 +186,12 @@ void orbit_leaf_agent_destroy(orbit_leaf_agent_t **pa)
         return;
     orbit_leaf_agent_t *a = *pa;
     zloop_destroy(&a->loop);
+    /* The watcher first (no new desired sets), then every capsule is stopped and reaped:
+     * capsules do not outlive the agent. */
+    zactor_destroy(&a->watch);
+    if (a->exec && orbit_leaf_exec_count(a->exec))
+        orbit_info("stopping %zu capsule(s)", orbit_leaf_exec_count(a->exec));
+    orbit_leaf_exec_destroy(&a->exec);
     orbit_leaf_link_destroy(&a->link);
     zsock_destroy(&a->sock);
     orbit_ledger_client_destroy(&a->roots);
@@ -372,6 +415,9 @@ static void note_epoch(orbit_leaf_agent_t *a, int64_t now)
 static void collect(orbit_leaf_agent_t *a, int64_t now)
 {
     char err[256];
+    /* Capsules first: the runner is polled (children reaped) even when procfs fails. */
+    if (a->exec && orbit_leaf_exec_sample(a->exec, now, zclock_time(), &a->state) != ORBIT_OK)
+        orbit_warn("out of memory reporting capsule health");
     int rc = orbit_leaf_procfs_sample(a->procfs, &a->state, err, sizeof err);
     if (rc != ORBIT_OK) {
         if (!a->sample_error_log_ms || now - a->sample_error_log_ms >= SAMPLE_ERROR_LOG_MS) {
@@ -425,6 +471,14 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
                     a->home.held_epoch, a->home.seen_epoch, a->home.stats.fetches,
                     a->home.stats.fetch_failures, a->home.stats.refetches,
                     a->home.stats.stale_fetches, a->home.stats.rehomes, a->home.stats.updates);
+    if (a->exec) {
+        const orbit_leaf_exec_stats_t *x = orbit_leaf_exec_stats(a->exec);
+        orbit_debug("capsules: %zu tracked, %" PRIu64 " desired sets, %" PRIu64 " started, %" PRIu64
+                    " start errors, %" PRIu64 " unrunnable, %" PRIu64 " stops, %" PRIu64
+                    " forgotten, %" PRIu64 " deferred",
+                    orbit_leaf_exec_count(a->exec), x->wants, x->starts, x->start_errors,
+                    x->unrunnable, x->stops, x->forgotten, x->over_limit);
+    }
     return 0;
 }
 
@@ -440,6 +494,30 @@ static int on_ack(zloop_t *loop, zsock_t *sock, void *arg)
     note_epoch(a, now);
     if (orbit_leaf_link_needs_send(a->link))
         flush(a, now);
+    return 0;
+}
+
+/* A desired set from the watcher. */
+static int on_wants(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    orbit_leaf_agent_t *a = arg;
+    char err[256];
+    zmsg_t *msg = zmsg_recv(sock);
+    orbit_leaf_wants_t w;
+    int rc = orbit_leaf_wants_decode(msg, &w, err, sizeof err);
+    zmsg_destroy(&msg);
+    int64_t now = zclock_mono();
+    if (rc == ORBIT_OK) {
+        orbit_leaf_exec_want(a->exec, &w, now);
+    } else {
+        a->wants_errors++;
+        if (!a->wants_log_ms || now - a->wants_log_ms >= WANTS_LOG_MS) {
+            orbit_warn("desired capsules not used (%" PRIu64 " so far): %s", a->wants_errors, err);
+            a->wants_log_ms = now;
+        }
+    }
+    orbit_leaf_wants_close(&w);
     return 0;
 }
 
@@ -461,7 +539,8 @@ int orbit_leaf_agent_run(orbit_leaf_agent_t *a, zsock_t *pipe)
     int rc = ORBIT_OK;
     if (zloop_timer(a->loop, a->cfg.interval_ms, 0, on_timer, a) < 0 ||
         (a->sock && zloop_reader(a->loop, a->sock, on_ack, a) != 0) ||
-        (pipe && zloop_reader(a->loop, pipe, on_pipe, a) != 0)) {
+        (pipe && zloop_reader(a->loop, pipe, on_pipe, a) != 0) ||
+        (a->watch && zloop_reader(a->loop, zactor_sock(a->watch), on_wants, a) != 0)) {
         rc = ORBIT_ENOMEM;
         goto cleanup;
     }

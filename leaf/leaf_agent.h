@@ -34,6 +34,14 @@
  *   incarnation and seq, and sends a full state); a new list with the same
  *   preferred shard leaves the socket alone. Counters:
  *   orbit_leaf_agent_home_stats, and a debug line every interval.
+ * - capsules (cfg->roots with cfg->capsules): a watcher actor (leaf_watch.h)
+ *   follows this node's placements in the ledger and sends the desired set
+ *   on its pipe, read by the loop; every interval the executor (leaf_exec.h)
+ *   polls the capsule runner, reconciles, and writes the capsules' health
+ *   into the node state, which the link sends like any other field. The
+ *   design is at the top of leaf_exec.h. Capsules do not outlive the agent:
+ *   destroying it stops them (SIGTERM, SIGKILL after the grace) and reaps
+ *   them.
  *
  * Thread rules: an agent belongs to the thread that runs it. */
 typedef struct orbit_leaf_agent orbit_leaf_agent_t;
@@ -42,11 +50,13 @@ typedef struct orbit_leaf_agent orbit_leaf_agent_t;
 
 /* New agent for cfg (copied; cfg may be closed afterwards): opens procfs
  * (and takes a first sample, so a wrong --proc-root fails here), loads NVML,
- * connects to the preferred shard. Returns NULL with a one-line reason in
- * err (size errlen) on failure. */
+ * connects to the preferred shard (or, with roots, starts the capsule
+ * runner and its watcher when cfg->capsules). Returns NULL with a one-line
+ * reason in err (size errlen) on failure. */
 orbit_leaf_agent_t *orbit_leaf_agent_new(const orbit_leaf_config_t *cfg, char *err, size_t errlen);
 
-/* Close the socket and free everything; NULL-safe, clears *pa. */
+/* Stop the watcher and every capsule (waiting up to the stop grace), close
+ * the socket and free everything; NULL-safe, clears *pa. */
 void orbit_leaf_agent_destroy(orbit_leaf_agent_t **pa);
 
 /* Run the loop until SIGINT/SIGTERM (czmq's handler sets zsys_interrupted)

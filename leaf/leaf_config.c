@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "leaf_capsule.h"
 #include "leaf_nvml.h"
 #include "orbit_cli.h"
 #include "orbit_err.h"
@@ -28,14 +30,28 @@ static const orbit_opt_t opts[] = {
      ORBIT_OPT_ONCE},
     {"nvml-lib", "PATH", "NVML library (default " ORBIT_LEAF_NVML_DEFAULT_LIB ")", ORBIT_OPT_ONCE},
     {"proc-root", "DIR", "procfs root (default /proc)", ORBIT_OPT_ONCE},
+    {"no-capsules", NULL, "with --root: do not run the capsules the ledger places on this node",
+     ORBIT_OPT_ONCE},
+    {"capsule-log-dir", "DIR",
+     "append each capsule's output to DIR/<id with / as +>.log (default: /dev/null)",
+     ORBIT_OPT_ONCE},
+    {"cgroup-parent", "PATH",
+     "cgroup v2 directory for capsule cgroups, relative to the cgroup2 mount or absolute "
+     "(default orbit.slice)",
+     ORBIT_OPT_ONCE},
+    {"no-cgroups", NULL, "run capsules as plain processes, without cgroups", ORBIT_OPT_ONCE},
+    {"stop-grace-ms", "MS", "SIGTERM to SIGKILL when stopping a capsule, 1..600000 (default 5000)",
+     ORBIT_OPT_ONCE},
     {NULL, NULL, NULL, ORBIT_OPT_ONCE},
 };
 
 static const orbit_cli_t cli = {
     .prog = "orbit-leaf",
     .summary = "Collects this node's state (procfs CPU, memory, load, PSI pressure; GPUs via "
-               "NVML)\nand pushes deltas to its rack shard. A --config file holds the same keys "
-               "under 'leaf'\n(leaf/shard = ... or leaf/root = ..., leaf/label/rack = r1).",
+               "NVML)\nand pushes deltas to its rack shard. With --root it also runs the "
+               "capsules the ledger\nplaces on this node and reports their health; they are "
+               "stopped when the leaf exits.\nA --config file holds the same keys under 'leaf'\n"
+               "(leaf/shard = ... or leaf/root = ..., leaf/label/rack = r1).",
     .usage = "(--shard ENDPOINT[,...] | --root ENDPOINT[,...] --label rack=R) [options]",
     .section = "leaf",
     .opts = opts,
@@ -175,12 +191,38 @@ static int set_node(orbit_leaf_config_t *cfg, const char *node, char *err, size_
     return ORBIT_OK;
 }
 
+/* The capsule runner's options; they need --root (capsules come from the ledger). */
+static int set_capsules(orbit_leaf_config_t *cfg, zhashx_t *v, bool root, char *err, size_t errlen)
+{
+    static const char *const need_root[] = {"capsule-log-dir", "cgroup-parent", "no-cgroups",
+                                            "stop-grace-ms"};
+    for (size_t i = 0; !root && i < sizeof need_root / sizeof need_root[0]; i++)
+        if (orbit_cli_str(v, need_root[i]))
+            return fail(err, errlen, "--%s needs --root (capsules come from the ledger)",
+                        need_root[i]);
+    cfg->capsules = root && !orbit_cli_flag(v, "no-capsules");
+    cfg->no_cgroups = orbit_cli_flag(v, "no-cgroups");
+    if (orbit_cli_u32(v, "stop-grace-ms", 1, ORBIT_LEAF_STOP_GRACE_MAX_MS,
+                      ORBIT_LEAF_CAPSULE_GRACE_MS, &cfg->stop_grace_ms, err, errlen) != 0)
+        return ORBIT_EINVAL;
+    int rc;
+    if ((rc = set_path(&cfg->capsule_log_dir, v, "capsule-log-dir", err, errlen)) != ORBIT_OK ||
+        (rc = set_path(&cfg->cgroup_parent, v, "cgroup-parent", err, errlen)) != ORBIT_OK)
+        return rc;
+    struct stat st;
+    if (cfg->capsule_log_dir && (stat(cfg->capsule_log_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return fail(err, errlen, "--capsule-log-dir: '%s' is not a directory",
+                    cfg->capsule_log_dir);
+    return ORBIT_OK;
+}
+
 /* Everything orbit_cli left as strings, checked and converted (the host
  * name is looked up last, once the flags are known to be good). */
 static int apply(orbit_leaf_config_t *cfg, zhashx_t *v, char *err, size_t errlen)
 {
     int rc;
     const char *shard = orbit_cli_str(v, "shard");
+    bool root_given = orbit_cli_str(v, "root") != NULL;
     if ((shard && (rc = set_shards(cfg, shard, err, errlen)) != ORBIT_OK) ||
         (rc = set_labels(cfg, v, err, errlen)) != ORBIT_OK)
         return rc;
@@ -197,6 +239,8 @@ static int apply(orbit_leaf_config_t *cfg, zhashx_t *v, char *err, size_t errlen
     if ((rc = set_path(&cfg->nvml_lib, v, "nvml-lib", err, errlen)) != ORBIT_OK ||
         (rc = set_path(&cfg->proc_root, v, "proc-root", err, errlen)) != ORBIT_OK ||
         (rc = set_path(&cfg->config_file, v, "config", err, errlen)) != ORBIT_OK)
+        return rc;
+    if ((rc = set_capsules(cfg, v, root_given, err, errlen)) != ORBIT_OK)
         return rc;
     const char *level = orbit_cli_str(v, "log-level");
     if (level)
@@ -221,6 +265,8 @@ void orbit_leaf_config_close(orbit_leaf_config_t *cfg)
 {
     if (!cfg)
         return;
+    free(cfg->capsule_log_dir);
+    free(cfg->cgroup_parent);
     for (size_t i = 0; i < cfg->nshards; i++)
         free(cfg->shards[i]);
     free(cfg->roots);

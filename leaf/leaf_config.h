@@ -9,11 +9,12 @@
 #include "orbit_log.h"
 #include "orbit_node.h"
 
-#define ORBIT_LEAF_SHARDS_MAX       16
-#define ORBIT_LEAF_INTERVAL_MIN_MS  10
-#define ORBIT_LEAF_INTERVAL_MAX_MS  3600000u
-#define ORBIT_LEAF_FULL_EVERY_MAX   100000u
-#define ORBIT_LEAF_XID_WINDOW_MAX_S 604800u /* a week */
+#define ORBIT_LEAF_SHARDS_MAX        16
+#define ORBIT_LEAF_INTERVAL_MIN_MS   10
+#define ORBIT_LEAF_INTERVAL_MAX_MS   3600000u
+#define ORBIT_LEAF_FULL_EVERY_MAX    100000u
+#define ORBIT_LEAF_XID_WINDOW_MAX_S  604800u /* a week */
+#define ORBIT_LEAF_STOP_GRACE_MAX_MS 600000u
 
 /* The command line (orbit_cli: "--flag=value" works too, and --help prints
  * every flag):
@@ -21,15 +22,23 @@
  *              [--node NAME] [--label KEY=VALUE]...
  *              [--interval-ms MS] [--full-every K] [--xid-window-s S]
  *              [--xid-critical-window-s S] [--nvml-lib PATH]
- *              [--proc-root DIR] [--config FILE] [--log-level LEVEL]
- *              [--help] [--version]
+ *              [--proc-root DIR] [--no-capsules] [--capsule-log-dir DIR]
+ *              [--cgroup-parent PATH] [--no-cgroups] [--stop-grace-ms MS]
+ *              [--config FILE] [--log-level LEVEL] [--help] [--version]
  * With --root the leaf discovers its shards: it reads the topology from the
  * root replicas and uses its rack's candidates (leaf_agent.h); --root needs
  * a rack label and excludes --shard (from the file too: a flag does not
  * override the other mode's key, both together are an error).
+ * With --root the leaf also runs the capsules the ledger places on its node
+ * (leaf_exec.h) unless --no-capsules; --capsule-log-dir (an existing
+ * directory; default: output to /dev/null), --cgroup-parent, --no-cgroups and
+ * --stop-grace-ms (1..600000, default ORBIT_LEAF_CAPSULE_GRACE_MS) configure
+ * the capsule runner (leaf_capsule.h) and need --root.
  * The ZPL file holds the same keys under "leaf" (leaf/node, leaf/shard, leaf/root,
  * leaf/interval-ms, leaf/full-every, leaf/xid-window-s,
- * leaf/xid-critical-window-s, leaf/nvml-lib, leaf/proc-root, leaf/log-level,
+ * leaf/xid-critical-window-s, leaf/nvml-lib, leaf/proc-root, leaf/no-capsules,
+ * leaf/capsule-log-dir, leaf/cgroup-parent, leaf/no-cgroups,
+ * leaf/stop-grace-ms, leaf/log-level,
  * and one leaf/label/KEY = VALUE per label); unknown keys are errors. A flag
  * overrides the file's value; flag labels are merged over file labels (same
  * key: the flag wins). */
@@ -46,6 +55,11 @@ typedef struct {
     char *nvml_lib;                 /* NULL: libnvidia-ml.so.1 */
     char *proc_root;                /* NULL: /proc */
     char *config_file;              /* NULL: none */
+    bool capsules;                  /* run the ledger's capsules: --root without --no-capsules */
+    char *capsule_log_dir;          /* NULL: capsule output to /dev/null */
+    char *cgroup_parent;            /* NULL: the runner's default (orbit.slice) */
+    bool no_cgroups;                /* plain processes, no cgroup probing */
+    uint32_t stop_grace_ms;         /* SIGTERM to SIGKILL; default ORBIT_LEAF_CAPSULE_GRACE_MS */
     orbit_log_level_t log_level;    /* default info */
     bool help, version;             /* printed; nothing else is validated then */
 } orbit_leaf_config_t;
@@ -59,7 +73,8 @@ typedef struct {
  * Errors: ORBIT_EINVAL with a one-line reason (no program name, no newline)
  * in err (size errlen): unknown flag, missing value, value out of range,
  * malformed endpoint, invalid node name or label, neither or both of
- * --shard and --root, --root without a rack label, unreadable or
+ * --shard and --root, --root without a rack label, a capsule option
+ * without --root, a capsule log directory that is not a directory, unreadable or
  * invalid config file, unknown key in it. ORBIT_ENOMEM. */
 int orbit_leaf_config_parse(int argc, char **argv, orbit_leaf_config_t *cfg, char *err,
                             size_t errlen);

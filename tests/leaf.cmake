@@ -9,7 +9,7 @@ add_library(fake_nvml SHARED ${CMAKE_CURRENT_LIST_DIR}/fake_nvml.c)
 target_include_directories(fake_nvml PRIVATE ${PROJECT_SOURCE_DIR}/leaf)
 
 foreach(t test_leaf_procfs test_leaf_nvml test_leaf_link test_leaf_config test_leaf_agent
-          test_leaf_home test_leaf_capsule)
+          test_leaf_home test_leaf_capsule test_leaf_desired test_leaf_exec)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
   target_link_libraries(${t} PRIVATE orbit_leaf PkgConfig::CMOCKA)
   add_test(NAME ${t} COMMAND ${t})

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "leaf_capsule.h"
 #include "leaf_config.h"
 #include "leaf_nvml.h"
 #include "orbit_err.h"
@@ -201,6 +202,59 @@ static void root_mode(void **state)
     assert_false(orbit_leaf_config_rack(&f->cfg, rack, sizeof rack));
 }
 
+#define ROOT "--root", "tcp://127.0.0.1:7000", "--label", "rack=r1"
+
+static void capsule_options(void **state)
+{
+    fixture_t *f = *state;
+    /* --root runs capsules by default, with the runner's defaults. */
+    assert_int_equal(parse(f, "--node", "n1", ROOT, (char *)NULL), ORBIT_OK);
+    assert_true(f->cfg.capsules);
+    assert_null(f->cfg.capsule_log_dir);
+    assert_null(f->cfg.cgroup_parent);
+    assert_false(f->cfg.no_cgroups);
+    assert_int_equal(f->cfg.stop_grace_ms, ORBIT_LEAF_CAPSULE_GRACE_MS);
+    /* --shard never does (no ledger to read placements from). */
+    assert_int_equal(parse(f, "--node", "n1", SHARD, (char *)NULL), ORBIT_OK);
+    assert_false(f->cfg.capsules);
+    assert_int_equal(parse(f, "--node", "n1", ROOT, "--no-capsules", (char *)NULL), ORBIT_OK);
+    assert_false(f->cfg.capsules);
+    assert_int_equal(parse(f, "--node", "n1", ROOT, "--capsule-log-dir", "/tmp", "--cgroup-parent",
+                           "orbit-test.slice", "--no-cgroups", "--stop-grace-ms", "250",
+                           (char *)NULL),
+                     ORBIT_OK);
+    assert_true(f->cfg.capsules);
+    assert_string_equal(f->cfg.capsule_log_dir, "/tmp");
+    assert_string_equal(f->cfg.cgroup_parent, "orbit-test.slice");
+    assert_true(f->cfg.no_cgroups);
+    assert_int_equal(f->cfg.stop_grace_ms, 250);
+    /* The same from the file. */
+    write_file(f, "leaf\n"
+                  "    node = n2\n"
+                  "    root = \"tcp://127.0.0.1:7000\"\n"
+                  "    capsule-log-dir = /tmp\n"
+                  "    no-cgroups = true\n"
+                  "    stop-grace-ms = 1000\n"
+                  "    label\n"
+                  "        rack = r3\n");
+    assert_int_equal(parse(f, "--config", f->file, (char *)NULL), ORBIT_OK);
+    assert_true(f->cfg.capsules);
+    assert_string_equal(f->cfg.capsule_log_dir, "/tmp");
+    assert_true(f->cfg.no_cgroups);
+    assert_int_equal(f->cfg.stop_grace_ms, 1000);
+    /* Refused. */
+    BAD(f, "--capsule-log-dir needs --root", SHARD, "--capsule-log-dir", "/tmp");
+    BAD(f, "--no-cgroups needs --root", SHARD, "--no-cgroups");
+    BAD(f, "--stop-grace-ms needs --root", SHARD, "--stop-grace-ms", "100");
+    BAD(f, "--cgroup-parent needs --root", SHARD, "--cgroup-parent", "x.slice");
+    BAD(f, "--stop-grace-ms", ROOT, "--stop-grace-ms", "0");
+    BAD(f, "--stop-grace-ms", ROOT, "--stop-grace-ms", "600001");
+    BAD(f, "is not a directory", ROOT, "--capsule-log-dir", "/nonexistent/logs");
+    BAD(f, "is not a directory", ROOT, "--capsule-log-dir", "/dev/null");
+    BAD(f, "--capsule-log-dir: empty path", ROOT, "--capsule-log-dir", "");
+    BAD(f, "--cgroup-parent: empty path", ROOT, "--cgroup-parent", "");
+}
+
 static void bad_intervals(void **state)
 {
     fixture_t *f = *state;
@@ -332,6 +386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_names_and_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(config_file_then_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_config_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(capsule_options, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
