@@ -19,12 +19,13 @@ struct orbit_sched_reaper {
     bool held;
     uint64_t epoch;
     uint64_t lease_index;
-    int64_t renewed_ms; /* local time the latest successful lease proposal was sent */
-    int64_t attempt_ms; /* local time of the latest lease proposal (0: none) */
-    zhashx_t *down;     /* node -> int64_t first seen DOWN by this holding */
-    double tokens;
+    int64_t renewed_ms;   /* local time the latest successful lease proposal was sent */
+    int64_t attempt_ms;   /* local time of the latest lease proposal (0: none) */
+    zhashx_t *down;       /* node -> int64_t first seen DOWN by this holding */
+    int64_t milli_tokens; /* the bucket, in thousandths of a revocation */
     int64_t refill_ms;
-    int64_t disruption_log_ms; /* last "disruption" log line (0: none) */
+    bool disruption_logged;
+    int64_t disruption_log_ms; /* last "disruption" log line */
     orbit_sched_reaper_stats_t st;
 };
 
@@ -125,7 +126,7 @@ void orbit_sched_reaper_lease_result(orbit_sched_reaper_t *r, int64_t sent_ms, i
         if (!r->held || epoch != r->epoch) {
             if (epoch != r->epoch) {
                 zhashx_purge(r->down); /* a new holding: timers afresh */
-                r->tokens = r->cfg.rate;
+                r->milli_tokens = (int64_t)r->cfg.rate * 1000;
                 r->refill_ms = sent_ms;
                 r->st.acquired++;
                 orbit_info("orbit-sched: %s holds the reaper lease (epoch %" PRIu64 ")", r->holder,
@@ -179,11 +180,11 @@ static int reap_placement(void *arg, const orbit_sched_placement_t *p)
         return 0;
     if (w->n == w->max)
         return 1;
-    if (w->r->tokens < 1.0) {
+    if (w->r->milli_tokens < 1000) {
         w->dry = true;
         return 1;
     }
-    w->r->tokens -= 1.0;
+    w->r->milli_tokens -= 1000;
     orbit_sched_reap_t *d = &w->out[w->n++];
     d->kind = kind;
     snprintf(d->key, sizeof d->key, "%s", key);
@@ -202,10 +203,12 @@ size_t orbit_sched_reaper_decide(orbit_sched_reaper_t *r, const orbit_sched_view
         return 0;
     }
     /* Refill the bucket. */
+    int64_t full = (int64_t)r->cfg.rate * 1000;
     if (now_ms > r->refill_ms) {
-        r->tokens += (double)(now_ms - r->refill_ms) * r->cfg.rate / 1000.0;
-        if (r->tokens > r->cfg.rate)
-            r->tokens = r->cfg.rate;
+        int64_t dt = now_ms - r->refill_ms;
+        r->milli_tokens = dt >= 1000 ? full : r->milli_tokens + dt * (int64_t)r->cfg.rate;
+        if (r->milli_tokens > full)
+            r->milli_tokens = full;
     }
     r->refill_ms = now_ms;
     /* Timers: kept for nodes still DOWN, started for new ones, dropped for
@@ -241,7 +244,8 @@ size_t orbit_sched_reaper_decide(orbit_sched_reaper_t *r, const orbit_sched_view
     r->st.fleet = (uint32_t)n;
     if (n && (uint64_t)dark * 100 > (uint64_t)r->cfg.max_down_pct * n) {
         r->st.disruption_stops++;
-        if (!r->disruption_log_ms || now_ms - r->disruption_log_ms >= DISRUPTION_LOG_MS) {
+        if (!r->disruption_logged || now_ms - r->disruption_log_ms >= DISRUPTION_LOG_MS) {
+            r->disruption_logged = true;
             r->disruption_log_ms = now_ms;
             orbit_warn("orbit-sched: reaper stopped: %u of %zu nodes down or unreachable (more "
                        "than %u%%), revoking nothing",
