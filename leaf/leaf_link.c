@@ -31,7 +31,8 @@ enum {
     F_PRESSURE = 1u << 10,
     F_GPUS = 1u << 11,
     F_LABELS = 1u << 12,
-    F_ALL = (1u << 13) - 1,
+    F_CAPSULES = 1u << 13,
+    F_ALL = (1u << 14) - 1,
 };
 
 /* Node flags. */
@@ -348,34 +349,48 @@ int orbit_leaf_link_add_node(orbit_leaf_link_t *l, const char *name, uint32_t *i
     return ORBIT_OK;
 }
 
-/* dst := src keeping dst's name; reuses dst's GPU array when the count is
- * unchanged. dst is unchanged on ORBIT_ENOMEM. */
+/* dst := src keeping dst's name; deep copies of the GPU and capsule lists
+ * (the caller's arrays are never kept), reusing dst's arrays when the counts
+ * are unchanged. dst is unchanged on ORBIT_ENOMEM. */
 static int state_assign(orbit_node_state_t *dst, const orbit_node_state_t *src)
 {
     orbit_gpu_t *g = dst->gpus;
-    if (src->ngpus != dst->ngpus || (src->ngpus && !g)) {
-        g = NULL;
-        if (src->ngpus) {
-            g = malloc(src->ngpus * sizeof *g);
-            if (!g)
-                return ORBIT_ENOMEM;
-        }
-        free(dst->gpus);
+    orbit_capsule_t *c = dst->capsules;
+    bool new_g = src->ngpus != dst->ngpus || (src->ngpus && !g);
+    bool new_c = src->ncapsules != dst->ncapsules || (src->ncapsules && !c);
+    if (new_g)
+        g = src->ngpus ? malloc(src->ngpus * sizeof *g) : NULL;
+    if (new_c)
+        c = src->ncapsules ? malloc(src->ncapsules * sizeof *c) : NULL;
+    if ((new_g && src->ngpus && !g) || (new_c && src->ncapsules && !c)) {
+        if (new_g)
+            free(g);
+        if (new_c)
+            free(c);
+        return ORBIT_ENOMEM;
     }
+    if (new_g)
+        free(dst->gpus);
+    if (new_c)
+        free(dst->capsules);
     char name[ORBIT_NAME_MAX];
     memcpy(name, dst->name, sizeof name);
     *dst = *src;
     memcpy(dst->name, name, sizeof name);
     dst->gpus = g;
+    dst->capsules = c;
     if (src->ngpus)
         memcpy(g, src->gpus, src->ngpus * sizeof *g);
+    if (src->ncapsules)
+        memcpy(c, src->capsules, src->ncapsules * sizeof *c);
     return ORBIT_OK;
 }
 
 int orbit_leaf_link_update(orbit_leaf_link_t *l, uint32_t idx, const orbit_node_state_t *state)
 {
     if (idx >= l->nnodes || !state || state->ngpus > ORBIT_GPUS_MAX ||
-        (state->ngpus && !state->gpus))
+        (state->ngpus && !state->gpus) || state->ncapsules > ORBIT_CAPSULES_MAX ||
+        (state->ncapsules && !state->capsules))
         return ORBIT_EINVAL;
     node_t *n = &l->nodes[idx];
     uint64_t old_incarnation = n->cur.incarnation;
@@ -515,8 +530,8 @@ static entry_t *ring_entry(orbit_leaf_link_t *l, const batch_t *b, uint32_t k)
 /* ------------------------------------------------------------------ flush */
 
 /* Make ref differ from cur in every field of mask, so that
- * orbit_node_delta_fill includes them. ref is a shallow copy: its GPU array
- * is never dereferenced when the counts differ. */
+ * orbit_node_delta_fill includes them. ref is a shallow copy: its GPU and
+ * capsule arrays are never dereferenced when the counts differ. */
 static void force_fields(orbit_node_state_t *ref, const orbit_node_state_t *cur, unsigned mask)
 {
     if (mask & F_INTERVAL)
@@ -545,6 +560,10 @@ static void force_fields(orbit_node_state_t *ref, const orbit_node_state_t *cur,
         ref->ngpus = cur->ngpus + 1;
         ref->gpus = NULL;
     }
+    if (mask & F_CAPSULES) {
+        ref->ncapsules = cur->ncapsules + 1;
+        ref->capsules = NULL;
+    }
     if (mask & F_LABELS) {
         ref->labels[0] = '\x01'; /* no valid label list starts with a control byte */
         ref->labels[1] = '\0';
@@ -567,6 +586,7 @@ static unsigned fields_of(const Orbit__NodeDelta *m)
     f |= m->pressure ? F_PRESSURE : 0;
     f |= (m->has_gpus_set && m->gpus_set) ? F_GPUS : 0;
     f |= (m->has_labels_set && m->labels_set) ? F_LABELS : 0;
+    f |= (m->has_capsules_set && m->capsules_set) ? F_CAPSULES : 0;
     return f;
 }
 

@@ -129,9 +129,13 @@ int orbit_leaf_link_find(const orbit_leaf_link_t *l, const char *name, uint32_t 
 uint32_t orbit_leaf_link_nodes(const orbit_leaf_link_t *l);
 
 /* Copy state as the node's current state (its name is ignored: the node
- * keeps its own) and queue the node for the next flush. A changed
- * incarnation makes the next message full.
- * Errors: ORBIT_EINVAL (no such index), ORBIT_ENOMEM (node unchanged). */
+ * keeps its own; its GPU and capsule lists are copied, no reference kept)
+ * and queue the node for the next flush. A changed incarnation makes the
+ * next message full. The capsule list is sent whole when it changed, and
+ * again until a send carrying it is acknowledged.
+ * Errors: ORBIT_EINVAL (no such index, more than ORBIT_GPUS_MAX GPUs or
+ * ORBIT_CAPSULES_MAX capsules, a count without its array), ORBIT_ENOMEM
+ * (node unchanged). */
 int orbit_leaf_link_update(orbit_leaf_link_t *l, uint32_t idx, const orbit_node_state_t *state);
 
 /* Send every queued node that is not backing off, in LeafBatch messages of

@@ -267,6 +267,79 @@ static void unchanged_fields_are_absent_from_deltas(void **state)
     batch_free(b);
 }
 
+/* caps := one capsule id in state st (reason r). */
+static void set_caps(orbit_node_state_t *s, const char *id, orbit_capsule_state_t st, const char *r)
+{
+    orbit_capsule_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    c.state = st;
+    snprintf(c.reason, sizeof c.reason, "%s", r);
+    c.since_ms = 1700000000000;
+    assert_int_equal(orbit_node_state_set_capsules(s, &c, 1), ORBIT_OK);
+}
+
+static void capsules_are_copied_and_carried_until_acked(void **state)
+{
+    fixture_t *f = *state;
+    set_caps(&f->st, "m1/web/0", ORBIT_CAPSULE_RUNNING, "");
+    Orbit__LeafBatch *b = send_one(f);
+    assert_true(b->deltas[0]->has_capsules_set && b->deltas[0]->n_capsules == 1);
+    shard_ack(f, b->batch_id, ORBIT__VERDICT__OK, NULL, 0);
+    batch_free(b);
+    leaf_recv(f, 1);
+
+    /* The link keeps its own copy: the caller replaces (frees) its list after the update,
+     * and the send still carries the list as it was at the update. */
+    set_caps(&f->st, "m1/web/0", ORBIT_CAPSULE_FAILED, "command not found: x");
+    assert_int_equal(orbit_leaf_link_update(f->link, f->node, &f->st), ORBIT_OK);
+    set_caps(&f->st, "m1/web/9", ORBIT_CAPSULE_STOPPED, "");
+    assert_int_equal(orbit_leaf_link_flush(f->link, f->now), 1);
+    b = shard_recv(f, WAIT_MS);
+    assert_non_null(b);
+    const Orbit__NodeDelta *d = b->deltas[0];
+    assert_false(is_full(d));
+    assert_true(d->has_capsules_set && d->n_capsules == 1);
+    assert_string_equal(d->capsules[0]->id, "m1/web/0");
+    assert_int_equal(d->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_FAILED);
+    assert_string_equal(d->capsules[0]->reason, "command not found: x");
+    uint64_t unacked_batch = b->batch_id;
+    batch_free(b);
+
+    /* Back to the acknowledged list while that send is unacknowledged: the list is still
+     * carried (the shard may have applied the failed one). */
+    set_caps(&f->st, "m1/web/0", ORBIT_CAPSULE_RUNNING, "");
+    b = send_one(f);
+    d = b->deltas[0];
+    assert_true(d->has_capsules_set && d->n_capsules == 1);
+    assert_int_equal(d->capsules[0]->state, ORBIT__CAPSULE_STATE__CAPSULE_RUNNING);
+    shard_ack(f, unacked_batch, ORBIT__VERDICT__OK, NULL, 0);
+    shard_ack(f, b->batch_id, ORBIT__VERDICT__OK, NULL, 0);
+    batch_free(b);
+    leaf_recv(f, 2);
+
+    /* Acknowledged and unchanged: no list in the next delta; an empty list is a change. */
+    f->st.cpu_used_m += 1;
+    b = send_one(f);
+    assert_false(b->deltas[0]->has_capsules_set);
+    shard_ack(f, b->batch_id, ORBIT__VERDICT__OK, NULL, 0);
+    batch_free(b);
+    leaf_recv(f, 1);
+    assert_int_equal(orbit_node_state_set_capsules(&f->st, NULL, 0), ORBIT_OK);
+    b = send_one(f);
+    assert_true(b->deltas[0]->has_capsules_set && b->deltas[0]->capsules_set);
+    assert_int_equal(b->deltas[0]->n_capsules, 0);
+    batch_free(b);
+
+    /* A count without its array is refused. */
+    orbit_node_state_t bad = f->st;
+    bad.gpus = NULL;
+    bad.ngpus = 0;
+    bad.ncapsules = 1;
+    bad.capsules = NULL;
+    assert_int_equal(orbit_leaf_link_update(f->link, f->node, &bad), ORBIT_EINVAL);
+}
+
 static void ok_advances_baseline(void **state)
 {
     fixture_t *f = *state;
@@ -901,6 +974,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(first_send_is_full),
         T(unchanged_fields_are_absent_from_deltas),
+        T(capsules_are_copied_and_carried_until_acked),
         T(ok_advances_baseline),
         T(duplicate_counts_as_ok),
         T(resync_sends_full_at_once),
