@@ -29,3 +29,10 @@ set_tests_properties(leaf_cli PROPERTIES LABELS integration TIMEOUT 60)
 add_test(NAME sim_root COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/sim_root.sh)
 set_tests_properties(sim_root PROPERTIES LABELS integration TIMEOUT 120
                      ENVIRONMENT "BIN=${CMAKE_BINARY_DIR}")
+
+# orbit-leaf --root runs the capsules placed on its node (3 replicas, a shard,
+# commitments proposed by hand): start, exact-node filter, exit, revocation,
+# failures with reasons, no capsule outliving the leaf.
+add_test(NAME exec_leaf COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/exec_leaf.sh)
+set_tests_properties(exec_leaf PROPERTIES LABELS integration TIMEOUT 120
+                     ENVIRONMENT "BIN=${CMAKE_BINARY_DIR}")
