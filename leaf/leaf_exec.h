@@ -20,7 +20,8 @@
  *      with a linearizable get, since a lagging replica may not have the module yet), the
  *      parsed argv cached per module until the module's index changes. A missing module, a
  *      command that is not a JSON argv, or a capsule id that is not mission/module/index
- *      makes the capsule FAILED with the reason, without a process.
+ *      makes the capsule FAILED with the reason, without a process. A later change of the
+ *      module does not touch capsules already placed (a new placement picks it up).
  *   4. Whenever the desired set changes, the actor sends the agent the whole set (id,
  *      placement index, argv or reason, cpu_m, mem: orbit_leaf_wants_encode) on its pipe.
  *   The ledger unreachable (or answering garbage): the last desired set stays (capsules are
