@@ -41,7 +41,10 @@ mod() { # a mission with one module whose fields are $1 (JSON members)
 OK_MOD='"name":"w","command":["sleep","1"],"count":2,"resources":{"cpu_m":100,"mem":1024}'
 
 # --- quota
-refused "$SRC/examples/mission.json" "principal: team-a has no quota grant"
+# The example runs on the constellation's real leaf (rack=local); here the
+# simulated rack m-r0 stands in for it.
+jq '.modules[0].node_selector = {"rack": "m-r0"}' "$SRC/examples/mission.json" > "$WORK/example.json"
+refused "$WORK/example.json" "principal: team-a has no quota grant"
 ctl quota grant team-a --cpu-m 4000 --mem 4294967296 >/dev/null 2>&1
 [ $? = 2 ] || fail "quota grant without --gpus should be a usage error"
 ctl quota grant team-a --cpu-m -1 --mem 1 --gpus 0 >/dev/null 2>&1
@@ -101,18 +104,29 @@ bad big-mem 'modules[0].resources.mem: 562949953421312 impossible: no node of 4'
     "$(mod '"name":"w","command":["sleep"],"count":1,"resources":{"mem":562949953421312}')"
 bad no-quota 'principal: team-b has no quota grant' \
     "{\"mission\":\"m1\",\"principal\":\"team-b\",\"modules\":[{$OK_MOD}]}"
+bad no-such-label 'modules[0].node_selector: no node of 4 has labels rack=nowhere' \
+    "$(mod "$OK_MOD"',"node_selector":{"rack":"nowhere"}')"
+bad selector-type 'modules[0].node_selector.rack: must be a string' \
+    "$(mod "$OK_MOD"',"node_selector":{"rack":1}')"
+bad selector-char 'modules[0].node_selector: selector: bad character' \
+    "$(mod "$OK_MOD"',"node_selector":{"rack":"a b"}')"
+bad selector-array 'modules[0].node_selector: must be an object of label values' \
+    "$(mod "$OK_MOD"',"node_selector":["rack=a"]')"
+bad selected-too-small 'modules[0].resources.cpu_m: 999999 impossible: no node of 4 selected' \
+    "$(mod '"name":"w","command":["sleep"],"count":1,"resources":{"cpu_m":999999},"node_selector":{"rack":"m-r0"}')"
 ctl mission submit >/dev/null 2>&1; [ $? = 2 ] || fail "submit without FILE: not a usage error"
 ctl mission frobnicate x >/dev/null 2>&1; [ $? = 2 ] || fail "unknown mission command: not 2"
 
 # --- submit the example
-ctl --json mission submit "$SRC/examples/mission.json" > "$WORK/submit.json" ||
+ctl --json mission submit "$WORK/example.json" > "$WORK/submit.json" ||
     fail "submit: $(cat "$WORK/submit.json")"
 jq -e '.mission == "hello" and .committed and (.modules | length) == 1 and
     .modules[0].module == "sleeper" and .modules[0].outcome.kind == "COMMITTED"' \
     "$WORK/submit.json" >/dev/null || fail "submit output: $(cat "$WORK/submit.json")"
 get module/hello/sleeper | jq -e '.spec == {"count": 2, "resources": {"cpu_m": 100,
     "mem": 67108864, "gpus": 0}, "command": "[\"sleep\",\"600\"]", "priority": 0, "gang": false,
-    "principal": "team-a"}' >/dev/null || fail "stored module: $(get module/hello/sleeper)"
+    "principal": "team-a", "node_selector": "rack=m-r0"}' >/dev/null ||
+    fail "stored module: $(get module/hello/sleeper)"
 echo "submit ok: $(get module/hello/sleeper)"
 
 # --- status: pending, then one placed
@@ -121,7 +135,7 @@ jq -e '.mission == "hello" and .modules[0].state == "active" and .modules[0].pla
     [.modules[0].capsules[] | [.capsule, .state, .node]] ==
     [["hello/sleeper/0", "pending", null], ["hello/sleeper/1", "pending", null]]' \
     "$WORK/status.json" >/dev/null || fail "status: $(cat "$WORK/status.json")"
-ctl mission status hello | grep -qE '^  hello/sleeper/1 +pending +-$' ||
+ctl mission status hello | grep -qE '^  hello/sleeper/1 +pending +- *$' ||
     fail "human status: $(ctl mission status hello)"
 ctl mission status hello | grep -qF 'command    sleep 600' || fail "human status lacks command"
 cat > "$WORK/place.json" <<'JSON'
@@ -130,7 +144,8 @@ cat > "$WORK/place.json" <<'JSON'
 JSON
 ctl ledger propose "$WORK/place.json" >/dev/null || fail "placement not committed"
 ctl --json mission status hello --module sleeper | jq -e '.modules[0].placed == 1 and
-    .modules[0].capsules[0].node == "m-0" and .modules[0].capsules[1].state == "pending"' \
+    .modules[0].capsules[0].node == "m-0" and .modules[0].capsules[0].state == "placed" and
+    .modules[0].capsules[1].state == "pending"' \
     >/dev/null || fail "status after placement: $(ctl --json mission status hello)"
 ctl --json quota show team-a | jq -e '.used.cpu_m == 100' >/dev/null || fail "quota usage"
 ctl mission status nosuch >/dev/null 2>&1 && fail "status of an unknown mission succeeded"

@@ -5,6 +5,7 @@ include_guard(GLOBAL)
 
 orbit_unit_test(test_orbit_sim_model orbit_sim)
 orbit_unit_test(test_orbit_bench orbit_bench)
+orbit_unit_test(test_orbit_sim_capsules orbit_sim)
 
 # orbit_tools_script_test(NAME LABEL TIMEOUT SCRIPT ARGS...): bash SCRIPT
 # with BIN pointing at the build tree.

@@ -4,7 +4,8 @@
 # configuration to .orbit/etc and starts: three root replicas (the Ephemeris
 # ledger over Raft, data in .orbit/data, and each a warm root view), a zone shard,
 # three rack shards, 3,000 simulated leaves and one real leaf for this
-# machine, all on 127.0.0.1. Logs and pids live in .orbit/.
+# machine (which runs the capsules placed on it), and two schedulers (one of
+# them the elected reaper), all on 127.0.0.1. Logs and pids live in .orbit/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -61,7 +62,7 @@ orbit_install_deps
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DORBIT_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 stop_all
-mkdir -p "$STATE/etc" "$STATE/log" "$STATE/run" "$STATE/data"
+mkdir -p "$STATE/etc" "$STATE/log" "$STATE/run" "$STATE/data" "$STATE/capsules"
 
 # ---- embedded default configuration (czmq ZPL) ---------------------------
 ROOTS=tcp://127.0.0.1:7400,tcp://127.0.0.1:7401,tcp://127.0.0.1:7402
@@ -95,15 +96,24 @@ sim
     prefix = sim
     racks = 3
     zone = local
+    ledger = $ROOTS
 CFG
 cat > "$STATE/etc/leaf.cfg" <<CFG
 leaf
     root = $ROOTS
     interval-ms = 1000
+    capsule-log-dir = $STATE/capsules
     label
         rack = local
         zone = local
 CFG
+for i in 1 2; do
+    cat > "$STATE/etc/sched-$i.cfg" <<CFG
+sched
+    root = $ROOTS
+    name = sched-$i
+CFG
+done
 
 rm -f "$STATE"/log/*.log "$STATE"/run/*.cmd
 for i in 1 2 3; do launch root-$i "$BUILD/root/orbit-root" --config "$STATE/etc/root-$i.cfg"; done
@@ -124,12 +134,15 @@ if ! "$CTL" --json topology show 2>/dev/null | jq -e '.shards | length > 0' >/de
     done
     "$CTL" topology move-rack local rack-1 >/dev/null
 fi
+# The example mission's principal (a grant replaces the previous one).
+"$CTL" quota grant team-a --cpu-m 8000 --mem 8589934592 --gpus 0 >/dev/null
 
 for s in zone-local rack-1 rack-2 rack-3; do
     launch $s "$BUILD/shard/orbit-shard" --config "$STATE/etc/$s.cfg"
 done
 launch sim "$BUILD/tools/orbit-sim" --config "$STATE/etc/sim.cfg"
 launch leaf "$BUILD/leaf/orbit-leaf" --config "$STATE/etc/leaf.cfg"
+for i in 1 2; do launch sched-$i "$BUILD/tools/orbit-sched" --config "$STATE/etc/sched-$i.cfg"; done
 
 sleep 0.5
 for f in "$STATE"/run/*.pid; do
@@ -157,6 +170,14 @@ The local constellation is up (logs in .orbit/log, configuration in .orbit/etc):
   zone shard    zone-local on :7410; rack shards rack-1..3 on :7411-7413 (declared in the ledger:
                 shards and leaves are given only the root endpoints and find their place)
   leaves        3,000 simulated (orbit-sim, racks sim-r0..2) + this machine ($(hostname), rack=local)
+  schedulers    sched-1, sched-2 (orbit-sched: place missions, revoke from long-dead nodes; one
+                of them holds the reaper lease)
+
+Run a mission on this machine (examples/mission.json: two \`sleep 600\` capsules, rack=local):
+  orbitctl mission submit examples/mission.json
+  orbitctl mission status hello         # placed on $(hostname), then running; pgrep -a sleep
+  orbitctl view capsules hello/         # what the leaf reports through telemetry
+  orbitctl mission stop hello           # the scheduler revokes, the leaf ends the processes
 
 Look at it with orbitctl ($CTL):
   orbitctl view summary                 # cluster totals (add --json for scripts)

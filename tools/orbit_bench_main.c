@@ -8,6 +8,7 @@
 
 #include "orbit_bench_ingest.h"
 #include "orbit_bench_ledger.h"
+#include "orbit_bench_sched.h"
 #include "orbit_bench_tree.h"
 #include "orbit_cli.h"
 #include "orbit_err.h"
@@ -18,7 +19,9 @@ static const orbit_opt_t opts[] = {
     {"seconds", "S", "measurement time (default: ingest 5, tree 10)", false},
     {"seed", "S", "seed of the simulated fleet (default 1)", false},
     /* ingest */
-    {"nodes", "N", "ingest: nodes in the delta stream; ledger: nodes placed on (default 10000)",
+    {"nodes", "N",
+     "ingest: nodes in the delta stream; ledger: nodes placed on; sched: simulated leaves "
+     "(default 10000)",
      false},
     {"batch", "B", "ingest: node messages per frame (default 64)", false},
     {"rounds", "R", "ingest: rounds per run, the full-state round included (default 31)", false},
@@ -36,8 +39,10 @@ static const orbit_opt_t opts[] = {
     {"converge-timeout-s", "S", "tree: bound on waiting for every leaf alive (default 30 + N/2000)",
      false},
     {"bindir", "DIR",
-     "tree, ledger: where orbit-root, orbit-shard, orbit-sim are (default: beside me)", false},
-    {"keep-logs", NULL, "tree, ledger: keep the children's logs (ledger: and data)", false},
+     "tree, ledger, sched: where orbit-root, orbit-shard, orbit-sim, orbit-sched are (default: "
+     "beside me)",
+     false},
+    {"keep-logs", NULL, "tree, ledger, sched: keep the children's logs (ledger: and data)", false},
     /* ledger */
     {"proposers", "N[,N...]", "ledger: concurrent proposers, one run each (default 1,16,256)",
      false},
@@ -49,13 +54,22 @@ static const orbit_opt_t opts[] = {
     {"fill-proposers", "N", "ledger: proposers filling the ledger (default 256)", false},
     {"fill-timeout-s", "S", "ledger: bound on filling; the count reached is reported (default 600)",
      false},
+    /* sched, check */
+    {"schedulers", "N[,N...]",
+     "sched: concurrent orbit-sched processes, one run each (default 1,4)", false},
+    {"capsules", "N", "sched: capsules to place (default 40000)", false},
+    {"gangs", "N", "sched: gang modules of 8 one-GPU capsules among them (default 10)", false},
+    {"workers", "N", "sched: proposer threads per scheduler (default 16)", false},
+    {"place-timeout-s", "S", "sched: bound on waiting for all placed (default 300)", false},
+    {"root", "ENDPOINT[,...]", "check: the root replicas of the cluster to check", false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {"orbit-bench",
                                 "Benchmarks: shard ingest throughput and memory; telemetry tree "
                                 "freshness and root message rate; ledger commitments/s, latency, "
-                                "failover and restart.",
-                                "ingest|tree|ledger [options]", "bench", opts};
+                                "failover and restart; scheduling placements/s with its invariant "
+                                "check (also alone: check --root EPS).",
+                                "ingest|tree|ledger|sched|check [options]", "bench", opts};
 
 static volatile int stop_flag;
 
@@ -196,6 +210,50 @@ static int run_ledger(zhashx_t *v, bool json)
     return rc != ORBIT_OK || stop_flag ? 1 : 0;
 }
 
+static int run_sched(zhashx_t *v, bool json)
+{
+    orbit_bench_sched_cfg_t c;
+    orbit_bench_sched_cfg_default(&c);
+    c.stop = &stop_flag;
+    char err[256];
+    if (orbit_cli_str(v, "schedulers") &&
+        orbit_bench_sched_parse_counts(orbit_cli_str(v, "schedulers"), &c, err, sizeof err))
+        orbit_cli_die(cli.prog, err);
+    u32(v, "nodes", 1, 1000000, &c.nodes);
+    u32(v, "capsules", 1, 10000000, &c.capsules);
+    u32(v, "gangs", 0, 100000, &c.gangs);
+    u32(v, "workers", 1, 1024, &c.workers);
+    u32(v, "place-timeout-s", 1, 86400, &c.place_timeout_s);
+    c.bindir = orbit_cli_str(v, "bindir");
+    c.keep_logs = orbit_cli_flag(v, "keep-logs");
+    orbit_bench_sched_run_t *r = calloc(c.nschedulers, sizeof *r);
+    if (!r)
+        orbit_cli_die(cli.prog, "out of memory");
+    int status = 0;
+    size_t done = 0;
+    for (; done < c.nschedulers && !stop_flag; done++) {
+        if (!json)
+            fprintf(stderr, "orbit-bench: sched with %u scheduler(s)...\n", c.schedulers[done]);
+        if (orbit_bench_sched_run(&c, done, &r[done]) != ORBIT_OK)
+            status = 1;
+    }
+    orbit_bench_sched_print(&c, r, done, json);
+    free(r);
+    return stop_flag ? 1 : status;
+}
+
+static int run_check(zhashx_t *v, bool json)
+{
+    const char *roots = orbit_cli_str(v, "root");
+    if (!roots)
+        orbit_cli_die(cli.prog, "check needs --root ENDPOINT[,...]");
+    zsys_init();
+    orbit_bench_sched_check_t k;
+    int rc = orbit_bench_sched_check(roots, 10000, &k);
+    orbit_bench_sched_check_print(&k, json);
+    return rc == ORBIT_OK && orbit_bench_sched_check_ok(&k) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     char err[256] = "";
@@ -208,9 +266,11 @@ int main(int argc, char **argv)
     if (rc < 0)
         orbit_cli_die(cli.prog, err);
     if (npos != 1 ||
-        (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree") && strcmp(pos[0], "ledger"))) {
+        (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree") && strcmp(pos[0], "ledger") &&
+         strcmp(pos[0], "sched") && strcmp(pos[0], "check"))) {
         zhashx_destroy(&v);
-        orbit_cli_die(cli.prog, "expected one benchmark: ingest, tree or ledger (see --help)");
+        orbit_cli_die(cli.prog,
+                      "expected one benchmark: ingest, tree, ledger, sched or check (see --help)");
     }
     /* Our own handlers: czmq's would only set zsys_interrupted. */
     zsys_handler_set(NULL);
@@ -220,9 +280,11 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool json = orbit_cli_flag(v, "json");
-    int status = !strcmp(pos[0], "ingest") ? run_ingest(v, json)
-                 : !strcmp(pos[0], "tree") ? run_tree(v, json)
-                                           : run_ledger(v, json);
+    int status = !strcmp(pos[0], "ingest")   ? run_ingest(v, json)
+                 : !strcmp(pos[0], "tree")   ? run_tree(v, json)
+                 : !strcmp(pos[0], "ledger") ? run_ledger(v, json)
+                 : !strcmp(pos[0], "sched")  ? run_sched(v, json)
+                                             : run_check(v, json);
     zhashx_destroy(&v);
     return status;
 }

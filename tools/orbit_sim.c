@@ -11,6 +11,7 @@
 #include "leaf_link.h"
 #include "orbit_err.h"
 #include "orbit_log.h"
+#include "orbit_sim_capsules.h"
 #include "orbit_sock.h"
 #include "topology_fetch.h"
 
@@ -53,6 +54,9 @@ struct orbit_sim {
     int64_t discover_log_ms;
     uint64_t discover_suppressed;
     orbit_ratelimit_t move_log;
+    /* cfg.ledger: the capsules of every node, and a state to stamp them on. */
+    orbit_sim_capsules_t *caps;
+    orbit_node_state_t with_caps;
 };
 
 uint32_t orbit_sim_default_sockets(uint32_t leaves)
@@ -198,7 +202,8 @@ orbit_sim_t *orbit_sim_new(const orbit_sim_cfg_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     s->cfg = *cfg;
-    s->cfg.shards = s->cfg.roots = NULL; /* parsed into endpoints or a client; not kept */
+    s->cfg.shards = s->cfg.roots = s->cfg.ledger = NULL; /* parsed; not kept */
+    orbit_node_state_init(&s->with_caps);
     s->refetch_timer = -1;
     if (!cfg->shards == !cfg->roots) {
         snprintf(err, errlen, "give exactly one of --shard and --root");
@@ -227,6 +232,13 @@ orbit_sim_t *orbit_sim_new(const orbit_sim_cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (cfg->ledger) {
+        s->caps = orbit_sim_capsules_new(
+            cfg->ledger, cfg->model.prefix ? cfg->model.prefix : ORBIT_SIM_DEFAULT_PREFIX,
+            cfg->model.nodes, cfg->model.interval_ms, err, errlen);
+        if (!s->caps)
+            goto fail;
+    }
     /* The model copied prefix and zone; nothing else keeps the caller's. */
     s->cfg.model.prefix = s->cfg.model.zone = NULL;
     if (open_links(s, err, errlen) != ORBIT_OK || route_nodes(s, err, errlen) != ORBIT_OK)
@@ -251,6 +263,8 @@ void orbit_sim_destroy(orbit_sim_t **ps)
         orbit_leaf_candidates_close(&s->links[j].cand);
     }
     orbit_ledger_client_destroy(&s->roots);
+    orbit_sim_capsules_destroy(&s->caps);
+    orbit_node_state_close(&s->with_caps);
     free(s->prefix);
     free(s->links);
     free(s->leaf_link);
@@ -288,6 +302,12 @@ void orbit_sim_stats(const orbit_sim_t *s, orbit_sim_stats_t *out)
         out->stale_fetches = s->home.stats.stale_fetches;
         out->rehomes = s->home.stats.rehomes;
     }
+    if (s->caps) {
+        orbit_sim_capsules_stats_t c;
+        orbit_sim_capsules_stats(s->caps, &c);
+        out->capsules = c.capsules;
+        out->capsule_updates = c.updates;
+    }
 }
 
 const char *orbit_sim_rack_endpoint(const orbit_sim_t *s, uint32_t rack)
@@ -320,6 +340,9 @@ static void log_stats(orbit_sim_t *s, int64_t now, bool final)
                    " re-homes, %" PRIu64 " failovers, %" PRIu64 " returns, wrong-shard %" PRIu64,
                    x.topology_epoch, x.fetches, x.fetch_failures, x.refetches, x.stale_fetches,
                    x.rehomes, x.failovers, x.returns, x.wrong_shard);
+    if (s->caps)
+        orbit_info("sim: %" PRIu64 " capsules running, %" PRIu64 " placement updates", x.capsules,
+                   x.capsule_updates);
 }
 
 /* ------------------------------------------------------------------- loop */
@@ -553,6 +576,26 @@ static int64_t due_ms(const orbit_sim_t *s, uint32_t i)
            (int64_t)((uint64_t)i * s->cfg.model.interval_ms / s->cfg.model.nodes);
 }
 
+/* The model's state of node i with its capsules (NULL when out of memory). */
+static const orbit_node_state_t *stamp_capsules(orbit_sim_t *s, uint32_t i,
+                                                const orbit_node_state_t *st)
+{
+    const orbit_capsule_t *caps;
+    uint32_t n = orbit_sim_capsules_of(s->caps, i, &caps);
+    if (orbit_node_state_copy(&s->with_caps, st) != ORBIT_OK ||
+        orbit_node_state_set_capsules(&s->with_caps, caps, n) != ORBIT_OK)
+        return NULL;
+    return &s->with_caps;
+}
+
+static int on_caps(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)sock;
+    orbit_sim_t *s = arg;
+    return orbit_sim_capsules_recv(s->caps, zclock_time()) == 0 ? 0 : -1;
+}
+
 static int on_pace(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -574,7 +617,10 @@ static int on_pace(zloop_t *loop, int timer_id, void *arg)
         s->st.reboots += w.rebooted;
         s->st.gpu_events += w.gpu_events;
         s->st.gpu_recovered += w.gpu_recovered;
-        int rc = orbit_leaf_link_update(s->links[s->leaf_link[i]].link, s->leaf_idx[i], st);
+        if (s->caps)
+            st = stamp_capsules(s, i, st);
+        int rc = st ? orbit_leaf_link_update(s->links[s->leaf_link[i]].link, s->leaf_idx[i], st)
+                    : ORBIT_ENOMEM;
         if (rc != ORBIT_OK)
             s->st.link_errors++;
         if (++s->next == nodes) {
@@ -635,6 +681,8 @@ int orbit_sim_run(orbit_sim_t *s)
     for (uint32_t j = 0; j < s->nlinks; j++)
         if (s->links[j].sock)
             zloop_reader(s->loop, s->links[j].sock, on_sock, &s->links[j]);
+    if (s->caps)
+        zloop_reader(s->loop, orbit_sim_capsules_sock(s->caps), on_caps, s);
     zloop_timer(s->loop, s->tick_ms, 0, on_pace, s);
     if (s->cfg.stats_ms)
         zloop_timer(s->loop, s->cfg.stats_ms, 0, on_stats, s);

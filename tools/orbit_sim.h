@@ -55,6 +55,9 @@ typedef struct {
     uint32_t full_every;         /* every K-th send of a node is full; 0: leaf_link's default */
     uint32_t duration_ms;        /* stop after this long; 0: until SIGINT/SIGTERM */
     uint32_t stats_ms;           /* period of the info-level stats line; 0: none */
+    const char *ledger;          /* root endpoints to learn placements from (the capsules the
+                                    nodes report RUNNING, orbit_sim_capsules.h); NULL: no
+                                    capsules. Copied. */
 } orbit_sim_cfg_t;
 
 /* Counters, never reset: the simulator's own and the sum over its links. */
@@ -75,6 +78,9 @@ typedef struct {
     uint64_t rehomes;   /* rack links moved to a new preferred shard by a topology change */
     uint64_t failovers; /* rack links moved to the next candidate (silent, wrong shard) */
     uint64_t returns;   /* rack links moved back to their preferred shard */
+    /* Capsules (cfg.ledger) only. */
+    uint64_t capsules;        /* capsules reported RUNNING now */
+    uint64_t capsule_updates; /* change messages from the placement reader */
 } orbit_sim_stats_t;
 
 typedef struct orbit_sim orbit_sim_t;

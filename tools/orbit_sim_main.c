@@ -29,6 +29,10 @@ static const orbit_opt_t opts[] = {
     {"stats-ms", "MS", "period of the stats line at info level, 0 = none (default 10000)", false},
     {"reboots-per-hour", "X", "reboots per leaf-hour of simulated time (default 2)", false},
     {"gpu-events-per-hour", "X", "XID/ECC events per GPU-hour (default 0.2)", false},
+    {"ledger", "ENDPOINT[,...]",
+     "root replica endpoints to learn placements from: capsules placed on the simulated nodes "
+     "are reported running until revoked (default: no capsules)",
+     false},
     {"print-totals", NULL, "print the fleet's capacity totals as JSON and exit", false},
     {NULL, NULL, NULL, false}};
 
@@ -131,6 +135,7 @@ int main(int argc, char **argv)
     }
     cfg.shards = orbit_cli_str(v, "shard");
     cfg.roots = orbit_cli_str(v, "root");
+    cfg.ledger = orbit_cli_str(v, "ledger");
     if (!cfg.shards && !cfg.roots)
         orbit_cli_die(cli.prog, "--shard is required (or --root)");
     if (cfg.shards && cfg.roots)

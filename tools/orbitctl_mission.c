@@ -12,6 +12,8 @@
 #include "orbit_json.h"
 #include "orbit_ledger_client.h"
 #include "orbit_names.h"
+#include "orbit_node.h"
+#include "orbit_selector.h"
 #include "orbit_view_client.h"
 #include "orbitctl.h"
 #include "orbitctl_mission.h"
@@ -26,6 +28,7 @@ typedef struct {
     uint32_t gpus;
     int32_t priority;
     bool gang;
+    char *selector; /* node_selector text ("" = any node) */
 } module_t;
 
 typedef struct {
@@ -37,8 +40,10 @@ typedef struct {
 
 static void mission_close(mission_t *m)
 {
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         free(m->modules[i].command);
+        free(m->modules[i].selector);
+    }
     free(m->modules);
     memset(m, 0, sizeof *m);
 }
@@ -168,11 +173,65 @@ static int encode_command(json_t *j, const char *path, char **out, char *err, si
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "node_selector": {"k": "v", ...} (absent: any node) as the ledger's
+ * sorted "k=v,..." text (orbit_selector.h). */
+static int encode_selector(json_t *j, const char *path, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!j)
+        return (*out = strdup("")) ? 0 : -1;
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "%s.node_selector: must be an object of label values", path);
+        return -1;
+    }
+    size_t n = json_object_size(j), i = 0, len = 1;
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    if (!keys) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(j, k, x)
+    {
+        if (!json_is_string(x)) {
+            snprintf(err, errlen, "%s.node_selector.%s: must be a string", path, k);
+            free(keys);
+            return -1;
+        }
+        keys[i++] = k;
+        len += strlen(k) + strlen(json_string_value(x)) + 2;
+    }
+    qsort(keys, n, sizeof *keys, cmp_str);
+    char *sel = calloc(1, len);
+    for (i = 0; sel && i < n; i++) {
+        if (i)
+            strcat(sel, ",");
+        strcat(sel, keys[i]);
+        strcat(sel, "=");
+        strcat(sel, json_string_value(json_object_get(j, keys[i])));
+    }
+    free(keys);
+    const char *why = "out of memory";
+    if (!sel || !orbit_selector_valid(sel, &why)) {
+        snprintf(err, errlen, "%s.node_selector: %s", path, why);
+        free(sel);
+        return -1;
+    }
+    *out = sel;
+    return 0;
+}
+
 static int parse_module(json_t *o, const char *mission, const char *path, module_t *m, char *err,
                         size_t errlen)
 {
-    static const char *const keys[] = {"name",     "command", "count", "resources",
-                                       "priority", "gang",    NULL};
+    static const char *const keys[] = {"name",     "command", "count",         "resources",
+                                       "priority", "gang",    "node_selector", NULL};
     static const char *const rkeys[] = {"cpu_m", "mem", "gpus", NULL};
     if (!json_is_object(o)) {
         snprintf(err, errlen, "%s: must be an object", path);
@@ -217,6 +276,8 @@ static int parse_module(json_t *o, const char *mission, const char *path, module
         return -1;
     }
     m->gang = g && json_is_true(g);
+    if (encode_selector(json_object_get(o, "node_selector"), path, &m->selector, err, errlen))
+        return -1;
     return encode_command(json_object_get(o, "command"), path, &m->command, err, errlen);
 }
 
@@ -428,8 +489,9 @@ static zlist_t *module_names(zhashx_t *v, orbit_ledger_client_t *c, const char *
 /* ------------------------------------------------------------ submit */
 
 /* The largest capacities of any node in the root view. */
-static int view_capacity(zhashx_t *v, int timeout, int64_t *cpu_m, int64_t *mem, uint32_t *gpus,
-                         size_t *nodes, char *err, size_t errlen)
+/* Every node row of the root view (*r, free with
+ * orbit__view_reply__free_unpacked). */
+static int view_rows(zhashx_t *v, int timeout, Orbit__ViewReply **r, char *err, size_t errlen)
 {
     const char *roots = orbit_cli_str(v, "root");
     orbit_view_client_t *vc = orbit_view_client_new(roots ? roots : DEFAULT_ROOTS, err, errlen);
@@ -437,8 +499,7 @@ static int view_capacity(zhashx_t *v, int timeout, int64_t *cpu_m, int64_t *mem,
         return 1;
     Orbit__ViewQuery q = ORBIT__VIEW_QUERY__INIT;
     q.kind = ORBIT__QUERY_KIND__Q_NODES;
-    Orbit__ViewReply *r = NULL;
-    int rc = orbit_view_client_query(vc, &q, timeout, &r);
+    int rc = orbit_view_client_query(vc, &q, timeout, r);
     orbit_view_client_destroy(&vc);
     if (rc != ORBIT_OK) {
         snprintf(err, errlen,
@@ -447,38 +508,54 @@ static int view_capacity(zhashx_t *v, int timeout, int64_t *cpu_m, int64_t *mem,
                  roots ? roots : DEFAULT_ROOTS, orbit_strerror(rc));
         return 1;
     }
-    int status = 0;
-    *cpu_m = *mem = 0;
-    *gpus = 0;
-    *nodes = r->n_rows;
-    if (r->error) {
-        snprintf(err, errlen, "root view: %s (--no-view-check to submit anyway)", r->error);
-        status = 1;
+    if ((*r)->error) {
+        snprintf(err, errlen, "root view: %s (--no-view-check to submit anyway)", (*r)->error);
+        orbit__view_reply__free_unpacked(*r, NULL);
+        *r = NULL;
+        return 1;
     }
-    for (size_t i = 0; i < r->n_rows; i++) {
-        const Orbit__NodeRow *w = r->rows[i];
-        if (w->cpu_capacity_m > *cpu_m)
-            *cpu_m = w->cpu_capacity_m;
-        if (w->mem_capacity > *mem)
-            *mem = w->mem_capacity;
-        if (w->gpu_capacity > *gpus)
-            *gpus = w->gpu_capacity;
-    }
-    orbit__view_reply__free_unpacked(r, NULL);
-    return status;
+    return 0;
 }
 
-/* Every module fits on the largest node of the view (per resource). */
+/* True when the row's labels carry every label of selector sel. */
+static bool row_selected(const Orbit__NodeRow *w, const char *sel)
+{
+    if (!sel || !*sel)
+        return true;
+    char labels[ORBIT_LABELS_MAX * 2] = "";
+    size_t u = 0;
+    for (size_t i = 0; i < w->n_labels && u < sizeof labels; i++)
+        u += (size_t)snprintf(labels + u, sizeof labels - u, "%s=%s\n", w->labels[i]->key,
+                              w->labels[i]->value);
+    return orbit_selector_matches(sel, labels);
+}
+
+/* Every module fits on the largest node of the view that its selector
+ * admits (per resource, whatever the node's status). */
 static int check_view(zhashx_t *v, const char *file, const mission_t *m, int timeout, char *err,
                       size_t errlen)
 {
-    int64_t cpu_m, mem;
-    uint32_t gpus;
-    size_t nodes;
-    if (view_capacity(v, timeout, &cpu_m, &mem, &gpus, &nodes, err, errlen))
+    Orbit__ViewReply *r = NULL;
+    if (view_rows(v, timeout, &r, err, errlen))
         return 1;
-    for (size_t i = 0; i < m->n; i++) {
+    int status = 0;
+    for (size_t i = 0; i < m->n && !status; i++) {
         const module_t *x = &m->modules[i];
+        int64_t cpu_m = 0, mem = 0;
+        uint32_t gpus = 0;
+        size_t nodes = 0;
+        for (size_t k = 0; k < r->n_rows; k++) {
+            const Orbit__NodeRow *w = r->rows[k];
+            if (!row_selected(w, x->selector))
+                continue;
+            nodes++;
+            if (w->cpu_capacity_m > cpu_m)
+                cpu_m = w->cpu_capacity_m;
+            if (w->mem_capacity > mem)
+                mem = w->mem_capacity;
+            if (w->gpu_capacity > gpus)
+                gpus = w->gpu_capacity;
+        }
         const char *what = NULL;
         int64_t want = 0, have = 0;
         if (x->gpus > gpus)
@@ -487,21 +564,26 @@ static int check_view(zhashx_t *v, const char *file, const mission_t *m, int tim
             what = "cpu_m", want = x->cpu_m, have = cpu_m;
         else if (x->mem > mem)
             what = "mem", want = x->mem, have = mem;
-        if (!what)
-            continue;
-        if (!nodes)
+        if (!nodes && x->selector[0]) {
+            snprintf(err, errlen, "%s: modules[%zu].node_selector: no node of %zu has labels %s",
+                     file, i, r->n_rows, x->selector);
+            status = 1;
+        } else if (what && !nodes) {
             snprintf(err, errlen,
                      "%s: modules[%zu].resources.%s: %" PRId64
                      " impossible: the root view has no nodes",
                      file, i, what, want);
-        else
+            status = 1;
+        } else if (what) {
             snprintf(err, errlen,
                      "%s: modules[%zu].resources.%s: %" PRId64
-                     " impossible: no node of %zu has more than %" PRId64,
-                     file, i, what, want, nodes, have);
-        return 1;
+                     " impossible: no node of %zu%s has more than %" PRId64,
+                     file, i, what, want, nodes, x->selector[0] ? " selected" : "", have);
+            status = 1;
+        }
     }
-    return 0;
+    orbit__view_reply__free_unpacked(r, NULL);
+    return status;
 }
 
 static int check_principal(orbit_ledger_client_t *c, const char *file, const char *principal,
@@ -552,6 +634,7 @@ static int cmd_submit(zhashx_t *v, orbit_ledger_client_t *c, const char *file, i
         s.priority = x->priority;
         s.gang = x->gang;
         s.principal = m.principal;
+        s.node_selector = x->selector;
         Orbit__Ledger__ModuleAdjustment ma = ORBIT__LEDGER__MODULE_ADJUSTMENT__INIT;
         ma.mission = m.mission;
         ma.module = (char *)x->name;
@@ -609,9 +692,57 @@ static char *command_line(const char *encoded)
     return s;
 }
 
+/* What the nodes report about the capsules of mission/module (a Q_CAPSULES
+ * query of the root view): capsule id -> {"node", "state", "exit_code",
+ * "reason"}. NULL when the view cannot be asked (status then shows
+ * placements only). */
+static json_t *capsule_health(zhashx_t *v, const char *mission, const char *module, int timeout)
+{
+    const char *roots = orbit_cli_str(v, "root");
+    char err[200], prefix[2 * ORBIT_LEDGER_NAME_MAX + 4];
+    orbit_view_client_t *vc = orbit_view_client_new(roots ? roots : DEFAULT_ROOTS, err, sizeof err);
+    if (!vc)
+        return NULL;
+    snprintf(prefix, sizeof prefix, "%s/%s/", mission, module);
+    Orbit__ViewQuery q = ORBIT__VIEW_QUERY__INIT;
+    q.kind = ORBIT__QUERY_KIND__Q_CAPSULES;
+    q.capsule_prefix = prefix;
+    Orbit__ViewReply *r = NULL;
+    int rc = orbit_view_client_query(vc, &q, timeout, &r);
+    orbit_view_client_destroy(&vc);
+    if (rc != ORBIT_OK)
+        return NULL;
+    json_t *h = r->error ? NULL : json_object();
+    for (size_t i = 0; h && i < r->n_capsules; i++) {
+        const Orbit__CapsuleRow *row = r->capsules[i];
+        const Orbit__CapsuleHealth *ch = row->health;
+        json_t *e = json_pack("{s:s,s:s}", "node", row->node, "state",
+                              orbit_capsule_state_name((orbit_capsule_state_t)ch->state));
+        if (!e)
+            continue;
+        if (row->node_status != ORBIT__NODE_STATUS__ALIVE)
+            json_object_set_new(
+                e, "node_status",
+                json_string(row->node_status == ORBIT__NODE_STATUS__SUSPECT ? "suspect"
+                            : row->node_status == ORBIT__NODE_STATUS__DOWN  ? "down"
+                                                                            : "unreachable"));
+        if (ch->has_exit_code)
+            json_object_set_new(e, "exit_code", json_integer(ch->exit_code));
+        if (ch->reason && ch->reason[0])
+            json_object_set_new(e, "reason", json_string(ch->reason));
+        /* Several nodes may report one id (an old placement's node still
+         * stopping it): the caller keeps the one its placement names. */
+        char key[ORBIT_CAPSULE_ID_MAX + ORBIT_NAME_MAX + 2];
+        snprintf(key, sizeof key, "%s@%s", ch->id, row->node);
+        json_object_set_new(h, key, e);
+    }
+    orbit__view_reply__free_unpacked(r, NULL);
+    return h;
+}
+
 /* Status of one module as JSON (state "active" or "stopped"). */
-static int module_status(orbit_ledger_client_t *c, const char *mission, const char *module,
-                         int timeout, json_t **out, char *err, size_t errlen)
+static int module_status(zhashx_t *v, orbit_ledger_client_t *c, const char *mission,
+                         const char *module, int timeout, json_t **out, char *err, size_t errlen)
 {
     char key[2 * ORBIT_LEDGER_NAME_MAX + 16];
     snprintf(key, sizeof key, "module/%s/%s", mission, module);
@@ -630,7 +761,8 @@ static int module_status(orbit_ledger_client_t *c, const char *mission, const ch
         json_pack("{s:s,s:s,s:I}", "module", module, "state", "active", "index", (json_int_t)index);
     json_object_set_new(o, "spec", spec ? json_incref(spec) : json_object());
     json_t *caps = json_array();
-    int placed = 0;
+    json_t *health = capsule_health(v, mission, module, timeout);
+    int placed = 0, running = 0;
     for (uint32_t i = 0; i < count; i++) {
         char capsule[ORBIT_LEDGER_NAME_MAX * 2 + 16], pkey[ORBIT_LEDGER_NAME_MAX * 2 + 32];
         snprintf(capsule, sizeof capsule, "%s/%s/%u", mission, module, i);
@@ -638,6 +770,7 @@ static int module_status(orbit_ledger_client_t *c, const char *mission, const ch
         json_t *p = NULL;
         rc = ledger_get(c, pkey, timeout, &p, NULL, err, errlen);
         if (rc != ORBIT_OK && rc != ORBIT_ENOTFOUND) {
+            json_decref(health);
             json_decref(caps);
             json_decref(o);
             json_decref(val);
@@ -645,12 +778,32 @@ static int module_status(orbit_ledger_client_t *c, const char *mission, const ch
         }
         json_t *node = p ? json_object_get(p, "node") : NULL;
         placed += node != NULL;
-        json_array_append_new(caps, json_pack("{s:s,s:s,s:O}", "capsule", capsule, "state",
-                                              node ? "placed" : "pending", "node",
-                                              node ? node : json_null()));
+        /* The capsule's state: pending (not placed), placed (no report from
+         * its node yet), or what its node reports. */
+        json_t *rep = NULL;
+        if (node && health) {
+            char hkey[sizeof capsule + ORBIT_NAME_MAX + 2];
+            snprintf(hkey, sizeof hkey, "%s@%s", capsule, json_string_value(node));
+            rep = json_object_get(health, hkey);
+        }
+        json_t *cj = json_pack("{s:s,s:s,s:O}", "capsule", capsule, "state",
+                               !node ? "pending"
+                               : rep ? json_string_value(json_object_get(rep, "state"))
+                                     : "placed",
+                               "node", node ? node : json_null());
+        if (cj && rep) {
+            const char *k;
+            json_t *x;
+            json_object_foreach(rep, k, x) if (strcmp(k, "node") && strcmp(k, "state"))
+                json_object_set(cj, k, x);
+            running += !strcmp(json_string_value(json_object_get(rep, "state")), "running");
+        }
+        json_array_append_new(caps, cj);
         json_decref(p);
     }
+    json_decref(health);
     json_object_set_new(o, "placed", json_integer(placed));
+    json_object_set_new(o, "running", json_integer(running));
     json_object_set_new(o, "capsules", caps);
     json_decref(val);
     *out = o;
@@ -666,9 +819,10 @@ static void print_module(const json_t *m)
     }
     json_t *spec = json_object_get(m, "spec"), *r = json_object_get(spec, "resources");
     char *cmd = command_line(json_string_value(json_object_get(spec, "command")));
-    printf("module %s: %d of %d placed (desired state at ledger index %" PRId64 ")\n", name,
-           (int)json_integer_value(json_object_get(m, "placed")),
+    printf("module %s: %d of %d placed, %d running (desired state at ledger index %" PRId64 ")\n",
+           name, (int)json_integer_value(json_object_get(m, "placed")),
            (int)json_integer_value(json_object_get(spec, "count")),
+           (int)json_integer_value(json_object_get(m, "running")),
            (int64_t)json_integer_value(json_object_get(m, "index")));
     printf("  command    %s\n", cmd ? cmd : "?");
     printf("  resources  cpu_m=%" PRId64 " mem=%" PRId64 " gpus=%" PRId64 "\n",
@@ -682,15 +836,26 @@ static void print_module(const json_t *m)
            (int)json_integer_value(json_object_get(spec, "priority")),
            json_is_true(json_object_get(spec, "gang")) ? ", gang" : "");
     free(cmd);
-    printf("  %-40s %-8s %s\n", "CAPSULE", "STATE", "NODE");
+    printf("  %-40s %-10s %-20s %s\n", "CAPSULE", "STATE", "NODE", "DETAIL");
     size_t i;
     json_t *cp;
     json_array_foreach(json_object_get(m, "capsules"), i, cp)
     {
-        json_t *node = json_object_get(cp, "node");
-        printf("  %-40s %-8s %s\n", json_string_value(json_object_get(cp, "capsule")),
+        json_t *node = json_object_get(cp, "node"), *code = json_object_get(cp, "exit_code");
+        const char *reason = json_string_value(json_object_get(cp, "reason"));
+        const char *ns = json_string_value(json_object_get(cp, "node_status"));
+        char detail[300] = "";
+        size_t u = 0;
+        if (json_is_integer(code))
+            u += (size_t)snprintf(detail + u, sizeof detail - u, "exit %d ",
+                                  (int)json_integer_value(code));
+        if (reason && u < sizeof detail)
+            u += (size_t)snprintf(detail + u, sizeof detail - u, "%s ", reason);
+        if (ns && u < sizeof detail)
+            snprintf(detail + u, sizeof detail - u, "(node %s)", ns);
+        printf("  %-40s %-10s %-20s %s\n", json_string_value(json_object_get(cp, "capsule")),
                json_string_value(json_object_get(cp, "state")),
-               json_is_string(node) ? json_string_value(node) : "-");
+               json_is_string(node) ? json_string_value(node) : "-", detail);
     }
     printf("\n");
 }
@@ -706,7 +871,7 @@ static int cmd_status(zhashx_t *v, orbit_ledger_client_t *c, const char *mission
     status = 0;
     for (const char *s = zlist_first(names); s; s = zlist_next(names)) {
         json_t *m = NULL;
-        if (module_status(c, mission, s, timeout, &m, err, errlen)) {
+        if (module_status(v, c, mission, s, timeout, &m, err, errlen)) {
             status = 1;
             break;
         }

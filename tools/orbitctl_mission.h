@@ -8,11 +8,14 @@
  *   {"mission": NAME, "principal": NAME,
  *    "modules": [{"name": NAME, "command": ["argv0", "arg", ...],
  *                 "count": N, "resources": {"cpu_m": M, "mem": B, "gpus": G},
- *                 "priority": P, "gang": BOOL}, ...]}
+ *                 "priority": P, "gang": BOOL,
+ *                 "node_selector": {"label": "value", ...}}, ...]}
  * NAME follows the ledger's plain-name rule ([A-Za-z0-9._-], 1..63 bytes).
  * count is 1..ORBIT_LEDGER_COUNT_MAX; resources within the ledger's bounds
  * (an absent resource is 0); priority an int32 (default 0); gang defaults to
- * false. Module names are unique within the mission.
+ * false. Module names are unique within the mission. node_selector (absent:
+ * any node) admits only nodes carrying every label given; it is stored as
+ * ModuleSpec.node_selector, "k=v,..." sorted by key (orbit_selector.h).
  *
  * ---------------------------------------------------------------- command
  * "command" is an argv array (at least one string, the first not empty, no
@@ -33,7 +36,8 @@
  * submit FILE [--no-view-check]: validate the file; check that the
  *   principal has a quota grant (get principal/<p>) and that every module
  *   fits on at least one node of the root view (largest CPU, memory and GPU
- *   capacity of any node, whatever its status; an empty view fits nothing),
+ *   capacity of any node its selector admits, whatever its status; an
+ *   empty view fits nothing, a selector no node matches is refused),
  *   unless --no-view-check; then one ModuleAdjustment per module (every field
  *   set), in file order.
  * status MISSION [--module NAME ...]: each module's desired state (get
