@@ -1,8 +1,8 @@
 /* test_sched_plan: the scheduler's rounds over a hand-built view — missing
  * capsules placed with their preconditions and binds, surplus revoked
  * (scale down, module revoked), gangs all or nothing and resized as a
- * whole, quota stopping placements, failed capsules revoked and re-placed
- * with a doubling backoff that resets after a minute running, priority
+ * whole, quota stopping placements, failed capsules kept for a doubling
+ * backoff, then revoked and re-placed that resets after a minute running, priority
  * order, conflicts (doubtful nodes, lost races, identities bound to
  * themselves). Outcomes are written by the test in place of a worker. */
 #include <setjmp.h>
@@ -341,6 +341,22 @@ static void report(fx_t *f, const char *node, const char *capsule, Orbit__Capsul
     row(f->v, &s, now);
 }
 
+/* Revoke the failed placement once its delay has passed at `at`, and place
+ * it again just after. */
+static void revoke_then_place(fx_t *f, int64_t at)
+{
+    assert_int_equal(round_at(f, at - 1), 0); /* the failed placement stays meanwhile */
+    assert_int_equal(round_at(f, at), 1);
+    assert_int_equal(f->acts[0]->why, ORBIT_SCHED_WHY_FAILED);
+    assert_string_equal(revoked(f->acts[0])->key, "m/bad/0");
+    commit_all(f, at);
+    assert_int_equal(count_placed(f, "m", "bad"), 0);
+    assert_int_equal(round_at(f, at + 1), 1);
+    assert_int_equal(f->acts[0]->kind, ORBIT_SCHED_ACT_PLACE);
+    commit_all(f, at + 1);
+    assert_int_equal(count_placed(f, "m", "bad"), 1);
+}
+
 static void test_failed_backoff(void **state)
 {
     fx_t *f = *state;
@@ -349,40 +365,32 @@ static void test_failed_backoff(void **state)
     int64_t t = 100000;
     assert_int_equal(round_at(f, t), 1);
     commit_all(f, t);
-    /* Fails: revoked, and held back 1 s. */
+    /* Fails: backed off 1 s, the failed placement (and its reason) kept
+     * until then, then revoked and placed again. */
     report(f, "n1", "m/bad/0", ORBIT__CAPSULE_STATE__CAPSULE_FAILED, 0, 11, t);
-    assert_int_equal(round_at(f, t), 1);
-    assert_int_equal(f->acts[0]->why, ORBIT_SCHED_WHY_FAILED);
-    assert_string_equal(revoked(f->acts[0])->key, "m/bad/0");
-    commit_all(f, t);
+    assert_int_equal(round_at(f, t), 0);
     int64_t delay, nb;
     OK(orbit_sched_plan_backoff(f->p, "c:m/bad/0", &delay, &nb));
     assert_int_equal(delay, 1000);
     assert_int_equal(nb, t + 1000);
-    /* The node still shows the old FAILED report: not acted on twice, and
-     * nothing placed before the delay. */
-    assert_int_equal(round_at(f, t + 999), 0);
-    assert_true(stats(f).held_back >= 1);
-    assert_int_equal(round_at(f, t + 1000), 1);
-    commit_all(f, t + 1000);
-    assert_int_equal(round_at(f, t + 1001), 0); /* the same report again: ignored */
+    assert_int_equal(count_placed(f, "m", "bad"), 1);
+    revoke_then_place(f, t + 1000);
+    /* The new placement's node still shows the old FAILED report: not
+     * acted on twice. */
+    assert_int_equal(round_at(f, t + 1002), 0);
+    assert_int_equal(count_placed(f, "m", "bad"), 1);
     /* Fails again (a new report): 2 s. */
     report(f, "n1", "m/bad/0", ORBIT__CAPSULE_STATE__CAPSULE_FAILED, 0, 22, t + 1100);
-    assert_int_equal(round_at(f, t + 1100), 1);
-    commit_all(f, t + 1100);
+    assert_int_equal(round_at(f, t + 1100), 0);
     OK(orbit_sched_plan_backoff(f->p, "c:m/bad/0", &delay, &nb));
     assert_int_equal(delay, 2000);
-    assert_int_equal(round_at(f, t + 3099), 0);
-    assert_int_equal(round_at(f, t + 3100), 1);
-    commit_all(f, t + 3100);
+    revoke_then_place(f, t + 3100);
     /* An OOM kill and a nonzero exit count as failures: 4 s, 8 s ... */
     report(f, "n1", "m/bad/0", ORBIT__CAPSULE_STATE__CAPSULE_EXITED, 3, 33, t + 3200);
-    assert_int_equal(round_at(f, t + 3200), 1);
-    commit_all(f, t + 3200);
+    assert_int_equal(round_at(f, t + 3200), 0);
     OK(orbit_sched_plan_backoff(f->p, "c:m/bad/0", &delay, &nb));
     assert_int_equal(delay, 4000);
-    assert_int_equal(round_at(f, t + 7200), 1);
-    commit_all(f, t + 7200);
+    revoke_then_place(f, t + 7200);
     /* Runs a minute: forgotten. */
     report(f, "n1", "m/bad/0", ORBIT__CAPSULE_STATE__CAPSULE_RUNNING, 0, 44, t + 7300);
     assert_int_equal(round_at(f, t + 7300), 0);
@@ -392,11 +400,12 @@ static void test_failed_backoff(void **state)
     assert_int_equal(orbit_sched_plan_backoff(f->p, "c:m/bad/0", NULL, NULL), ORBIT_ENOTFOUND);
     /* The next failure starts at 1 s again. */
     report(f, "n1", "m/bad/0", ORBIT__CAPSULE_STATE__CAPSULE_OOM_KILLED, 0, 55, t + 70000);
-    assert_int_equal(round_at(f, t + 70000), 1);
-    commit_all(f, t + 70000);
+    assert_int_equal(round_at(f, t + 70000), 0);
     OK(orbit_sched_plan_backoff(f->p, "c:m/bad/0", &delay, NULL));
     assert_int_equal(delay, 1000);
+    revoke_then_place(f, t + 71000);
     assert_int_equal(stats(f).revoked[ORBIT_SCHED_WHY_FAILED], 4);
+    assert_int_equal(stats(f).backoffs, 4);
 }
 
 static void test_exit_zero_is_done(void **state)
@@ -419,15 +428,21 @@ static void test_gang_failure(void **state)
     assert_int_equal(round_at(f, 0), 1);
     commit_all(f, 0);
     report(f, "n1", "m/g/1", ORBIT__CAPSULE_STATE__CAPSULE_FAILED, 0, 9, 10);
-    assert_int_equal(round_at(f, 10), 1);
-    assert_int_equal(revoked(f->acts[0])->kind, ORBIT__LEDGER__REF_KIND__REF_GANG);
-    assert_int_equal(f->acts[0]->why, ORBIT_SCHED_WHY_FAILED);
-    commit_all(f, 10);
+    /* The gang stays, failed member and all, for the delay... */
+    assert_int_equal(round_at(f, 10), 0);
     OK(orbit_sched_plan_backoff(f->p, "g:m/g", NULL, NULL));
     assert_int_equal(round_at(f, 500), 0);
+    assert_int_equal(count_placed(f, "m", "g"), 2);
+    /* ... then goes as a whole, and comes back whole. */
     assert_int_equal(round_at(f, 1010), 1);
-    assert_int_equal(f->acts[0]->kind, ORBIT_SCHED_ACT_GANG);
+    assert_int_equal(revoked(f->acts[0])->kind, ORBIT__LEDGER__REF_KIND__REF_GANG);
+    assert_int_equal(f->acts[0]->why, ORBIT_SCHED_WHY_FAILED);
     commit_all(f, 1010);
+    assert_int_equal(count_placed(f, "m", "g"), 0);
+    assert_int_equal(round_at(f, 1011), 1);
+    assert_int_equal(f->acts[0]->kind, ORBIT_SCHED_ACT_GANG);
+    commit_all(f, 1011);
+    assert_int_equal(count_placed(f, "m", "g"), 2);
 }
 
 static void test_priority(void **state)

@@ -51,7 +51,8 @@ typedef struct {
     char fail_node[ORBIT_SCHED_ID_MAX];
     int64_t fail_since;
     int fail_state;
-    int64_t running_since; /* our clock; 0: not seen running */
+    uint64_t fail_placement; /* ledger index of the placement that failed */
+    int64_t running_since;   /* our clock; 0: not seen running */
 } backoff_t;
 
 struct orbit_sched_plan {
@@ -436,6 +437,7 @@ typedef struct {
     bool own;
     bool indexed; /* index parsed */
     uint32_t index;
+    uint64_t placed_at; /* ledger index of the placement */
 } plc_t;
 
 typedef struct {
@@ -541,7 +543,7 @@ static int health(round_t *r, const char *bkey, const plc_t *c, orbit_capsule_t 
 
 /* Record a failure of key reported by node (h) at now. */
 static void backoff_fail(orbit_sched_plan_t *p, const char *bkey, const char *node,
-                         const orbit_capsule_t *h, int64_t now)
+                         uint64_t placed_at, const orbit_capsule_t *h, int64_t now)
 {
     backoff_t *b = map_get_or_add(p->backoff, bkey, sizeof *b);
     if (!b)
@@ -556,6 +558,7 @@ static void backoff_fail(orbit_sched_plan_t *p, const char *bkey, const char *no
         snprintf(b->fail_node, sizeof b->fail_node, "%s", node ? node : "");
         b->fail_since = h->since_ms;
         b->fail_state = (int)h->state;
+        b->fail_placement = placed_at;
     }
     p->st.backoffs++;
 }
@@ -575,6 +578,21 @@ static void backoff_seen(orbit_sched_plan_t *p, const char *bkey, bool running, 
         b->running_since = now;
     else if (now - b->running_since >= p->cfg.backoff_reset_ms)
         zhashx_delete(p->backoff, bkey);
+}
+
+/* A failure of key recorded from c's node (backoff_fail) whose delay has
+ * passed while c, the failed placement, still stands: time to revoke it so
+ * that the capsule is placed again. Until then the failed placement is left
+ * alone, so its state and reason stay visible (mission status) for the
+ * whole delay instead of flickering between revocation and the next try. */
+static bool failure_due(round_t *r, const char *bkey, const plc_t *c)
+{
+    const backoff_t *b = zhashx_lookup(r->p->backoff, bkey);
+    orbit_capsule_t h;
+    return b && b->has_fail && r->now >= b->not_before && b->fail_placement == c->placed_at &&
+           !strcmp(b->fail_node, c->node) &&
+           orbit_sched_view_capsule_health(r->v, c->capsule, &h) == ORBIT_OK &&
+           h.since_ms == b->fail_since && (int)h.state == b->fail_state;
 }
 
 static bool held_back(round_t *r, const char *bkey)
@@ -751,6 +769,7 @@ static int collect_plc(void *arg, const orbit_sched_placement_t *pl)
     x->gang = pl->gang;
     x->identity = pl->identity;
     x->own = pl->own;
+    x->placed_at = pl->index;
     x->indexed =
         orbit_sched_capsule_index(pl->capsule, c->m->mission, c->m->module, &x->index) == 0;
     return 0;
@@ -811,11 +830,14 @@ static int plan_single(round_t *r, const mod_t *m, plcs_t *pl)
         orbit_capsule_t h;
         int hs = health(r, bkey, c, &h);
         if (hs < 0 && !(c->gang && *c->gang)) {
+            backoff_fail(p, bkey, c->node, c->placed_at, &h,
+                         r->now); /* revoked once the delay passed */
+            continue;
+        }
+        if (!(c->gang && *c->gang) && failure_due(r, bkey, c)) {
             if (!orbit_sched_plan_busy(p, ORBIT__LEDGER__REF_KIND__REF_PLACEMENT, c->capsule) &&
-                room_left(r)) {
-                backoff_fail(p, bkey, c->node, &h, r->now);
+                room_left(r))
                 rc = revoke_plc(r, c, ORBIT_SCHED_WHY_FAILED);
-            }
             continue;
         }
         backoff_seen(p, bkey, hs > 0, r->now);
@@ -1028,7 +1050,7 @@ static int plan_gang(round_t *r, const mod_t *m, plcs_t *pl)
     if (members && (bad || members != count))
         return emit_revoke(r, ORBIT__LEDGER__REF_KIND__REF_GANG, gang, ORBIT_SCHED_WHY_SURPLUS);
     if (members) {
-        bool failed = false, running = true;
+        bool failed = false, running = true, due = false;
         orbit_capsule_t h, fh;
         const plc_t *fc = NULL;
         for (size_t i = 0; i < pl->n; i++) {
@@ -1039,9 +1061,16 @@ static int plan_gang(round_t *r, const mod_t *m, plcs_t *pl)
                 fc = &pl->v[i];
             }
             running = running && hs > 0;
+            due = due || failure_due(r, gkey, &pl->v[i]);
         }
-        if (failed && !busy_key(p, 'g', gang) && room_left(r)) {
-            backoff_fail(p, gkey, fc->node, &fh, r->now);
+        if (failed) {
+            backoff_fail(p, gkey, fc->node, fc->placed_at, &fh,
+                         r->now); /* revoked once the delay passed */
+            return ORBIT_OK;
+        }
+        if (due) {
+            if (busy_key(p, 'g', gang) || !room_left(r))
+                return ORBIT_OK;
             return emit_revoke(r, ORBIT__LEDGER__REF_KIND__REF_GANG, gang, ORBIT_SCHED_WHY_FAILED);
         }
         backoff_seen(p, gkey, running, r->now);
@@ -1227,26 +1256,8 @@ static void placed_conflict(orbit_sched_plan_t *p, const orbit_sched_act_t *a,
     uint32_t *n = map_get_or_add(p->conflicts, bkey, sizeof *n);
     if (n && ++*n >= CONFLICTS_BEFORE_BACKOFF) {
         *n = 0;
-        backoff_fail(p, bkey, NULL, NULL, now);
+        backoff_fail(p, bkey, NULL, 0, NULL, now);
     }
-}
-
-/* A failed capsule's revocation did not commit: act on its report again
- * (with the same delay: the next failure doubles what was halved here). */
-static void failure_unseen(orbit_sched_plan_t *p, const orbit_sched_act_t *a)
-{
-    char bkey[ORBIT_SCHED_KEY_MAX];
-    key_of(bkey,
-           a->prop->commitment->revocation->what->kind == ORBIT__LEDGER__REF_KIND__REF_GANG ? 'g'
-                                                                                            : 'c',
-           a->key);
-    backoff_t *b = zhashx_lookup(p->backoff, bkey);
-    if (!b)
-        return;
-    b->has_fail = false;
-    b->delay_ms /= 2;
-    if (p->st.backoffs)
-        p->st.backoffs--;
 }
 
 void orbit_sched_plan_done(orbit_sched_plan_t *p, orbit_sched_view_t *v, orbit_sched_act_t **pa,
@@ -1262,8 +1273,6 @@ void orbit_sched_plan_done(orbit_sched_plan_t *p, orbit_sched_view_t *v, orbit_s
     }
     if (a->rc != ORBIT_OK || !a->outcome) {
         p->st.errors++;
-        if (a->kind == ORBIT_SCHED_ACT_REVOKE && a->why == ORBIT_SCHED_WHY_FAILED)
-            failure_unseen(p, a);
         log_outcome(p, a, "no outcome: ", a->err[0] ? a->err : orbit_strerror(a->rc));
         orbit_sched_act_destroy(pa);
         return;
@@ -1301,9 +1310,9 @@ void orbit_sched_plan_done(orbit_sched_plan_t *p, orbit_sched_view_t *v, orbit_s
         log_outcome(p, a, "invalid: ", o->reason);
         break;
     }
-    if (a->kind == ORBIT_SCHED_ACT_REVOKE && a->why == ORBIT_SCHED_WHY_FAILED &&
-        o->kind != ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
-        failure_unseen(p, a);
+    /* A failed capsule's revocation that did not commit (another scheduler
+     * revoked it first, or no answer) needs nothing: the recorded failure is
+     * still due, and is acted on again while the placement stands. */
     for (size_t i = 0; i < a->nbinds; i++) {
         const Orbit__Ledger__Outcome *b = a->bind_outcomes ? a->bind_outcomes[i] : NULL;
         if (!b)

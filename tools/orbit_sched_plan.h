@@ -12,9 +12,11 @@
  *             module, a gang "mission/module" whose member count is not
  *             count, and any placement of the module outside that gang.
  *   failed    a capsule its node reports FAILED, OOM_KILLED or EXITED with
- *             a nonzero code -> Revocation, and its next placement waits
- *             (per capsule, or per gang: 1 s doubling to 60 s, reset after
- *             60 s RUNNING, kept in memory). The same report (node, state,
+ *             a nonzero code is backed off (per capsule, or per gang: 1 s
+ *             doubling to 60 s, reset after 60 s RUNNING, kept in memory):
+ *             the failed placement stays for the delay, so its state and
+ *             reason stay visible, and is then revoked (Revocation; a gang
+ *             as a whole) and placed again. The same report (node, state,
  *             since) is acted on once. EXITED 0 is done and left alone.
  *   missing   index < count and not placed -> Placement on a node chosen by
  *             orbit_sched_pick (a module whose capsule finds no node, or
