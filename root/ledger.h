@@ -48,7 +48,8 @@
  * Resources: 0 <= cpu_m <= ORBIT_LEDGER_CPU_MAX_M (100,000 cores),
  * 0 <= mem <= ORBIT_LEDGER_MEM_MAX (1 PiB), gpus <= ORBIT_LEDGER_GPUS_MAX (64);
  * an absent field is 0. In a node_fits capacity an absent field is not
- * checked.
+ * checked. Quota grants and quota_available amounts are fleet-wide: each
+ * field 0..ORBIT_LEDGER_SUM_MAX (GPUs up to 2^32 - 1).
  *
  * ---------------------------------------------------------------- semantics
  * Keys (the ones unchanged_since names and watch filters on) and what

@@ -80,6 +80,18 @@ static bool res_ok(const Orbit__Ledger__Resources *r)
     return !r->has_gpus || r->gpus <= ORBIT_LEDGER_GPUS_MAX;
 }
 
+/* Fleet-wide amounts (quota grants and quota_available): CPU and memory in
+ * 0..ORBIT_LEDGER_SUM_MAX, GPUs any uint32, where res_ok bounds one
+ * envelope. */
+static bool sum_res_ok(const Orbit__Ledger__Resources *r)
+{
+    if (!r)
+        return false;
+    if (r->has_cpu_m && (r->cpu_m < 0 || r->cpu_m > ORBIT_LEDGER_SUM_MAX))
+        return false;
+    return !r->has_mem || (r->mem >= 0 && r->mem <= ORBIT_LEDGER_SUM_MAX); /* gpus: uint32 */
+}
+
 /* Printable ASCII without spaces, 1..max bytes. */
 /* "mission/module" with both halves plain names. */
 static bool module_key_ok(const char *key)
@@ -247,7 +259,7 @@ static void check_simple(const Orbit__Ledger__Commitment *c, int64_t time_ms,
         const Orbit__Ledger__QuotaGrant *q = c->quota_grant;
         if (!q || !orbit_ledger_plain_valid(q->principal))
             BAD("quota_grant: invalid principal");
-        if (!res_ok(q->resources))
+        if (!sum_res_ok(q->resources))
             BAD("quota_grant: resources out of range");
         if (q->has_until_ms && q->until_ms < 0)
             BAD("quota_grant: negative until_ms");
@@ -346,7 +358,7 @@ static void check_precondition(const Orbit__Ledger__Precondition *pc, orbit_ledg
         const Orbit__Ledger__QuotaAvailable *q = pc->quota_available[i];
         if (!q || !orbit_ledger_plain_valid(q->principal))
             BAD("quota_available: invalid principal");
-        if (!res_ok(q->resources))
+        if (!sum_res_ok(q->resources))
             BAD("quota_available: resources out of range");
     }
 }

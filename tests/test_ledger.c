@@ -538,6 +538,15 @@ static void test_quota_available(void **state)
                  "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},"
                  "'precondition':{'quota_available':[{'principal':'p','resources':{'gpus':1}}]}}"),
              "quota_available", "p: gpus grant-used=0 < want=1");
+    /* a grant is fleet-wide: far beyond one envelope's bounds (64 GPUs,
+     * 100,000 cores), up to the usage sums; negative is still invalid */
+    COMMITTED(run(f, "{'commitment':{'quota_grant':{'principal':'big','resources':{'gpus':80000,"
+                     "'cpu_m':1000000000000}}}}"));
+    COMMITTED(run(f, "{'commitment':{'lease':{'holder':'h','resource':'r2','ttl_ms':1}},"
+                     "'precondition':{'quota_available':[{'principal':'big','resources':"
+                     "{'gpus':70000}}]}}"));
+    INVALID(run(f, "{'commitment':{'quota_grant':{'principal':'big','resources':{'cpu_m':-1}}}}"),
+            "quota_grant: resources out of range");
 }
 
 /* The first failing condition is the one reported, in the documented order. */
@@ -1044,7 +1053,7 @@ static void test_invalid_changes_nothing(void **state)
         "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
         "'identity_free':['']}}",
         "{'commitment':{'lease':{'holder':'h','resource':'r','ttl_ms':1}},'precondition':{"
-        "'quota_available':[{'principal':'p','resources':{'gpus':100}}]}}",
+        "'quota_available':[{'principal':'p','resources':{'mem':-1}}]}}",
     };
     uint8_t h1[32], h2[32];
     COMMITTED(run(f, PLACE("live", "n1", 5))); /* some state to keep */

@@ -437,7 +437,7 @@ static int grant_quota(orbit_ledger_client_t *lc, orbit_bench_sched_run_t *r)
     res.has_cpu_m = res.has_mem = res.has_gpus = true;
     res.cpu_m = 100000000LL;
     res.mem = 1LL << 50;
-    res.gpus = 64;
+    res.gpus = 1000000;
     Orbit__Ledger__QuotaGrant g = ORBIT__LEDGER__QUOTA_GRANT__INIT;
     g.principal = PRINCIPAL;
     g.resources = &res;

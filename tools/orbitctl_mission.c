@@ -1113,9 +1113,11 @@ static int quota_grant(zhashx_t *v, orbit_ledger_client_t *c, const char *princi
                        char *err, size_t errlen)
 {
     int64_t cpu_m, mem, gpus, prio, until;
-    if (opt_i64(v, "cpu-m", true, 0, ORBIT_LEDGER_CPU_MAX_M, 0, &cpu_m, err, errlen) ||
-        opt_i64(v, "mem", true, 0, ORBIT_LEDGER_MEM_MAX, 0, &mem, err, errlen) ||
-        opt_i64(v, "gpus", true, 0, ORBIT_LEDGER_GPUS_MAX, 0, &gpus, err, errlen) ||
+    /* A grant is fleet-wide: bounded by the ledger's usage sums, not by one
+     * envelope's limits. */
+    if (opt_i64(v, "cpu-m", true, 0, ORBIT_LEDGER_SUM_MAX, 0, &cpu_m, err, errlen) ||
+        opt_i64(v, "mem", true, 0, ORBIT_LEDGER_SUM_MAX, 0, &mem, err, errlen) ||
+        opt_i64(v, "gpus", true, 0, UINT32_MAX, 0, &gpus, err, errlen) ||
         opt_i64(v, "priority", false, INT32_MIN, INT32_MAX, 0, &prio, err, errlen) ||
         opt_i64(v, "until-ms", false, 0, INT64_MAX, 0, &until, err, errlen))
         return 2;
