@@ -444,6 +444,7 @@ typedef struct {
     const char *mission, *module;
     const Orbit__Ledger__ModuleSpec *spec;
     uint64_t index;
+    uint64_t order; /* this scheduler's own rank among modules of one priority */
 } mod_t;
 
 typedef struct {
@@ -726,7 +727,19 @@ static int place_one(round_t *r, const mod_t *m, uint32_t i, const char *capsule
     return ORBIT_OK;
 }
 
-/* FNV-1a of mission/module: where this scheduler starts walking the module. */
+static uint32_t gcd_u32(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* FNV-1a of mission/module mixed with this scheduler's seed: where it starts
+ * walking the module, its stride, and its rank among modules of equal
+ * priority. */
 static uint64_t module_offset(const orbit_sched_plan_t *p, const mod_t *m)
 {
     uint64_t h = 1469598103934665603ULL ^ p->cfg.seed;
@@ -847,10 +860,19 @@ static int plan_single(round_t *r, const mod_t *m, plcs_t *pl)
         free(bits);
         return rc;
     }
-    uint32_t start = (uint32_t)(module_offset(p, m) % count);
+    /* This scheduler's own walk over the indexes: a start and a stride
+     * coprime with count, both from its seed, so several schedulers on one
+     * module mostly reach for different capsules. */
+    uint64_t h = module_offset(p, m);
+    uint32_t start = (uint32_t)(h % count), stride = 1;
+    if (count > 2) {
+        stride = (uint32_t)(1 + (h >> 32) % (count - 1));
+        while (gcd_u32(stride, count) != 1)
+            stride = stride % (count - 1) + 1;
+    }
     bool stop = false;
     for (uint32_t j = 0; j < count && !rc && !stop; j++) {
-        uint32_t i = (start + j) % count;
+        uint32_t i = (uint32_t)((start + (uint64_t)j * stride) % count);
         if (bits[i / 8] & (1u << (i % 8)))
             continue;
         char capsule[ORBIT_SCHED_ID_MAX];
@@ -1122,7 +1144,7 @@ static int collect_mod(void *arg, const orbit_sched_module_t *m)
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (mod_t){m->mission, m->module, m->spec, m->index};
+    c->v[c->n++] = (mod_t){m->mission, m->module, m->spec, m->index, 0};
     return 0;
 }
 
@@ -1135,6 +1157,8 @@ static int cmp_mod(const void *a, const void *b)
     int32_t py = y->spec && y->spec->has_priority ? y->spec->priority : 0;
     if (px != py)
         return px > py ? -1 : 1;
+    if (x->order != y->order) /* each scheduler its own order: fewer races */
+        return x->order < y->order ? -1 : 1;
     int c = strcmp(x->mission, y->mission);
     return c ? c : strcmp(x->module, y->module);
 }
@@ -1156,6 +1180,8 @@ int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, i
     mods_t ms = {NULL, 0, 0, false};
     orbit_sched_view_each_module(v, collect_mod, &ms);
     int rc = ms.oom ? ORBIT_ENOMEM : ORBIT_OK;
+    for (size_t i = 0; i < ms.n; i++)
+        ms.v[i].order = module_offset(p, &ms.v[i]);
     if (!rc && ms.n)
         qsort(ms.v, ms.n, sizeof *ms.v, cmp_mod);
     for (size_t i = 0; i < ms.n && !rc; i++)
