@@ -53,7 +53,8 @@ void orbit_bench_sched_cfg_default(orbit_bench_sched_cfg_t *c)
     c->nodes = 10000;
     c->capsules = 40000;
     c->gangs = 10;
-    c->workers = 16;
+    c->workers = 64;
+    c->refresh_ms = 1000;
     c->place_timeout_s = 300;
 }
 
@@ -530,15 +531,30 @@ static void read_stats(cluster_t *cl, uint32_t s, orbit_bench_sched_run_t *r)
 static int start_schedulers(const orbit_bench_sched_cfg_t *c, cluster_t *cl, uint32_t s,
                             orbit_bench_sched_run_t *r)
 {
-    char workers[16];
+    char workers[16], refresh[16];
     snprintf(workers, sizeof workers, "%u", c->workers);
+    snprintf(refresh, sizeof refresh, "%u", c->refresh_ms);
     for (uint32_t i = 0; i < s; i++) {
         char name[32], stats[320];
         snprintf(name, sizeof name, "sched%u", i + 1);
         snprintf(stats, sizeof stats, "%s/%s.json", cl->dir, name);
-        char *argv[] = {cl->bins[BIN_SCHED], "--root", cl->roots,     "--name",       name,
-                        "--workers",         workers,  "--no-reaper", "--stats-file", stats,
-                        "--stats-every-ms",  "500",    "--log-level", "warn",         NULL};
+        char *argv[] = {cl->bins[BIN_SCHED],
+                        "--root",
+                        cl->roots,
+                        "--name",
+                        name,
+                        "--workers",
+                        workers,
+                        "--refresh-ms",
+                        refresh,
+                        "--no-reaper",
+                        "--stats-file",
+                        stats,
+                        "--stats-every-ms",
+                        "500",
+                        "--log-level",
+                        "warn",
+                        NULL};
         if (start(cl, name, argv, r) != ORBIT_OK)
             return ORBIT_EIO;
     }
