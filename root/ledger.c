@@ -760,27 +760,20 @@ static int apply_bind(ctx_t *c, const Orbit__Ledger__IdentityBind *m)
     return rc ? rc : key_add(c->l, "identity/%s", m->identity);
 }
 
-static int apply_module(ctx_t *c, const Orbit__Ledger__ModuleAdjustment *m)
+void orbit_ledger_module_merge(const Orbit__Ledger__ModuleSpec *o,
+                               const Orbit__Ledger__ModuleSpec *a, Orbit__Ledger__ModuleSpec *s,
+                               Orbit__Ledger__Resources *res)
 {
-    char key[2 * ORBIT_LEDGER_NAME_MAX + 2];
-    Orbit__Ledger__ModuleSpec *old = NULL;
-    Orbit__Ledger__ModuleSpec s = ORBIT__LEDGER__MODULE_SPEC__INIT;
-    Orbit__Ledger__Resources res = ORBIT__LEDGER__RESOURCES__INIT;
-    uint64_t epoch = 0;
-    snprintf(key, sizeof key, "%s/%s", m->mission, m->module);
-    int rc = orbit_ledger_store_get_module(c->tx, key, &old, &epoch);
-    if (rc && rc != ORBIT_ENOTFOUND)
-        return rc;
-    const Orbit__Ledger__ModuleSpec *a = m->adjustment;
-    const Orbit__Ledger__ModuleSpec *o = old;
+    orbit__ledger__module_spec__init(s);
+    orbit__ledger__resources__init(res);
 #define MERGE(f)                                                                                   \
     do {                                                                                           \
         if (a->has_##f) {                                                                          \
-            s.has_##f = 1;                                                                         \
-            s.f = a->f;                                                                            \
+            s->has_##f = 1;                                                                        \
+            s->f = a->f;                                                                           \
         } else if (o && o->has_##f) {                                                              \
-            s.has_##f = 1;                                                                         \
-            s.f = o->f;                                                                            \
+            s->has_##f = 1;                                                                        \
+            s->f = o->f;                                                                           \
         }                                                                                          \
     } while (0)
     MERGE(count);
@@ -790,17 +783,31 @@ static int apply_module(ctx_t *c, const Orbit__Ledger__ModuleAdjustment *m)
     const Orbit__Ledger__Resources *r = a->resources ? a->resources : o ? o->resources : NULL;
     if (r) {
         /* a fresh message: no unknown fields travel into the state */
-        res.has_cpu_m = r->has_cpu_m;
-        res.cpu_m = r->cpu_m;
-        res.has_mem = r->has_mem;
-        res.mem = r->mem;
-        res.has_gpus = r->has_gpus;
-        res.gpus = r->gpus;
-        s.resources = &res;
+        res->has_cpu_m = r->has_cpu_m;
+        res->cpu_m = r->cpu_m;
+        res->has_mem = r->has_mem;
+        res->mem = r->mem;
+        res->has_gpus = r->has_gpus;
+        res->gpus = r->gpus;
+        s->resources = res;
     }
-    s.command = a->command ? a->command : o ? o->command : NULL;
-    s.principal = a->principal ? a->principal : o ? o->principal : NULL;
-    s.node_selector = a->node_selector ? a->node_selector : o ? o->node_selector : NULL;
+    s->command = a->command ? a->command : o ? o->command : NULL;
+    s->principal = a->principal ? a->principal : o ? o->principal : NULL;
+    s->node_selector = a->node_selector ? a->node_selector : o ? o->node_selector : NULL;
+}
+
+static int apply_module(ctx_t *c, const Orbit__Ledger__ModuleAdjustment *m)
+{
+    char key[2 * ORBIT_LEDGER_NAME_MAX + 2];
+    Orbit__Ledger__ModuleSpec *old = NULL;
+    Orbit__Ledger__ModuleSpec s;
+    Orbit__Ledger__Resources res;
+    uint64_t epoch = 0;
+    snprintf(key, sizeof key, "%s/%s", m->mission, m->module);
+    int rc = orbit_ledger_store_get_module(c->tx, key, &old, &epoch);
+    if (rc && rc != ORBIT_ENOTFOUND)
+        return rc;
+    orbit_ledger_module_merge(old, m->adjustment, &s, &res);
     if (m->has_epoch)
         epoch = m->epoch;
     rc = orbit_ledger_store_put_module(c->tx, key, &s, epoch);

@@ -382,6 +382,15 @@ int orbit_ledger_each_quota(orbit_ledger_t *l, orbit_ledger_quota_fn fn, void *c
 typedef int (*orbit_ledger_identity_fn)(void *ctx, const char *identity, const char *capsule);
 int orbit_ledger_each_identity(orbit_ledger_t *l, orbit_ledger_identity_fn fn, void *ctx);
 
+/* The ModuleAdjustment merge (see "semantics"): the stored spec o (may be
+ * NULL) with adjustment a into *s, each field of a that is present
+ * replacing o's, resources as a whole (copied into *res, which *s then
+ * points to). Strings in *s are borrowed from o and a. Shared with the
+ * scheduling view, which must merge exactly as apply does. */
+void orbit_ledger_module_merge(const Orbit__Ledger__ModuleSpec *o,
+                               const Orbit__Ledger__ModuleSpec *a, Orbit__Ledger__ModuleSpec *s,
+                               Orbit__Ledger__Resources *res);
+
 /* ------------------------------------------------------------ history */
 
 /* One committed commitment, borrowed for the duration of a callback. */

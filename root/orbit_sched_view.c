@@ -601,35 +601,9 @@ static Orbit__Ledger__ModuleSpec *spec_copy(const Orbit__Ledger__ModuleSpec *spe
 static Orbit__Ledger__ModuleSpec *spec_merge(const Orbit__Ledger__ModuleSpec *o,
                                              const Orbit__Ledger__ModuleSpec *a)
 {
-    Orbit__Ledger__ModuleSpec s = ORBIT__LEDGER__MODULE_SPEC__INIT;
-    Orbit__Ledger__Resources res = ORBIT__LEDGER__RESOURCES__INIT;
-#define MERGE(f)                                                                                   \
-    do {                                                                                           \
-        if (a->has_##f) {                                                                          \
-            s.has_##f = 1;                                                                         \
-            s.f = a->f;                                                                            \
-        } else if (o && o->has_##f) {                                                              \
-            s.has_##f = 1;                                                                         \
-            s.f = o->f;                                                                            \
-        }                                                                                          \
-    } while (0)
-    MERGE(count);
-    MERGE(priority);
-    MERGE(gang);
-#undef MERGE
-    const Orbit__Ledger__Resources *r = a->resources ? a->resources : o ? o->resources : NULL;
-    if (r) {
-        res.has_cpu_m = r->has_cpu_m;
-        res.cpu_m = r->cpu_m;
-        res.has_mem = r->has_mem;
-        res.mem = r->mem;
-        res.has_gpus = r->has_gpus;
-        res.gpus = r->gpus;
-        s.resources = &res;
-    }
-    s.command = a->command ? a->command : o ? o->command : NULL;
-    s.principal = a->principal ? a->principal : o ? o->principal : NULL;
-    s.node_selector = a->node_selector ? a->node_selector : o ? o->node_selector : NULL;
+    Orbit__Ledger__ModuleSpec s;
+    Orbit__Ledger__Resources res;
+    orbit_ledger_module_merge(o, a, &s, &res);
     return spec_copy(&s);
 }
 
