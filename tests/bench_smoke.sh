@@ -3,7 +3,9 @@
 # process (every message applied, sane rates and memory), ingest over the
 # socket through a real shard daemon, and the tree with 1000 leaves (all
 # alive, freshness measured, root messages/s = zone shards / interval,
-# ledger reported as absent) — and leaves no process behind.
+# ledger reported as absent), and sched (two schedulers place a small
+# mission set over 300 simulated nodes; the invariant check passes) — and
+# leaves no process behind.
 set -u
 : "${BIN:?BIN must point at the build directory}"
 BENCH=$BIN/tools/orbit-bench
@@ -31,4 +33,13 @@ jq -e '.runs[0] | .converged and .alive_min == 1000 and .error == null and
        .root_msgs_per_s > 0.5 * .expected_msgs_per_s and
        .root_msgs_per_s < 1.5 * .expected_msgs_per_s' "$WORK/tree.json" >/dev/null ||
     fail "tree: $(cat "$WORK/tree.json")"
+timeout 150 "$BENCH" sched --json --nodes 300 --capsules 400 --gangs 2 --schedulers 2 \
+    --workers 4 --place-timeout-s 90 > "$WORK/sched.json" || fail "sched: $(cat "$WORK/sched.json")"
+jq -e '.runs[0] | .schedulers == 2 and .placed == 400 and .all_ms > 0 and
+       .placements_per_s > 0 and .error == null and .check.ok and .check.placements == 400 and
+       .check.identities == 400 and .check.gangs == 2 and .check.gangs_broken == 0 and
+       .check.over_capacity == 0' "$WORK/sched.json" >/dev/null ||
+    fail "sched: $(cat "$WORK/sched.json")"
+"$BENCH" check >/dev/null 2>&1; [ $? = 2 ] || fail "check without --root is not a usage error"
+"$BENCH" sched --schedulers 0 >/dev/null 2>&1; [ $? = 2 ] || fail "--schedulers 0 accepted"
 echo "PASS"

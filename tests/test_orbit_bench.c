@@ -39,6 +39,27 @@ static void test_median_min_max(void **state)
     assert_true(orbit_bench_max(v, 3) == 7.0);
 }
 
+static void test_parse_counts(void **state)
+{
+    (void)state;
+    uint32_t v[3];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(
+        orbit_bench_parse_counts("1,16,256", "proposers", 1, 4096, v, 3, &n, err, sizeof err),
+        ORBIT_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[2], 256);
+    const char *bad[] = {"", "0", "1,,2", "1,2,3,4", "-1", "5000", "1x", "1,", NULL};
+    for (int i = 0; bad[i]; i++) {
+        err[0] = '\0';
+        assert_int_equal(
+            orbit_bench_parse_counts(bad[i], "proposers", 1, 4096, v, 3, &n, err, sizeof err),
+            ORBIT_EINVAL);
+        assert_non_null(strstr(err, "--proposers"));
+    }
+}
+
 static void test_hist_quantiles(void **state)
 {
     (void)state;
@@ -223,11 +244,9 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, frames_setup, frames_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_median_min_max),
-        cmocka_unit_test(test_hist_quantiles),
-        T(test_frames_layout),
-        T(test_frames_apply_then_duplicates),
-        T(test_frames_stamp_replay_is_reboot),
+        cmocka_unit_test(test_median_min_max), cmocka_unit_test(test_hist_quantiles),
+        cmocka_unit_test(test_parse_counts),   T(test_frames_layout),
+        T(test_frames_apply_then_duplicates),  T(test_frames_stamp_replay_is_reboot),
         T(test_frames_bad_arguments),
     };
 #undef T

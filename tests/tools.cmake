@@ -17,4 +17,4 @@ endfunction()
 
 orbit_tools_script_test(sim_integration integration 120 sim_integration.sh)
 orbit_tools_script_test(sim_bad_flags integration 60 sim_bad_flags.sh)
-orbit_tools_script_test(bench_smoke integration 120 bench_smoke.sh)
+orbit_tools_script_test(bench_smoke integration 240 bench_smoke.sh)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "orbit_bench_proc.h"
+#include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_ledger_client.h"
 
@@ -57,29 +58,8 @@ void orbit_bench_ledger_cfg_default(orbit_bench_ledger_cfg_t *c)
 int orbit_bench_ledger_parse_counts(const char *s, orbit_bench_ledger_cfg_t *c, char *err,
                                     size_t errlen)
 {
-    size_t n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(p, &end, 10);
-        if (errno || end == p || *p == '-' || v < 1 || v > 4096 || (*end && *end != ',') ||
-            n == ORBIT_BENCH_LEDGER_COUNTS_MAX) {
-            snprintf(err, errlen,
-                     "--proposers must be up to %d comma-separated counts in 1..4096, "
-                     "not '%s'",
-                     ORBIT_BENCH_LEDGER_COUNTS_MAX, s);
-            return ORBIT_EINVAL;
-        }
-        c->proposers[n++] = (uint32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    if (!n) {
-        snprintf(err, errlen, "--proposers needs at least one count");
-        return ORBIT_EINVAL;
-    }
-    c->nproposers = n;
-    return ORBIT_OK;
+    return orbit_bench_parse_counts(s, "proposers", 1, 4096, c->proposers,
+                                    ORBIT_BENCH_LEDGER_COUNTS_MAX, &c->nproposers, err, errlen);
 }
 
 static bool stopped(const orbit_bench_ledger_cfg_t *c)

@@ -9,6 +9,7 @@
 #include "orbit_bench_ingest.h"
 #include "orbit_bench_ledger.h"
 #include "orbit_bench_sched.h"
+#include "orbit_bench_stats.h"
 #include "orbit_bench_tree.h"
 #include "orbit_cli.h"
 #include "orbit_err.h"
@@ -106,24 +107,9 @@ static double real(zhashx_t *v, const char *name, double min, double max, double
 static void parse_leaves(const char *s, orbit_bench_tree_cfg_t *c)
 {
     char err[200];
-    c->nleaves = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        unsigned long n = strtoul(p, &end, 10);
-        if (errno || end == p || n < 1 || n > 10000000 || (*end && *end != ',') || *p == '-' ||
-            c->nleaves == ORBIT_BENCH_TREE_COUNTS_MAX) {
-            snprintf(err, sizeof err,
-                     "--leaves must be up to %d comma-separated counts in 1..10000000, not '%s'",
-                     ORBIT_BENCH_TREE_COUNTS_MAX, s);
-            orbit_cli_die(cli.prog, err);
-        }
-        c->leaves[c->nleaves++] = (uint32_t)n;
-        p = *end ? end + 1 : end;
-    }
-    if (!c->nleaves)
-        orbit_cli_die(cli.prog, "--leaves needs at least one count");
+    if (orbit_bench_parse_counts(s, "leaves", 1, 10000000, c->leaves, ORBIT_BENCH_TREE_COUNTS_MAX,
+                                 &c->nleaves, err, sizeof err))
+        orbit_cli_die(cli.prog, err);
 }
 
 static int run_ingest(zhashx_t *v, bool json)

@@ -14,6 +14,7 @@
 #include <czmq.h>
 
 #include "orbit_bench_proc.h"
+#include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_ledger_client.h"
 #include "orbit_sched_view.h"
@@ -61,28 +62,8 @@ void orbit_bench_sched_cfg_default(orbit_bench_sched_cfg_t *c)
 int orbit_bench_sched_parse_counts(const char *s, orbit_bench_sched_cfg_t *c, char *err,
                                    size_t errlen)
 {
-    size_t n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(p, &end, 10);
-        if (errno || end == p || *p == '-' || v < 1 || v > SCHED_MAX || (*end && *end != ',') ||
-            n == ORBIT_BENCH_SCHED_COUNTS_MAX) {
-            snprintf(err, errlen,
-                     "--schedulers must be up to %d comma-separated counts in 1..%d, not '%s'",
-                     ORBIT_BENCH_SCHED_COUNTS_MAX, SCHED_MAX, s);
-            return ORBIT_EINVAL;
-        }
-        c->schedulers[n++] = (uint32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    if (!n) {
-        snprintf(err, errlen, "--schedulers needs at least one count");
-        return ORBIT_EINVAL;
-    }
-    c->nschedulers = n;
-    return ORBIT_OK;
+    return orbit_bench_parse_counts(s, "schedulers", 1, SCHED_MAX, c->schedulers,
+                                    ORBIT_BENCH_SCHED_COUNTS_MAX, &c->nschedulers, err, errlen);
 }
 
 static bool stopped(const orbit_bench_sched_cfg_t *c)

@@ -1,7 +1,11 @@
-/* orbit_bench_stats: medians and histogram quantiles. */
+/* orbit_bench_stats: medians, histogram quantiles, count lists. */
 #include "orbit_bench_stats.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "orbit_err.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -59,4 +63,31 @@ double orbit_bench_hist_quantile(const uint64_t *h, size_t n, double bucket, dou
             return i + 1 == n ? (double)i * bucket : (double)(i + 1) * bucket;
     }
     return (double)(n - 1) * bucket;
+}
+
+int orbit_bench_parse_counts(const char *s, const char *flag, uint32_t min, uint32_t max,
+                             uint32_t *out, size_t cap, size_t *n, char *err, size_t errlen)
+{
+    size_t k = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(p, &end, 10);
+        if (errno || end == p || *p == '-' || v < min || v > max || (*end && *end != ',') ||
+            (*end == ',' && !end[1]) || k == cap) {
+            snprintf(err, errlen,
+                     "--%s must be up to %zu comma-separated counts in %u..%u, not '%s'", flag, cap,
+                     min, max, s);
+            return ORBIT_EINVAL;
+        }
+        out[k++] = (uint32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!k) {
+        snprintf(err, errlen, "--%s needs at least one count", flag);
+        return ORBIT_EINVAL;
+    }
+    *n = k;
+    return ORBIT_OK;
 }

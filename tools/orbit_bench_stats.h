@@ -29,4 +29,10 @@ uint64_t orbit_bench_hist_diff(const uint64_t *after, const uint64_t *before, si
  * least") when the quantile falls into it, since it is open-ended. */
 double orbit_bench_hist_quantile(const uint64_t *h, size_t n, double bucket, double q);
 
+/* Parse "N[,N...]" given to --flag: at most cap counts, each in
+ * min..max, into out; *n is how many. On failure err says, in one line,
+ * what --flag must be. Errors: ORBIT_EINVAL. */
+int orbit_bench_parse_counts(const char *s, const char *flag, uint32_t min, uint32_t max,
+                             uint32_t *out, size_t cap, size_t *n, char *err, size_t errlen);
+
 #endif
