@@ -138,6 +138,7 @@ jq -e '.mission == "hello" and .modules[0].state == "active" and .modules[0].pla
 ctl mission status hello | grep -qE '^  hello/sleeper/1 +pending +- *$' ||
     fail "human status: $(ctl mission status hello)"
 ctl mission status hello | grep -qF 'command    sleep 600' || fail "human status lacks command"
+ctl mission status hello | grep -qF "nodes      with labels rack=m-r0" || fail "human status lacks the selector"
 cat > "$WORK/place.json" <<'JSON'
 {"commitment": {"placement": {"capsule": "hello/sleeper/0", "node": "m-0",
   "envelope": {"cpu_m": 100, "mem": 67108864}, "principal": "team-a"}}}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# orbit-up.sh [up|down|status|restart NAME|shard ID]: the local constellation. "up" (the default)
+# orbit-up.sh [up|down|reset|status|restart NAME|shard ID]: the local constellation. "up" (the default)
 # installs dependencies, builds Orbit, writes the embedded default
 # configuration to .orbit/etc and starts: three root replicas (the Ephemeris
 # ledger over Raft, data in .orbit/data, and each a warm root view), a zone shard,
@@ -35,6 +35,10 @@ launch() { # launch NAME BINARY ARGS...: start in the background, remember how
 
 case "${1:-up}" in
 down) stop_all; echo "orbit: constellation stopped"; exit 0 ;;
+reset)
+    stop_all
+    rm -rf "$STATE/data" "$STATE/capsules"
+    echo "orbit: constellation stopped, its ledger data deleted (.orbit/data)"; exit 0 ;;
 status) exec "$BUILD/tools/orbitctl" view shards ;;
 restart)
     name=${2:?usage: $0 restart NAME (e.g. rack-2)}
@@ -54,7 +58,7 @@ shard)
     echo "orbit: shard $name started (pid $(cat "$STATE/run/$name.pid"), log .orbit/log/$name.log)"
     exit 0 ;;
 up) ;;
-*) echo "usage: $0 [up|down|status|restart NAME|shard ID]" >&2; exit 2 ;;
+*) echo "usage: $0 [up|down|reset|status|restart NAME|shard ID]" >&2; exit 2 ;;
 esac
 
 source tools/deps.sh
@@ -120,8 +124,25 @@ for i in 1 2 3; do launch root-$i "$BUILD/root/orbit-root" --config "$STATE/etc/
 
 CTL="$BUILD/tools/orbitctl"
 echo "orbit: waiting for a ledger leader..."
-for _ in $(seq 1 100); do
-    "$CTL" --json ledger status 2>/dev/null | jq -e '.leader != null' >/dev/null 2>&1 && break
+deadline=$((SECONDS + 30))
+until "$CTL" --timeout-ms 1000 --json ledger status 2>/dev/null |
+        jq -e '.leader != null' >/dev/null 2>&1; do
+    for i in 1 2 3; do
+        if ! kill -0 "$(cat "$STATE/run/root-$i.pid")" 2>/dev/null; then
+            echo "orbit: root-$i exited: $(tail -n 1 "$STATE/log/root-$i.log")" >&2
+            if grep -q "format version" "$STATE/log/root-$i.log"; then
+                echo "orbit: .orbit/data holds a ledger written by another build;" \
+                    "'$0 reset' deletes it (the local constellation's state only)" >&2
+            fi
+            stop_all
+            exit 1
+        fi
+    done
+    if [ $SECONDS -ge $deadline ]; then
+        echo "orbit: no ledger leader after 30 s; see .orbit/log/root-*.log" >&2
+        stop_all
+        exit 1
+    fi
     sleep 0.2
 done
 # Declare the tree once (a restart finds it in the ledger and changes nothing).

@@ -835,6 +835,9 @@ static void print_module(const json_t *m)
                : "-",
            (int)json_integer_value(json_object_get(spec, "priority")),
            json_is_true(json_object_get(spec, "gang")) ? ", gang" : "");
+    const char *sel = json_string_value(json_object_get(spec, "node_selector"));
+    if (sel && *sel)
+        printf("  nodes      with labels %s\n", sel);
     free(cmd);
     printf("  %-40s %-10s %-20s %s\n", "CAPSULE", "STATE", "NODE", "DETAIL");
     size_t i;
