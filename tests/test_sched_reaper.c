@@ -378,6 +378,29 @@ static void test_lease_age(void **state)
     assert_int_equal(decide(f, 1000 + GRACE + 1), 1);
 }
 
+/* A renewal would overtake the revocations in flight (stale): it waits for
+ * them until the holding is 2 ttl/3 old, and no new revocation starts past
+ * that age before the renewal. */
+static void test_renewal_waits_for_revocations(void **state)
+{
+    fx_t *f = *state;
+    fleet(f);
+    acquire(f, 0, 10, 1);
+    status(f->v, "n0", ORBIT__NODE_STATUS__DOWN, 0);
+    assert_int_equal(decide(f, 0), 0);
+    const int64_t t = GRACE + 1, every = TTL / 3;
+    acquire(f, t, 20, 1); /* renewed: a fresh holding */
+    assert_int_equal(decide(f, t), 1);
+    orbit_sched_act_t *a = answered(f, &f->out[0], NULL); /* in flight */
+    assert_false(orbit_sched_reaper_lease_due(f->r, t + every));
+    assert_true(orbit_sched_reaper_lease_due(f->r, t + 2 * every));
+    assert_int_equal(decide(f, t + 2 * every), 0); /* renew first */
+    orbit_sched_reaper_done(f->r, a);
+    orbit_sched_act_destroy(&a);
+    assert_int_equal(stats(f).reaped, 1);
+    assert_true(orbit_sched_reaper_lease_due(f->r, t + every)); /* nothing in flight */
+}
+
 static void test_trust_lease(void **state)
 {
     fx_t *f = *state; /* UNSAFE mode: only the ledger's fencing guards */
@@ -398,6 +421,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lease_needed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_waits_for_revocations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_holding_restarts_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gang_and_unreachable, setup, teardown),

@@ -26,6 +26,7 @@ struct orbit_sched_reaper {
     int64_t refill_ms;
     bool disruption_logged;
     int64_t disruption_log_ms; /* last "disruption" log line */
+    uint32_t in_flight;        /* revocations proposed and not answered yet */
     orbit_sched_reaper_stats_t st;
 };
 
@@ -80,8 +81,12 @@ bool orbit_sched_reaper_lease_due(const orbit_sched_reaper_t *r, int64_t now_ms)
     int64_t every = r->cfg.ttl_ms / 3;
     if (!r->attempt_ms)
         return true;
+    /* A renewal moves lease/reaper and so fails every revocation still in
+     * flight under the previous index (stale): while some are, renew only
+     * once the holding is two thirds of the ttl old. */
     if (r->held)
-        return now_ms - r->renewed_ms >= every && now_ms - r->attempt_ms >= every / 4;
+        return now_ms - r->renewed_ms >= (r->in_flight ? 2 * every : every) &&
+               now_ms - r->attempt_ms >= every / 4;
     return now_ms - r->attempt_ms >= every;
 }
 
@@ -202,6 +207,10 @@ size_t orbit_sched_reaper_decide(orbit_sched_reaper_t *r, const orbit_sched_view
         r->st.expired_stops++;
         return 0;
     }
+    /* A holding due for its forced renewal: new revocations would only be
+     * overtaken by it (unless told to trust the lease regardless). */
+    if (!r->cfg.trust_lease && now_ms - r->renewed_ms >= 2 * (r->cfg.ttl_ms / 3))
+        return 0;
     /* Refill the bucket. */
     int64_t full = (int64_t)r->cfg.rate * 1000;
     if (now_ms > r->refill_ms) {
@@ -266,15 +275,20 @@ size_t orbit_sched_reaper_decide(orbit_sched_reaper_t *r, const orbit_sched_view
     return w.n;
 }
 
-orbit_sched_act_t *orbit_sched_reaper_act(const orbit_sched_reaper_t *r, const char *proposer,
+orbit_sched_act_t *orbit_sched_reaper_act(orbit_sched_reaper_t *r, const char *proposer,
                                           const orbit_sched_reap_t *d)
 {
-    return orbit_sched_act_revoke(proposer, d->kind, d->key, ORBIT_SCHED_WHY_REAPED,
-                                  ORBIT_SCHED_REAPER_KEY, r->lease_index);
+    orbit_sched_act_t *a = orbit_sched_act_revoke(proposer, d->kind, d->key, ORBIT_SCHED_WHY_REAPED,
+                                                  ORBIT_SCHED_REAPER_KEY, r->lease_index);
+    if (a)
+        r->in_flight++;
+    return a;
 }
 
 void orbit_sched_reaper_done(orbit_sched_reaper_t *r, const orbit_sched_act_t *a)
 {
+    if (r->in_flight)
+        r->in_flight--;
     if (a->rc != ORBIT_OK || !a->outcome)
         return;
     const Orbit__Ledger__Outcome *o = a->outcome;

@@ -17,7 +17,9 @@
  * unchanged_since — the holder was fenced: it stops acting (counted in
  * fenced) and campaigns again. A conflict on an index older than the
  * holder's latest renewal is its own renewal overtaking the revocation:
- * not fenced, the revocation is decided again later. The holder also stops
+ * not fenced, the revocation is decided again later. To keep that rare the
+ * holder renews while revocations are in flight only once its holding is
+ * 2 ttl/3 old, and proposes none past that age until it renewed. It also stops
  * on its own when its renewal is ttl_ms old by its local clock (unless
  * trust_lease, which exists to test the fencing alone).
  *
@@ -117,8 +119,9 @@ size_t orbit_sched_reaper_decide(orbit_sched_reaper_t *r, const orbit_sched_view
                                  orbit_sched_reap_t *out, size_t max);
 
 /* The revocation action for d, fenced with the current lease index
- * (proposer: the client_id in the proposal). NULL when out of memory. */
-orbit_sched_act_t *orbit_sched_reaper_act(const orbit_sched_reaper_t *r, const char *proposer,
+ * (proposer: the client_id in the proposal), counted in flight until
+ * orbit_sched_reaper_done. NULL when out of memory. */
+orbit_sched_act_t *orbit_sched_reaper_act(orbit_sched_reaper_t *r, const char *proposer,
                                           const orbit_sched_reap_t *d);
 
 /* A reaper revocation came back (before orbit_sched_plan_done frees it). */
