@@ -23,6 +23,12 @@ struct orbit_leaf_exec {
     orbit_leaf_wants_t want;
     track_t *t;
     size_t n, cap;
+    /* Wall clock minus monotonic clock, taken at the first sample: since_ms
+     * of a capsule must not move from sample to sample (the scheduler
+     * recognises a failure report by it), which recomputing it from two
+     * clocks read a moment apart would make it do. */
+    int64_t wall_offset;
+    bool has_offset;
     orbit_leaf_exec_stats_t st;
 };
 
@@ -177,9 +183,9 @@ void orbit_leaf_exec_want(orbit_leaf_exec_t *x, orbit_leaf_wants_t *w, int64_t n
 }
 
 /* Wall-clock time of monotonic t, never negative. */
-static int64_t wall_of(int64_t t, int64_t now_ms, int64_t wall_ms)
+static int64_t wall_of(const orbit_leaf_exec_t *x, int64_t t)
 {
-    int64_t v = wall_ms - (now_ms - t);
+    int64_t v = t + x->wall_offset;
     return v > 0 ? v : 0;
 }
 
@@ -197,8 +203,7 @@ static orbit_capsule_state_t map_state(orbit_leaf_capsule_state_t s)
 }
 
 /* Track t as reported health. */
-static void fill(const orbit_leaf_exec_t *x, const track_t *t, int64_t now_ms, int64_t wall_ms,
-                 orbit_capsule_t *c)
+static void fill(const orbit_leaf_exec_t *x, const track_t *t, int64_t now_ms, orbit_capsule_t *c)
 {
     memset(c, 0, sizeof *c);
     memcpy(c->id, t->id, sizeof c->id);
@@ -206,24 +211,27 @@ static void fill(const orbit_leaf_exec_t *x, const track_t *t, int64_t now_ms, i
     if (!t->proc) {
         c->state = ORBIT_CAPSULE_FAILED;
         snprintf(c->reason, sizeof c->reason, "%s", t->reason);
-        c->since_ms = wall_of(t->since_ms, now_ms, wall_ms);
+        c->since_ms = wall_of(x, t->since_ms);
     } else if (orbit_leaf_capsule_get(x->run, t->id, &info) == ORBIT_OK) {
         c->state = map_state(info.state);
         c->exit_code = info.state == ORBIT_LEAF_CAPSULE_EXITED ? info.exit_code : 0;
         snprintf(c->reason, sizeof c->reason, "%s", info.reason ? info.reason : "");
-        c->since_ms =
-            wall_of(runner_terminal(info.state) && info.ended_ms ? info.ended_ms : info.started_ms,
-                    now_ms, wall_ms);
+        c->since_ms = wall_of(x, runner_terminal(info.state) && info.ended_ms ? info.ended_ms
+                                                                              : info.started_ms);
     } else {
         c->state = ORBIT_CAPSULE_FAILED;
         snprintf(c->reason, sizeof c->reason, "lost by the runner");
-        c->since_ms = wall_of(now_ms, now_ms, wall_ms);
+        c->since_ms = wall_of(x, now_ms);
     }
 }
 
 int orbit_leaf_exec_sample(orbit_leaf_exec_t *x, int64_t now_ms, int64_t wall_ms,
                            orbit_node_state_t *s)
 {
+    if (!x->has_offset) {
+        x->wall_offset = wall_ms - now_ms;
+        x->has_offset = true;
+    }
     orbit_leaf_capsules_poll(x->run, now_ms);
     for (size_t i = x->n; i-- > 0;) {
         const track_t *t = &x->t[i];
@@ -239,7 +247,7 @@ int orbit_leaf_exec_sample(orbit_leaf_exec_t *x, int64_t now_ms, int64_t wall_ms
         return ORBIT_ENOMEM;
     }
     for (size_t i = 0; i < x->n; i++)
-        fill(x, &x->t[i], now_ms, wall_ms, &caps[i]);
+        fill(x, &x->t[i], now_ms, &caps[i]);
     int rc = orbit_node_state_set_capsules(s, caps, (uint32_t)x->n);
     if (rc == ORBIT_OK) {
         for (size_t i = 0; i < x->n; i++)

@@ -221,6 +221,15 @@ static void test_terminal_desired_kept(void **state)
     assert_int_equal(reported(f, "m1/job/0")->state, ORBIT_CAPSULE_EXITED);
     assert_int_equal(reported(f, "m1/job/1")->state, ORBIT_CAPSULE_FAILED);
     assert_int_equal(reported(f, "m1/job/1")->since_ms, failed_since);
+    /* The two clocks read a moment apart (or the wall clock stepped): the
+     * reported time of a state does not move with them. */
+    int64_t exited_since = reported(f, "m1/job/0")->since_ms;
+    for (int64_t skew = -1; skew <= 1000; skew += 1001) {
+        int64_t now = now_ms();
+        assert_int_equal(orbit_leaf_exec_sample(f->x, now, WALL_MS + now + skew, &f->s), ORBIT_OK);
+        assert_int_equal(reported(f, "m1/job/1")->since_ms, failed_since);
+        assert_int_equal(reported(f, "m1/job/0")->since_ms, exited_since);
+    }
     assert_int_equal(orbit_leaf_exec_stats(f->x)->forgotten, 0);
     /* A new placement (another index) of a terminal capsule starts it again. */
     want(&w, "m1/job/0", 9, TRUE_, NULL);
