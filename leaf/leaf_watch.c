@@ -299,7 +299,9 @@ static bool resolve(watch_t *w)
         orbit_leaf_want_t x;
         if (old && old->index == p->index) {
             x = *old;
-        } else if (!resolve_one(w, p, &x)) {
+        } else if (!ok || !resolve_one(w, p, &x)) {
+            /* After one ledger error the others wait for the next step
+             * too: each read could wait out its timeout while $TERM waits. */
             ok = false;
             continue;
         } else {

@@ -97,6 +97,24 @@ static void test_pressure_and_room(void **state)
     assert_false(orbit_sched_eligible(&c, &n, &x, &need));
 }
 
+/* A node holding ORBIT_CAPSULES_MAX placements takes no more, however small
+ * the envelope: its leaf would not report (nor run) them. */
+static void test_capsule_cap(void **state)
+{
+    orbit_sched_view_t *v = *state;
+    row_spec_t s = {
+        "c", ORBIT__NODE_STATUS__ALIVE, 64000, 64 * GIB, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0};
+    row(v, &s, 0);
+    char id[32];
+    for (int i = 0; i < ORBIT_CAPSULES_MAX - 1; i++) {
+        snprintf(id, sizeof id, "m/x/%d", i);
+        place(v, id, "c", 0, 0, 0);
+    }
+    assert_true(fits(v, "c", 0, 0, 0));
+    place(v, "m/x/last", "c", 0, 0, 0);
+    assert_false(fits(v, "c", 0, 0, 0));
+}
+
 static void test_selector(void **state)
 {
     orbit_sched_view_t *v = *state;
@@ -285,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_and_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capsule_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binpack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_breaks_ties, setup, teardown),

@@ -231,21 +231,21 @@ static void stats_write(sched_t *s, bool log)
 
 /* ------------------------------------------------------------ loop */
 
+static void finish(sched_t *s, orbit_sched_act_t *a)
+{
+    if (s->reaper && a->kind == ORBIT_SCHED_ACT_REVOKE && a->why == ORBIT_SCHED_WHY_REAPED)
+        orbit_sched_reaper_done(s->reaper, a);
+    orbit_sched_plan_done(s->plan, s->view, &a, zclock_mono());
+}
+
 static void emit_submit(void *arg, orbit_sched_act_t *a)
 {
     sched_t *s = arg;
     if (orbit_sched_work_submit(s->work, a) != ORBIT_OK) {
         s->submit_failed++;
         a->rc = ORBIT_ENOMEM;
-        orbit_sched_plan_done(s->plan, s->view, &a, zclock_mono());
+        finish(s, a); /* the reaper counts it answered too */
     }
-}
-
-static void finish(sched_t *s, orbit_sched_act_t *a)
-{
-    if (s->reaper && a->kind == ORBIT_SCHED_ACT_REVOKE && a->why == ORBIT_SCHED_WHY_REAPED)
-        orbit_sched_reaper_done(s->reaper, a);
-    orbit_sched_plan_done(s->plan, s->view, &a, zclock_mono());
 }
 
 static bool busy(void *arg, Orbit__Ledger__RefKind kind, const char *key)
@@ -327,6 +327,7 @@ static int run(sched_t *s)
         /* Decide before renewing: what a paused holder does on waking is
          * what the fencing must stop. */
         if (s->reaper) {
+            now = zclock_mono(); /* the poll may have taken seconds */
             reap(s, now);
             lease_step(s, now);
         }

@@ -53,6 +53,10 @@ bool orbit_sched_eligible(const orbit_sched_score_cfg_t *c, const orbit_sched_no
         return false;
     if (n->mem_pressure >= c->max_pressure)
         return false;
+    /* A leaf reports (and so runs) at most ORBIT_CAPSULES_MAX capsules:
+     * envelopes of nothing must not pile more onto one node. */
+    if (n->placements >= ORBIT_CAPSULES_MAX)
+        return false;
     const orbit_sched_res_t *e = &need->envelope;
     if (!room(n->capacity.cpu_m, n->committed.cpu_m, extra->reserved.cpu_m, e->cpu_m) ||
         !room(n->capacity.mem, n->committed.mem, extra->reserved.mem, e->mem) ||
