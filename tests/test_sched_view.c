@@ -24,34 +24,9 @@
 #include "orbit_err.h"
 #include "orbit_json.h"
 #include "orbit_sched_view.h"
-
-#define T0 1700000000000LL
+#include "test_sched_util.h" /* mkprop_v, T0 */
 
 /* ---------------------------------------------------------------- building */
-
-/* A Proposal of the commitment in JSON (single quotes stand for double).
- * Free with orbit__ledger__proposal__free_unpacked. */
-static Orbit__Ledger__Proposal *mkprop_v(const char *fmt, va_list ap)
-{
-    char text[8192], full[8400], err[256];
-    json_error_t je;
-    ProtobufCMessage *m = NULL;
-    static uint64_t req;
-    if ((size_t)vsnprintf(text, sizeof text, fmt, ap) >= sizeof text)
-        fail_msg("test JSON too long");
-    snprintf(full, sizeof full, "{'client_id':'t','request_id':%" PRIu64 ",'commitment':%s}", ++req,
-             text);
-    for (char *p = full; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_t *j = json_loads(full, 0, &je);
-    if (!j)
-        fail_msg("bad test JSON %s: %s", full, je.text);
-    if (orbit_json_to_pb(j, &orbit__ledger__proposal__descriptor, &m, err, sizeof err))
-        fail_msg("test proposal %s: %s", full, err);
-    json_decref(j);
-    return (Orbit__Ledger__Proposal *)m;
-}
 
 static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
@@ -64,9 +39,9 @@ static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
 }
 
 /* Apply commitment JSON at index; returns the view's code. */
-static int commit(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
+static int commit_at(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int commit(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
+static int commit_at(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -150,15 +125,15 @@ static void test_every_kind(void **state)
     orbit_sched_view_t *v = *state;
     orbit_sched_placement_t p;
     orbit_sched_module_t m;
-    OK(commit(v, 1, GRANT("team", 5000)));
-    OK(commit(v, 2, PLACE_P("m/w/0", "n1", 1000, "team")));
-    OK(commit(v, 3, GANG3("m/g", "team")));
-    OK(commit(v, 4, BIND("m/w/0", "id-w0")));
-    OK(commit(v, 5, ADJUST("m", "w", "{'count':3,'command':'sleep 1','gang':false}")));
-    OK(commit(v, 6, LEASE("sched", "leader")));
-    OK(commit(v, 7, JOIN("s1")));
-    OK(commit(v, 8, EXPIRE("REF_LEASE", "leader")));
-    OK(commit(v, 9, REVOKE("REF_LEASE", "leader")));
+    OK(commit_at(v, 1, GRANT("team", 5000)));
+    OK(commit_at(v, 2, PLACE_P("m/w/0", "n1", 1000, "team")));
+    OK(commit_at(v, 3, GANG3("m/g", "team")));
+    OK(commit_at(v, 4, BIND("m/w/0", "id-w0")));
+    OK(commit_at(v, 5, ADJUST("m", "w", "{'count':3,'command':'sleep 1','gang':false}")));
+    OK(commit_at(v, 6, LEASE("sched", "leader")));
+    OK(commit_at(v, 7, JOIN("s1")));
+    OK(commit_at(v, 8, EXPIRE("REF_LEASE", "leader")));
+    OK(commit_at(v, 9, REVOKE("REF_LEASE", "leader")));
     assert_int_equal(orbit_sched_view_index(v), 9);
     assert_int_equal(orbit_sched_view_time(v), T0 + 9);
     orbit_sched_view_stats_t st;
@@ -238,11 +213,11 @@ static void test_module_merge(void **state)
 {
     orbit_sched_view_t *v = *state;
     orbit_sched_module_t m;
-    OK(commit(v, 1,
-              ADJUST("train", "w",
-                     "{'count':4,'command':'run','resources':{'cpu_m':1000,'gpus':1},"
-                     "'principal':'team','node_selector':'gpu=a100'}")));
-    OK(commit(v, 2, ADJUST("train", "w", "{'count':8,'resources':{'mem':5}}")));
+    OK(commit_at(v, 1,
+                 ADJUST("train", "w",
+                        "{'count':4,'command':'run','resources':{'cpu_m':1000,'gpus':1},"
+                        "'principal':'team','node_selector':'gpu=a100'}")));
+    OK(commit_at(v, 2, ADJUST("train", "w", "{'count':8,'resources':{'mem':5}}")));
     OK(orbit_sched_view_module(v, "train", "w", &m));
     assert_int_equal(m.spec->count, 8);
     assert_string_equal(m.spec->command, "run");
@@ -252,20 +227,20 @@ static void test_module_merge(void **state)
     assert_int_equal(m.spec->resources->mem, 5);
     assert_int_equal(m.index, 2);
     /* a revoked module stays while it has placements, without a spec */
-    OK(commit(v, 3, PLACE("train/w/0", "n1", 10)));
-    OK(commit(v, 4, REVOKE("REF_MODULE", "train/w")));
+    OK(commit_at(v, 3, PLACE("train/w/0", "n1", 10)));
+    OK(commit_at(v, 4, REVOKE("REF_MODULE", "train/w")));
     OK(orbit_sched_view_module(v, "train", "w", &m));
     assert_null(m.spec);
     assert_int_equal(m.index, 4);
     assert_int_equal(m.placed, 1);
-    OK(commit(v, 5, ADJUST("other", "x", "{'count':1}")));
+    OK(commit_at(v, 5, ADJUST("other", "x", "{'count':1}")));
     acc_t a = {0};
     OK(orbit_sched_view_each_module(v, acc_module, &a));
     assert_int_equal(a.n, 2);
-    OK(commit(v, 6, REVOKE("REF_PLACEMENT", "train/w/0")));
+    OK(commit_at(v, 6, REVOKE("REF_PLACEMENT", "train/w/0")));
     assert_int_equal(orbit_sched_view_module(v, "train", "w", &m), ORBIT_ENOTFOUND);
     /* adjusting it again brings it back from nothing */
-    OK(commit(v, 7, ADJUST("train", "w", "{'count':1}")));
+    OK(commit_at(v, 7, ADJUST("train", "w", "{'count':1}")));
     OK(orbit_sched_view_module(v, "train", "w", &m));
     assert_int_equal(m.spec->count, 1);
     assert_null(m.spec->command);
@@ -277,9 +252,9 @@ static void test_gang_and_revocations(void **state)
     orbit_sched_view_t *v = *state;
     orbit_sched_placement_t p;
     acc_t a = {0};
-    OK(commit(v, 1, GANG3("m/g", "team")));
-    OK(commit(v, 2, PLACE_P("m/s/0", "n1", 50, "team")));
-    OK(commit(v, 3, PLACE("m/s/1", "n2", 70)));
+    OK(commit_at(v, 1, GANG3("m/g", "team")));
+    OK(commit_at(v, 2, PLACE_P("m/s/0", "n1", 50, "team")));
+    OK(commit_at(v, 3, PLACE("m/s/1", "n2", 70)));
     OK(orbit_sched_view_each_module_placement(v, "m", "g", acc_place, &a));
     assert_int_equal(a.n, 3);
     for (int i = 0; i < 3; i++) {
@@ -300,7 +275,7 @@ static void test_gang_and_revocations(void **state)
     assert_int_equal(quota_of(v, "team").used.cpu_m, 650);
     assert_false(quota_of(v, "team").granted);
     /* the gang goes whole: node usage and quota released */
-    OK(commit(v, 4, REVOKE("REF_GANG", "m/g")));
+    OK(commit_at(v, 4, REVOKE("REF_GANG", "m/g")));
     assert_int_equal(orbit_sched_view_placement(v, "m/g/1", &p), ORBIT_ENOTFOUND);
     orbit_sched_node_t n = node_of(v, "n1");
     assert_int_equal(n.committed.cpu_m, 50);
@@ -312,7 +287,7 @@ static void test_gang_and_revocations(void **state)
     orbit_sched_module_t m;
     assert_int_equal(orbit_sched_view_module(v, "m", "g", &m), ORBIT_ENOTFOUND);
     /* a single placement */
-    OK(commit(v, 5, REVOKE("REF_PLACEMENT", "m/s/0")));
+    OK(commit_at(v, 5, REVOKE("REF_PLACEMENT", "m/s/0")));
     n = node_of(v, "n1");
     assert_int_equal(n.committed.cpu_m + n.committed.mem + n.committed.gpus, 0);
     assert_int_equal(n.placements, 0);
@@ -321,15 +296,15 @@ static void test_gang_and_revocations(void **state)
     /* the node stays known (usage zero) */
     assert_int_equal(orbit_sched_view_node_count(v), 2);
     /* identities */
-    OK(commit(v, 6, BIND("m/s/1", "i1")));
+    OK(commit_at(v, 6, BIND("m/s/1", "i1")));
     OK(orbit_sched_view_placement(v, "m/s/1", &p));
     assert_string_equal(p.identity, "i1");
-    OK(commit(v, 7, REVOKE("REF_IDENTITY", "i1")));
+    OK(commit_at(v, 7, REVOKE("REF_IDENTITY", "i1")));
     OK(orbit_sched_view_placement(v, "m/s/1", &p));
     assert_string_equal(p.identity, "");
     /* a binding made before the capsule is placed shows once it is */
-    OK(commit(v, 8, BIND("m/s/2", "i2")));
-    OK(commit(v, 9, PLACE("m/s/2", "n3", 1)));
+    OK(commit_at(v, 8, BIND("m/s/2", "i2")));
+    OK(commit_at(v, 9, PLACE("m/s/2", "n3", 1)));
     OK(orbit_sched_view_placement(v, "m/s/2", &p));
     assert_string_equal(p.identity, "i2");
 }
@@ -340,15 +315,15 @@ static void test_quota_accounting(void **state)
     orbit_sched_quota_t q;
     assert_int_equal(orbit_sched_view_quota(v, "p", &q), ORBIT_ENOTFOUND);
     /* usage without a grant */
-    OK(commit(v, 1, PLACE_P("a/b/0", "n1", 100, "p")));
+    OK(commit_at(v, 1, PLACE_P("a/b/0", "n1", 100, "p")));
     q = quota_of(v, "p");
     assert_false(q.granted);
     assert_int_equal(q.used.cpu_m, 100);
     /* a grant keeps usage; a new grant replaces the old */
-    OK(commit(v, 2,
-              "{'quota_grant':{'principal':'p','resources':{'cpu_m':500,'mem':9},'priority':3,"
-              "'until_ms':%" PRId64 "}}",
-              (int64_t)(T0 + 1000)));
+    OK(commit_at(v, 2,
+                 "{'quota_grant':{'principal':'p','resources':{'cpu_m':500,'mem':9},'priority':3,"
+                 "'until_ms':%" PRId64 "}}",
+                 (int64_t)(T0 + 1000)));
     q = quota_of(v, "p");
     assert_true(q.granted);
     assert_int_equal(q.grant.cpu_m, 500);
@@ -356,31 +331,31 @@ static void test_quota_accounting(void **state)
     assert_int_equal(q.priority, 3);
     assert_int_equal(q.until_ms, T0 + 1000);
     assert_int_equal(q.used.cpu_m, 100);
-    OK(commit(v, 3, GRANT("p", 800)));
+    OK(commit_at(v, 3, GRANT("p", 800)));
     q = quota_of(v, "p");
     assert_int_equal(q.grant.cpu_m, 800);
     assert_int_equal(q.grant.mem, 0);
     assert_int_equal(q.priority, 0);
     assert_int_equal(q.until_ms, 0);
     /* expiry drops the grant and keeps the usage */
-    OK(commit(v, 4, EXPIRE("REF_QUOTA", "p")));
+    OK(commit_at(v, 4, EXPIRE("REF_QUOTA", "p")));
     q = quota_of(v, "p");
     assert_false(q.granted);
     assert_int_equal(q.grant.cpu_m, 0);
     assert_int_equal(q.used.cpu_m, 100);
     /* revocation of a grant, the same */
-    OK(commit(v, 5, GRANT("p", 1)));
-    OK(commit(v, 6, REVOKE("REF_QUOTA", "p")));
+    OK(commit_at(v, 5, GRANT("p", 1)));
+    OK(commit_at(v, 6, REVOKE("REF_QUOTA", "p")));
     q = quota_of(v, "p");
     assert_false(q.granted);
     assert_int_equal(q.used.cpu_m, 100);
     /* a grant alone stays after its usage goes */
-    OK(commit(v, 7, GRANT("p", 2)));
-    OK(commit(v, 8, REVOKE("REF_PLACEMENT", "a/b/0")));
+    OK(commit_at(v, 7, GRANT("p", 2)));
+    OK(commit_at(v, 8, REVOKE("REF_PLACEMENT", "a/b/0")));
     q = quota_of(v, "p");
     assert_true(q.granted);
     assert_int_equal(q.used.cpu_m, 0);
-    OK(commit(v, 9, REVOKE("REF_QUOTA", "p")));
+    OK(commit_at(v, 9, REVOKE("REF_QUOTA", "p")));
     assert_int_equal(orbit_sched_view_quota(v, "p", &q), ORBIT_ENOTFOUND);
 }
 
@@ -391,7 +366,7 @@ static void test_own_notes(void **state)
     orbit_sched_view_t *v = *state;
     orbit_sched_placement_t p;
     orbit_sched_view_stats_t st;
-    OK(commit(v, 1, GRANT("team", 5000)));
+    OK(commit_at(v, 1, GRANT("team", 5000)));
     /* counted at once */
     OK(note(v, 2, PLACE_P("m/w/0", "n1", 1000, "team")));
     OK(orbit_sched_view_placement(v, "m/w/0", &p));
@@ -407,7 +382,7 @@ static void test_own_notes(void **state)
     orbit_sched_view_stats(v, &st);
     assert_int_equal(st.own_noted, 1);
     /* the watch reaches it: not applied twice */
-    OK(commit(v, 2, PLACE_P("m/w/0", "n1", 1000, "team")));
+    OK(commit_at(v, 2, PLACE_P("m/w/0", "n1", 1000, "team")));
     OK(orbit_sched_view_placement(v, "m/w/0", &p));
     assert_false(p.own);
     orbit_sched_node_t n = node_of(v, "n1");
@@ -426,7 +401,7 @@ static void test_own_notes_out_of_order(void **state)
     orbit_sched_placement_t p;
     orbit_sched_module_t m;
     orbit_sched_view_stats_t st;
-    OK(commit(v, 1, ADJUST("m", "w", "{'count':1,'command':'a'}")));
+    OK(commit_at(v, 1, ADJUST("m", "w", "{'count':1,'command':'a'}")));
     /* ours: 5 places a gang, 6 scales the module, 7 revokes someone's placement */
     OK(note(v, 6, ADJUST("m", "w", "{'count':5}")));
     OK(note(v, 5, GANG3("m/g", "team")));
@@ -437,13 +412,13 @@ static void test_own_notes_out_of_order(void **state)
     assert_int_equal(m.spec->count, 5);
     /* others' commits in between: a command change of the same module, the
      * placement our revocation removes, an unrelated placement */
-    OK(commit(v, 2, ADJUST("m", "w", "{'command':'b'}")));
-    OK(commit(v, 3, PLACE("x/y/0", "n1", 40)));
-    OK(commit(v, 4, PLACE("x/y/1", "n2", 2)));
+    OK(commit_at(v, 2, ADJUST("m", "w", "{'command':'b'}")));
+    OK(commit_at(v, 3, PLACE("x/y/0", "n1", 40)));
+    OK(commit_at(v, 4, PLACE("x/y/1", "n2", 2)));
     assert_int_equal(node_of(v, "n1").committed.cpu_m, 340);
-    OK(commit(v, 5, GANG3("m/g", "team")));
-    OK(commit(v, 6, ADJUST("m", "w", "{'count':5}")));
-    OK(commit(v, 7, REVOKE("REF_PLACEMENT", "x/y/0")));
+    OK(commit_at(v, 5, GANG3("m/g", "team")));
+    OK(commit_at(v, 6, ADJUST("m", "w", "{'count':5}")));
+    OK(commit_at(v, 7, REVOKE("REF_PLACEMENT", "x/y/0")));
     /* exactly the ledger's state */
     orbit_sched_node_t n = node_of(v, "n1");
     assert_int_equal(n.committed.cpu_m, 300);
@@ -473,7 +448,7 @@ static void test_own_note_not_confirmed(void **state)
     orbit_sched_view_t *v = *state;
     orbit_sched_placement_t p;
     OK(note(v, 1, PLACE("a/b/0", "n1", 10)));
-    OK(commit(v, 1, PLACE("a/b/1", "n1", 20)));
+    OK(commit_at(v, 1, PLACE("a/b/1", "n1", 20)));
     assert_int_equal(orbit_sched_view_placement(v, "a/b/0", &p), ORBIT_ENOTFOUND);
     assert_int_equal(node_of(v, "n1").committed.cpu_m, 20);
     assert_int_equal(node_of(v, "n1").placements, 1);
@@ -486,18 +461,18 @@ static void test_gap_and_stale(void **state)
     orbit_sched_view_t *v = *state;
     orbit_sched_placement_t p;
     orbit_sched_view_stats_t st;
-    OK(commit(v, 1, PLACE("a/b/0", "n1", 10)));
-    assert_int_equal(commit(v, 3, PLACE("a/b/1", "n1", 20)), ORBIT_EAGAIN);
+    OK(commit_at(v, 1, PLACE("a/b/0", "n1", 10)));
+    assert_int_equal(commit_at(v, 3, PLACE("a/b/1", "n1", 20)), ORBIT_EAGAIN);
     assert_int_equal(orbit_sched_view_index(v), 1);
     assert_int_equal(orbit_sched_view_placement(v, "a/b/1", &p), ORBIT_ENOTFOUND);
     assert_int_equal(node_of(v, "n1").committed.cpu_m, 10);
     /* stale: already held */
-    OK(commit(v, 1, PLACE("a/b/2", "n1", 30)));
+    OK(commit_at(v, 1, PLACE("a/b/2", "n1", 30)));
     assert_int_equal(orbit_sched_view_placement(v, "a/b/2", &p), ORBIT_ENOTFOUND);
     orbit_sched_view_stats(v, &st);
     assert_int_equal(st.stale_commits, 1);
     assert_int_equal(st.commits_applied, 1);
-    OK(commit(v, 2, PLACE("a/b/1", "n1", 20)));
+    OK(commit_at(v, 2, PLACE("a/b/1", "n1", 20)));
     assert_int_equal(node_of(v, "n1").committed.cpu_m, 30);
 }
 
@@ -555,7 +530,7 @@ static void test_rows(void **state)
     orbit_sched_view_t *v = *state;
     row_t r;
     /* a placement on a node never seen: kept, capacity 0 */
-    OK(commit(v, 1, PLACE("a/b/0", "n1", 10)));
+    OK(commit_at(v, 1, PLACE("a/b/0", "n1", 10)));
     orbit_sched_node_t n = node_of(v, "n1");
     assert_false(n.seen);
     assert_int_equal(n.status, ORBIT__NODE_STATUS__UNREACHABLE);
@@ -637,7 +612,7 @@ static void test_capsule_health(void **state)
     row_t r;
     static const char *const on1[] = {"a/b/1", "a/b/0"};
     static const char *const on2[] = {"a/b/0", "a/b/2"};
-    OK(commit(v, 1, PLACE("a/b/0", "n1", 10)));
+    OK(commit_at(v, 1, PLACE("a/b/0", "n1", 10)));
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/0", &h), ORBIT_ENOTFOUND);
     /* n2 reports a/b/0 (stale, from an old placement): ignored */
     mkrow(&r, "n2", ORBIT__NODE_STATUS__ALIVE, 1000, 0, on2, 2);
@@ -659,8 +634,8 @@ static void test_capsule_health(void **state)
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/1", &h), ORBIT_ENOTFOUND);
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/2", &h), ORBIT_ENOTFOUND);
     /* moved: revoked on n1, placed on n2, whose report counts now */
-    OK(commit(v, 2, REVOKE("REF_PLACEMENT", "a/b/0")));
-    OK(commit(v, 3, PLACE("a/b/0", "n2", 10)));
+    OK(commit_at(v, 2, REVOKE("REF_PLACEMENT", "a/b/0")));
+    OK(commit_at(v, 3, PLACE("a/b/0", "n2", 10)));
     OK(orbit_sched_view_capsule_health(v, "a/b/0", &h));
     assert_int_equal(h.state, ORBIT_CAPSULE_FAILED);
 }
@@ -885,7 +860,7 @@ static void test_snapshot_equals_replay(void **state)
      * unrelated ledger state (replaced) */
     orbit_sched_view_t *b = orbit_sched_view_new();
     assert_non_null(b);
-    OK(commit(b, 1, PLACE("junk/j/0", "n9", 1)));
+    OK(commit_at(b, 1, PLACE("junk/j/0", "n9", 1)));
     row_t row;
     mkrow(&row, "n1", ORBIT__NODE_STATUS__ALIVE, 8000, 1, NULL, 0);
     OK(orbit_sched_view_apply_row(b, &row.row, 5));
