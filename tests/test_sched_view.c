@@ -24,7 +24,7 @@
 #include "orbit_err.h"
 #include "orbit_json.h"
 #include "orbit_sched_view.h"
-#include "test_sched_util.h" /* mkprop_v, T0 */
+#include "test_sched_util.h" /* mkprop_v, T0, OK */
 
 /* ---------------------------------------------------------------- building */
 
@@ -64,8 +64,6 @@ static int note(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
     orbit__ledger__proposal__free_unpacked(p, NULL);
     return rc;
 }
-
-#define OK(call) assert_int_equal((call), ORBIT_OK)
 
 #define PLACE(c, n, cpu)                                                                           \
     "{'placement':{'capsule':'" c "','node':'" n "','envelope':{'cpu_m':" #cpu "}}}"
