@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "orbit_err.h"
@@ -25,13 +26,14 @@ void orbit_leaf_placed_close(orbit_leaf_placed_set_t *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Index of id in s, or where it would go (*found false). */
-static size_t placed_pos(const orbit_leaf_placed_set_t *s, const char *id, bool *found)
+/* Index of id in the array v of n elements of size bytes, sorted by an id
+ * string at their start (offset 0), or where it would go (*found false). */
+static size_t id_pos(const void *v, size_t n, size_t size, const char *id, bool *found)
 {
-    size_t lo = 0, hi = s->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->v[mid].id, id);
+        int c = strcmp((const char *)v + mid * size, id);
         if (c == 0) {
             *found = true;
             return mid;
@@ -43,6 +45,14 @@ static size_t placed_pos(const orbit_leaf_placed_set_t *s, const char *id, bool 
     }
     *found = false;
     return lo;
+}
+
+_Static_assert(offsetof(orbit_leaf_placed_t, id) == 0, "id_pos needs the id first");
+_Static_assert(offsetof(orbit_leaf_want_t, id) == 0, "id_pos needs the id first");
+
+static size_t placed_pos(const orbit_leaf_placed_set_t *s, const char *id, bool *found)
+{
+    return id_pos(s->v, s->n, sizeof *s->v, id, found);
 }
 
 const orbit_leaf_placed_t *orbit_leaf_placed_find(const orbit_leaf_placed_set_t *s, const char *id)
@@ -451,21 +461,7 @@ void orbit_leaf_wants_close(orbit_leaf_wants_t *w)
 
 static size_t wants_pos(const orbit_leaf_wants_t *w, const char *id, bool *found)
 {
-    size_t lo = 0, hi = w->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->v[mid].id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return id_pos(w->v, w->n, sizeof *w->v, id, found);
 }
 
 const orbit_leaf_want_t *orbit_leaf_wants_find(const orbit_leaf_wants_t *w, const char *id)

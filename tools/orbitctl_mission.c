@@ -1038,6 +1038,17 @@ static int cmd_stop(zhashx_t *v, orbit_ledger_client_t *c, const char *mission, 
     return status;
 }
 
+/* The ledger client and per-call timeout of --root, --client-id and
+ * --timeout-ms (default 5000 ms). NULL with a one-line reason in err. */
+static orbit_ledger_client_t *client_open(zhashx_t *v, uint32_t *timeout, char *err, size_t errlen)
+{
+    if (orbit_cli_u32(v, "timeout-ms", 1, 600000, 5000, timeout, err, errlen))
+        return NULL;
+    const char *roots = orbit_cli_str(v, "root");
+    return orbit_ledger_client_new(roots ? roots : DEFAULT_ROOTS, orbit_cli_str(v, "client-id"),
+                                   err, errlen);
+}
+
 int orbitctl_mission(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
 {
     static const char *usage =
@@ -1066,11 +1077,7 @@ int orbitctl_mission(zhashx_t *v, char **pos, int npos, char *err, size_t errlen
         return 2;
     }
     uint32_t timeout;
-    if (orbit_cli_u32(v, "timeout-ms", 1, 600000, 5000, &timeout, err, errlen))
-        return 2;
-    const char *roots = orbit_cli_str(v, "root");
-    orbit_ledger_client_t *c = orbit_ledger_client_new(roots ? roots : DEFAULT_ROOTS,
-                                                       orbit_cli_str(v, "client-id"), err, errlen);
+    orbit_ledger_client_t *c = client_open(v, &timeout, err, errlen);
     if (!c)
         return 2;
     int status;
@@ -1212,11 +1219,7 @@ int orbitctl_quota(zhashx_t *v, char **pos, int npos, char *err, size_t errlen)
         return 2;
     }
     uint32_t timeout;
-    if (orbit_cli_u32(v, "timeout-ms", 1, 600000, 5000, &timeout, err, errlen))
-        return 2;
-    const char *roots = orbit_cli_str(v, "root");
-    orbit_ledger_client_t *c = orbit_ledger_client_new(roots ? roots : DEFAULT_ROOTS,
-                                                       orbit_cli_str(v, "client-id"), err, errlen);
+    orbit_ledger_client_t *c = client_open(v, &timeout, err, errlen);
     if (!c)
         return 2;
     int status = !strcmp(pos[1], "grant") ? quota_grant(v, c, pos[2], (int)timeout, err, errlen)
