@@ -4,7 +4,8 @@
 # socket through a real shard daemon, and the tree with 1000 leaves (all
 # alive, freshness measured, root messages/s = zone shards / interval,
 # ledger reported as absent), and sched (two schedulers place a small
-# mission set over 300 simulated nodes; the invariant check passes) — and
+# mission set over 300 simulated nodes; the invariant check passes), and
+# apply (the ledger state machine in process: every proposal commits) — and
 # leaves no process behind.
 set -u
 : "${BIN:?BIN must point at the build directory}"
@@ -40,6 +41,11 @@ jq -e '.runs[0] | .schedulers == 2 and .placed == 400 and .all_ms > 0 and
        .check.identities == 400 and .check.gangs == 2 and .check.gangs_broken == 0 and
        .check.over_capacity == 0' "$WORK/sched.json" >/dev/null ||
     fail "sched: $(cat "$WORK/sched.json")"
+timeout 60 "$BENCH" apply --json --nodes 100 --proposals 3000 --warmup 1000 > "$WORK/apply.json" ||
+    fail "apply: $(cat "$WORK/apply.json")"
+jq -e '.error == null and .proposals == 3000 and .committed == 3000 and .entries == 47 and
+       .steady.proposals > 0 and .us_per_proposal > 0 and .ledger_index == 3000 and
+       .dedup_entries == 3000' "$WORK/apply.json" >/dev/null || fail "apply: $(cat "$WORK/apply.json")"
 "$BENCH" check >/dev/null 2>&1; [ $? = 2 ] || fail "check without --root is not a usage error"
 "$BENCH" sched --schedulers 0 >/dev/null 2>&1; [ $? = 2 ] || fail "--schedulers 0 accepted"
 echo "PASS"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "orbit_bench_apply.h"
 #include "orbit_bench_ingest.h"
 #include "orbit_bench_ledger.h"
 #include "orbit_bench_sched.h"
@@ -24,7 +25,8 @@ static const orbit_opt_t opts[] = {
      "ingest: nodes in the delta stream; ledger: nodes placed on; sched: simulated leaves "
      "(default 10000)",
      false},
-    {"batch", "B", "ingest: node messages per frame (default 64)", false},
+    {"batch", "B", "ingest: node messages per frame; apply: proposals per entry (default 64)",
+     false},
     {"rounds", "R", "ingest: rounds per run, the full-state round included (default 31)", false},
     {"full-every", "K", "ingest: every K-th round is full states (default 30)", false},
     {"mem-nodes", "N", "ingest: nodes for the memory figure, 0 = skip (default 100000)", false},
@@ -64,14 +66,18 @@ static const orbit_opt_t opts[] = {
     {"refresh-ms", "MS", "sched: the schedulers' telemetry refresh period (default 1000)", false},
     {"place-timeout-s", "S", "sched: bound on waiting for all placed (default 300)", false},
     {"root", "ENDPOINT[,...]", "check: the root replicas of the cluster to check", false},
+    /* apply */
+    {"proposals", "N", "apply: proposals to apply (default 500000)", false},
+    {"warmup", "N", "apply: proposals before the steady-state figure (default 200000)", false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {"orbit-bench",
                                 "Benchmarks: shard ingest throughput and memory; telemetry tree "
                                 "freshness and root message rate; ledger commitments/s, latency, "
                                 "failover and restart; scheduling placements/s with its invariant "
-                                "check (also alone: check --root EPS).",
-                                "ingest|tree|ledger|sched|check [options]", "bench", opts};
+                                "check (also alone: check --root EPS); state machine apply cost "
+                                "per proposal (apply).",
+                                "ingest|tree|ledger|sched|check|apply [options]", "bench", opts};
 
 static volatile int stop_flag;
 
@@ -230,6 +236,25 @@ static int run_sched(zhashx_t *v, bool json)
     return stop_flag ? 1 : status;
 }
 
+static int run_apply(zhashx_t *v, bool json)
+{
+    orbit_bench_apply_cfg_t c;
+    orbit_bench_apply_cfg_default(&c);
+    c.stop = &stop_flag;
+    u32(v, "nodes", 1, 10000000, &c.nodes);
+    u32(v, "batch", 1, 65536, &c.batch);
+    u32(v, "proposals", 1, 100000000, &c.proposals);
+    u32(v, "warmup", 0, 100000000, &c.warmup);
+    u32(v, "seconds", 0, 86400, &c.seconds);
+    orbit_bench_apply_result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        orbit_cli_die(cli.prog, "out of memory");
+    int rc = orbit_bench_apply_run(&c, r);
+    orbit_bench_apply_print(&c, r, json);
+    free(r);
+    return rc != ORBIT_OK || stop_flag ? 1 : 0;
+}
+
 static int run_check(zhashx_t *v, bool json)
 {
     const char *roots = orbit_cli_str(v, "root");
@@ -255,10 +280,11 @@ int main(int argc, char **argv)
         orbit_cli_die(cli.prog, err);
     if (npos != 1 ||
         (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree") && strcmp(pos[0], "ledger") &&
-         strcmp(pos[0], "sched") && strcmp(pos[0], "check"))) {
+         strcmp(pos[0], "sched") && strcmp(pos[0], "check") && strcmp(pos[0], "apply"))) {
         zhashx_destroy(&v);
-        orbit_cli_die(cli.prog,
-                      "expected one benchmark: ingest, tree, ledger, sched or check (see --help)");
+        orbit_cli_die(
+            cli.prog,
+            "expected one benchmark: ingest, tree, ledger, sched, check or apply (see --help)");
     }
     /* Our own handlers: czmq's would only set zsys_interrupted. */
     zsys_handler_set(NULL);
@@ -272,6 +298,7 @@ int main(int argc, char **argv)
                  : !strcmp(pos[0], "tree")   ? run_tree(v, json)
                  : !strcmp(pos[0], "ledger") ? run_ledger(v, json)
                  : !strcmp(pos[0], "sched")  ? run_sched(v, json)
+                 : !strcmp(pos[0], "apply")  ? run_apply(v, json)
                                              : run_check(v, json);
     zhashx_destroy(&v);
     return status;
