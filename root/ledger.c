@@ -23,13 +23,14 @@
 #define TIME_MAX (1LL << 62) /* entry times above this are refused (no overflow in time + ttl) */
 
 struct orbit_ledger {
-    MDB_env *env; /* NULL after a failed restore */
-    MDB_dbi dbi;
+    MDB_env *env;                     /* NULL after a failed restore */
+    MDB_dbi dbi[ORBIT_LEDGER_TABLES]; /* reopened with the environment */
     char *dir;
     orbit_ledger_buf_t scratch; /* record encoding */
     orbit_ledger_buf_t keys;    /* keys touched by the proposal being applied */
     size_t nkeys;
-    orbit_ledger_buf_t packed; /* proposal / outcome packing */
+    orbit_ledger_buf_t keys_sorted; /* keys_commit's scratch: pointers, then copies */
+    orbit_ledger_buf_t packed;      /* proposal / outcome packing */
     /* Cache of the committed meta (updated after each commit). */
     uint64_t applied;
     uint64_t index;
@@ -49,14 +50,15 @@ static int tx_begin(orbit_ledger_t *l, bool write, orbit_ledger_tx_t *tx)
 {
     if (!l->env)
         return ORBIT_EIO;
+    memset(tx, 0, sizeof *tx);
     tx->dbi = l->dbi;
     tx->scratch = &l->scratch;
-    tx->txn = NULL;
     return orbit_ledger_store_err(mdb_txn_begin(l->env, NULL, write ? 0 : MDB_RDONLY, &tx->txn));
 }
 
 static void tx_abort(orbit_ledger_tx_t *tx)
 {
+    orbit_ledger_store_tx_close(tx);
     if (tx->txn)
         mdb_txn_abort(tx->txn);
     tx->txn = NULL;
@@ -64,6 +66,7 @@ static void tx_abort(orbit_ledger_tx_t *tx)
 
 static int tx_commit(orbit_ledger_tx_t *tx)
 {
+    orbit_ledger_store_tx_close(tx);
     int rc = orbit_ledger_store_err(mdb_txn_commit(tx->txn));
     tx->txn = NULL;
     return rc;
@@ -212,6 +215,48 @@ bool orbit_ledger_discarded(const orbit_ledger_t *l)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* The format version the unnamed main database of txn says: version 3 and
+ * later keep it in the "#meta" table (*version is then 3: the table says
+ * which); versions 1 and 2 kept every record in the main database, the
+ * version under "mversion". *fresh: the main database is empty.
+ * Errors: ORBIT_ENOTFOUND (an LMDB database that is not a ledger),
+ * ORBIT_EIO, ORBIT_ECORRUPT. */
+static int main_version(MDB_txn *txn, uint64_t *version, bool *fresh)
+{
+    MDB_dbi main;
+    MDB_stat st;
+    MDB_val k = {8, "mversion"}, v;
+    *fresh = false;
+    int rc = orbit_ledger_store_err(mdb_dbi_open(txn, NULL, 0, &main));
+    if (!rc)
+        rc = orbit_ledger_store_err(mdb_stat(txn, main, &st));
+    if (rc)
+        return rc == ORBIT_ENOTFOUND ? ORBIT_EIO : rc;
+    if (st.ms_entries == 0) {
+        *fresh = true;
+        return ORBIT_OK;
+    }
+    rc = orbit_ledger_store_err(mdb_get(txn, main, &k, &v));
+    if (!rc) {
+        /* formats 1 and 2: the u64 is the record's value */
+        if (v.mv_size != 8)
+            return ORBIT_ECORRUPT;
+        *version = 0;
+        for (int i = 0; i < 8; i++)
+            *version = *version << 8 | ((const uint8_t *)v.mv_data)[i];
+        return ORBIT_OK;
+    }
+    if (rc != ORBIT_ENOTFOUND)
+        return rc;
+    MDB_dbi meta;
+    rc = orbit_ledger_store_err(mdb_dbi_open(txn, "#meta", 0, &meta));
+    if (rc == ORBIT_EIO)
+        rc = ORBIT_ENOTFOUND; /* a "#meta" that is not a table (MDB_INCOMPATIBLE) */
+    if (!rc)
+        *version = ORBIT_LEDGER_FORMAT;
+    return rc;
+}
+
 /* Open the environment in l->dir, stamp or check the format version, load
  * the cache. On failure l->env is NULL. */
 static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
@@ -226,6 +271,8 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     }
     mrc = mdb_env_set_mapsize(l->env, (size_t)ORBIT_LEDGER_MAP_SIZE);
     if (!mrc)
+        mrc = mdb_env_set_maxdbs(l->env, ORBIT_LEDGER_MAXDBS);
+    if (!mrc)
         /* No sync on commit: see "durability" above. */
         mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP, 0600);
     if (mrc) {
@@ -235,26 +282,27 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
         l->env = NULL;
         return rc == ORBIT_ENOTFOUND ? ORBIT_EIO : rc;
     }
+    uint64_t version = 0;
+    bool fresh = false;
     int rc = tx_begin(l, true, &tx);
     if (!rc)
-        rc = orbit_ledger_store_err(mdb_dbi_open(tx.txn, NULL, 0, &l->dbi));
-    tx.dbi = l->dbi;
-    uint64_t version = 0;
-    if (!rc)
+        rc = main_version(tx.txn, &version, &fresh);
+    if (!rc && fresh)
+        version = ORBIT_LEDGER_FORMAT; /* a new environment: this format */
+    if (!rc && version == ORBIT_LEDGER_FORMAT)
+        rc = orbit_ledger_store_tables_open(tx.txn, true, l->dbi);
+    if (!rc && version == ORBIT_LEDGER_FORMAT && !fresh)
         rc = orbit_ledger_store_get_u64(&tx, ORBIT_LEDGER_META_VERSION, &version);
+    if (!rc && fresh)
+        rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_VERSION, version);
     if (rc == ORBIT_ENOTFOUND) {
-        MDB_stat st;
-        rc = orbit_ledger_store_err(mdb_stat(tx.txn, l->dbi, &st));
-        if (!rc && st.ms_entries != 0) {
-            orbit_errf(err, errlen, "ledger: %s holds an LMDB database that is not a ledger",
-                       l->dir);
-            rc = ORBIT_ECORRUPT;
-        }
-        version = ORBIT_LEDGER_FORMAT;
-        if (!rc)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_VERSION, version);
+        orbit_errf(err, errlen, "ledger: %s holds an LMDB database that is not a ledger", l->dir);
+        rc = ORBIT_ECORRUPT;
     } else if (!rc && version != ORBIT_LEDGER_FORMAT) {
-        orbit_errf(err, errlen, "ledger: %s has format version %" PRIu64 ", this build reads %d",
+        orbit_errf(err, errlen,
+                   "ledger: %s has format version %" PRIu64 ", this build reads %d (its state "
+                   "comes back from the other replicas once it is deleted; a local "
+                   "constellation: tools/orbit-up.sh reset)",
                    l->dir, version, ORBIT_LEDGER_FORMAT);
         rc = ORBIT_ECORRUPT;
     }
@@ -315,6 +363,7 @@ void orbit_ledger_close(orbit_ledger_t **lp)
     }
     orbit_ledger_buf_free(&l->scratch);
     orbit_ledger_buf_free(&l->keys);
+    orbit_ledger_buf_free(&l->keys_sorted);
     orbit_ledger_buf_free(&l->packed);
     free(l->dir);
     free(l);
@@ -372,33 +421,51 @@ static int key_add(orbit_ledger_t *l, const char *fmt, ...)
     return rc;
 }
 
+/* key_add(l, "<prefix><name>") without formatting (the hot path). */
+static int key_add_name(orbit_ledger_t *l, const char *prefix, const char *name)
+{
+    size_t pn = strlen(prefix), nn = strlen(name);
+    if (pn + nn > ORBIT_LEDGER_KEY_MAX)
+        return ORBIT_EINVAL; /* names are validated: cannot happen */
+    int rc = orbit_ledger_buf_reserve(&l->keys, pn + nn + 1);
+    if (rc)
+        return rc;
+    memcpy(l->keys.p + l->keys.len, prefix, pn);
+    memcpy(l->keys.p + l->keys.len + pn, name, nn + 1);
+    l->keys.len += pn + nn + 1;
+    l->nkeys++;
+    return ORBIT_OK;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sort and deduplicate the touched keys in place; record index on each. */
+/* Sort and deduplicate the touched keys in place; record index on each.
+ * The pointers and the copy they point into live in l->keys_sorted (no
+ * allocation once it has grown to the largest proposal's keys). */
 static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
 {
     if (!l->nkeys)
         return ORBIT_OK;
-    const char **v = malloc(l->nkeys * sizeof *v);
-    char *copy = malloc(l->keys.len);
-    if (!v || !copy) {
-        free(v);
-        free(copy);
-        return ORBIT_ENOMEM;
-    }
+    size_t vbytes = l->nkeys * sizeof(const char *);
+    l->keys_sorted.len = 0;
+    int rc = orbit_ledger_buf_reserve(&l->keys_sorted, vbytes + l->keys.len);
+    if (rc)
+        return rc;
+    const char **v = (const char **)(void *)l->keys_sorted.p; /* malloc'd: aligned */
+    char *copy = (char *)l->keys_sorted.p + vbytes;
     memcpy(copy, l->keys.p, l->keys.len);
     size_t off = 0;
     for (size_t i = 0; i < l->nkeys; i++) {
         v[i] = copy + off;
         off += strlen(copy + off) + 1;
     }
-    qsort(v, l->nkeys, sizeof *v, cmp_str);
+    if (l->nkeys > 1)
+        qsort(v, l->nkeys, sizeof *v, cmp_str);
     size_t n = 0;
     l->keys.len = 0;
-    int rc = ORBIT_OK;
     for (size_t i = 0; i < l->nkeys && !rc; i++) {
         if (i && !strcmp(v[i], v[i - 1]))
             continue;
@@ -408,8 +475,6 @@ static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
         n++;
     }
     l->nkeys = n;
-    free(v);
-    free(copy);
     return rc;
 }
 
@@ -468,16 +533,16 @@ static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_
         if (!rc)
             rc = orbit_ledger_store_put_quota(tx, p->principal, &q);
         if (!rc)
-            rc = key_add(l, "principal/%s", p->principal);
+            rc = key_add_name(l, "principal/", p->principal);
     }
     if (!rc)
         rc = orbit_ledger_store_del_placement(tx, p->capsule);
     if (!rc)
         rc = orbit_ledger_store_node_capsule_del(tx, p->node, p->capsule);
     if (!rc)
-        rc = key_add(l, "placement/%s", p->capsule);
+        rc = key_add_name(l, "placement/", p->capsule);
     if (!rc)
-        rc = key_add(l, "node/%s", p->node);
+        rc = key_add_name(l, "node/", p->node);
     return rc;
 }
 
@@ -537,11 +602,11 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
     if (!rc && charged)
         rc = orbit_ledger_store_put_quota(c->tx, m->principal, &q);
     if (!rc)
-        rc = key_add(c->l, "placement/%s", m->capsule);
+        rc = key_add_name(c->l, "placement/", m->capsule);
     if (!rc)
-        rc = key_add(c->l, "node/%s", m->node);
+        rc = key_add_name(c->l, "node/", m->node);
     if (!rc && charged)
-        rc = key_add(c->l, "principal/%s", m->principal);
+        rc = key_add_name(c->l, "principal/", m->principal);
     return rc;
 }
 
@@ -635,7 +700,7 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
             rc = orbit_ledger_store_put_node(c->tx, adds[i].node, &n);
         }
         if (!rc)
-            rc = key_add(c->l, "node/%s", adds[i].node);
+            rc = key_add_name(c->l, "node/", adds[i].node);
     }
     for (size_t i = 0; i < g->n_members && !rc; i++) {
         const Orbit__Ledger__GangMember *m = g->members[i];
@@ -652,12 +717,12 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
         if (!rc)
             rc = orbit_ledger_store_node_capsule_add(c->tx, m->node, m->capsule);
         if (!rc)
-            rc = key_add(c->l, "placement/%s", m->capsule);
+            rc = key_add_name(c->l, "placement/", m->capsule);
     }
     if (!rc && charged) {
         rc = orbit_ledger_store_put_quota(c->tx, g->principal, &q);
         if (!rc)
-            rc = key_add(c->l, "principal/%s", g->principal);
+            rc = key_add_name(c->l, "principal/", g->principal);
     }
     if (!rc) {
         memset(&gr, 0, sizeof gr);
@@ -694,7 +759,7 @@ static int apply_quota(ctx_t *c, const Orbit__Ledger__QuotaGrant *m)
                                            m->principal);
     if (!rc)
         rc = orbit_ledger_store_put_quota(c->tx, m->principal, &q);
-    return rc ? rc : key_add(c->l, "principal/%s", m->principal);
+    return rc ? rc : key_add_name(c->l, "principal/", m->principal);
 }
 
 static int apply_lease(ctx_t *c, const Orbit__Ledger__Lease *m)
@@ -833,7 +898,7 @@ static int drop_grant(ctx_t *c, const char *principal, orbit_ledger_quota_t *q)
     q->until_ms = 0;
     if (!rc)
         rc = orbit_ledger_store_put_quota(c->tx, principal, q);
-    return rc ? rc : key_add(c->l, "principal/%s", principal);
+    return rc ? rc : key_add_name(c->l, "principal/", principal);
 }
 
 /* Clear the holder of lease ls on resource (the epoch stays). */
@@ -1181,10 +1246,87 @@ typedef struct {
     uint64_t dedup_count;
 } run_t;
 
-/* Judge and apply one proposal; *out gets its outcome (malloc'd). */
+/* The proposal of an entry as its bytes in the entry. */
+typedef struct {
+    const uint8_t *p;
+    size_t len;
+} slice_t;
+
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Find the bytes of each of the n proposals (Entry field 2) in the packed
+ * entry, in order, so that history and the chain digest take them as they
+ * came instead of packing each proposal again. False if the entry's wire
+ * form is not the plain one (the caller then packs). */
+static bool entry_slices(const uint8_t *entry, size_t len, size_t n, slice_t *out)
+{
+    const uint8_t *p = entry, *end = entry + len;
+    size_t found = 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (!varint(&p, end, &tag))
+            return false;
+        switch (tag & 7) {
+        case 0:
+            if (!varint(&p, end, &v))
+                return false;
+            break;
+        case 2:
+            if (!varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return false;
+            if (tag >> 3 == 2) {
+                if (found == n)
+                    return false;
+                out[found].p = p;
+                out[found++].len = (size_t)v;
+            }
+            p += v;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        default: return false;
+        }
+    }
+    return found == n;
+}
+
+/* The outcome COMMITTED{index} as orbit__ledger__outcome__unpack would give
+ * it (free with orbit__ledger__outcome__free_unpacked). */
+static Orbit__Ledger__Outcome *outcome_committed(uint64_t index)
+{
+    Orbit__Ledger__Outcome *o = malloc(sizeof *o);
+    if (o) {
+        orbit__ledger__outcome__init(o);
+        o->kind = ORBIT__LEDGER__OUTCOME_KIND__COMMITTED;
+        o->has_index = 1;
+        o->index = index;
+    }
+    return o;
+}
+
+/* Judge and apply one proposal; *out gets its outcome (malloc'd). raw (may
+ * be NULL: pack p) is p's bytes in the entry. */
 static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
-                          const Orbit__Ledger__Proposal *p, int64_t time_ms, run_t *r,
-                          Orbit__Ledger__Outcome **out)
+                          const Orbit__Ledger__Proposal *p, const slice_t *raw, int64_t time_ms,
+                          run_t *r, Orbit__Ledger__Outcome **out)
 {
     orbit_ledger_verdict_t v;
     memset(&v, 0, sizeof v);
@@ -1221,17 +1363,26 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
         rc = keys_commit(l, tx, v.index);
         if (rc)
             return rc;
-        size_t n = orbit__ledger__proposal__get_packed_size(p);
-        l->packed.len = 0;
-        rc = orbit_ledger_buf_reserve(&l->packed, n);
-        if (rc)
-            return rc;
-        l->packed.len = orbit__ledger__proposal__pack(p, l->packed.p);
+        const uint8_t *pb;
+        size_t pn;
+        if (raw) {
+            pb = raw->p;
+            pn = raw->len;
+        } else {
+            size_t n = orbit__ledger__proposal__get_packed_size(p);
+            l->packed.len = 0;
+            rc = orbit_ledger_buf_reserve(&l->packed, n);
+            if (rc)
+                return rc;
+            l->packed.len = orbit__ledger__proposal__pack(p, l->packed.p);
+            pb = l->packed.p;
+            pn = l->packed.len;
+        }
         rc = orbit_ledger_store_history_put(tx, v.index, time_ms, (const char *)l->keys.p,
-                                            l->keys.len, l->nkeys, l->packed.p, l->packed.len);
+                                            l->keys.len, l->nkeys, pb, pn);
         if (rc)
             return rc;
-        chain_step(r->chain, v.index, time_ms, l->packed.p, l->packed.len);
+        chain_step(r->chain, v.index, time_ms, pb, pn);
     }
     rc = pack_verdict(l, &v);
     if (!rc && dedup && v.kind != ORBIT__LEDGER__OUTCOME_KIND__INVALID) {
@@ -1244,7 +1395,11 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
     }
     if (rc)
         return rc;
-    *out = orbit__ledger__outcome__unpack(NULL, l->packed.len, l->packed.p);
+    if (v.kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED && !v.observed[0] && !v.which[0] &&
+        !v.reason[0])
+        *out = outcome_committed(v.index); /* the common case: no unpack */
+    else
+        *out = orbit__ledger__outcome__unpack(NULL, l->packed.len, l->packed.p);
     return *out ? ORBIT_OK : ORBIT_ENOMEM;
 }
 
@@ -1264,6 +1419,7 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     orbit_ledger_tx_t tx = {0};
     Orbit__Ledger__Entry *e = NULL;
     Orbit__Ledger__Outcome **outs = NULL;
+    slice_t *raw = NULL;
     size_t nouts = 0;
     int64_t time_ms = 0;
     run_t r = {0};
@@ -1297,11 +1453,14 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
         uint64_t seq0 = r.dedup_seq, count0 = r.dedup_count;
         if (!rc && e->n_proposals) {
             outs = calloc(e->n_proposals, sizeof *outs);
-            if (!outs)
+            raw = malloc(e->n_proposals * sizeof *raw);
+            if (!outs || !raw)
                 rc = ORBIT_ENOMEM;
         }
+        bool sliced = !rc && e->n_proposals && entry_slices(entry, len, e->n_proposals, raw);
         for (size_t i = 0; !rc && i < e->n_proposals; i++, nouts++)
-            rc = apply_proposal(l, &tx, e->proposals[i], time_ms, &r, &outs[i]);
+            rc = apply_proposal(l, &tx, e->proposals[i], sliced ? &raw[i] : NULL, time_ms, &r,
+                                &outs[i]);
         if (!rc)
             rc = orbit_ledger_store_dedup_prune(&tx, time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
                                                 ORBIT_LEDGER_DEDUP_MAX, &r.dedup_count);
@@ -1329,6 +1488,7 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     memcpy(l->chain, r.chain, sizeof r.chain);
     if (e)
         orbit__ledger__entry__free_unpacked(e, NULL);
+    free(raw);
     *outcomes = nouts ? outs : NULL;
     *n = nouts;
     if (!nouts)
@@ -1336,6 +1496,7 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     return ORBIT_OK;
 fail:
     tx_abort(&tx);
+    free(raw);
     if (e)
         orbit__ledger__entry__free_unpacked(e, NULL);
     orbit_ledger_outcomes_free(outs, nouts);
@@ -1835,6 +1996,22 @@ int orbit_ledger_due_expiries(orbit_ledger_t *l, int64_t now_ms, orbit_ledger_du
 
 /* ------------------------------------------------------------ hash */
 
+/* Feed one record, as (tag + key, value) with 32-bit big-endian lengths. */
+static void hash_record(orbit_sha256_t *s, char tag, const MDB_val *k, const MDB_val *v)
+{
+    uint8_t len[8];
+    size_t klen = k->mv_size + 1;
+    for (int i = 0; i < 4; i++) {
+        len[i] = (uint8_t)(klen >> (24 - 8 * i));
+        len[4 + i] = (uint8_t)(v->mv_size >> (24 - 8 * i));
+    }
+    orbit_sha256_update(s, len, 4);
+    orbit_sha256_update(s, &tag, 1);
+    orbit_sha256_update(s, k->mv_data, k->mv_size);
+    orbit_sha256_update(s, len + 4, 4);
+    orbit_sha256_update(s, v->mv_data, v->mv_size);
+}
+
 int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN])
 {
     orbit_ledger_tx_t tx = {0};
@@ -1847,44 +2024,33 @@ int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN])
         return ORBIT_OK;
     }
     int rc = tx_begin(l, false, &tx);
-    if (!rc)
-        rc = orbit_ledger_store_err(mdb_cursor_open(tx.txn, tx.dbi, &cur));
     if (rc)
         goto out;
     orbit_sha256_init(&s);
-    MDB_val k, v;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    for (; mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size && ((const uint8_t *)k.mv_data)[0] == 'h') {
-            /* history is covered by the chain digest: skip its whole range */
-            static const uint8_t after = 'h' + 1;
-            k.mv_size = 1;
-            k.mv_data = (void *)&after;
-            mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-            if (mrc != MDB_SUCCESS)
-                break;
-        }
-        if (!orbit_ledger_store_hashed(k.mv_data, k.mv_size))
+    /* Every table but history (covered by the chain digest), in tag order:
+     * the records as one keyspace of tag + key would order them. */
+    for (int t = 0; !rc && t < ORBIT_LEDGER_TABLES; t++) {
+        if (t == ORBIT_LEDGER_T_HISTORY)
             continue;
-        uint8_t len[8];
-        for (int i = 0; i < 4; i++) {
-            len[i] = (uint8_t)(k.mv_size >> (24 - 8 * i));
-            len[4 + i] = (uint8_t)(v.mv_size >> (24 - 8 * i));
-        }
-        orbit_sha256_update(&s, len, 4);
-        orbit_sha256_update(&s, k.mv_data, k.mv_size);
-        orbit_sha256_update(&s, len + 4, 4);
-        orbit_sha256_update(&s, v.mv_data, v.mv_size);
+        char tag = orbit_ledger_store_table_tag((orbit_ledger_table_t)t);
+        rc = orbit_ledger_store_err(mdb_cursor_open(tx.txn, l->dbi[t], &cur));
+        if (rc)
+            break;
+        MDB_val k, v;
+        int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        for (; mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            if (orbit_ledger_store_hashed((orbit_ledger_table_t)t, k.mv_data, k.mv_size))
+                hash_record(&s, tag, &k, &v);
+        rc = mrc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(mrc);
+        mdb_cursor_close(cur);
+        cur = NULL;
     }
-    rc = mrc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(mrc);
     if (!rc) {
         orbit_sha256_final(&s, out);
         memcpy(l->hash, out, ORBIT_LEDGER_HASH_LEN);
         l->hash_valid = true;
     }
 out:
-    if (cur)
-        mdb_cursor_close(cur);
     tx_abort(&tx);
     return rc;
 }
@@ -1958,27 +2124,32 @@ static int check_snapshot(orbit_ledger_t *l, const char *path, bool *cluster_emp
                           size_t errlen)
 {
     MDB_env *env = NULL;
+    MDB_dbi dbi[ORBIT_LEDGER_TABLES];
     orbit_ledger_tx_t tx = {0};
     int rc = ORBIT_OK;
     int mrc = mdb_env_create(&env);
     if (!mrc)
         mrc = mdb_env_set_mapsize(env, (size_t)ORBIT_LEDGER_MAP_SIZE);
     if (!mrc)
+        mrc = mdb_env_set_maxdbs(env, ORBIT_LEDGER_MAXDBS);
+    if (!mrc)
         mrc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
     if (!mrc)
         mrc = mdb_txn_begin(env, NULL, MDB_RDONLY, &tx.txn);
-    if (!mrc)
-        mrc = mdb_dbi_open(tx.txn, NULL, 0, &tx.dbi);
     if (mrc) {
         orbit_errf(err, errlen, "ledger: not a ledger snapshot: %s", mdb_strerror(mrc));
         rc = mrc == ENOMEM ? ORBIT_ENOMEM : ORBIT_EINVAL;
         goto out;
     }
+    tx.dbi = dbi;
     tx.scratch = &l->scratch;
     uint64_t version = 0;
     const uint8_t *p;
     size_t n;
-    rc = orbit_ledger_store_get_u64(&tx, ORBIT_LEDGER_META_VERSION, &version);
+    /* a snapshot of another format has not these tables */
+    rc = orbit_ledger_store_tables_open(tx.txn, false, dbi);
+    if (!rc)
+        rc = orbit_ledger_store_get_u64(&tx, ORBIT_LEDGER_META_VERSION, &version);
     if (rc || version != ORBIT_LEDGER_FORMAT) {
         orbit_errf(err, errlen, "ledger: not a ledger snapshot of format %d", ORBIT_LEDGER_FORMAT);
         rc = ORBIT_EINVAL;
@@ -1998,6 +2169,7 @@ static int check_snapshot(orbit_ledger_t *l, const char *path, bool *cluster_emp
         rc = ORBIT_EINVAL;
     }
 out:
+    orbit_ledger_store_tx_close(&tx);
     if (tx.txn)
         mdb_txn_abort(tx.txn);
     if (env)

@@ -128,7 +128,9 @@
  * passed to apply increase but may skip (entries that are not the ledger's).
  *
  * ---------------------------------------------------------------- hash
- * orbit_ledger_hash is SHA-256 over every record in key order except the
+ * orbit_ledger_hash is SHA-256 over every record of every table (one LMDB
+ * sub-database each, see ledger_store.h), as (tag + key, value), tables in
+ * tag order and each in key order, except the
  * position bookkeeping (applied Raft index, last entry time), the cluster id,
  * the compacted-history mark and the history records themselves. History is
  * covered instead by a chained digest (SHA-256 of the previous digest, the

@@ -211,17 +211,122 @@ static int mkkey(key_t_ *k, char tag, const char *s)
     return ORBIT_OK;
 }
 
+/* ------------------------------------------------------------ tables */
+
+static const struct {
+    char tag;
+    const char *name; /* sub-database name */
+} tables[ORBIT_LEDGER_TABLES] = {
+    [ORBIT_LEDGER_T_AGE] = {'a', "#dedup_age"},
+    [ORBIT_LEDGER_T_CAPSULE_IDENTITY] = {'c', "#capsule_identity"},
+    [ORBIT_LEDGER_T_DEDUP] = {'d', "#dedup"},
+    [ORBIT_LEDGER_T_NODE_CAPSULE] = {'e', "#node_capsule"},
+    [ORBIT_LEDGER_T_GANG] = {'g', "#gang"},
+    [ORBIT_LEDGER_T_HISTORY] = {'h', "#history"},
+    [ORBIT_LEDGER_T_IDENTITY] = {'i', "#identity"},
+    [ORBIT_LEDGER_T_KEY] = {'k', "#key"},
+    [ORBIT_LEDGER_T_LEASE] = {'l', "#lease"},
+    [ORBIT_LEDGER_T_META] = {'m', "#meta"},
+    [ORBIT_LEDGER_T_NODE] = {'n', "#node"},
+    [ORBIT_LEDGER_T_MODULE] = {'o', "#module"},
+    [ORBIT_LEDGER_T_PLACEMENT] = {'p', "#placement"},
+    [ORBIT_LEDGER_T_QUOTA] = {'q', "#quota"},
+    [ORBIT_LEDGER_T_RACK] = {'r', "#rack"},
+    [ORBIT_LEDGER_T_SHARD] = {'s', "#shard"},
+    [ORBIT_LEDGER_T_EXPIRY] = {'x', "#expiry"},
+};
+
+char orbit_ledger_store_table_tag(orbit_ledger_table_t t)
+{
+    return t < ORBIT_LEDGER_TABLES ? tables[t].tag : '\0';
+}
+
+int orbit_ledger_store_tables_open(MDB_txn *txn, bool create, MDB_dbi dbi[ORBIT_LEDGER_TABLES])
+{
+    for (int t = 0; t < ORBIT_LEDGER_TABLES; t++) {
+        int rc = orbit_ledger_store_err(
+            mdb_dbi_open(txn, tables[t].name, create ? MDB_CREATE : 0, &dbi[t]));
+        if (rc)
+            return rc == ORBIT_ENOTFOUND ? rc : ORBIT_EIO;
+    }
+    return ORBIT_OK;
+}
+
+void orbit_ledger_store_tx_close(orbit_ledger_tx_t *tx)
+{
+    for (int t = 0; t < ORBIT_LEDGER_TABLES; t++) {
+        if (tx->cur[t])
+            mdb_cursor_close(tx->cur[t]);
+        tx->cur[t] = NULL;
+    }
+    tx->node_cached = false;
+}
+
+/* The table of tag (keys built by mkkey and friends start with it). */
+static orbit_ledger_table_t table_of(uint8_t tag)
+{
+    switch (tag) {
+    case 'a': return ORBIT_LEDGER_T_AGE;
+    case 'c': return ORBIT_LEDGER_T_CAPSULE_IDENTITY;
+    case 'd': return ORBIT_LEDGER_T_DEDUP;
+    case 'e': return ORBIT_LEDGER_T_NODE_CAPSULE;
+    case 'g': return ORBIT_LEDGER_T_GANG;
+    case 'h': return ORBIT_LEDGER_T_HISTORY;
+    case 'i': return ORBIT_LEDGER_T_IDENTITY;
+    case 'k': return ORBIT_LEDGER_T_KEY;
+    case 'l': return ORBIT_LEDGER_T_LEASE;
+    case 'm': return ORBIT_LEDGER_T_META;
+    case 'n': return ORBIT_LEDGER_T_NODE;
+    case 'o': return ORBIT_LEDGER_T_MODULE;
+    case 'p': return ORBIT_LEDGER_T_PLACEMENT;
+    case 'q': return ORBIT_LEDGER_T_QUOTA;
+    case 'r': return ORBIT_LEDGER_T_RACK;
+    case 's': return ORBIT_LEDGER_T_SHARD;
+    default: return ORBIT_LEDGER_T_EXPIRY; /* 'x' */
+    }
+}
+
+/* The transaction's cursor on table t. */
+static int cursor(orbit_ledger_tx_t *tx, orbit_ledger_table_t t, MDB_cursor **cur)
+{
+    if (!tx->cur[t]) {
+        int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi[t], &tx->cur[t]));
+        if (rc) {
+            tx->cur[t] = NULL;
+            return rc == ORBIT_ENOTFOUND ? ORBIT_EIO : rc;
+        }
+    }
+    *cur = tx->cur[t];
+    return ORBIT_OK;
+}
+
+/* k->b[0] is the tag: the table; the key within it is the rest. Every
+ * access goes through the table's one cursor (see orbit_ledger_tx_t). */
 static int get(orbit_ledger_tx_t *tx, const key_t_ *k, MDB_val *v)
 {
-    MDB_val kv = {k->n, (void *)k->b};
-    return orbit_ledger_store_err(mdb_get(tx->txn, tx->dbi, &kv, v));
+    MDB_cursor *cur;
+    MDB_val kv = {k->n - 1, (void *)(k->b + 1)};
+    int rc = cursor(tx, table_of(k->b[0]), &cur);
+    return rc ? rc : orbit_ledger_store_err(mdb_cursor_get(cur, &kv, v, MDB_SET));
+}
+
+static int put_flags(orbit_ledger_tx_t *tx, const key_t_ *k, const void *data, size_t n,
+                     unsigned flags)
+{
+    MDB_cursor *cur;
+    MDB_val kv = {k->n - 1, (void *)(k->b + 1)};
+    MDB_val v = {n, (void *)data};
+    int rc = cursor(tx, table_of(k->b[0]), &cur);
+    if (rc)
+        return rc;
+    rc = orbit_ledger_store_err(mdb_cursor_put(cur, &kv, &v, flags));
+    /* an append below the last key: not this format's data */
+    return rc == ORBIT_EIO && (flags & MDB_APPEND) ? ORBIT_ECORRUPT : rc;
 }
 
 static int put(orbit_ledger_tx_t *tx, const key_t_ *k, const void *data, size_t n)
 {
-    MDB_val kv = {k->n, (void *)k->b};
-    MDB_val v = {n, (void *)data};
-    return orbit_ledger_store_err(mdb_put(tx->txn, tx->dbi, &kv, &v, 0));
+    return put_flags(tx, k, data, n, 0);
 }
 
 static int put_wr(orbit_ledger_tx_t *tx, const key_t_ *k, const wr_t *w)
@@ -232,55 +337,80 @@ static int put_wr(orbit_ledger_tx_t *tx, const key_t_ *k, const wr_t *w)
 /* Deleting what is not there is fine. */
 static int del(orbit_ledger_tx_t *tx, const key_t_ *k)
 {
-    MDB_val kv = {k->n, (void *)k->b};
-    int rc = mdb_del(tx->txn, tx->dbi, &kv, NULL);
-    return rc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(rc);
-}
-
-/* Walk the records tagged tag, calling fn with each name (NUL-terminated
- * copy, at most max bytes) and value. */
-typedef int (*tag_fn)(void *ctx, const char *name, const MDB_val *v);
-static int tag_each(orbit_ledger_tx_t *tx, char tag, size_t max, tag_fn fn, void *ctx)
-{
-    MDB_cursor *cur = NULL;
-    uint8_t start = (uint8_t)tag;
-    MDB_val k = {1, &start}, v;
-    char name[KEY_CAP];
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    MDB_cursor *cur;
+    MDB_val kv = {k->n - 1, (void *)(k->b + 1)}, v;
+    int rc = cursor(tx, table_of(k->b[0]), &cur);
     if (rc)
         return rc;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size < 1 || kb[0] != (uint8_t)tag)
-            break;
-        if (k.mv_size - 1 > max || k.mv_size - 1 >= sizeof name ||
-            memchr(kb + 1, 0, k.mv_size - 1)) {
-            rc = ORBIT_ECORRUPT;
-            break;
-        }
-        memcpy(name, kb + 1, k.mv_size - 1);
-        name[k.mv_size - 1] = '\0';
-        rc = fn(ctx, name, &v);
-    }
-    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+    int mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_cursor_del(cur, 0);
+    return mrc == MDB_NOTFOUND ? ORBIT_OK : orbit_ledger_store_err(mrc);
+}
+
+/* Walk table t from its first record at or after key from (NULL: from its
+ * start) with a cursor of its own (callbacks may read other records). */
+typedef int (*rec_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+static int table_walk(orbit_ledger_tx_t *tx, orbit_ledger_table_t t, const MDB_val *from, rec_fn fn,
+                      void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = {0, NULL}, v;
+    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi[t], &cur));
+    if (rc)
+        return rc == ORBIT_ENOTFOUND ? ORBIT_EIO : rc;
+    if (from)
+        k = *from;
+    int mrc = mdb_cursor_get(cur, &k, &v, from ? MDB_SET_RANGE : MDB_FIRST);
+    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        rc = fn(ctx, &k, &v);
+    if (rc > 0)
+        rc = ORBIT_OK; /* fn stopped the walk */
+    else if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         rc = orbit_ledger_store_err(mrc);
     mdb_cursor_close(cur);
     return rc;
 }
 
-bool orbit_ledger_store_hashed(const uint8_t *k, size_t klen)
+/* Walk the records of the table of tag, calling fn with each name
+ * (NUL-terminated copy, at most max bytes) and value. */
+typedef int (*tag_fn)(void *ctx, const char *name, const MDB_val *v);
+typedef struct {
+    size_t max;
+    tag_fn fn;
+    void *ctx;
+    int rc; /* fn's */
+} tag_walk_t;
+
+static int tag_one(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    tag_walk_t *w = ctx;
+    char name[KEY_CAP];
+    if (k->mv_size > w->max || k->mv_size >= sizeof name || memchr(k->mv_data, 0, k->mv_size))
+        return ORBIT_ECORRUPT;
+    memcpy(name, k->mv_data, k->mv_size);
+    name[k->mv_size] = '\0';
+    w->rc = w->fn(w->ctx, name, v);
+    return w->rc > 0 ? 1 : w->rc;
+}
+
+static int tag_each(orbit_ledger_tx_t *tx, char tag, size_t max, tag_fn fn, void *ctx)
+{
+    tag_walk_t w = {max, fn, ctx, 0};
+    int rc = table_walk(tx, table_of((uint8_t)tag), NULL, tag_one, &w);
+    return rc ? rc : w.rc; /* a stop (> 0) of fn is passed back */
+}
+
+bool orbit_ledger_store_hashed(orbit_ledger_table_t t, const uint8_t *k, size_t klen)
 {
     static const char *const local[] = {ORBIT_LEDGER_META_APPLIED, ORBIT_LEDGER_META_TIME,
                                         ORBIT_LEDGER_META_CLUSTER, ORBIT_LEDGER_META_COMPACTED};
-    if (klen < 1)
-        return true;
-    if (k[0] == 'h')
+    if (t == ORBIT_LEDGER_T_HISTORY)
         return false; /* covered by the chain digest */
-    if (k[0] != 'm')
+    if (t != ORBIT_LEDGER_T_META)
         return true;
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
-        if (klen - 1 == strlen(local[i]) && !memcmp(k + 1, local[i], klen - 1))
+        if (klen == strlen(local[i]) && !memcmp(k, local[i], klen))
             return false;
     return true;
 }
@@ -439,36 +569,40 @@ int orbit_ledger_store_node_capsule_del(orbit_ledger_tx_t *tx, const char *node,
     return rc ? rc : del(tx, &k);
 }
 
+typedef struct {
+    const key_t_ *start; /* tag, node, 0 */
+    orbit_ledger_store_name_fn fn;
+    void *ctx;
+    int rc; /* fn's */
+} node_capsule_walk_t;
+
+static int node_capsule_one(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    node_capsule_walk_t *w = ctx;
+    char capsule[ORBIT_LEDGER_NAME_MAX + 1];
+    size_t plen = w->start->n - 1; /* node 0 */
+    if (k->mv_size < plen || memcmp(k->mv_data, w->start->b + 1, plen))
+        return 1; /* past the node */
+    size_t n = k->mv_size - plen;
+    if (n < 1 || n > ORBIT_LEDGER_NAME_MAX || v->mv_size != 0)
+        return ORBIT_ECORRUPT;
+    memcpy(capsule, (const uint8_t *)k->mv_data + plen, n);
+    capsule[n] = '\0';
+    w->rc = w->fn(w->ctx, capsule);
+    return w->rc > 0 ? 1 : w->rc;
+}
+
 int orbit_ledger_store_node_capsule_each(orbit_ledger_tx_t *tx, const char *node,
                                          orbit_ledger_store_name_fn fn, void *ctx)
 {
-    MDB_cursor *cur = NULL;
     key_t_ start;
-    char capsule[ORBIT_LEDGER_NAME_MAX + 1];
     int rc = node_capsule_key(&start, node, NULL);
-    if (!rc)
-        rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
     if (rc)
         return rc;
-    MDB_val k = {start.n, start.b}, v;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; !rc && mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size < start.n || memcmp(kb, start.b, start.n))
-            break;
-        size_t n = k.mv_size - start.n;
-        if (n < 1 || n > ORBIT_LEDGER_NAME_MAX || v.mv_size != 0) {
-            rc = ORBIT_ECORRUPT;
-            break;
-        }
-        memcpy(capsule, kb + start.n, n);
-        capsule[n] = '\0';
-        rc = fn(ctx, capsule);
-    }
-    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = orbit_ledger_store_err(mrc);
-    mdb_cursor_close(cur);
-    return rc;
+    node_capsule_walk_t w = {&start, fn, ctx, 0};
+    MDB_val from = {start.n - 1, start.b + 1};
+    rc = table_walk(tx, ORBIT_LEDGER_T_NODE_CAPSULE, &from, node_capsule_one, &w);
+    return rc ? rc : w.rc;
 }
 
 int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)
@@ -497,23 +631,43 @@ int orbit_ledger_store_del_placement(orbit_ledger_tx_t *tx, const char *capsule)
 
 /* ------------------------------------------------------------ nodes */
 
+/* Remember n as node's record in this transaction. */
+static void node_cache(orbit_ledger_tx_t *tx, const char *node, const orbit_ledger_node_t *n)
+{
+    size_t len = strlen(node);
+    tx->node_cached = len < sizeof tx->node_name;
+    if (tx->node_cached) {
+        memcpy(tx->node_name, node, len + 1);
+        tx->node = *n;
+    }
+}
+
 int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out)
 {
     key_t_ k;
     MDB_val v;
     rd_t r;
+    if (tx->node_cached && !strcmp(tx->node_name, node)) {
+        *out = tx->node;
+        return ORBIT_OK;
+    }
     memset(out, 0, sizeof *out);
     int rc = mkkey(&k, 'n', node);
     if (!rc)
         rc = get(tx, &k, &v);
-    if (rc == ORBIT_ENOTFOUND)
+    if (rc == ORBIT_ENOTFOUND) {
+        node_cache(tx, node, out);
         return ORBIT_OK;
+    }
     if (rc)
         return rc;
     rd_start(&r, &v);
     rd_res(&r, &out->used);
     out->placements = rd_u64(&r);
-    return rd_end(&r);
+    rc = rd_end(&r);
+    if (!rc)
+        node_cache(tx, node, out);
+    return rc;
 }
 
 int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
@@ -524,12 +678,18 @@ int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
     int rc = mkkey(&k, 'n', node);
     if (rc)
         return rc;
-    if (n->placements == 0)
-        return del(tx, &k);
-    wr_start(&w, tx->scratch);
-    wr_res(&w, &n->used);
-    wr_u64(&w, n->placements);
-    return put_wr(tx, &k, &w);
+    tx->node_cached = false; /* until the write is done */
+    if (n->placements == 0) {
+        rc = del(tx, &k);
+    } else {
+        wr_start(&w, tx->scratch);
+        wr_res(&w, &n->used);
+        wr_u64(&w, n->placements);
+        rc = put_wr(tx, &k, &w);
+    }
+    if (!rc)
+        node_cache(tx, node, n->placements ? n : &(orbit_ledger_node_t){0});
+    return rc;
 }
 
 /* ------------------------------------------------------------ quotas */
@@ -1004,40 +1164,38 @@ int orbit_ledger_store_expiry_del(orbit_ledger_tx_t *tx, int64_t expires_ms,
     return rc ? rc : del(tx, &k);
 }
 
+typedef struct {
+    int64_t now_ms;
+    orbit_ledger_due_t *out;
+    size_t max, *n;
+} due_walk_t;
+
+static int due_one(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    due_walk_t *w = ctx;
+    const uint8_t *kb = k->mv_data;
+    (void)v;
+    if (*w->n >= w->max)
+        return 1;
+    if (k->mv_size < 10 || k->mv_size - 9 > ORBIT_LEDGER_NAME_MAX)
+        return ORBIT_ECORRUPT;
+    int64_t at = (int64_t)rd_be64(kb);
+    if (at > w->now_ms)
+        return 1;
+    orbit_ledger_due_t *d = &w->out[(*w->n)++];
+    d->kind = (Orbit__Ledger__RefKind)kb[8];
+    d->expires_ms = at;
+    memcpy(d->key, kb + 9, k->mv_size - 9);
+    d->key[k->mv_size - 9] = '\0';
+    return 0;
+}
+
 int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_ledger_due_t *out,
                                   size_t max, size_t *n)
 {
-    MDB_cursor *cur = NULL;
-    uint8_t start = 'x';
-    MDB_val k = {1, &start}, v;
+    due_walk_t w = {now_ms, out, max, n};
     *n = 0;
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
-    if (rc)
-        return rc;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && *n < max) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size < 1 || kb[0] != 'x')
-            break;
-        if (k.mv_size < 11 || k.mv_size - 10 > ORBIT_LEDGER_NAME_MAX) {
-            rc = ORBIT_ECORRUPT;
-            goto out;
-        }
-        int64_t at = (int64_t)rd_be64(kb + 1);
-        if (at > now_ms)
-            break;
-        orbit_ledger_due_t *d = &out[(*n)++];
-        d->kind = (Orbit__Ledger__RefKind)kb[9];
-        d->expires_ms = at;
-        memcpy(d->key, kb + 10, k.mv_size - 10);
-        d->key[k.mv_size - 10] = '\0';
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = orbit_ledger_store_err(mrc);
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    return table_walk(tx, ORBIT_LEDGER_T_EXPIRY, NULL, due_one, &w);
 }
 
 /* ------------------------------------------------------------ dedup */
@@ -1078,6 +1236,7 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
 {
     key_t_ k, a;
     wr_t w;
+    uint8_t age[KEY_CAP + 8];
     int rc = dedup_key(&k, client_id, request_id);
     if (rc)
         return rc;
@@ -1088,64 +1247,53 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
     rc = put_wr(tx, &k, &w);
     if (rc)
         return rc;
+    /* age index: be64(time) + the pair's key, so pruning needs no lookup */
     a.b[0] = 'a';
     be64(a.b + 1, seq);
     a.n = 9;
-    return put(tx, &a, k.b, k.n);
-}
-
-/* The oldest dedup pair: its age key and its 'd' key (copied) and time.
- * ORBIT_ENOTFOUND when the table is empty. */
-static int dedup_oldest(orbit_ledger_tx_t *tx, key_t_ *age, key_t_ *victim, int64_t *at)
-{
-    MDB_cursor *cur = NULL;
-    uint8_t start = 'a';
-    MDB_val k = {1, &start}, v, dv;
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
-    if (rc)
-        return rc;
-    rc = orbit_ledger_store_err(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
-    if (rc)
-        goto out;
-    if (k.mv_size < 1 || ((const uint8_t *)k.mv_data)[0] != 'a') {
-        rc = ORBIT_ENOTFOUND;
-        goto out;
-    }
-    if (k.mv_size > sizeof age->b || v.mv_size > sizeof victim->b) {
-        rc = ORBIT_ECORRUPT;
-        goto out;
-    }
-    memcpy(age->b, k.mv_data, k.mv_size);
-    age->n = k.mv_size;
-    memcpy(victim->b, v.mv_data, v.mv_size);
-    victim->n = v.mv_size;
-    rc = get(tx, victim, &dv);
-    if (rc == ORBIT_ENOTFOUND || (!rc && dv.mv_size < 17))
-        rc = ORBIT_ECORRUPT;
-    if (!rc)
-        *at = (int64_t)rd_be64((const uint8_t *)dv.mv_data + 9);
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    be64(age, (uint64_t)time_ms);
+    memcpy(age + 8, k.b + 1, k.n - 1);
+    return put_flags(tx, &a, age, 8 + k.n - 1, MDB_APPEND);
 }
 
 int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
                                    uint64_t *count)
 {
-    int rc = ORBIT_OK;
+    MDB_cursor *ages, *pairs;
+    int rc = cursor(tx, ORBIT_LEDGER_T_AGE, &ages);
+    if (!rc)
+        rc = cursor(tx, ORBIT_LEDGER_T_DEDUP, &pairs);
+    /* The oldest pair is the age index's first record; after each delete the
+     * next one is first (a descent along the left edge, no key compares). */
     while (!rc && *count > 0) {
-        key_t_ age, victim;
-        int64_t at = 0;
-        rc = dedup_oldest(tx, &age, &victim, &at);
-        if (rc == ORBIT_ENOTFOUND) {
+        MDB_val k, v, dk, dv;
+        int mrc = mdb_cursor_get(ages, &k, &v, MDB_FIRST);
+        if (mrc == MDB_NOTFOUND) {
             rc = ORBIT_ECORRUPT; /* the count says there is one */
             break;
         }
-        if (rc || (at >= cutoff_ms && *count <= max_count))
+        rc = orbit_ledger_store_err(mrc);
+        if (rc)
             break;
-        rc = del(tx, &age);
-        if (!rc)
-            rc = del(tx, &victim);
+        if (k.mv_size != 8 || v.mv_size < 8 + 10) {
+            rc = ORBIT_ECORRUPT;
+            break;
+        }
+        int64_t at = (int64_t)rd_be64(v.mv_data);
+        if (at >= cutoff_ms && *count <= max_count)
+            break;
+        dk.mv_size = v.mv_size - 8;
+        dk.mv_data = (uint8_t *)v.mv_data + 8;
+        mrc = mdb_cursor_get(pairs, &dk, &dv, MDB_SET);
+        if (mrc == MDB_NOTFOUND) {
+            rc = ORBIT_ECORRUPT;
+            break;
+        }
+        if (mrc == MDB_SUCCESS)
+            mrc = mdb_cursor_del(pairs, 0);
+        if (mrc == MDB_SUCCESS)
+            mrc = mdb_cursor_del(ages, 0);
+        rc = orbit_ledger_store_err(mrc);
         if (!rc)
             (*count)--;
     }
@@ -1174,72 +1322,61 @@ int orbit_ledger_store_history_put(orbit_ledger_tx_t *tx, uint64_t index, int64_
     wr_u64(&w, keys_len);
     wr_bytes(&w, keys, keys_len);
     wr_bytes(&w, proposal, len);
-    return put_wr(tx, &k, &w);
+    return w.rc ? w.rc : put_flags(tx, &k, w.b->p, w.b->len, MDB_APPEND);
+}
+
+typedef struct {
+    orbit_ledger_commit_fn fn;
+    void *ctx;
+} history_walk_t;
+
+static int history_one(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    history_walk_t *w = ctx;
+    if (k->mv_size != 8)
+        return ORBIT_ECORRUPT;
+    rd_t r;
+    orbit_ledger_commit_t c = {.index = rd_be64(k->mv_data)};
+    rd_start(&r, v);
+    c.time_ms = rd_i64(&r);
+    c.nkeys = (size_t)rd_u64(&r);
+    uint64_t klen = rd_u64(&r);
+    if (klen > r.n)
+        r.bad = true;
+    c.keys = (const char *)rd_take(&r, (size_t)klen);
+    if (r.bad || (klen && c.keys[klen - 1] != '\0'))
+        return ORBIT_ECORRUPT;
+    c.proposal = r.p;
+    c.proposal_len = r.n;
+    int rc = w->fn(w->ctx, &c);
+    return rc > 0 ? 1 : rc; /* > 0: stop, history_each returns ORBIT_OK */
 }
 
 int orbit_ledger_store_history_each(orbit_ledger_tx_t *tx, uint64_t from, orbit_ledger_commit_fn fn,
                                     void *ctx)
 {
-    MDB_cursor *cur = NULL;
     key_t_ start;
     history_key(&start, from);
-    MDB_val k = {start.n, start.b}, v;
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
-    if (rc)
-        return rc;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size != 9 || kb[0] != 'h')
-            break;
-        rd_t r;
-        orbit_ledger_commit_t c = {.index = rd_be64(kb + 1)};
-        rd_start(&r, &v);
-        c.time_ms = rd_i64(&r);
-        c.nkeys = (size_t)rd_u64(&r);
-        uint64_t klen = rd_u64(&r);
-        if (klen > r.n)
-            r.bad = true;
-        c.keys = (const char *)rd_take(&r, (size_t)klen);
-        if (r.bad || (klen && c.keys[klen - 1] != '\0')) {
-            rc = ORBIT_ECORRUPT;
-            goto out;
-        }
-        c.proposal = r.p;
-        c.proposal_len = r.n;
-        rc = fn(ctx, &c);
-        if (rc) {
-            rc = rc > 0 ? ORBIT_OK : rc;
-            goto out;
-        }
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = orbit_ledger_store_err(mrc);
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    history_walk_t w = {fn, ctx};
+    MDB_val k = {start.n - 1, start.b + 1};
+    return table_walk(tx, ORBIT_LEDGER_T_HISTORY, &k, history_one, &w);
 }
 
 int orbit_ledger_store_history_drop(orbit_ledger_tx_t *tx, uint64_t upto)
 {
-    MDB_cursor *cur = NULL;
-    int rc = orbit_ledger_store_err(mdb_cursor_open(tx->txn, tx->dbi, &cur));
+    MDB_cursor *cur;
+    int rc = cursor(tx, ORBIT_LEDGER_T_HISTORY, &cur);
     while (!rc) {
-        key_t_ start;
-        history_key(&start, 0);
-        MDB_val k = {start.n, start.b}, v;
-        int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        MDB_val k, v;
+        int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         if (mrc == MDB_NOTFOUND)
             break;
         rc = orbit_ledger_store_err(mrc);
         if (rc)
             break;
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size != 9 || kb[0] != 'h' || rd_be64(kb + 1) > upto)
+        if (k.mv_size != 8 || rd_be64(k.mv_data) > upto)
             break;
         rc = orbit_ledger_store_err(mdb_cursor_del(cur, 0));
     }
-    mdb_cursor_close(cur);
     return rc;
 }

@@ -2,22 +2,30 @@
  * its versioned record codecs, and typed reads and writes inside one
  * transaction. Nothing here judges a commitment; ledger.c does.
  *
- * Layout: one unnamed LMDB database; every key starts with a tag byte.
- *   'm' + name             meta (u64 or string): see ORBIT_LEDGER_META_*
- *   'k' + key              last-changed ledger index of a key (u64)
- *   'p' + capsule          placement
- *   'e' + node 0 capsule   node → capsule index: one empty record per
+ * Layout: one LMDB sub-database (named DBI) per table, so that each tree is
+ * only as deep as its own table; a record is known by its table's tag byte
+ * and its key within the table:
+ *   'm' name               meta (u64 or string): see ORBIT_LEDGER_META_*
+ *   'k' key                last-changed ledger index of a key (u64)
+ *   'p' capsule            placement
+ *   'e' node 0 capsule     node → capsule index: one empty record per
  *                          active placement on node (single or gang member)
- *   'n' + node             node usage (absent: nothing placed)
- *   'g' + gang             gang (member capsules)
- *   'q' + principal        quota grant and usage
- *   'l' + resource         lease
- *   'i' + identity         bound capsule;  'c' + capsule → identity
- *   'o' + mission/module   module spec (packed Orbit__Ledger__ModuleSpec)
- *   's' + shard            shard;  'r' + rack → owner shard
- *   'x' + be64(expires) + kind + key   expiry index of leases and quotas
- *   'd' + client_id 0 be64(request_id) dedup outcome;  'a' + be64(seq) → 'd' key
- *   'h' + be64(index)      history of committed commitments
+ *   'n' node               node usage (absent: nothing placed)
+ *   'g' gang               gang (member capsules)
+ *   'q' principal          quota grant and usage
+ *   'l' resource           lease
+ *   'i' identity           bound capsule;  'c' capsule → identity
+ *   'o' mission/module     module spec (packed Orbit__Ledger__ModuleSpec)
+ *   's' shard              shard;  'r' rack → owner shard
+ *   'x' be64(expires) kind key     expiry index of leases and quotas
+ *   'd' client_id 0 be64(request_id)   dedup outcome
+ *   'a' be64(seq)          dedup age index: be64(time) + the 'd' key;
+ *                          appended (MDB_APPEND), pruned from its front
+ *   'h' be64(index)        history of committed commitments (appended)
+ * The unnamed main database holds only the sub-database names ("#" + the
+ * table's name). The logical record of a table entry is (tag + key, value):
+ * the state hash walks the tables in tag order and each in key order, so it
+ * sees the records in the order one keyspace sorted by tag + key would.
  * Integers in keys are big-endian (key order = numeric order); record values
  * start with ORBIT_LEDGER_FORMAT and use big-endian fixed-width integers and
  * u8-length-prefixed strings, so equal states are equal bytes.
@@ -38,8 +46,9 @@
 
 #include "ledger.h"
 
-/* 2: the node → capsule index ('e') */
-#define ORBIT_LEDGER_FORMAT 2
+/* 2: the node → capsule index ('e'); 3: one sub-database per table, the
+ * dedup age index carries the pair's time */
+#define ORBIT_LEDGER_FORMAT 3
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -60,11 +69,58 @@ typedef struct {
     size_t cap;
 } orbit_ledger_buf_t;
 
+/* The tables, in tag order (the order of the state hash). */
+typedef enum {
+    ORBIT_LEDGER_T_AGE,              /* 'a' */
+    ORBIT_LEDGER_T_CAPSULE_IDENTITY, /* 'c' */
+    ORBIT_LEDGER_T_DEDUP,            /* 'd' */
+    ORBIT_LEDGER_T_NODE_CAPSULE,     /* 'e' */
+    ORBIT_LEDGER_T_GANG,             /* 'g' */
+    ORBIT_LEDGER_T_HISTORY,          /* 'h' */
+    ORBIT_LEDGER_T_IDENTITY,         /* 'i' */
+    ORBIT_LEDGER_T_KEY,              /* 'k' */
+    ORBIT_LEDGER_T_LEASE,            /* 'l' */
+    ORBIT_LEDGER_T_META,             /* 'm' */
+    ORBIT_LEDGER_T_NODE,             /* 'n' */
+    ORBIT_LEDGER_T_MODULE,           /* 'o' */
+    ORBIT_LEDGER_T_PLACEMENT,        /* 'p' */
+    ORBIT_LEDGER_T_QUOTA,            /* 'q' */
+    ORBIT_LEDGER_T_RACK,             /* 'r' */
+    ORBIT_LEDGER_T_SHARD,            /* 's' */
+    ORBIT_LEDGER_T_EXPIRY,           /* 'x' */
+    ORBIT_LEDGER_TABLES
+} orbit_ledger_table_t;
+
+/* Sub-databases the environment needs (mdb_env_set_maxdbs). */
+#define ORBIT_LEDGER_MAXDBS (ORBIT_LEDGER_TABLES + 2)
+
+/* A transaction and the handles it works with. cur[t] is opened on the
+ * first use of table t and kept, so that a read and a write of the same key
+ * (get then put) find the leaf page already under the cursor instead of
+ * descending the tree twice; orbit_ledger_store_tx_close closes them. The
+ * node cache holds the last node record read or written in this
+ * transaction (every node write goes through put_node, which keeps it). */
 typedef struct {
     MDB_txn *txn;
-    MDB_dbi dbi;
+    const MDB_dbi *dbi; /* ORBIT_LEDGER_TABLES handles */
+    MDB_cursor *cur[ORBIT_LEDGER_TABLES];
     orbit_ledger_buf_t *scratch;
+    bool node_cached;
+    char node_name[ORBIT_LEDGER_NAME_MAX + 1];
+    orbit_ledger_node_t node;
 } orbit_ledger_tx_t;
+
+/* Open (with create: creating those missing) the table handles of txn's
+ * environment into dbi. Errors: ORBIT_ENOTFOUND (a table is missing and
+ * create is false), ORBIT_EIO. */
+int orbit_ledger_store_tables_open(MDB_txn *txn, bool create, MDB_dbi dbi[ORBIT_LEDGER_TABLES]);
+
+/* Tag byte of table t. */
+char orbit_ledger_store_table_tag(orbit_ledger_table_t t);
+
+/* Close the cursors tx opened (before its transaction ends; a read-only
+ * transaction's cursors must be closed by hand) and forget the node cache. */
+void orbit_ledger_store_tx_close(orbit_ledger_tx_t *tx);
 
 /* Map an LMDB return code to a project code. */
 int orbit_ledger_store_err(int mdb_rc);
@@ -75,8 +131,9 @@ int orbit_ledger_buf_reserve(orbit_ledger_buf_t *b, size_t n);
 int orbit_ledger_buf_put(orbit_ledger_buf_t *b, const void *data, size_t n);
 void orbit_ledger_buf_free(orbit_ledger_buf_t *b);
 
-/* True if the raw key k (klen bytes) is part of the state hash. */
-bool orbit_ledger_store_hashed(const uint8_t *k, size_t klen);
+/* True if the record with key k (klen bytes) of table t is part of the
+ * state hash (not history, not the local meta). */
+bool orbit_ledger_store_hashed(orbit_ledger_table_t t, const uint8_t *k, size_t klen);
 
 /* ---------------------------------------------------------------- meta */
 int orbit_ledger_store_get_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t *v);
@@ -197,16 +254,18 @@ int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_l
 int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  const uint8_t **outcome, size_t *len);
 /* Store the pair with its outcome bytes, number seq in age order (the
- * caller keeps ORBIT_LEDGER_META_DEDUP_SEQ / _COUNT). */
+ * caller keeps ORBIT_LEDGER_META_DEDUP_SEQ / _COUNT; seq must be above every
+ * stored one: the age index is appended). */
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len);
-/* Drop pairs older than cutoff_ms, then the oldest beyond max_count; *count
- * (the number of pairs) is updated. */
+/* Drop pairs older than cutoff_ms, then the oldest beyond max_count, walking
+ * the age index from its front; *count (the number of pairs) is updated. */
 int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
                                    uint64_t *count);
 
 /* ---------------------------------------------------------------- history */
-/* keys: nkeys NUL-terminated strings back to back (keys_len bytes). */
+/* keys: nkeys NUL-terminated strings back to back (keys_len bytes). index
+ * must be above every stored one (history is appended). */
 int orbit_ledger_store_history_put(orbit_ledger_tx_t *tx, uint64_t index, int64_t time_ms,
                                    const char *keys, size_t keys_len, size_t nkeys,
                                    const uint8_t *proposal, size_t len);

@@ -1577,34 +1577,52 @@ static void test_hash_contract(void **state)
     MDB_val k, v;
     orbit_sha256_t s;
     size_t hashed = 0, skipped = 0;
+    /* One sub-database per table, named "#<table>"; the hash walks them in
+     * tag order as records (tag + key, value). */
+    static const struct {
+        char tag;
+        const char *name;
+    } tables[] = {{'a', "#dedup_age"}, {'c', "#capsule_identity"},
+                  {'d', "#dedup"},     {'e', "#node_capsule"},
+                  {'g', "#gang"},      {'h', "#history"},
+                  {'i', "#identity"},  {'k', "#key"},
+                  {'l', "#lease"},     {'m', "#meta"},
+                  {'n', "#node"},      {'o', "#module"},
+                  {'p', "#placement"}, {'q', "#quota"},
+                  {'r', "#rack"},      {'s', "#shard"},
+                  {'x', "#expiry"}};
     assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
     assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
     orbit_sha256_init(&s);
-    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-        const char *kb = k.mv_data;
-        static const char *const local[] = {"mapplied", "mtime", "mcluster", "mcompacted"};
-        bool skip = kb[0] == 'h';
-        for (int i = 0; i < 4; i++)
-            skip |= k.mv_size == strlen(local[i]) && !memcmp(kb, local[i], k.mv_size);
-        if (skip) {
-            skipped++;
-            continue;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        assert_int_equal(mdb_dbi_open(txn, tables[t].name, 0, &dbi), 0);
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+            static const char *const local[] = {"applied", "time", "cluster", "compacted"};
+            bool skip = tables[t].tag == 'h';
+            for (int i = 0; i < 4 && tables[t].tag == 'm'; i++)
+                skip |= k.mv_size == strlen(local[i]) && !memcmp(k.mv_data, local[i], k.mv_size);
+            if (skip) {
+                skipped++;
+                continue;
+            }
+            hashed++;
+            size_t kn = k.mv_size + 1;
+            uint8_t b[4] = {(uint8_t)(kn >> 24), (uint8_t)(kn >> 16), (uint8_t)(kn >> 8),
+                            (uint8_t)kn};
+            orbit_sha256_update(&s, b, 4);
+            orbit_sha256_update(&s, &tables[t].tag, 1);
+            orbit_sha256_update(&s, k.mv_data, k.mv_size);
+            uint8_t c[4] = {(uint8_t)(v.mv_size >> 24), (uint8_t)(v.mv_size >> 16),
+                            (uint8_t)(v.mv_size >> 8), (uint8_t)v.mv_size};
+            orbit_sha256_update(&s, c, 4);
+            orbit_sha256_update(&s, v.mv_data, v.mv_size);
         }
-        hashed++;
-        uint8_t b[4] = {(uint8_t)(k.mv_size >> 24), (uint8_t)(k.mv_size >> 16),
-                        (uint8_t)(k.mv_size >> 8), (uint8_t)k.mv_size};
-        orbit_sha256_update(&s, b, 4);
-        orbit_sha256_update(&s, k.mv_data, k.mv_size);
-        uint8_t c[4] = {(uint8_t)(v.mv_size >> 24), (uint8_t)(v.mv_size >> 16),
-                        (uint8_t)(v.mv_size >> 8), (uint8_t)v.mv_size};
-        orbit_sha256_update(&s, c, 4);
-        orbit_sha256_update(&s, v.mv_data, v.mv_size);
+        mdb_cursor_close(cur);
     }
     orbit_sha256_final(&s, theirs);
-    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     mdb_env_close(env);
     assert_int_equal(skipped, 4 + 3); /* the local meta and 3 history records */
@@ -2113,6 +2131,19 @@ static void test_cluster_id(void **state)
     fx_destroy(g);
 }
 
+typedef struct {
+    uint64_t *next; /* the index expected next */
+} hist_t;
+
+static int hist_in_order(void *ctx, const orbit_ledger_commit_t *c)
+{
+    hist_t *h = ctx;
+    if (c->index != *h->next || c->nkeys < 1)
+        return ORBIT_ECORRUPT;
+    (*h->next)++;
+    return 0;
+}
+
 /* A data directory that is not a ledger is refused. */
 static void test_foreign_environment(void **state)
 {
@@ -2138,6 +2169,113 @@ static void test_foreign_environment(void **state)
     assert_non_null(strstr(err, "not a ledger"));
     rm_rf(f->dir);
     fx_open(f); /* recreated */
+}
+
+/* An environment of an older format (2: every record in the unnamed
+ * database) is refused with one line that names both versions and the way
+ * out. */
+static void test_old_format_refused(void **state)
+{
+    fx_t *f = *state;
+    char err[512];
+    orbit_ledger_close(&f->l);
+    rm_rf(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    uint8_t two[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    MDB_val k = {8, "mversion"}, v = {8, two};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    MDB_val k2 = {3, "pc1"}, v2 = {1, "x"};
+    assert_int_equal(mdb_put(txn, dbi, &k2, &v2, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    orbit_ledger_t *l = NULL;
+    assert_int_equal(orbit_ledger_open(f->dir, &l, err, sizeof err), ORBIT_ECORRUPT);
+    assert_null(l);
+    assert_non_null(strstr(err, "format version 2, this build reads 3"));
+    assert_non_null(strstr(err, "tools/orbit-up.sh reset"));
+    assert_null(strchr(err, '\n'));
+    rm_rf(f->dir);
+    fx_open(f); /* recreated */
+}
+
+/* Many entries of many proposals: two ledgers fed the same entries agree on
+ * the hash (which covers every table), one more entry on one of them makes
+ * them differ, history stays in index order and complete, and a restore of
+ * a snapshot reopens every table. */
+static void test_tables_many_entries(void **state)
+{
+    fx_t *f = *state;
+    fx_t *g = fx_new();
+    uint8_t a[32], b[32];
+    const int entries = 40, per = 50;
+    for (int e = 0; e < entries; e++) {
+        Orbit__Ledger__Proposal *ps[50], *qs[50];
+        for (int i = 0; i < per; i++) {
+            int n = e * per + i;
+            const char *fmt =
+                "{'client_id':'many','request_id':%d,'commitment':{'placement':{'capsule':"
+                "'c%05d','node':'n%03d','principal':'p%d','envelope':{'cpu_m':1}}},"
+                "'precondition':{'node_fits':[{'node':'n%03d','capacity':{'cpu_m':1000000}}]}}";
+            ps[i] = mkprop(f, fmt, n + 1, n, n % 97, n % 5, n % 97);
+            qs[i] = mkprop(g, fmt, n + 1, n, n % 97, n % 5, n % 97);
+        }
+        apply_props(f, ps, (size_t)per);
+        apply_props(g, qs, (size_t)per);
+        for (int i = 0; i < per; i++)
+            COMMITTED(f->out[i]);
+        f->time_ms += 7;
+        g->time_ms += 7;
+    }
+    COMMITTED(run(f, LEASE("h", "r", 1000)));
+    COMMITTED(run(g, LEASE("h", "r", 1000)));
+    COMMITTED(run(f, BIND("c00001", "i1")));
+    COMMITTED(run(g, BIND("c00001", "i1")));
+    COMMITTED(run(f, JOIN("s", 1, "")));
+    COMMITTED(run(g, JOIN("s", 1, "")));
+    hash_of(f, a);
+    hash_of(g, b);
+    ASSERT_SAME_HASH(a, b);
+    COMMITTED(run(g, MOVE("r1", "s")));
+    hash_of(g, b);
+    assert_memory_not_equal(a, b, ORBIT_LEDGER_HASH_LEN);
+    /* history: every index once, in order, from anywhere */
+    uint64_t last = orbit_ledger_index(f->l), want = 1;
+    assert_int_equal(last, (uint64_t)entries * per + 3);
+    hist_t h = {0};
+    h.next = &want;
+    assert_int_equal(orbit_ledger_history_from(f->l, 1, hist_in_order, &h, NULL), ORBIT_OK);
+    assert_int_equal(want, last + 1);
+    want = 1000;
+    assert_int_equal(orbit_ledger_history_from(f->l, 1000, hist_in_order, &h, NULL), ORBIT_OK);
+    assert_int_equal(want, last + 1);
+    /* snapshot into g: same hash, and both go on alike */
+    uint8_t *snap = NULL;
+    size_t len = 0;
+    char err[256];
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &snap, &len, NULL), ORBIT_OK);
+    assert_int_equal(orbit_ledger_restore_buf(g->l, snap, len, err, sizeof err), ORBIT_OK);
+    free(snap);
+    g->raft = f->raft;
+    g->req = f->req; /* the same ids from here on */
+    g->time_ms = f->time_ms;
+    hash_of(g, b);
+    ASSERT_SAME_HASH(a, b);
+    COMMITTED(run(f, PLACE("z1", "n1", 1)));
+    COMMITTED(run(g, PLACE("z1", "n1", 1)));
+    hash_of(f, a);
+    hash_of(g, b);
+    ASSERT_SAME_HASH(a, b);
+    want = 1;
+    assert_int_equal(orbit_ledger_history_from(g->l, 1, hist_in_order, &h, NULL), ORBIT_OK);
+    assert_int_equal(want, orbit_ledger_index(g->l) + 1);
+    fx_destroy(g);
 }
 
 /* ---------------------------------------------------------------- fuzz */
@@ -2238,6 +2376,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_format_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tables_many_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
