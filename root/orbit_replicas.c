@@ -27,6 +27,26 @@ void orbit_replicas_close(orbit_replicas_t *r)
     orbit_rx_close(&r->rx);
 }
 
+zsock_t *orbit_replicas_sock(orbit_replicas_t *r, int i)
+{
+    if (i < 0 || i >= r->n)
+        return NULL;
+    if (!r->socks[i]) {
+        char err[256];
+        orbit_sock_opts_t o;
+        orbit_sock_opts_default(&o, ORBIT_LINK_CLIENT);
+        o.immediate = false; /* queue the request until the connection is up */
+        r->socks[i] = orbit_sock_connect(ZMQ_DEALER, r->endpoints[i], &o, err, sizeof err);
+    }
+    return r->socks[i];
+}
+
+void orbit_replicas_drop(orbit_replicas_t *r, int i)
+{
+    if (i >= 0 && i < r->n)
+        zsock_destroy(&r->socks[i]);
+}
+
 /* The request_id of a message: field 1, a uint64, in every request and
  * reply type that travels through here. */
 static uint64_t request_id(const ProtobufCMessage *m)
@@ -43,15 +63,8 @@ int orbit_replicas_call(orbit_replicas_t *r, int i, orbit_msg_type_t type,
 {
     if (i < 0 || i >= r->n)
         return ORBIT_EINVAL;
-    if (!r->socks[i]) {
-        char err[256];
-        orbit_sock_opts_t o;
-        orbit_sock_opts_default(&o, ORBIT_LINK_CLIENT);
-        o.immediate = false; /* queue the request until the connection is up */
-        r->socks[i] = orbit_sock_connect(ZMQ_DEALER, r->endpoints[i], &o, err, sizeof err);
-        if (!r->socks[i])
-            return ORBIT_EIO;
-    }
+    if (!orbit_replicas_sock(r, i))
+        return ORBIT_EIO;
     int rc = orbit_wire_send(r->socks[i], NULL, 0, type, msg);
     if (rc != ORBIT_OK)
         return rc == ORBIT_EAGAIN ? ORBIT_ETIMEDOUT : rc;
@@ -78,6 +91,6 @@ int orbit_replicas_call(orbit_replicas_t *r, int i, orbit_msg_type_t type,
     }
     zpoller_destroy(&p);
     if (rc != ORBIT_OK) /* a fresh socket next time: nothing stale lingers */
-        zsock_destroy(&r->socks[i]);
+        orbit_replicas_drop(r, i);
     return rc;
 }

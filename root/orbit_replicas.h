@@ -29,6 +29,13 @@ int orbit_replicas_init(orbit_replicas_t *r, const char *roots, char *err, size_
 /* Close every socket and free the endpoints. NULL-safe. */
 void orbit_replicas_close(orbit_replicas_t *r);
 
+/* The DEALER to replica i, connected on first use (NULL: bad i or no
+ * socket). */
+zsock_t *orbit_replicas_sock(orbit_replicas_t *r, int i);
+/* Close the socket to replica i (a fresh one next time: no stale answer
+ * lingers). */
+void orbit_replicas_drop(orbit_replicas_t *r, int i);
+
 /* Send msg (envelope type `type`, its request_id field already set) to
  * replica i, then wait up to timeout_ms for a `reply_type` message with the
  * same request_id, which is returned malloc'd in *reply (free with

@@ -9,6 +9,7 @@
 
 #include "ledger.h"
 #include "orbit_err.h"
+#include "orbit_ledger_pipe.h"
 #include "orbit_log.h"
 #include "orbit_wire.h"
 
@@ -20,11 +21,23 @@
 #define TICK_MS              250
 #define EXPIRY_CLIENT        "orbit-expiry"
 
+typedef struct gather gather_t;
+
 typedef struct {
     uint8_t rid[ORBIT_ROUTING_ID_MAX];
     size_t rid_len; /* 0: nobody to answer (leader-made proposal) */
     uint64_t transport_id;
+    gather_t *g; /* a ProposeBatch member: answered in slot of g */
+    uint32_t slot;
 } asker_t;
+
+/* The answers of one ProposeBatch, sent together when the last arrives. */
+struct gather {
+    asker_t who; /* the sender of the batch (g NULL) */
+    size_t n, left;
+    Orbit__Ledger__BatchResult *res;
+    Orbit__Ledger__BatchResult **resp;
+};
 
 typedef struct {
     orbit_root_ledger_t *rl;
@@ -163,6 +176,45 @@ static void reply_error(orbit_root_ledger_t *rl, const asker_t *w, const char *e
     send_reply(rl, w, &rep);
 }
 
+static void gather_release(orbit_root_ledger_t *rl, gather_t *g)
+{
+    if (--g->left)
+        return;
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.results = g->resp;
+    rep.n_results = g->n;
+    send_reply(rl, &g->who, &rep);
+    for (size_t i = 0; i < g->n; i++)
+        if (g->res[i].outcome)
+            orbit__ledger__outcome__free_unpacked(g->res[i].outcome, NULL);
+    free(g->res);
+    free(g->resp);
+    free(g);
+}
+
+/* Answer one proposal: with *o (taken: *o is NULL afterwards) or error.
+ * A batch member fills its slot; the batch is answered with its last. */
+static void answer_proposal(orbit_root_ledger_t *rl, const asker_t *w, Orbit__Ledger__Outcome **o,
+                            const char *error)
+{
+    Orbit__Ledger__Outcome *out = o ? *o : NULL;
+    if (o)
+        *o = NULL;
+    if (w->g) {
+        Orbit__Ledger__BatchResult *r = &w->g->res[w->slot];
+        r->outcome = out;
+        r->error = out ? NULL : (char *)error;
+        gather_release(rl, w->g);
+        return;
+    }
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.outcome = out;
+    rep.error = out ? NULL : (char *)error;
+    send_reply(rl, w, &rep);
+    if (out)
+        orbit__ledger__outcome__free_unpacked(out, NULL);
+}
+
 static void reply_not_leader(orbit_root_ledger_t *rl, const asker_t *w)
 {
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
@@ -189,14 +241,12 @@ static void on_committed(void *ctx, int status, uint64_t index, void *result)
     orbit_root_ledger_t *rl = b->rl;
     fsm_result_t *r = result;
     for (size_t i = 0; i < b->n; i++) {
-        if (status == 0 && r && i < r->n) {
-            Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
-            rep.outcome = r->o[i];
-            send_reply(rl, &b->who[i], &rep);
+        if (status == 0 && r && i < r->n && r->o[i]) {
+            answer_proposal(rl, &b->who[i], &r->o[i], NULL);
         } else {
             rl->st.lost++;
-            reply_error(rl, &b->who[i],
-                        "not committed (leadership changed); retry with the same request id");
+            answer_proposal(rl, &b->who[i], NULL,
+                            "not committed (leadership changed); retry with the same request id");
         }
     }
     rl->inflight -= b->n;
@@ -254,7 +304,9 @@ static void flush(orbit_root_ledger_t *rl)
         } else {
             for (size_t i = 0; i < n; i++) {
                 if (rc == ORBIT_ENOMEM)
-                    reply_error(rl, &rl->qw[i], "leader out of memory; retry");
+                    answer_proposal(rl, &rl->qw[i], NULL, "leader out of memory; retry");
+                else if (rl->qw[i].g)
+                    answer_proposal(rl, &rl->qw[i], NULL, "not the leader any more; retry");
                 else
                     reply_not_leader(rl, &rl->qw[i]);
             }
@@ -279,7 +331,7 @@ static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const a
 {
     if (rl->qn + rl->inflight >= rl->cfg.queue_max) {
         rl->st.overloaded++;
-        reply_error(rl, w, "overloaded: too many proposals in flight; retry");
+        answer_proposal(rl, w, NULL, "overloaded: too many proposals in flight; retry");
         orbit__ledger__proposal__free_unpacked(p, NULL);
         return;
     }
@@ -290,7 +342,7 @@ static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const a
             rl->qp = qp;
         asker_t *qw = qp ? realloc(rl->qw, cap * sizeof *qw) : NULL;
         if (!qp || !qw) {
-            reply_error(rl, w, "leader out of memory; retry");
+            answer_proposal(rl, w, NULL, "leader out of memory; retry");
             orbit__ledger__proposal__free_unpacked(p, NULL);
             return;
         }
@@ -312,6 +364,44 @@ static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const a
          * fuller entries carry more proposals per second. */
         uv_timer_start(&rl->flush, on_flush,
                        rl->entries_inflight < PIPELINE_ENTRIES ? 0 : FLUSH_HOLD_MS, 0);
+}
+
+/* Queue every proposal of a batch (ownership taken) under one gather. */
+static void enqueue_batch(orbit_root_ledger_t *rl, Orbit__Ledger__ProposeBatch *b, const asker_t *w)
+{
+    size_t n = b->n_proposals;
+    gather_t *g = calloc(1, sizeof *g);
+    if (g) {
+        g->res = calloc(n, sizeof *g->res);
+        g->resp = calloc(n, sizeof *g->resp);
+    }
+    if (!g || !g->res || !g->resp) {
+        if (g) {
+            free(g->res);
+            free(g->resp);
+        }
+        free(g);
+        reply_error(rl, w, "leader out of memory; retry");
+        return;
+    }
+    g->who = *w;
+    g->n = n;
+    g->left = n + 1; /* held until every member is queued */
+    rl->st.batches++;
+    for (size_t i = 0; i < n; i++) {
+        orbit__ledger__batch_result__init(&g->res[i]);
+        g->resp[i] = &g->res[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        asker_t m = *w;
+        m.g = g;
+        m.slot = (uint32_t)i;
+        Orbit__Ledger__Proposal *p = b->proposals[i];
+        b->proposals[i] = NULL;
+        enqueue(rl, p, &m);
+    }
+    b->n_proposals = 0;
+    gather_release(rl, g);
 }
 
 /* ------------------------------------------------------------ reads */
@@ -550,6 +640,8 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
     memcpy(w.rid, rid, rid_len);
     w.rid_len = rid_len;
     w.transport_id = req->request_id;
+    w.g = NULL;
+    w.slot = 0;
     switch (req->op_case) {
     case ORBIT__LEDGER__REQUEST__OP_PROPOSE:
         if (!orbit_consensus_is_leader(rl->cons)) {
@@ -560,6 +652,20 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
         enqueue(rl, req->propose, &w);
         req->propose = NULL;
         req->op_case = ORBIT__LEDGER__REQUEST__OP__NOT_SET;
+        break;
+    case ORBIT__LEDGER__REQUEST__OP_PROPOSE_BATCH:
+        if (req->propose_batch->n_proposals == 0 ||
+            req->propose_batch->n_proposals > ORBIT_LEDGER_BATCH_MAX) {
+            rl->st.bad_requests++;
+            char why[96];
+            snprintf(why, sizeof why, "a batch holds 1 to %d proposals, not %zu",
+                     ORBIT_LEDGER_BATCH_MAX, req->propose_batch->n_proposals);
+            reply_error(rl, &w, why);
+        } else if (!orbit_consensus_is_leader(rl->cons)) {
+            reply_not_leader(rl, &w);
+        } else {
+            enqueue_batch(rl, req->propose_batch, &w);
+        }
         break;
     case ORBIT__LEDGER__REQUEST__OP_GET:
         if (req->get->has_stale && req->get->stale) {
@@ -665,7 +771,7 @@ static void on_tick(uv_timer_t *t)
                 p->client_id = cid;
                 p->request_id = expiry_request_id(&due[i]);
                 p->commitment = c;
-                asker_t nobody = {{0}, 0, 0};
+                asker_t nobody = {{0}, 0, 0, NULL, 0};
                 enqueue(rl, p, &nobody);
             }
         }

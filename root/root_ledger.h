@@ -3,7 +3,8 @@
  * and answers the client API (ledger.proto Request/Reply) arriving on the
  * replica's ZeroMQ socket:
  *
- * - propose: on the leader, proposals are batched — every proposal that
+ * - propose (one proposal, or a ProposeBatch answered once with every
+ *   member's result in order): on the leader, proposals are batched — every proposal that
  *   arrived during one loop iteration (up to batch_max) becomes one Raft
  *   entry stamped with the leader's time, kept monotonic across leaders
  *   (never below the last applied entry's time) — and each client gets its
@@ -63,7 +64,7 @@ void orbit_root_ledger_close(orbit_root_ledger_t *rl, void (*done)(void *arg), v
 
 /* Counters for `orbitctl view shards` style reporting. */
 typedef struct {
-    uint64_t requests, proposals, entries, bad_requests, not_leader, overloaded, lost;
+    uint64_t requests, proposals, batches, entries, bad_requests, not_leader, overloaded, lost;
 } orbit_root_ledger_stats_t;
 const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl);
 

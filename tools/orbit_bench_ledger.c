@@ -19,6 +19,7 @@
 #include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_ledger_client.h"
+#include "orbit_ledger_pipe.h"
 
 #define REPLICAS         3
 #define STATUS_MS        1000
@@ -147,6 +148,8 @@ typedef struct shared shared_t;
 typedef struct {
     shared_t *sh;
     int id;
+    int first;      /* pipelined: the first proposer id it carries */
+    uint32_t count; /* pipelined: proposers it carries */
     pthread_t thread;
     bool started;
     uint64_t committed, conflicts, invalid, errors;
@@ -186,6 +189,87 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
+/* One bench proposal: a Placement of a distinct capsule on a random node
+ * under node_fits, with every protobuf part in place (no allocation). */
+typedef struct {
+    char capsule[96], node[48];
+    Orbit__Ledger__Resources env, cap;
+    Orbit__Ledger__Placement pl;
+    Orbit__Ledger__Commitment cm;
+    Orbit__Ledger__NodeFits fits, *fl[1];
+    Orbit__Ledger__Precondition pre;
+    Orbit__Ledger__Proposal p;
+    int64_t t0_us;
+} prop_t;
+
+static void prop_build(prop_t *x, const shared_t *sh, int id, uint64_t seq, uint64_t *rng)
+{
+    uint32_t node_no = (uint32_t)(rng_next(rng) % sh->nodes);
+    snprintf(x->capsule, sizeof x->capsule,
+             "mission-bench-training.module-worker.r%u-p%04d-c%08" PRIu64, sh->run, id, seq);
+    snprintf(x->node, sizeof x->node, "zone-%u.rack-%03u.node-%05u", node_no % 4, node_no / 40,
+             node_no);
+    orbit__ledger__resources__init(&x->env);
+    x->env.has_cpu_m = x->env.has_mem = x->env.has_gpus = true;
+    x->env.cpu_m = 250;
+    x->env.mem = 512ll << 20;
+    x->env.gpus = 0;
+    orbit__ledger__placement__init(&x->pl);
+    x->pl.capsule = x->capsule;
+    x->pl.node = x->node;
+    x->pl.envelope = &x->env;
+    x->pl.has_epoch = true;
+    x->pl.epoch = 1;
+    orbit__ledger__commitment__init(&x->cm);
+    x->cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
+    x->cm.placement = &x->pl;
+    /* Capacity large enough for every placement the bench makes. */
+    orbit__ledger__resources__init(&x->cap);
+    x->cap.has_cpu_m = x->cap.has_mem = x->cap.has_gpus = true;
+    x->cap.cpu_m = 100000000; /* the ledger's bounds */
+    x->cap.mem = 1ll << 50;
+    x->cap.gpus = 8;
+    orbit__ledger__node_fits__init(&x->fits);
+    x->fits.node = x->node;
+    x->fits.capacity = &x->cap;
+    x->fl[0] = &x->fits;
+    orbit__ledger__precondition__init(&x->pre);
+    x->pre.n_node_fits = 1;
+    x->pre.node_fits = x->fl;
+    orbit__ledger__proposal__init(&x->p);
+    x->p.commitment = &x->cm;
+    x->p.precondition = &x->pre;
+}
+
+/* Count one outcome (taken) that arrived at t1 for a proposal sent at t0. */
+static void note_outcome(worker_t *w, Orbit__Ledger__Outcome *o, int64_t t0, int64_t t1)
+{
+    shared_t *sh = w->sh;
+    if (o->kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED) {
+        if (!atomic_load(&sh->stop)) {
+            w->committed++;
+            note_latency(w, t1 - t0);
+        }
+        long long reaped = atomic_load(&sh->reaped_us);
+        if (reaped && t1 > reaped) {
+            long long cur = atomic_load(&sh->first_ack_us);
+            while ((!cur || t1 < cur) && !atomic_compare_exchange_weak(&sh->first_ack_us, &cur, t1))
+                ;
+        }
+    } else if (o->kind == ORBIT__LEDGER__OUTCOME_KIND__CONFLICT) {
+        w->conflicts++;
+    } else {
+        w->invalid++;
+    }
+    orbit__ledger__outcome__free_unpacked(o, NULL);
+}
+
+static uint64_t rng_seed(const shared_t *sh, int id)
+{
+    return 0x9e3779b97f4a7c15ull ^ ((uint64_t)sh->run << 32) ^ (uint64_t)(id + 1);
+}
+
+/* A synchronous proposer: one thread, one client, one proposal at a time. */
 static void *proposer(void *arg)
 {
     worker_t *w = arg;
@@ -197,50 +281,21 @@ static void *proposer(void *arg)
         w->errors++;
         return NULL;
     }
-    uint64_t rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)sh->run << 32) ^ (uint64_t)(w->id + 1);
+    uint64_t rng = rng_seed(sh, w->id);
+    prop_t *x = malloc(sizeof *x);
+    if (!x) {
+        w->errors++;
+        orbit_ledger_client_destroy(&lc);
+        return NULL;
+    }
     while (!atomic_load(&sh->go) && !atomic_load(&sh->stop))
         zclock_sleep(1);
     for (uint64_t seq = 0; !atomic_load(&sh->stop); seq++) {
-        uint32_t node_no = (uint32_t)(rng_next(&rng) % sh->nodes);
-        char capsule[96], node[48];
-        snprintf(capsule, sizeof capsule,
-                 "mission-bench-training.module-worker.r%u-p%04d-c%08" PRIu64, sh->run, w->id, seq);
-        snprintf(node, sizeof node, "zone-%u.rack-%03u.node-%05u", node_no % 4, node_no / 40,
-                 node_no);
-        Orbit__Ledger__Resources env = ORBIT__LEDGER__RESOURCES__INIT;
-        env.has_cpu_m = env.has_mem = env.has_gpus = true;
-        env.cpu_m = 250;
-        env.mem = 512ll << 20;
-        env.gpus = 0;
-        Orbit__Ledger__Placement pl = ORBIT__LEDGER__PLACEMENT__INIT;
-        pl.capsule = capsule;
-        pl.node = node;
-        pl.envelope = &env;
-        pl.has_epoch = true;
-        pl.epoch = 1;
-        Orbit__Ledger__Commitment cm = ORBIT__LEDGER__COMMITMENT__INIT;
-        cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
-        cm.placement = &pl;
-        /* Capacity large enough for every placement the bench makes. */
-        Orbit__Ledger__Resources cap = ORBIT__LEDGER__RESOURCES__INIT;
-        cap.has_cpu_m = cap.has_mem = cap.has_gpus = true;
-        cap.cpu_m = 100000000; /* the ledger's bounds */
-        cap.mem = 1ll << 50;
-        cap.gpus = 8;
-        Orbit__Ledger__NodeFits fits = ORBIT__LEDGER__NODE_FITS__INIT;
-        fits.node = node;
-        fits.capacity = &cap;
-        Orbit__Ledger__NodeFits *fl[1] = {&fits};
-        Orbit__Ledger__Precondition pre = ORBIT__LEDGER__PRECONDITION__INIT;
-        pre.n_node_fits = 1;
-        pre.node_fits = fl;
-        Orbit__Ledger__Proposal p = ORBIT__LEDGER__PROPOSAL__INIT;
-        orbit_ledger_client_stamp(lc, &p);
-        p.commitment = &cm;
-        p.precondition = &pre;
+        prop_build(x, sh, w->id, seq, &rng);
+        orbit_ledger_client_stamp(lc, &x->p);
         Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
         req.op_case = ORBIT__LEDGER__REQUEST__OP_PROPOSE;
-        req.propose = &p;
+        req.propose = &x->p;
         req.request_id = UINT32_MAX; /* typical size of the transport id */
         w->bytes += orbit__ledger__request__get_packed_size(&req);
         w->sent++;
@@ -260,32 +315,77 @@ static void *proposer(void *arg)
             if (!o && !sh->retry)
                 failed = true;
         } while (!o && !failed && !atomic_load(&sh->stop));
-        int64_t t1 = now_us();
         if (!o) {
             if (!atomic_load(&sh->stop) || !sh->retry)
                 w->errors++;
             continue;
         }
-        if (o->kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED) {
-            if (!atomic_load(&sh->stop)) {
-                w->committed++;
-                note_latency(w, t1 - t0);
-            }
-            long long reaped = atomic_load(&sh->reaped_us);
-            if (reaped && t1 > reaped) {
-                long long cur = atomic_load(&sh->first_ack_us);
-                while ((!cur || t1 < cur) &&
-                       !atomic_compare_exchange_weak(&sh->first_ack_us, &cur, t1))
-                    ;
-            }
-        } else if (o->kind == ORBIT__LEDGER__OUTCOME_KIND__CONFLICT) {
-            w->conflicts++;
-        } else {
-            w->invalid++;
-        }
-        orbit__ledger__outcome__free_unpacked(o, NULL);
+        note_outcome(w, o, t0, now_us());
     }
+    free(x);
     orbit_ledger_client_destroy(&lc);
+    return NULL;
+}
+
+/* A pipelined connection: one thread, one orbit_ledger_pipe, carrying
+ * w->count proposers, each with exactly one proposal in flight: when its
+ * outcome arrives, the proposer's next proposal is submitted. */
+static void *pipe_worker(void *arg)
+{
+    worker_t *w = arg;
+    shared_t *sh = w->sh;
+    char err[256], cid[64];
+    snprintf(cid, sizeof cid, "bench-%d-r%u-c%04d", (int)getpid(), sh->run, w->id);
+    orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(sh->roots, cid, err, sizeof err);
+    prop_t *xs = calloc(w->count, sizeof *xs);
+    uint64_t *seqs = calloc(w->count, sizeof *seqs);
+    orbit_ledger_done_t *done = calloc(w->count, sizeof *done);
+    uint64_t rng = rng_seed(sh, w->id);
+    if (!pp || !xs || !seqs || !done) {
+        w->errors++;
+        goto out;
+    }
+    while (!atomic_load(&sh->go) && !atomic_load(&sh->stop))
+        zclock_sleep(1);
+    for (uint32_t i = 0; i < w->count; i++) {
+        prop_build(&xs[i], sh, w->first + (int)i, seqs[i]++, &rng);
+        orbit_ledger_pipe_stamp(pp, &xs[i].p);
+        if (orbit_ledger_pipe_submit(pp, &xs[i].p, sh->call_ms, &xs[i]) != ORBIT_OK)
+            w->errors++;
+        w->sent++;
+    }
+    while (orbit_ledger_pipe_pending(pp) && !atomic_load(&sh->stop)) {
+        size_t n = 0;
+        if (orbit_ledger_pipe_wait(pp, 50, done, w->count, &n) != ORBIT_OK) {
+            w->errors++;
+            break;
+        }
+        int64_t t1 = now_us();
+        for (size_t k = 0; k < n; k++) {
+            prop_t *x = done[k].cookie;
+            if (done[k].rc == ORBIT_OK)
+                note_outcome(w, done[k].outcome, t1 - done[k].latency_us, t1);
+            else if (!atomic_load(&sh->stop) && !sh->retry)
+                w->errors++;
+            if (done[k].rc != ORBIT_OK && sh->retry) { /* same ids again */
+                orbit_ledger_pipe_submit(pp, &x->p, sh->call_ms, x);
+                continue;
+            }
+            uint32_t i = (uint32_t)(x - xs);
+            prop_build(x, sh, w->first + (int)i, seqs[i]++, &rng);
+            orbit_ledger_pipe_stamp(pp, &x->p);
+            Orbit__Ledger__Proposal *pl = &x->p;
+            w->bytes += orbit__ledger__proposal__get_packed_size(pl) + 3;
+            w->sent++;
+            if (orbit_ledger_pipe_submit(pp, pl, sh->call_ms, x) != ORBIT_OK)
+                w->errors++;
+        }
+    }
+out:
+    orbit_ledger_pipe_destroy(&pp);
+    free(xs);
+    free(seqs);
+    free(done);
     return NULL;
 }
 
@@ -295,8 +395,10 @@ typedef struct {
     uint32_t n;
 } crew_t;
 
-static int crew_start(crew_t *k, const char *roots, uint32_t n, uint32_t nodes, uint32_t run,
-                      int call_ms, bool retry)
+/* n proposers: n threads, or over conns pipelined connections (threads)
+ * when conns > 0. */
+static int crew_start(crew_t *k, const char *roots, uint32_t n, uint32_t conns, uint32_t nodes,
+                      uint32_t run, int call_ms, bool retry)
 {
     memset(k, 0, sizeof *k);
     k->sh.roots = roots;
@@ -304,17 +406,23 @@ static int crew_start(crew_t *k, const char *roots, uint32_t n, uint32_t nodes, 
     k->sh.run = run;
     k->sh.call_ms = call_ms;
     k->sh.retry = retry;
-    k->ws = calloc(n, sizeof *k->ws);
+    uint32_t threads = conns ? (conns < n ? conns : n) : n;
+    k->ws = calloc(threads, sizeof *k->ws);
     if (!k->ws)
         return ORBIT_ENOMEM;
-    k->n = n;
+    k->n = threads;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < threads; i++) {
         k->ws[i].sh = &k->sh;
         k->ws[i].id = (int)i;
-        if (pthread_create(&k->ws[i].thread, &attr, proposer, &k->ws[i]) != 0) {
+        k->ws[i].first = (int)first;
+        k->ws[i].count = n / threads + (i < n % threads ? 1 : 0);
+        first += k->ws[i].count;
+        if (pthread_create(&k->ws[i].thread, &attr, conns ? pipe_worker : proposer, &k->ws[i]) !=
+            0) {
             pthread_attr_destroy(&attr);
             return ORBIT_EIO;
         }
@@ -405,7 +513,7 @@ static int throughput(const orbit_bench_ledger_cfg_t *c, cluster_t *cl, uint32_t
     crew_t k;
     memset(out, 0, sizeof *out);
     out->proposers = n;
-    int rc = crew_start(&k, cl->roots, n, c->nodes, run, CALL_MS, false);
+    int rc = crew_start(&k, cl->roots, n, c->conns, c->nodes, run, CALL_MS, false);
     if (rc == ORBIT_OK) {
         /* Let every client connect, then measure a fixed window. */
         orbit_bench_sleep_ms(200 + n, c->stop);
@@ -457,8 +565,8 @@ static int failover(const orbit_bench_ledger_cfg_t *c, cluster_t *cl, orbit_ledg
 {
     crew_t k;
     unsigned old = 0;
-    int rc =
-        crew_start(&k, cl->roots, c->failover_proposers, c->nodes, 100, FAILOVER_CALL_MS, true);
+    int rc = crew_start(&k, cl->roots, c->failover_proposers, c->conns, c->nodes, 100,
+                        FAILOVER_CALL_MS, true);
     if (rc != ORBIT_OK) {
         snprintf(r->error, sizeof r->error, "cannot start the failover proposers");
         goto out;
@@ -537,7 +645,8 @@ static int restart(const orbit_bench_ledger_cfg_t *c, cluster_t *cl, orbit_ledge
         crew_t k;
         int64_t t0 = now_us();
         uint64_t start_ledger = ls.ledger;
-        int rc = crew_start(&k, cl->roots, c->fill_proposers, c->nodes, 200, CALL_MS, false);
+        int rc =
+            crew_start(&k, cl->roots, c->fill_proposers, c->conns, c->nodes, 200, CALL_MS, false);
         if (rc == ORBIT_OK) {
             atomic_store(&k.sh.go, 1);
             int64_t deadline = orbit_bench_now_ms() + (int64_t)c->fill_timeout_s * 1000;
@@ -723,8 +832,8 @@ void orbit_bench_ledger_print(const orbit_bench_ledger_cfg_t *c,
                               const orbit_bench_ledger_result_t *r, bool json)
 {
     if (json) {
-        printf("{\"bench\":\"ledger\",\"replicas\":%d,\"seconds\":%u,\"nodes\":%u,", REPLICAS,
-               c->seconds, c->nodes);
+        printf("{\"bench\":\"ledger\",\"replicas\":%d,\"seconds\":%u,\"nodes\":%u,\"conns\":%u,",
+               REPLICAS, c->seconds, c->nodes, c->conns);
         json_num("leader_s", r->leader_s, true);
         json_num("request_bytes", r->request_bytes, true);
         printf("\"throughput\":[");
@@ -766,8 +875,12 @@ void orbit_bench_ledger_print(const orbit_bench_ledger_cfg_t *c,
         return;
     }
     printf("ledger: 3 replicas on loopback, fsync on; placements with node_fits on %u nodes, "
-           "%.0f-byte requests\n",
+           "%.0f-byte proposals; ",
            c->nodes, r->request_bytes);
+    if (c->conns)
+        printf("proposers pipelined over %u connection%s\n", c->conns, c->conns > 1 ? "s" : "");
+    else
+        printf("a thread and client per proposer\n");
     printf("%10s %12s %10s %10s %10s %8s %8s %8s\n", "proposers", "commits/s", "p50 ms", "p99 ms",
            "committed", "conflict", "invalid", "errors");
     for (size_t i = 0; i < r->nruns; i++) {

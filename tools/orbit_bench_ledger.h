@@ -4,7 +4,9 @@
  * fsyncs) as child processes with data directories in a fresh /tmp
  * directory and free 127.0.0.1 ports, waits (bounded) for a leader, then:
  * 1. throughput: for each proposer count P, P threads (each its own
- *    synchronous orbit_ledger_client) propose placements of distinct
+ *    synchronous orbit_ledger_client) — or, with conns C > 0, P proposers
+ *    pipelined over C orbit_ledger_pipe connections, each proposer with one
+ *    proposal in flight — propose placements of distinct
  *    capsules on one of 10,000 nodes with a node_fits precondition for
  *    `seconds`; commitments/s counts COMMITTED outcomes only; latency
  *    p50/p99 over those; conflicts, invalid outcomes and errors (no outcome
@@ -41,6 +43,9 @@ typedef struct {
     uint32_t fill_proposers;     /* proposers filling the ledger (default 256) */
     uint32_t fill_timeout_s;     /* bound on filling (default 600) */
     uint32_t nodes;              /* nodes the placements go to (default 10000) */
+    uint32_t conns;              /* 0: a thread and synchronous client per proposer;
+                                    C: the proposers pipelined over C connections
+                                    (orbit_ledger_pipe, one thread each) */
     const char *bindir;          /* NULL: next to this executable */
     bool keep_logs;              /* keep the data and logs (path printed) */
     volatile const int *stop;    /* when *stop becomes true, end early (may be NULL) */

@@ -55,6 +55,10 @@ static const orbit_opt_t opts[] = {
      "ledger: commitments in the ledger before the replica restart, 0 = skip (default 1000000)",
      false},
     {"fill-proposers", "N", "ledger: proposers filling the ledger (default 256)", false},
+    {"conns", "C",
+     "ledger: pipeline the proposers over C connections (orbit_ledger_pipe), 0 = a thread and "
+     "client per proposer (default 0)",
+     false},
     {"fill-timeout-s", "S", "ledger: bound on filling; the count reached is reported (default 600)",
      false},
     /* sched, check */
@@ -192,6 +196,7 @@ static int run_ledger(zhashx_t *v, bool json)
     u32(v, "restart-entries", 0, 100000000, &c.restart_entries);
     u32(v, "fill-proposers", 1, 4096, &c.fill_proposers);
     u32(v, "fill-timeout-s", 1, 86400, &c.fill_timeout_s);
+    u32(v, "conns", 0, 64, &c.conns);
     c.bindir = orbit_cli_str(v, "bindir");
     c.keep_logs = orbit_cli_flag(v, "keep-logs");
     orbit_bench_ledger_result_t *r = calloc(1, sizeof *r);
