@@ -66,7 +66,8 @@ static const orbit_opt_t opts[] = {
      "sched: concurrent orbit-sched processes, one run each (default 1,4)", false},
     {"capsules", "N", "sched: capsules to place (default 40000)", false},
     {"gangs", "N", "sched: gang modules of 8 one-GPU capsules among them (default 10)", false},
-    {"workers", "N", "sched: proposer threads per scheduler (default 64)", false},
+    {"workers", "N", "sched: proposals in flight per scheduler (its --workers, default 512)",
+     false},
     {"refresh-ms", "MS", "sched: the schedulers' telemetry refresh period (default 1000)", false},
     {"place-timeout-s", "S", "sched: bound on waiting for all placed (default 300)", false},
     {"root", "ENDPOINT[,...]", "check: the root replicas of the cluster to check", false},
@@ -220,7 +221,7 @@ static int run_sched(zhashx_t *v, bool json)
     u32(v, "nodes", 1, 1000000, &c.nodes);
     u32(v, "capsules", 1, 10000000, &c.capsules);
     u32(v, "gangs", 0, 100000, &c.gangs);
-    u32(v, "workers", 1, 1024, &c.workers);
+    u32(v, "workers", 1, 4096, &c.workers);
     u32(v, "refresh-ms", 50, 3600000, &c.refresh_ms);
     u32(v, "place-timeout-s", 1, 86400, &c.place_timeout_s);
     c.bindir = orbit_cli_str(v, "bindir");

@@ -54,7 +54,7 @@ void orbit_bench_sched_cfg_default(orbit_bench_sched_cfg_t *c)
     c->nodes = 10000;
     c->capsules = 40000;
     c->gangs = 10;
-    c->workers = 64;
+    c->workers = 512;
     c->refresh_ms = 1000;
     c->place_timeout_s = 300;
 }

@@ -40,7 +40,7 @@ typedef struct {
     uint32_t nodes;           /* simulated leaves (default 10000) */
     uint32_t capsules;        /* capsules to place (default 40000) */
     uint32_t gangs;           /* gang modules of 8 one-GPU capsules (default 10) */
-    uint32_t workers;         /* proposer threads per scheduler (default 64) */
+    uint32_t workers;         /* proposals in flight per scheduler (default 512) */
     uint32_t refresh_ms;      /* the schedulers' telemetry refresh period (default 1000) */
     uint32_t place_timeout_s; /* bound on waiting for all placed (default 300) */
     const char *bindir;

@@ -31,7 +31,9 @@ static const orbit_opt_t opts[] = {
      "this scheduler's name: lease holder and client id prefix (default "
      "<hostname>-<pid>)",
      false},
-    {"workers", "N", "proposer threads, each with its own ledger client (default 16)", false},
+    {"workers", "N",
+     "proposals in flight at once, pipelined on one ledger connection (1..4096, default 256)",
+     false},
     {"sample", "K", "nodes examined per placement (power of K choices, default 32)", false},
     {"interval-ms", "MS", "round period (default 200)", false},
     {"refresh-ms", "MS", "telemetry refresh period of the view (default 1000)", false},
@@ -111,7 +113,7 @@ static void parse(int argc, char **argv, cfg_t *c, zhashx_t **pv)
             orbit_cli_die(cli.prog, "--name must be 1-40 characters of [A-Za-z0-9._-]");
         snprintf(c->name, sizeof c->name, "%s", name);
     }
-    if (orbit_cli_u32(v, "workers", 1, 256, 16, &c->workers, err, sizeof err) ||
+    if (orbit_cli_u32(v, "workers", 1, 4096, 256, &c->workers, err, sizeof err) ||
         orbit_cli_u32(v, "sample", 1, 100000, 32, &c->sample, err, sizeof err) ||
         orbit_cli_u32(v, "interval-ms", 1, 3600000, 200, &c->interval_ms, err, sizeof err) ||
         orbit_cli_u32(v, "refresh-ms", 10, 3600000, 1000, &c->refresh_ms, err, sizeof err) ||
@@ -402,7 +404,7 @@ int main(int argc, char **argv)
     pc.score.max_pressure = c.max_pressure;
     pc.score.sample = c.sample;
     pc.proposer = c.prefix;
-    pc.window = c.workers * 32;
+    pc.window = c.workers * 2; /* in flight, plus as many ready to go */
     uint64_t seed = 1469598103934665603ULL;
     for (const char *p = c.prefix; *p; p++)
         seed = (seed ^ (uint8_t)*p) * 1099511628211ULL;
@@ -433,7 +435,7 @@ int main(int argc, char **argv)
             orbit_warn("orbit-sched: --reap-unsafe-trust-lease: only the ledger's fencing "
                        "guards the reaper");
     }
-    orbit_info("orbit-sched %s: view at ledger index %" PRIu64 ", %zu nodes; %u workers", c.name,
+    orbit_info("orbit-sched %s: view at ledger index %" PRIu64 ", %zu nodes; %u in flight", c.name,
                orbit_sched_view_index(s.view), orbit_sched_view_node_count(s.view), c.workers);
     status = run(&s);
     /* Stop: let the workers finish what they hold, note what came back. */

@@ -1,12 +1,15 @@
-/* orbit_sched_work: the scheduler's proposer threads — W workers, each with
- * its own ledger client, taking actions (orbit_sched_plan.h) from a queue,
- * proposing them and handing them back with their outcomes.
+/* orbit_sched_work: the scheduler's proposer — one thread with one
+ * pipelined ledger connection (orbit_ledger_pipe) keeping up to `workers`
+ * actions (orbit_sched_plan.h) in flight at once, taken from a queue,
+ * proposed and handed back with their outcomes.
  *
  * An action is owned by the pool from submit until collect returns it
- * (a worker fills rc, err, outcome and bind_outcomes meanwhile); the
- * planning thread owns it before and after. A worker proposes the action's
- * proposal and, when that COMMITTED, each of its binds in order (a bind
- * after a failed bind is still tried: they are independent).
+ * (the pool fills rc, err, outcome and bind_outcomes meanwhile); the
+ * planning thread owns it before and after. The pool proposes the action's
+ * proposal and, when that COMMITTED, all of its binds at once (they are
+ * independent: a failed bind does not stop the others). Each proposal is
+ * sent with the pipe's client id and its own request id, and retried with
+ * them until the timeout.
  *
  * Thread rules: new, submit, collect, pending and destroy are called from
  * one thread (the planning thread). zsys_init() must have run before new. */
@@ -25,14 +28,15 @@ typedef struct orbit_sched_work orbit_sched_work_t;
  * a->outcome, a->bind_outcomes. Usable without a pool. */
 void orbit_sched_work_run(orbit_sched_act_t *a, orbit_ledger_client_t *c, int timeout_ms);
 
-/* Start workers threads, worker i with client id "<id_prefix>-w<i>" on
- * roots. Returns once every worker has its client, or NULL with a one-line
- * reason in err (no thread left running). */
+/* Start the proposer thread (client id "<id_prefix>-pipe" on roots) with
+ * at most workers (1..4096) actions in flight. Returns once its connection
+ * is set up, or NULL with a one-line reason in err (no thread left
+ * running). */
 orbit_sched_work_t *orbit_sched_work_new(const char *roots, const char *id_prefix, uint32_t workers,
                                          int timeout_ms, char *err, size_t errlen);
 
-/* Stop the workers (each finishes the proposal it is on), join them and
- * free every action still queued or done. NULL-safe; clears *pw. */
+/* Stop the proposer thread, join it and free every action still queued,
+ * in flight (its answer is not awaited) or done. NULL-safe; clears *pw. */
 void orbit_sched_work_destroy(orbit_sched_work_t **pw);
 
 /* Queue a (ownership passes to the pool). Errors: ORBIT_ENOMEM (a is still
