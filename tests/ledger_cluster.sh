@@ -2,11 +2,15 @@
 # ledger_cluster.sh SCENARIO: three orbit-root replicas running the Ephemeris
 # on loopback, driven through orbitctl and the client library.
 #   basic      - one leader, equal commit indexes; concurrent placements with
-#                node_fits never over-commit on any replica; a watch from the
+#                node_fits never over-commit on any replica, proposed one by
+#                one or pipelined (ProposeBatch); batches of a bad size are
+#                refused, a batch's outcomes come in order and a retried
+#                batch gets the same outcomes; a watch from the
 #                start sees every commitment in order; a data directory of
 #                another cluster is refused; a leader stopped with SIGTERM
 #                hands leadership over before it exits.
-#   failover   - kill -9 the leader under load: a new leader, no proposal
+#   failover   - kill -9 the leader under load (one-by-one and pipelined
+#                proposers): a new leader, no proposal
 #                without an outcome, every acknowledged placement on every
 #                replica; the restarted replica catches up to the same hash,
 #                even when its LMDB state is treated as torn by an OS crash
@@ -53,19 +57,30 @@ JSON
     conflicts=$(grep -c '^conflict .* node_fits' "$WORK/place.txt")
     echo "40 concurrent placements on a 10-core node: $committed committed, $conflicts conflicts"
     [ "$committed" = 10 ] && [ "$conflicts" = 30 ] || fail "expected 10 committed, 30 conflicts"
+    # The same through the pipelined client: 40 in flight at once, sent as
+    # ProposeBatch requests, on another 10-core node.
+    "$LOAD" "$ROOT_EP" pipe n2 10000 40 40 > "$WORK/pipe.txt" || fail "pipelined proposals without outcome"
+    committed=$(grep -c '^committed' "$WORK/pipe.txt")
+    conflicts=$(grep -c '^conflict .* node_fits' "$WORK/pipe.txt")
+    echo "40 pipelined placements on a 10-core node: $committed committed, $conflicts conflicts"
+    [ "$committed" = 10 ] && [ "$conflicts" = 30 ] || fail "pipe: expected 10 committed, 30 conflicts"
     wait_for 10 "replicas converge" hashes_equal >/dev/null || exit 1
     for i in 1 2 3; do
-        used=$("$CTL_BIN" --root "${LISTEN[$i]}" --json ledger get node/n1 --stale | jq '.value.used.cpu_m')
-        [ "$used" = 10000 ] || fail "replica $i: node n1 uses $used m (over-commitment?)"
+        for n in n1 n2; do
+            used=$("$CTL_BIN" --root "${LISTEN[$i]}" --json ledger get node/$n --stale | jq '.value.used.cpu_m')
+            [ "$used" = 10000 ] || fail "replica $i: node $n uses $used m (over-commitment?)"
+        done
     done
     ctl --json ledger status | jq -e '[.replicas[].commit_index] | unique | length == 1' \
         >/dev/null || fail "commit indexes differ"
     # Watch from the start: every commitment, in order, nothing missing.
     ctl --json ledger watch --from 1 > "$WORK/watch.json" || fail "watch"
     n=$(wc -l < "$WORK/watch.json")
-    [ "$n" = 11 ] || fail "watch returned $n commitments, expected 11"
-    jq -s -e '[.[].index] == [range(1; 12)]' "$WORK/watch.json" >/dev/null ||
+    [ "$n" = 21 ] || fail "watch returned $n commitments, expected 21"
+    jq -s -e '[.[].index] == [range(1; 22)]' "$WORK/watch.json" >/dev/null ||
         fail "watch out of order or with gaps"
+    # Raw batches: refused sizes, outcomes in order, a retry answered alike.
+    "$LOAD" "$ROOT_EP" batch-check || fail "batch check"
     # A data directory from another cluster is refused with one line.
     stop root3
     rc=0
@@ -92,22 +107,36 @@ failover)
     "$LOAD" "$ROOT_EP" place big 100000000 8 60 > "$WORK/acked.txt" &
     loader=$!
     PIDS[loader]=$loader # killed by the cleanup trap if the test fails early
+    # A pipelined loader across the kill too: 16 in flight, 20,000 placements.
+    "$LOAD" "$ROOT_EP" pipe big 100000000 16 20000 piped > "$WORK/acked_pipe.txt" &
+    piper=$!
+    PIDS[piper]=$piper
     wait_for 20 "load under way" bash -c "[ \$(grep -c committed '$WORK/acked.txt') -ge 40 ]" \
+        >/dev/null || exit 1
+    wait_for 20 "pipelined load under way" bash -c "[ \$(grep -c committed '$WORK/acked_pipe.txt') -ge 100 ]" \
         >/dev/null || exit 1
     old=$(leader_id)
     stop "root$old" KILL
     t0=$(date +%s%3N)
+    kill -0 "$piper" 2>/dev/null || fail "the pipelined loader ended before the kill (raise its count)"
     new_leader() { l=$(leader_id); [ -n "$l" ] && [ "$l" != null ] && [ "$l" != "$old" ]; }
     ms=$(wait_for 10 "a new leader" new_leader) || exit 1
     echo "leader $old killed: new leader $(leader_id) after ${ms} ms"
     wait "$loader" || fail "some proposals got no outcome"
     unset "PIDS[loader]"
+    wait "$piper" || fail "some pipelined proposals got no outcome"
+    unset "PIDS[piper]"
     n=$(grep -c '^committed' "$WORK/acked.txt")
     echo "$n placements acknowledged across the failover"
     [ "$n" = 480 ] || fail "expected 480 acknowledged placements, got $n"
+    n=$(grep -c '^committed' "$WORK/acked_pipe.txt")
+    echo "$n pipelined placements acknowledged across the failover"
+    [ "$n" = 20000 ] || fail "expected 20000 acknowledged pipelined placements, got $n"
     for i in 1 2 3; do
         [ "$i" = "$old" ] && continue
         "$LOAD" "${LISTEN[$i]}" verify "$WORK/acked.txt" || fail "replica $i lost acknowledged placements"
+        "$LOAD" "${LISTEN[$i]}" verify "$WORK/acked_pipe.txt" ||
+            fail "replica $i lost acknowledged pipelined placements"
     done
     # The kill -9 left the ledger's open marker behind. Pretend the machine
     # went down too: the unsynced LMDB state must be discarded and rebuilt
@@ -123,6 +152,8 @@ failover)
     }
     wait_for 20 "the restarted replica catches up" caught_up >/dev/null || exit 1
     "$LOAD" "${LISTEN[$old]}" verify "$WORK/acked.txt" || fail "restarted replica misses placements"
+    "$LOAD" "${LISTEN[$old]}" verify "$WORK/acked_pipe.txt" ||
+        fail "restarted replica misses pipelined placements"
     wait_for 10 "equal state hashes on all replicas" hashes_equal >/dev/null || exit 1
     grep -q 'unsynced state was discarded' "$WORK/root$old.log" ||
         fail "the restarted replica did not discard its torn state"

@@ -5,6 +5,18 @@
  *       each of 1000 m on NODE with node_fits(NODE, CAPACITY_M); prints one
  *       line per outcome: "committed CAPSULE INDEX" or "conflict CAPSULE WHICH".
  *       Every proposal is retried (same request id) until it has an outcome.
+ *   ledger_load ROOTS pipe NODE CAPACITY_M INFLIGHT COUNT [PREFIX]
+ *       the same COUNT placements through one orbit_ledger_pipe with
+ *       INFLIGHT proposals in flight (sent as ProposeBatch requests); same
+ *       output; a proposal without an outcome in time is submitted again
+ *       with the same ids (up to 60 times).
+ *   ledger_load ROOTS batch-check
+ *       raw ProposeBatch requests to the leader: an empty batch and one of
+ *       ORBIT_LEDGER_BATCH_MAX + 1 are refused with a reason; a batch of a
+ *       placement, a second placement of the same capsule and an invalid
+ *       one answers COMMITTED, CONFLICT(capsule_placed), INVALID in that
+ *       order; sent again it answers the same outcomes with the same
+ *       index (dedup). Prints "batch-check ok" or the failure, exit 1.
  *   ledger_load ENDPOINT verify FILE
  *       reads "committed CAPSULE INDEX" lines and checks, with stale reads on
  *       that one replica, that every capsule is placed; prints the count
@@ -20,6 +32,7 @@
 
 #include "orbit_err.h"
 #include "orbit_ledger_client.h"
+#include "orbit_ledger_pipe.h"
 
 typedef struct {
     const char *roots, *node, *prefix;
@@ -135,6 +148,192 @@ static int place(const char *roots, int argc, char **argv)
     return failures ? 1 : 0;
 }
 
+/* A placement of capsule on node (1000 m) under node_fits(node, capacity),
+ * its parts in x. */
+typedef struct {
+    char capsule[64];
+    Orbit__Ledger__Resources env, cap;
+    Orbit__Ledger__Placement pl;
+    Orbit__Ledger__Commitment cm;
+    Orbit__Ledger__NodeFits fits, *fl[1];
+    Orbit__Ledger__Precondition pre;
+    Orbit__Ledger__Proposal p;
+    int tries;
+} place_t;
+
+static void place_build(place_t *x, const char *node, int64_t capacity)
+{
+    orbit__ledger__resources__init(&x->env);
+    x->env.has_cpu_m = true;
+    x->env.cpu_m = 1000;
+    orbit__ledger__placement__init(&x->pl);
+    x->pl.capsule = x->capsule;
+    x->pl.node = (char *)node;
+    x->pl.envelope = &x->env;
+    orbit__ledger__commitment__init(&x->cm);
+    x->cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
+    x->cm.placement = &x->pl;
+    orbit__ledger__resources__init(&x->cap);
+    x->cap.has_cpu_m = true;
+    x->cap.cpu_m = capacity;
+    orbit__ledger__node_fits__init(&x->fits);
+    x->fits.node = (char *)node;
+    x->fits.capacity = &x->cap;
+    x->fl[0] = &x->fits;
+    orbit__ledger__precondition__init(&x->pre);
+    x->pre.n_node_fits = 1;
+    x->pre.node_fits = x->fl;
+    orbit__ledger__proposal__init(&x->p);
+    x->p.commitment = &x->cm;
+    x->p.precondition = &x->pre;
+}
+
+static int pipe_place(const char *roots, int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    int inflight = atoi(argv[2]), count = atoi(argv[3]);
+    const char *prefix = argc > 4 ? argv[4] : "pcap";
+    if (inflight < 1 || count < 1 || count > 1000000)
+        return 2;
+    char err[256];
+    orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(roots, NULL, err, sizeof err);
+    place_t *xs = calloc((size_t)count, sizeof *xs);
+    orbit_ledger_done_t *done = calloc((size_t)inflight, sizeof *done);
+    if (!pp || !xs || !done) {
+        fprintf(stderr, "ledger_load: %s\n", pp ? "out of memory" : err);
+        return 2;
+    }
+    int next = 0, committed = 0, conflicts = 0, failures = 0;
+    while (next < count || orbit_ledger_pipe_pending(pp)) {
+        while (next < count && orbit_ledger_pipe_pending(pp) < (size_t)inflight) {
+            place_t *x = &xs[next];
+            snprintf(x->capsule, sizeof x->capsule, "%s-%d", prefix, next++);
+            place_build(x, argv[0], atoll(argv[1]));
+            orbit_ledger_pipe_stamp(pp, &x->p); /* once: retries keep the ids */
+            orbit_ledger_pipe_submit(pp, &x->p, 2000, x);
+        }
+        size_t n = 0;
+        if (orbit_ledger_pipe_wait(pp, 100, done, (size_t)inflight, &n) != ORBIT_OK)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            place_t *x = done[i].cookie;
+            Orbit__Ledger__Outcome *o = done[i].outcome;
+            if (!o) {
+                if (++x->tries < 60 && orbit_ledger_pipe_submit(pp, &x->p, 2000, x) == ORBIT_OK)
+                    continue;
+                failures++;
+                printf("failed %s\n", x->capsule);
+            } else if (o->kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED) {
+                committed++;
+                printf("committed %s %llu\n", x->capsule, (unsigned long long)o->index);
+            } else {
+                conflicts++;
+                printf("conflict %s %s\n", x->capsule, o->which ? o->which : o->reason);
+            }
+            if (o)
+                orbit__ledger__outcome__free_unpacked(o, NULL);
+        }
+        fflush(stdout);
+    }
+    orbit_ledger_pipe_stats_t st;
+    orbit_ledger_pipe_stats(pp, &st);
+    fprintf(stderr,
+            "ledger_load: pipe: %d committed, %d conflicts, %d without an outcome; %llu "
+            "requests, %llu resent\n",
+            committed, conflicts, failures, (unsigned long long)st.requests,
+            (unsigned long long)st.resent);
+    orbit_ledger_pipe_destroy(&pp);
+    free(xs);
+    free(done);
+    return failures ? 1 : 0;
+}
+
+/* Send one ProposeBatch of n proposals (ps) and return the reply. */
+static Orbit__Ledger__Reply *batch_call(orbit_ledger_client_t *c, Orbit__Ledger__Proposal **ps,
+                                        size_t n)
+{
+    Orbit__Ledger__ProposeBatch b = ORBIT__LEDGER__PROPOSE_BATCH__INIT;
+    b.proposals = ps;
+    b.n_proposals = n;
+    Orbit__Ledger__Request req = ORBIT__LEDGER__REQUEST__INIT;
+    req.op_case = ORBIT__LEDGER__REQUEST__OP_PROPOSE_BATCH;
+    req.propose_batch = &b;
+    Orbit__Ledger__Reply *r = NULL;
+    return orbit_ledger_client_call(c, &req, 5000, &r) == ORBIT_OK ? r : NULL;
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("batch-check failed: " __VA_ARGS__);                                            \
+            printf("\n");                                                                          \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+static int batch_check(const char *roots)
+{
+    char err[256];
+    orbit_ledger_client_t *c = orbit_ledger_client_new(roots, "batch-check", err, sizeof err);
+    if (!c)
+        return 2;
+    /* Empty and oversized batches: refused with a reason, nothing applied. */
+    Orbit__Ledger__Reply *r = batch_call(c, NULL, 0);
+    CHECK(r && r->error && strstr(r->error, "1 to"), "empty batch: %s", r ? r->error : "no reply");
+    orbit__ledger__reply__free_unpacked(r, NULL);
+    size_t big = ORBIT_LEDGER_BATCH_MAX + 1;
+    place_t *xs = calloc(big, sizeof *xs);
+    Orbit__Ledger__Proposal **ps = calloc(big, sizeof *ps);
+    CHECK(xs && ps, "out of memory");
+    for (size_t i = 0; i < big; i++) {
+        snprintf(xs[i].capsule, sizeof xs[i].capsule, "big-%zu", i);
+        place_build(&xs[i], "bc-node", 1000000);
+        orbit_ledger_client_stamp(c, &xs[i].p);
+        ps[i] = &xs[i].p;
+    }
+    r = batch_call(c, ps, big);
+    CHECK(r && r->error && strstr(r->error, "1 to 1024"), "oversized batch: %s",
+          r ? r->error : "no reply");
+    orbit__ledger__reply__free_unpacked(r, NULL);
+    /* committed, conflict (the same capsule again), invalid (empty node) */
+    place_t *x = xs;
+    snprintf(x[0].capsule, sizeof x[0].capsule, "bc-one");
+    snprintf(x[1].capsule, sizeof x[1].capsule, "bc-one");
+    snprintf(x[2].capsule, sizeof x[2].capsule, "bc-two");
+    place_build(&x[2], "", 1000000);
+    orbit_ledger_client_stamp(c, &x[2].p);
+    Orbit__Ledger__OutcomeKind want[3] = {ORBIT__LEDGER__OUTCOME_KIND__COMMITTED,
+                                          ORBIT__LEDGER__OUTCOME_KIND__CONFLICT,
+                                          ORBIT__LEDGER__OUTCOME_KIND__INVALID};
+    uint64_t first_index = 0;
+    for (int round = 0; round < 2; round++) { /* the second: a retry, same ids */
+        r = batch_call(c, ps, 3);
+        CHECK(r && r->n_results == 3, "3-batch: %s", r && r->error ? r->error : "no results");
+        for (int i = 0; i < 3; i++) {
+            Orbit__Ledger__Outcome *o = r->results[i]->outcome;
+            CHECK(o && o->kind == want[i], "round %d result %d: kind %d, error %s", round, i,
+                  o ? (int)o->kind : -1, r->results[i]->error ? r->results[i]->error : "-");
+        }
+        CHECK(!strcmp(r->results[1]->outcome->which, "capsule_placed"), "conflict which %s",
+              r->results[1]->outcome->which);
+        if (round == 0)
+            first_index = r->results[0]->outcome->index;
+        else
+            CHECK(r->results[0]->outcome->index == first_index,
+                  "retry answered index %llu, first %llu",
+                  (unsigned long long)r->results[0]->outcome->index,
+                  (unsigned long long)first_index);
+        orbit__ledger__reply__free_unpacked(r, NULL);
+    }
+    printf("batch-check ok (committed at %llu, the same on retry)\n",
+           (unsigned long long)first_index);
+    free(xs);
+    free(ps);
+    orbit_ledger_client_destroy(&c);
+    return 0;
+}
+
 static int verify(const char *endpoint, const char *file)
 {
     FILE *f = fopen(file, "r");
@@ -181,9 +380,15 @@ int main(int argc, char **argv)
     zsys_init();
     if (argc >= 4 && !strcmp(argv[2], "place"))
         return place(argv[1], argc - 3, argv + 3);
+    if (argc >= 4 && !strcmp(argv[2], "pipe"))
+        return pipe_place(argv[1], argc - 3, argv + 3);
+    if (argc == 3 && !strcmp(argv[2], "batch-check"))
+        return batch_check(argv[1]);
     if (argc == 4 && !strcmp(argv[2], "verify"))
         return verify(argv[1], argv[3]);
     fprintf(stderr, "usage: ledger_load ROOTS place NODE CAPACITY_M PROPOSERS COUNT [PREFIX]\n"
+                    "       ledger_load ROOTS pipe NODE CAPACITY_M INFLIGHT COUNT [PREFIX]\n"
+                    "       ledger_load ROOTS batch-check\n"
                     "       ledger_load ENDPOINT verify FILE\n");
     return 2;
 }
