@@ -2144,28 +2144,41 @@ static int hist_in_order(void *ctx, const orbit_ledger_commit_t *c)
     return 0;
 }
 
+/* Close f's ledger and start a bare LMDB environment in its place, with a
+ * write transaction on its unnamed database. */
+static void raw_env(fx_t *f, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+    orbit_ledger_close(&f->l);
+    rm_rf(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_open(*env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, NULL, 0, dbi), 0);
+}
+
+/* Opening f's directory as a ledger is refused (reason in err). */
+static void refused(fx_t *f, char *err, size_t errlen)
+{
+    orbit_ledger_t *l = NULL;
+    assert_int_equal(orbit_ledger_open(f->dir, &l, err, errlen), ORBIT_ECORRUPT);
+    assert_null(l);
+}
+
 /* A data directory that is not a ledger is refused. */
 static void test_foreign_environment(void **state)
 {
     fx_t *f = *state;
     char err[256];
-    orbit_ledger_close(&f->l);
-    rm_rf(f->dir);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    raw_env(f, &env, &txn, &dbi);
     MDB_val k = {1, "z"}, v = {1, "z"};
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    orbit_ledger_t *l = NULL;
-    assert_int_equal(orbit_ledger_open(f->dir, &l, err, sizeof err), ORBIT_ECORRUPT);
-    assert_null(l);
+    refused(f, err, sizeof err);
     assert_non_null(strstr(err, "not a ledger"));
     rm_rf(f->dir);
     fx_open(f); /* recreated */
@@ -2178,16 +2191,10 @@ static void test_old_format_refused(void **state)
 {
     fx_t *f = *state;
     char err[512];
-    orbit_ledger_close(&f->l);
-    rm_rf(f->dir);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    raw_env(f, &env, &txn, &dbi);
     uint8_t two[8] = {0, 0, 0, 0, 0, 0, 0, 2};
     MDB_val k = {8, "mversion"}, v = {8, two};
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
@@ -2195,9 +2202,7 @@ static void test_old_format_refused(void **state)
     assert_int_equal(mdb_put(txn, dbi, &k2, &v2, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    orbit_ledger_t *l = NULL;
-    assert_int_equal(orbit_ledger_open(f->dir, &l, err, sizeof err), ORBIT_ECORRUPT);
-    assert_null(l);
+    refused(f, err, sizeof err);
     assert_non_null(strstr(err, "format version 2, this build reads 3"));
     assert_non_null(strstr(err, "tools/orbit-up.sh reset"));
     assert_null(strchr(err, '\n'));

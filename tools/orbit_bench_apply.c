@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "orbit_bench_placement.h"
 #include "orbit_err.h"
 
 #define CLIENTS 256 /* as the fill proposers of "orbit-bench ledger" */
@@ -45,16 +46,7 @@ static uint64_t rng_next(uint64_t *s)
 }
 
 /* One proposal's messages and strings, reused entry after entry. */
-typedef struct {
-    char capsule[96], node[48];
-    Orbit__Ledger__Resources env, cap;
-    Orbit__Ledger__Placement pl;
-    Orbit__Ledger__Commitment cm;
-    Orbit__Ledger__NodeFits fits;
-    Orbit__Ledger__NodeFits *fl[1];
-    Orbit__Ledger__Precondition pre;
-    Orbit__Ledger__Proposal p;
-} slot_t;
+typedef orbit_bench_placement_t slot_t;
 
 typedef struct {
     char cid[CLIENTS][32];
@@ -69,42 +61,9 @@ static void gen_proposal(gen_t *g, uint32_t nodes, slot_t *s)
     uint32_t client = g->next_client;
     g->next_client = (g->next_client + 1) % CLIENTS;
     uint64_t seq = g->next_request[client]++;
-    uint32_t node_no = (uint32_t)(rng_next(&g->rng) % nodes);
-    snprintf(s->capsule, sizeof s->capsule,
-             "mission-bench-training.module-worker.r1-p%04u-c%08" PRIu64, client, seq);
-    snprintf(s->node, sizeof s->node, "zone-%u.rack-%03u.node-%05u", node_no % 4, node_no / 40,
-             node_no);
-    orbit__ledger__resources__init(&s->env);
-    s->env.has_cpu_m = s->env.has_mem = s->env.has_gpus = true;
-    s->env.cpu_m = 250;
-    s->env.mem = 512ll << 20;
-    s->env.gpus = 0;
-    orbit__ledger__placement__init(&s->pl);
-    s->pl.capsule = s->capsule;
-    s->pl.node = s->node;
-    s->pl.envelope = &s->env;
-    s->pl.has_epoch = true;
-    s->pl.epoch = 1;
-    orbit__ledger__commitment__init(&s->cm);
-    s->cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
-    s->cm.placement = &s->pl;
-    orbit__ledger__resources__init(&s->cap);
-    s->cap.has_cpu_m = s->cap.has_mem = s->cap.has_gpus = true;
-    s->cap.cpu_m = 100000000; /* the ledger's bounds */
-    s->cap.mem = 1ll << 50;
-    s->cap.gpus = 8;
-    orbit__ledger__node_fits__init(&s->fits);
-    s->fits.node = s->node;
-    s->fits.capacity = &s->cap;
-    s->fl[0] = &s->fits;
-    orbit__ledger__precondition__init(&s->pre);
-    s->pre.n_node_fits = 1;
-    s->pre.node_fits = s->fl;
-    orbit__ledger__proposal__init(&s->p);
+    orbit_bench_placement_build(s, 1, client, seq, (uint32_t)(rng_next(&g->rng) % nodes));
     s->p.client_id = g->cid[client];
     s->p.request_id = seq + 1;
-    s->p.commitment = &s->cm;
-    s->p.precondition = &s->pre;
 }
 
 static void rm_dir(const char *dir)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "orbit_bench_placement.h"
 #include "orbit_bench_proc.h"
 #include "orbit_bench_stats.h"
 #include "orbit_err.h"
@@ -189,56 +190,12 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
-/* One bench proposal: a Placement of a distinct capsule on a random node
- * under node_fits, with every protobuf part in place (no allocation). */
-typedef struct {
-    char capsule[96], node[48];
-    Orbit__Ledger__Resources env, cap;
-    Orbit__Ledger__Placement pl;
-    Orbit__Ledger__Commitment cm;
-    Orbit__Ledger__NodeFits fits, *fl[1];
-    Orbit__Ledger__Precondition pre;
-    Orbit__Ledger__Proposal p;
-    int64_t t0_us;
-} prop_t;
+typedef orbit_bench_placement_t prop_t;
 
 static void prop_build(prop_t *x, const shared_t *sh, int id, uint64_t seq, uint64_t *rng)
 {
-    uint32_t node_no = (uint32_t)(rng_next(rng) % sh->nodes);
-    snprintf(x->capsule, sizeof x->capsule,
-             "mission-bench-training.module-worker.r%u-p%04d-c%08" PRIu64, sh->run, id, seq);
-    snprintf(x->node, sizeof x->node, "zone-%u.rack-%03u.node-%05u", node_no % 4, node_no / 40,
-             node_no);
-    orbit__ledger__resources__init(&x->env);
-    x->env.has_cpu_m = x->env.has_mem = x->env.has_gpus = true;
-    x->env.cpu_m = 250;
-    x->env.mem = 512ll << 20;
-    x->env.gpus = 0;
-    orbit__ledger__placement__init(&x->pl);
-    x->pl.capsule = x->capsule;
-    x->pl.node = x->node;
-    x->pl.envelope = &x->env;
-    x->pl.has_epoch = true;
-    x->pl.epoch = 1;
-    orbit__ledger__commitment__init(&x->cm);
-    x->cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
-    x->cm.placement = &x->pl;
-    /* Capacity large enough for every placement the bench makes. */
-    orbit__ledger__resources__init(&x->cap);
-    x->cap.has_cpu_m = x->cap.has_mem = x->cap.has_gpus = true;
-    x->cap.cpu_m = 100000000; /* the ledger's bounds */
-    x->cap.mem = 1ll << 50;
-    x->cap.gpus = 8;
-    orbit__ledger__node_fits__init(&x->fits);
-    x->fits.node = x->node;
-    x->fits.capacity = &x->cap;
-    x->fl[0] = &x->fits;
-    orbit__ledger__precondition__init(&x->pre);
-    x->pre.n_node_fits = 1;
-    x->pre.node_fits = x->fl;
-    orbit__ledger__proposal__init(&x->p);
-    x->p.commitment = &x->cm;
-    x->p.precondition = &x->pre;
+    orbit_bench_placement_build(x, sh->run, (uint32_t)id, seq,
+                                (uint32_t)(rng_next(rng) % sh->nodes));
 }
 
 /* Count one outcome (taken) that arrived at t1 for a proposal sent at t0. */

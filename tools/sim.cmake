@@ -15,7 +15,7 @@ install(TARGETS orbit-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The benchmarks as a library, so that the tests reach their parts.
 add_library(orbit_bench STATIC orbit_bench_stats.c orbit_bench_frames.c orbit_bench_proc.c
                                orbit_bench_ingest.c orbit_bench_tree.c
-                               orbit_bench_ledger.c orbit_bench_sched.c)
+                               orbit_bench_ledger.c orbit_bench_placement.c orbit_bench_sched.c)
 target_include_directories(orbit_bench PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(orbit_bench PUBLIC orbit_sim orbit_root orbit_shard orbit_sched_view
                                           PkgConfig::JANSSON)
