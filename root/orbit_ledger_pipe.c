@@ -15,6 +15,7 @@
 #define ROUND_US        20000 /* pause after every replica said "not leader" */
 #define BATCHES_MAX     64    /* requests in flight at once */
 #define EXPIRE_EVERY_US 5000  /* deadlines are judged this often */
+#define SILENT_SKIP_US  3000000 /* a replica that left a request unanswered is skipped this long */
 
 typedef struct {
     Orbit__Ledger__Proposal *p; /* NULL: free slot */
@@ -35,7 +36,8 @@ struct orbit_ledger_pipe {
     orbit_ledger_client_t *client; /* ids and stamping */
     orbit_replicas_t replicas;
     int leader;
-    int not_leader_round; /* consecutive replicas that said "not leader" */
+    int not_leader_round;                        /* consecutive replicas that said "not leader" */
+    int64_t silent_until_us[ORBIT_REPLICAS_MAX]; /* left unanswered: skipped until then */
     int64_t hold_until_us;
     int64_t expired_us; /* last look for expired proposals */
     uint64_t next_tid;
@@ -205,11 +207,25 @@ static void requeue(orbit_ledger_pipe_t *pp, batch_t *b)
     b->tid = 0;
 }
 
+/* The replica after `from` that has not gone silent lately (any one if all
+ * have): after a leader dies, the pipe asks the survivors in turn while
+ * they elect, instead of waiting out the dead one on every round. */
+static int after(const orbit_ledger_pipe_t *pp, int from)
+{
+    int64_t now = now_us();
+    for (int k = 1; k <= pp->replicas.n; k++) {
+        int i = (from + k) % pp->replicas.n;
+        if (pp->silent_until_us[i] <= now)
+            return i;
+    }
+    return (from + 1) % pp->replicas.n;
+}
+
 static void next_replica(orbit_ledger_pipe_t *pp, int from)
 {
     if (pp->leader != from)
         return; /* someone already moved on */
-    pp->leader = (pp->leader + 1) % pp->replicas.n;
+    pp->leader = after(pp, pp->leader);
     if (++pp->not_leader_round >= pp->replicas.n) {
         pp->not_leader_round = 0;
         pp->hold_until_us = now_us() + ROUND_US; /* an election is under way */
@@ -329,8 +345,9 @@ static int expire(orbit_ledger_pipe_t *pp)
         batch_t *b = &pp->batches[k];
         if (b->tid && now - b->sent_us >= b->attempt_us) {
             orbit_replicas_drop(&pp->replicas, b->replica);
+            pp->silent_until_us[b->replica] = now + SILENT_SKIP_US;
             if (pp->leader == b->replica)
-                pp->leader = (pp->leader + 1) % pp->replicas.n;
+                pp->leader = after(pp, pp->leader);
             requeue(pp, b);
         }
     }

@@ -1,7 +1,8 @@
 /* test_ledger_pipe: the pipelined ledger client against fake replicas
  * (ROUTER sockets on loopback served from the test's own thread) — batches
  * of at most ORBIT_LEDGER_BATCH_MAX, every outcome to its own proposal,
- * "not leader" followed, a silent replica left after its attempt time,
+ * "not leader" followed, a silent replica left after its attempt time and
+ * skipped for a while after,
  * per-proposal "retry" answers sent again with the same ids, deadlines
  * answered ORBIT_ETIMEDOUT, unstamped proposals refused. */
 #include <setjmp.h>
@@ -280,6 +281,48 @@ static void test_silent_replica_left_behind(void **state)
     fake_stop(&b);
 }
 
+/* After a replica left a request unanswered, the pipe skips it while it
+ * looks for the new leader among the others (a dead leader costs one
+ * attempt time, not one per round). */
+static void test_silent_replica_skipped(void **state)
+{
+    (void)state;
+    fake_t a, b, c;
+    fake_start(&a, SILENT);
+    fake_start(&b, LEADER);
+    fake_start(&c, NOT_LEADER);
+    char roots[240], err[256];
+    snprintf(roots, sizeof roots, "%s,%s,%s", a.endpoint, b.endpoint, c.endpoint);
+    orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(roots, NULL, err, sizeof err);
+    assert_non_null(pp);
+    fake_t *fs[] = {&a, &b, &c};
+    prop_t *xs = props_new(pp, 30);
+    for (int i = 0; i < 10; i++) /* a is left after one second, b answers */
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    assert_int_equal(crank(pp, fs, 3, 10000), 10);
+    b.mode = NOT_LEADER; /* leadership moves to c */
+    c.mode = LEADER;
+    for (int i = 10; i < 20; i++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    assert_int_equal(crank(pp, fs, 3, 10000), 10);
+    c.mode = NOT_LEADER; /* and back to b: the way from c to b passes a */
+    b.mode = LEADER;
+    int a_before = a.requests;
+    int64_t t0 = zclock_mono();
+    for (int i = 20; i < 30; i++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    assert_int_equal(crank(pp, fs, 3, 10000), 10);
+    assert_int_equal(a.requests, a_before); /* a was skipped */
+    assert_true(zclock_mono() - t0 < 900);  /* no attempt time spent on it */
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(xs[i].rc, ORBIT_OK);
+    orbit_ledger_pipe_destroy(&pp);
+    free(xs);
+    fake_stop(&a);
+    fake_stop(&b);
+    fake_stop(&c);
+}
+
 static void test_retry_answers_keep_ids(void **state)
 {
     (void)state;
@@ -345,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_batches_every_outcome_to_its_proposal),
         cmocka_unit_test(test_follows_not_leader),
         cmocka_unit_test(test_silent_replica_left_behind),
+        cmocka_unit_test(test_silent_replica_skipped),
         cmocka_unit_test(test_retry_answers_keep_ids),
         cmocka_unit_test(test_deadline_and_bad_submit),
     };
