@@ -420,14 +420,16 @@ void orbit_bench_tree_print(const orbit_bench_tree_cfg_t *c, const orbit_bench_t
                c->leaf_interval_ms, c->report_interval_ms, c->seconds, target);
         for (size_t i = 0; i < n; i++) {
             const orbit_bench_tree_result_t *x = &r[i];
-            printf("%s{\"leaves\":%u,\"rack_shards\":%u,\"zone_shards\":%u,\"sims\":%u,"
-                   "\"converged\":%s,\"converge_s\":%.1f,\"alive_min\":%" PRIu64
-                   ",\"window_s\":%.1f,\"rows\":%" PRIu64 ",\"age_p50_ms\":%.0f,"
-                   "\"age_p99_ms\":%.0f,\"root_msgs_per_s\":%.2f,\"expected_msgs_per_s\":%.2f,"
-                   "\"ledger_entries\":null,\"ledger_note\":\"no ledger yet\",\"roles\":{",
-                   i ? "," : "", x->leaves, x->rack_shards, x->zone_shards, x->sims,
-                   x->converged ? "true" : "false", x->converge_s, x->alive_min, x->window_s,
-                   x->rows, x->p50_ms, x->p99_ms, x->root_msgs_per_s, x->expected_msgs_per_s);
+            printf(
+                "%s{\"leaves\":%u,\"rack_shards\":%u,\"zone_shards\":%u,\"sims\":%u,"
+                "\"converged\":%s,\"converge_s\":%.1f,\"alive_min\":%" PRIu64
+                ",\"window_s\":%.1f,\"rows\":%" PRIu64 ",\"age_p50_ms\":%.0f,"
+                "\"age_p99_ms\":%.0f,\"root_msgs_per_s\":%.2f,\"expected_msgs_per_s\":%.2f,"
+                "\"ledger_entries\":null,\"ledger_note\":\"view-only root: no ledger in this run\","
+                "\"roles\":{",
+                i ? "," : "", x->leaves, x->rack_shards, x->zone_shards, x->sims,
+                x->converged ? "true" : "false", x->converge_s, x->alive_min, x->window_s, x->rows,
+                x->p50_ms, x->p99_ms, x->root_msgs_per_s, x->expected_msgs_per_s);
             for (int k = 0; k < ROLES; k++)
                 printf("%s\"%s\":{\"procs\":%u,\"cpu_pct\":%.1f,\"rss_bytes\":%" PRIu64 "}",
                        k ? "," : "", x->roles[k].name, x->roles[k].procs, x->roles[k].cpu_pct,
@@ -478,6 +480,6 @@ void orbit_bench_tree_print(const orbit_bench_tree_cfg_t *c, const orbit_bench_t
         if (x->logdir[0])
             printf("         logs: %s\n", x->logdir);
     }
-    printf("ledger entries caused by telemetry: not measured, there is no ledger yet "
-           "(telemetry has no path into it by construction)\n");
+    printf("ledger entries caused by telemetry: not counted here, the root runs view-only "
+           "(telemetry has no path into the ledger by construction)\n");
 }
