@@ -145,7 +145,7 @@ static int parse_entry(const json_t *e, size_t k, orbit_leaf_placed_t *p, char *
 }
 
 int orbit_leaf_placed_parse_node(orbit_leaf_placed_set_t *s, const char *json, const char *node,
-                                 char *err, size_t errlen)
+                                 size_t *beyond, char *err, size_t errlen)
 {
     json_error_t jerr;
     orbit_leaf_placed_set_t fresh;
@@ -166,15 +166,15 @@ int orbit_leaf_placed_parse_node(orbit_leaf_placed_set_t *s, const char *json, c
         orbit_errf(err, errlen, "node listing of %s has no \"capsules\" array", node);
         goto done;
     }
-    if (json_array_size(caps) > ORBIT_CAPSULES_MAX) {
-        orbit_errf(err, errlen, "node %s lists %zu capsules, more than %d", node,
-                   json_array_size(caps), ORBIT_CAPSULES_MAX);
-        goto done;
-    }
+    size_t over = 0;
     for (size_t k = 0; k < json_array_size(caps); k++) {
         orbit_leaf_placed_t p;
         if ((rc = parse_entry(json_array_get(caps, k), k, &p, err, errlen)) != ORBIT_OK)
             goto done;
+        if (fresh.n >= ORBIT_CAPSULES_MAX) { /* more than a node reports: not run */
+            over++;
+            continue;
+        }
         if (orbit_leaf_placed_find(&fresh, p.id)) {
             orbit_errf(err, errlen, "capsule %s listed twice", p.id);
             rc = ORBIT_EINVAL;
@@ -186,6 +186,8 @@ int orbit_leaf_placed_parse_node(orbit_leaf_placed_set_t *s, const char *json, c
     orbit_leaf_placed_close(s);
     *s = fresh;
     orbit_leaf_placed_init(&fresh);
+    if (beyond)
+        *beyond = over;
     rc = ORBIT_OK;
 done:
     if (rc == ORBIT_ENOMEM)

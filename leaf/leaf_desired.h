@@ -44,13 +44,16 @@ const orbit_leaf_placed_t *orbit_leaf_placed_find(const orbit_leaf_placed_set_t 
 
 /* Replace s with the "capsules" of the ledger's node/<node> JSON ({"node", "used",
  * "placements", "capsules": [{"capsule", "envelope": {"cpu_m", "mem", "gpus"}, "index",
- * "principal"?, "gang"?}, ...]}). Unknown members are ignored; "node" must be node.
+ * "principal"?, "gang"?}, ...]}). Unknown members are ignored; "node" must be node. A node
+ * runs (and reports) at most ORBIT_CAPSULES_MAX capsules: the first that many of the listing
+ * (the ledger lists them by id) are kept, and *beyond (may be NULL) is set to the number
+ * left out.
  * Errors: ORBIT_EINVAL with a one-line reason in err (not JSON, not an object, another node,
  * "capsules" missing or not an array, an entry without a valid capsule id or a positive index,
- * an envelope value negative or not an integer, a gang that is not an id, a capsule twice,
- * more than ORBIT_CAPSULES_MAX capsules), ORBIT_ENOMEM. On error s is unchanged. */
+ * an envelope value negative or not an integer, a gang that is not an id, a capsule twice),
+ * ORBIT_ENOMEM. On error s and *beyond are unchanged. */
 int orbit_leaf_placed_parse_node(orbit_leaf_placed_set_t *s, const char *json, const char *node,
-                                 char *err, size_t errlen);
+                                 size_t *beyond, char *err, size_t errlen);
 
 /* What a watch item did to the set. */
 typedef enum {

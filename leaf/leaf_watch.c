@@ -126,13 +126,19 @@ static bool get_node(watch_t *w)
     }
     w->st.node_gets++;
     if (rc == ORBIT_OK) {
-        rc = orbit_leaf_placed_parse_node(&w->placed, value, w->node, err, sizeof err);
+        size_t beyond = 0;
+        rc = orbit_leaf_placed_parse_node(&w->placed, value, w->node, &beyond, err, sizeof err);
         free(value);
         if (rc != ORBIT_OK) {
             w->st.parse_errors++;
             warn(w, "cannot use the node's placements", err);
             return false;
         }
+        w->st.beyond = beyond;
+        if (beyond) /* once per listing read: at start and after a compaction */
+            orbit_warn("capsule watch: the ledger places %zu capsules on %s beyond the %d a node "
+                       "runs; those are not run",
+                       beyond, w->node, ORBIT_CAPSULES_MAX);
         above = index;
     } else {
         orbit_leaf_placed_close(&w->placed);

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t items_applied; /* ... that changed this node's placements */
     uint64_t bad_items;     /* ... refused by orbit_leaf_placed_apply */
     uint64_t parse_errors;  /* node listings that did not parse */
+    uint64_t beyond;        /* placements past ORBIT_CAPSULES_MAX in the last listing (not run) */
     uint64_t ledger_errors; /* calls that failed or answered an error */
     uint64_t compactions;   /* watches that found the history compacted */
     uint64_t module_gets;   /* module specs read */

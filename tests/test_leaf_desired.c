@@ -48,8 +48,8 @@ static int teardown(void **state)
 static void test_listing_good(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(orbit_leaf_placed_parse_node(&f->s, LISTING, "a1", f->err, sizeof f->err),
-                     ORBIT_OK);
+    assert_int_equal(
+        orbit_leaf_placed_parse_node(&f->s, LISTING, "a1", NULL, f->err, sizeof f->err), ORBIT_OK);
     assert_int_equal(f->s.n, 2);
     assert_string_equal(f->s.v[0].id, "m1/db/0"); /* sorted by id */
     assert_string_equal(f->s.v[0].gang, "g1");
@@ -63,16 +63,51 @@ static void test_listing_good(void **state)
     assert_null(orbit_leaf_placed_find(&f->s, "m1/web/2"));
     /* An empty listing empties the set. */
     assert_int_equal(orbit_leaf_placed_parse_node(&f->s, "{\"node\":\"a1\",\"capsules\":[]}", "a1",
-                                                  f->err, sizeof f->err),
+                                                  NULL, f->err, sizeof f->err),
                      ORBIT_OK);
     assert_int_equal(f->s.n, 0);
+}
+
+/* A listing longer than a node runs: the first ORBIT_CAPSULES_MAX (by id, as the ledger lists
+ * them) are kept, the rest counted, not refused as a whole. */
+static void test_listing_beyond_cap(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = ORBIT_CAPSULES_MAX + 44 };
+    size_t cap = 64 + (size_t)N * 96;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    size_t at = (size_t)snprintf(json, cap, "{\"node\":\"a1\",\"capsules\":[");
+    for (int i = 0; i < N; i++)
+        at += (size_t)snprintf(json + at, cap - at,
+                               "%s{\"capsule\":\"m1/web/%04d\",\"envelope\":{},\"index\":%d}",
+                               i ? "," : "", i, i + 1);
+    snprintf(json + at, cap - at, "]}");
+    size_t beyond = 0;
+    assert_int_equal(
+        orbit_leaf_placed_parse_node(&f->s, json, "a1", &beyond, f->err, sizeof f->err), ORBIT_OK);
+    assert_int_equal(f->s.n, ORBIT_CAPSULES_MAX);
+    assert_int_equal(beyond, 44);
+    assert_non_null(orbit_leaf_placed_find(&f->s, "m1/web/0000"));
+    char last[32];
+    snprintf(last, sizeof last, "m1/web/%04d", ORBIT_CAPSULES_MAX - 1);
+    assert_non_null(orbit_leaf_placed_find(&f->s, last));
+    snprintf(last, sizeof last, "m1/web/%04d", ORBIT_CAPSULES_MAX);
+    assert_null(orbit_leaf_placed_find(&f->s, last));
+    /* A bad entry past the cap still makes the listing bad. */
+    snprintf(json + at, cap - at, ",{\"capsule\":\"x y\",\"envelope\":{},\"index\":1}]}");
+    assert_int_equal(
+        orbit_leaf_placed_parse_node(&f->s, json, "a1", &beyond, f->err, sizeof f->err),
+        ORBIT_EINVAL);
+    assert_int_equal(f->s.n, ORBIT_CAPSULES_MAX); /* unchanged */
+    free(json);
 }
 
 static void test_listing_malformed(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(orbit_leaf_placed_parse_node(&f->s, LISTING, "a1", f->err, sizeof f->err),
-                     ORBIT_OK);
+    assert_int_equal(
+        orbit_leaf_placed_parse_node(&f->s, LISTING, "a1", NULL, f->err, sizeof f->err), ORBIT_OK);
     static const char *const bad[] = {
         "not json",
         "[1,2]",
@@ -93,12 +128,13 @@ static void test_listing_malformed(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         f->err[0] = '\0';
-        assert_int_equal(orbit_leaf_placed_parse_node(&f->s, bad[i], "a1", f->err, sizeof f->err),
-                         ORBIT_EINVAL);
+        assert_int_equal(
+            orbit_leaf_placed_parse_node(&f->s, bad[i], "a1", NULL, f->err, sizeof f->err),
+            ORBIT_EINVAL);
         assert_true(f->err[0] != '\0');
         assert_int_equal(f->s.n, 2); /* unchanged */
     }
-    assert_int_equal(orbit_leaf_placed_parse_node(&f->s, NULL, "a1", f->err, sizeof f->err),
+    assert_int_equal(orbit_leaf_placed_parse_node(&f->s, NULL, "a1", NULL, f->err, sizeof f->err),
                      ORBIT_EINVAL);
 }
 
@@ -505,6 +541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_listing_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_beyond_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_item_placement_exact_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_item_revocations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_item_gangs, setup, teardown),
