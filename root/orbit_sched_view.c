@@ -946,6 +946,9 @@ static int load_quota(void *ctx, const char *principal, const orbit_ledger_quota
 static int load_identity(void *ctx, const char *identity, const char *capsule)
 {
     load_t *ld = ctx;
+    const char *other = zhashx_lookup(ld->s->cap_idents, capsule);
+    if (other && strcmp(other, identity))
+        ld->v->st.identity_clashes++;
     return ident_bind(ld->s, identity, capsule);
 }
 

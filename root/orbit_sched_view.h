@@ -107,6 +107,9 @@ typedef struct {
     uint64_t rows_applied;
     uint64_t watch_rounds, view_rounds;
     uint64_t errors; /* failed network rounds */
+    /* Identity records of loaded snapshots that bind a capsule already bound
+     * to another identity (the ledger refuses such binds: stays 0). */
+    uint64_t identity_clashes;
 } orbit_sched_view_stats_t;
 
 /* ------------------------------------------------------------ pure core */

@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -812,6 +813,58 @@ static int replay(void *ctx, const orbit_ledger_commit_t *c)
     return 0;
 }
 
+/* A copy of snapshot snap (an LMDB data file) with one more identity record:
+ * the first one's value (its capsule) under a new identity. */
+static uint8_t *clash_identity(const uint8_t *snap, size_t len, size_t *out_len)
+{
+    char dir[64], path[96];
+    snprintf(dir, sizeof dir, "/tmp/test-sched-clash-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(snap, 1, len, f), len);
+    fclose(f);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "#identity", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    uint8_t key[256], val[256];
+    assert_true(k.mv_size < sizeof key - 2 && v.mv_size < sizeof val);
+    memcpy(key, k.mv_data, k.mv_size);
+    memcpy(val, v.mv_data, v.mv_size);
+    mdb_cursor_close(cur);
+    key[k.mv_size - 1] = key[k.mv_size - 1] == 'z' ? 'y' : 'z'; /* another identity */
+    MDB_val k2 = {k.mv_size, key}, v2 = {v.mv_size, val};
+    assert_int_equal(mdb_put(txn, dbi, &k2, &v2, MDB_NOOVERWRITE), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    unlink(path);
+    rmdir(dir);
+    *out_len = (size_t)n;
+    return b;
+}
+
 static void test_snapshot_equals_replay(void **state)
 {
     (void)state;
@@ -911,6 +964,19 @@ static void test_snapshot_equals_replay(void **state)
     free(db);
     orbit_sched_view_stats(b, &st);
     assert_int_equal(st.snapshots_loaded, 2);
+    assert_int_equal(st.identity_clashes, 0);
+
+    /* A snapshot whose raw identity records bind one capsule twice (which
+     * the ledger never writes) is counted as it loads. */
+    size_t clash_len = 0;
+    uint8_t *clash = clash_identity(snap, snap_len, &clash_len);
+    orbit_sched_view_t *c = orbit_sched_view_new();
+    assert_non_null(c);
+    OK(orbit_sched_view_load_snapshot(c, clash, clash_len, top, err, sizeof err));
+    orbit_sched_view_stats(c, &st);
+    assert_int_equal(st.identity_clashes, 1);
+    free(clash);
+    orbit_sched_view_destroy(&c);
 
     orbit_sched_view_destroy(&a);
     orbit_sched_view_destroy(&b);

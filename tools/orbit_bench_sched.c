@@ -223,6 +223,11 @@ int orbit_bench_sched_check(const char *roots, int timeout_ms, orbit_bench_sched
     }
     orbit_sched_view_each_placement(v, check_placement, &x);
     orbit_sched_view_each_module(v, check_module, &x);
+    /* The view keeps identities one-to-one; the snapshot's raw identity
+     * records are checked as they were loaded. */
+    orbit_sched_view_stats_t vs;
+    orbit_sched_view_stats(v, &vs);
+    k->identity_twice += vs.identity_clashes;
     rc = ORBIT_OK;
 out:
     zhashx_destroy(&x.identities);
