@@ -16,6 +16,8 @@
 #define BATCHES_MAX     64    /* requests in flight at once */
 #define EXPIRE_EVERY_US 5000  /* deadlines are judged this often */
 #define SILENT_SKIP_US  3000000 /* a replica that left a request unanswered is skipped this long */
+#define BACKOFF_MIN_US  5000    /* first pause after "overloaded" and other retry answers ... */
+#define BACKOFF_MAX_US  500000  /* ... doubling up to this while they keep coming */
 
 typedef struct {
     Orbit__Ledger__Proposal *p; /* NULL: free slot */
@@ -38,6 +40,8 @@ struct orbit_ledger_pipe {
     int leader;
     int not_leader_round;                        /* consecutive replicas that said "not leader" */
     int64_t silent_until_us[ORBIT_REPLICAS_MAX]; /* left unanswered: skipped until then */
+    int64_t heard_us[ORBIT_REPLICAS_MAX];        /* last reply from each replica */
+    int64_t backoff_us; /* pause after answers asking for a retry (0: none lately) */
     int64_t hold_until_us;
     int64_t expired_us; /* last look for expired proposals */
     uint64_t next_tid;
@@ -309,12 +313,9 @@ static int on_reply(orbit_ledger_pipe_t *pp, Orbit__Ledger__Reply *r)
         return ORBIT_OK;
     }
     pp->not_leader_round = 0;
-    if (r->n_results != b->n) { /* an error for the whole request: retry */
-        requeue(pp, b);
-        return ORBIT_OK;
-    }
+    bool retry = r->n_results != b->n; /* an error for the whole request: retry it */
     int rc = ORBIT_OK;
-    for (size_t k = 0; k < b->n && !rc; k++) {
+    for (size_t k = 0; k < b->n && !rc && !retry; k++) {
         uint32_t i = b->slots[k];
         slot_t *s = &pp->slots[i];
         if (!s->p || s->tid != b->tid)
@@ -327,9 +328,20 @@ static int on_reply(orbit_ledger_pipe_t *pp, Orbit__Ledger__Reply *r)
         } else {
             enqueue(pp, i); /* not committed, overloaded: same ids again */
             pp->st.resent++;
+            retry = true;
         }
     }
-    b->tid = 0;
+    requeue(pp, b); /* what is left of it (all of it after a request error or out of memory) */
+    /* Retry answers mean a struggling or changing leader: pause sending,
+     * longer while they keep coming, instead of a request/error loop. */
+    if (retry) {
+        pp->backoff_us = pp->backoff_us ? pp->backoff_us * 2 : BACKOFF_MIN_US;
+        if (pp->backoff_us > BACKOFF_MAX_US)
+            pp->backoff_us = BACKOFF_MAX_US;
+        pp->hold_until_us = now_us() + pp->backoff_us;
+    } else {
+        pp->backoff_us = 0;
+    }
     return rc;
 }
 
@@ -341,15 +353,25 @@ static int expire(orbit_ledger_pipe_t *pp)
     if (now - pp->expired_us < EXPIRE_EVERY_US)
         return ORBIT_OK;
     pp->expired_us = now;
+    /* A replica is silent when a request to it has waited its attempt
+     * time and nothing at all came from it meanwhile (a busy leader still
+     * answers other batches; a batch may take several entries). Its
+     * socket is dropped with every request on it. */
     for (int k = 0; k < BATCHES_MAX; k++) {
         batch_t *b = &pp->batches[k];
-        if (b->tid && now - b->sent_us >= b->attempt_us) {
-            orbit_replicas_drop(&pp->replicas, b->replica);
-            pp->silent_until_us[b->replica] = now + SILENT_SKIP_US;
-            if (pp->leader == b->replica)
-                pp->leader = after(pp, pp->leader);
-            requeue(pp, b);
-        }
+        if (!b->tid)
+            continue;
+        int r = b->replica;
+        int64_t since = b->sent_us > pp->heard_us[r] ? b->sent_us : pp->heard_us[r];
+        if (now - since < b->attempt_us)
+            continue;
+        orbit_replicas_drop(&pp->replicas, r);
+        pp->silent_until_us[r] = now + SILENT_SKIP_US;
+        if (pp->leader == r)
+            pp->leader = after(pp, pp->leader);
+        for (int j = 0; j < BATCHES_MAX; j++)
+            if (pp->batches[j].tid && pp->batches[j].replica == r)
+                requeue(pp, &pp->batches[j]);
     }
     size_t keep = 0;
     int rc = ORBIT_OK;
@@ -375,6 +397,7 @@ static int drain(orbit_ledger_pipe_t *pp)
         while (sock && (zsock_events(sock) & ZMQ_POLLIN)) {
             if (orbit_wire_recv(sock, 0, &pp->replicas.rx) != ORBIT_OK)
                 break;
+            pp->heard_us[i] = now_us();
             ProtobufCMessage *m = NULL;
             if (orbit_wire_decode(orbit_rx_data(&pp->replicas.rx), orbit_rx_size(&pp->replicas.rx),
                                   ORBIT_MSG_LEDGER_REPLY, NULL, NULL, &m) != ORBIT_OK)
@@ -404,11 +427,12 @@ int orbit_ledger_pipe_wait(orbit_ledger_pipe_t *pp, int wait_ms, orbit_ledger_do
     *n = 0;
     int64_t deadline = now_us() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000;
     for (;;) {
-        int rc = expire(pp);
+        /* Replies first: an answer already here is never taken for silence. */
+        int rc = drain(pp);
+        if (!rc)
+            rc = expire(pp);
         if (!rc)
             rc = send_queued(pp);
-        if (!rc)
-            rc = drain(pp);
         if (rc)
             return rc;
         if (pp->n_done || !max) {
@@ -418,25 +442,24 @@ int orbit_ledger_pipe_wait(orbit_ledger_pipe_t *pp, int wait_ms, orbit_ledger_do
         int64_t now = now_us();
         if (now >= deadline)
             return ORBIT_OK;
-        /* Sleep until a reply, the end of the wait, or the next timer:
-         * the oldest batch's attempt limit or a held-back send. */
+        /* Sleep until a reply, the end of the wait, or the next look at the
+         * timers (deadlines and attempt times are judged every
+         * EXPIRE_EVERY_US while anything is pending; a held-back send may
+         * be due sooner). */
         int64_t wake = deadline;
-        for (int k = 0; k < BATCHES_MAX; k++)
-            if (pp->batches[k].tid && pp->batches[k].sent_us + pp->batches[k].attempt_us < wake)
-                wake = pp->batches[k].sent_us + pp->batches[k].attempt_us;
+        if (pp->pending && pp->expired_us + EXPIRE_EVERY_US < wake)
+            wake = pp->expired_us + EXPIRE_EVERY_US;
         if (pp->q_len && pp->hold_until_us > now && pp->hold_until_us < wake)
             wake = pp->hold_until_us;
-        if (pp->q_len && pp->hold_until_us <= now && wake > now + 10000)
-            wake = now + 10000; /* queued but not sendable: retry soon */
+        if (wake <= now)
+            wake = now + 1000; /* due but judged a moment ago: no spin */
         zmq_pollitem_t items[ORBIT_REPLICAS_MAX];
         int k = 0;
         for (int i = 0; i < pp->replicas.n; i++)
             if (pp->replicas.socks[i])
                 items[k++] =
                     (zmq_pollitem_t){zsock_resolve(pp->replicas.socks[i]), 0, ZMQ_POLLIN, 0};
-        /* A timer already due (deadlines are judged every few ms) means
-         * no sleep; never a negative (infinite) poll. */
-        long ms = wake > now ? (long)((wake - now + 999) / 1000) : 0;
+        long ms = (long)((wake - now + 999) / 1000); /* >= 1: never an infinite poll */
         if (k)
             zmq_poll(items, k, ms);
         else

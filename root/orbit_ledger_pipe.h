@@ -5,11 +5,15 @@
  * ORBIT_LEDGER_BATCH_MAX, without waiting for the answers to earlier ones,
  * and their outcomes come back as completions, each with the cookie given
  * at submission. Leader following and retries are those of
- * orbit_ledger_client: a "not leader" answer or a silent replica (no answer
- * within one second) sends the proposals on to the next replica, an
- * answer "not committed; retry" sends them again — always with the
- * (client_id, request_id) they were stamped with, so the ledger's dedup
- * table makes every retry safe and returns the original outcome.
+ * orbit_ledger_client: a "not leader" answer or a silent replica (a request
+ * unanswered for one second — or its proposals' timeout if shorter — with
+ * nothing else heard from that replica meanwhile) sends the proposals on to
+ * the next replica, and a silent replica is skipped for a few seconds; an
+ * answer "not committed; retry" or "overloaded" sends them again after a
+ * pause (5 ms, doubling to 500 ms while such answers keep coming) — always
+ * with the (client_id, request_id) they were stamped with, so the ledger's
+ * dedup table makes every retry safe and returns the original outcome.
+ * Deadlines are judged every 5 ms.
  *
  *     orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(roots, NULL, err, sizeof err);
  *     for (...) {                      // p lives until its completion

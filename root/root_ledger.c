@@ -920,6 +920,14 @@ static void on_cons_closed(void *ctx)
 
 static void close_now(orbit_root_ledger_t *rl)
 {
+    /* Proposals still waiting for an entry are answered now (a batch's
+     * answer goes out with its last member). */
+    for (size_t i = 0; i < rl->qn; i++) {
+        answer_proposal(rl, &rl->qw[i], NULL,
+                        "replica shutting down; retry with the same request id");
+        orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
+    }
+    rl->qn = 0;
     uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
     uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
     orbit_consensus_close(rl->cons, on_cons_closed, rl);

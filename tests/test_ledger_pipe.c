@@ -20,7 +20,7 @@
 #include "orbit_ledger_pipe.h"
 #include "orbit_wire.h"
 
-typedef enum { SILENT, NOT_LEADER, LEADER, LEADER_RETRY_ODD } mode_t_;
+typedef enum { SILENT, NOT_LEADER, LEADER, LEADER_RETRY_ODD, RETRY_ALL } mode_t_;
 
 typedef struct {
     zsock_t *router;
@@ -31,6 +31,10 @@ typedef struct {
     uint64_t seen[8192]; /* request ids of proposals answered "retry" */
     int nseen;
     uint64_t resent_ok; /* retried proposals that came back with the same id */
+    bool hold_first;    /* keep the first request unanswered until released */
+    Orbit__Ledger__Request *held;
+    uint8_t held_rid[ORBIT_ROUTING_ID_MAX];
+    size_t held_rid_len;
 } fake_t;
 
 static void fake_start(fake_t *f, mode_t_ mode)
@@ -60,22 +64,12 @@ static bool seen_before(fake_t *f, uint64_t id)
     return false;
 }
 
-/* Answer every request queued on f: a committed outcome whose index is the
- * proposal's request id, so the test can check who got what. */
-static void fake_serve(fake_t *f)
+/* Answer req (freed here) from routing id rid: a committed outcome whose
+ * index is the proposal's request id, so the test can check who got what. */
+static void fake_answer(fake_t *f, Orbit__Ledger__Request *req, const uint8_t *rid, size_t rid_len)
 {
-    while (orbit_wire_recv(f->router, 1, &f->rx) == ORBIT_OK) {
-        ProtobufCMessage *m = NULL;
-        assert_int_equal(orbit_wire_decode(orbit_rx_data(&f->rx), orbit_rx_size(&f->rx),
-                                           ORBIT_MSG_LEDGER_REQUEST, NULL, NULL, &m),
-                         ORBIT_OK);
-        Orbit__Ledger__Request *req = (Orbit__Ledger__Request *)m;
-        assert_int_equal(req->op_case, ORBIT__LEDGER__REQUEST__OP_PROPOSE_BATCH);
+    {
         size_t n = req->propose_batch->n_proposals;
-        assert_true(n >= 1 && n <= ORBIT_LEDGER_BATCH_MAX);
-        f->requests++;
-        if ((int)n > f->max_batch)
-            f->max_batch = (int)n;
         Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
         rep.request_id = req->request_id;
         Orbit__Ledger__BatchResult *res = calloc(n, sizeof *res), **resp = calloc(n, sizeof *resp);
@@ -84,7 +78,7 @@ static void fake_serve(fake_t *f)
         if (f->mode == SILENT) {
             free(res), free(resp), free(outs);
             orbit__ledger__request__free_unpacked(req, NULL);
-            continue;
+            return;
         }
         if (f->mode == NOT_LEADER) {
             rep.has_not_leader = rep.not_leader = true;
@@ -93,11 +87,13 @@ static void fake_serve(fake_t *f)
                 Orbit__Ledger__Proposal *p = req->propose_batch->proposals[i];
                 orbit__ledger__batch_result__init(&res[i]);
                 resp[i] = &res[i];
-                bool retry = f->mode == LEADER_RETRY_ODD && (p->request_id & 1) &&
-                             !seen_before(f, p->request_id);
+                bool retry =
+                    f->mode == RETRY_ALL || (f->mode == LEADER_RETRY_ODD && (p->request_id & 1) &&
+                                             !seen_before(f, p->request_id));
                 if (retry) {
                     assert_true(f->nseen < 8192);
-                    f->seen[f->nseen++] = p->request_id;
+                    if (f->mode == LEADER_RETRY_ODD)
+                        f->seen[f->nseen++] = p->request_id;
                     res[i].error = "not committed (leadership changed); retry";
                     continue;
                 }
@@ -113,11 +109,42 @@ static void fake_serve(fake_t *f)
             rep.n_results = n;
         }
         assert_int_equal(
-            orbit_wire_send(f->router, f->rx.rid, f->rx.rid_len, ORBIT_MSG_LEDGER_REPLY, &rep.base),
-            ORBIT_OK);
+            orbit_wire_send(f->router, rid, rid_len, ORBIT_MSG_LEDGER_REPLY, &rep.base), ORBIT_OK);
         free(res), free(resp), free(outs);
         orbit__ledger__request__free_unpacked(req, NULL);
     }
+}
+
+/* Answer every request queued on f (the first one held when asked). */
+static void fake_serve(fake_t *f)
+{
+    while (orbit_wire_recv(f->router, 1, &f->rx) == ORBIT_OK) {
+        ProtobufCMessage *m = NULL;
+        assert_int_equal(orbit_wire_decode(orbit_rx_data(&f->rx), orbit_rx_size(&f->rx),
+                                           ORBIT_MSG_LEDGER_REQUEST, NULL, NULL, &m),
+                         ORBIT_OK);
+        Orbit__Ledger__Request *req = (Orbit__Ledger__Request *)m;
+        assert_int_equal(req->op_case, ORBIT__LEDGER__REQUEST__OP_PROPOSE_BATCH);
+        size_t n = req->propose_batch->n_proposals;
+        assert_true(n >= 1 && n <= ORBIT_LEDGER_BATCH_MAX);
+        f->requests++;
+        if ((int)n > f->max_batch)
+            f->max_batch = (int)n;
+        if (f->hold_first && !f->held && f->requests == 1) {
+            f->held = req;
+            memcpy(f->held_rid, f->rx.rid, f->rx.rid_len);
+            f->held_rid_len = f->rx.rid_len;
+            continue;
+        }
+        fake_answer(f, req, f->rx.rid, f->rx.rid_len);
+    }
+}
+
+static void fake_release(fake_t *f)
+{
+    if (f->held)
+        fake_answer(f, f->held, f->held_rid, f->held_rid_len);
+    f->held = NULL;
 }
 
 typedef struct {
@@ -323,6 +350,71 @@ static void test_silent_replica_skipped(void **state)
     fake_stop(&c);
 }
 
+/* A leader that answers one batch late (it spans several entries) but
+ * answers others meanwhile is not taken for silent: nothing is resent. */
+static void test_busy_leader_not_silent(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, LEADER);
+    f.hold_first = true;
+    char err[256];
+    orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(f.endpoint, NULL, err, sizeof err);
+    assert_non_null(pp);
+    fake_t *fs[] = {&f};
+    prop_t *xs = props_new(pp, 45);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    int64_t end = zclock_mono() + 1500; /* past the 1 s attempt time */
+    int next = 5, got = 0;
+    while (zclock_mono() < end) {
+        if (next < 45 && f.requests >= 1) {
+            assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[next].p, 5000, &xs[next]), ORBIT_OK);
+            next++;
+        }
+        got += crank(pp, fs, 1, 40);
+    }
+    assert_true(next > 20); /* others were answered while one batch waited */
+    for (; next < 45; next++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[next].p, 5000, &xs[next]), ORBIT_OK);
+    fake_release(&f);
+    got += crank(pp, fs, 1, 5000);
+    assert_int_equal(got, 45);
+    for (int i = 0; i < 45; i++)
+        assert_int_equal(xs[i].rc, ORBIT_OK);
+    orbit_ledger_pipe_stats_t st;
+    orbit_ledger_pipe_stats(pp, &st);
+    assert_int_equal(st.resent, 0);
+    orbit_ledger_pipe_destroy(&pp);
+    free(xs);
+    fake_stop(&f);
+}
+
+/* Retry answers back off (5 ms doubling) instead of a request/error loop. */
+static void test_retry_answers_back_off(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, RETRY_ALL);
+    char err[256];
+    orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(f.endpoint, NULL, err, sizeof err);
+    assert_non_null(pp);
+    fake_t *fs[] = {&f};
+    prop_t *xs = props_new(pp, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    assert_int_equal(crank(pp, fs, 1, 400), 0);
+    /* 5 + 10 + 20 + 40 + 80 + 160 ms: about 7 requests in 400 ms, not hundreds */
+    assert_true(f.requests >= 3 && f.requests <= 12);
+    f.mode = LEADER;
+    assert_int_equal(crank(pp, fs, 1, 5000), 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(xs[i].rc, ORBIT_OK);
+    orbit_ledger_pipe_destroy(&pp);
+    free(xs);
+    fake_stop(&f);
+}
+
 static void test_retry_answers_keep_ids(void **state)
 {
     (void)state;
@@ -390,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_silent_replica_left_behind),
         cmocka_unit_test(test_silent_replica_skipped),
         cmocka_unit_test(test_retry_answers_keep_ids),
+        cmocka_unit_test(test_busy_leader_not_silent),
+        cmocka_unit_test(test_retry_answers_back_off),
         cmocka_unit_test(test_deadline_and_bad_submit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,7 +223,11 @@ static void *pipe_main(void *arg)
         for (size_t k = out.n; !stop && k < p->max_flight && zlist_size(p->todo); k++) {
             if (!take && !(take = zlist_new()))
                 break;
-            zlist_append(take, zlist_pop(p->todo));
+            orbit_sched_act_t *a = zlist_pop(p->todo);
+            if (zlist_append(take, a) != 0) { /* out of memory: it waits for the next turn */
+                zlist_push(p->todo, a);
+                break;
+            }
         }
         pthread_mutex_unlock(&p->mu);
         if (stop) {
