@@ -442,7 +442,12 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sort and deduplicate the touched keys in place; record index on each.
+/* Sort and deduplicate the touched keys in place; record index on each —
+ * except a placement key whose placement this proposal created: the
+ * placement record holds its own index, the last change of the key while
+ * it exists (orbit_ledger_store_key_index reads it from there), and one
+ * insert per placement into the last-changed table is saved. The history
+ * still lists every touched key.
  * The pointers and the copy they point into live in l->keys_sorted (no
  * allocation once it has grown to the largest proposal's keys). */
 static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
@@ -470,7 +475,7 @@ static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
         if (i && !strcmp(v[i], v[i - 1]))
             continue;
         rc = orbit_ledger_buf_put(&l->keys, v[i], strlen(v[i]) + 1);
-        if (!rc)
+        if (!rc && !orbit_ledger_store_placement_created(tx, v[i], index))
             rc = orbit_ledger_store_touch(tx, v[i], index);
         n++;
     }

@@ -461,11 +461,24 @@ int orbit_ledger_store_put_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t
 
 /* ------------------------------------------------------------ key index */
 
+#define PLACEMENT_KEY "placement/"
+
 int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index)
 {
     key_t_ k;
     MDB_val v;
     *index = 0;
+    if (!strncmp(key, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1)) {
+        orbit_ledger_placement_t p;
+        int prc = orbit_ledger_store_get_placement(tx, key + sizeof PLACEMENT_KEY - 1, &p);
+        if (prc == ORBIT_OK) {
+            *index = p.index;
+            return ORBIT_OK;
+        }
+        if (prc != ORBIT_ENOTFOUND && prc != ORBIT_EINVAL)
+            return prc;
+        /* gone (or never there): its revocation's index, if any */
+    }
     int rc = mkkey(&k, 'k', key);
     if (!rc)
         rc = get(tx, &k, &v);
@@ -477,6 +490,15 @@ int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_
         return ORBIT_ECORRUPT;
     *index = rd_be64(v.mv_data);
     return ORBIT_OK;
+}
+
+bool orbit_ledger_store_placement_created(orbit_ledger_tx_t *tx, const char *key, uint64_t index)
+{
+    if (strncmp(key, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1))
+        return false;
+    orbit_ledger_placement_t p;
+    return orbit_ledger_store_get_placement(tx, key + sizeof PLACEMENT_KEY - 1, &p) == ORBIT_OK &&
+           p.index == index;
 }
 
 int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index)

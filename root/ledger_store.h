@@ -47,8 +47,10 @@
 #include "ledger.h"
 
 /* 2: the node → capsule index ('e'); 3: one sub-database per table, the
- * dedup age index carries the pair's time */
-#define ORBIT_LEDGER_FORMAT 3
+ * dedup age index carries the pair's time; 4: a placement's key is not in
+ * the last-changed table while the placement exists (its record's index
+ * is the key's last change) */
+#define ORBIT_LEDGER_FORMAT 4
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -144,9 +146,13 @@ int orbit_ledger_store_get_raw(orbit_ledger_tx_t *tx, const char *name, const ui
 int orbit_ledger_store_put_raw(orbit_ledger_tx_t *tx, const char *name, const void *v, size_t len);
 
 /* ---------------------------------------------------------------- key index */
-/* Last-changed index of key; 0 (and 0 returned) if never touched. */
+/* Last-changed index of key; 0 (and 0 returned) if never touched. For
+ * "placement/<capsule>" while the placement exists: its record's index. */
 int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index);
 int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
+/* True when key is "placement/<capsule>" and that placement exists with
+ * index (it was created at index: its key needs no last-changed record). */
+bool orbit_ledger_store_placement_created(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
 
 /* ---------------------------------------------------------------- objects */
 int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,

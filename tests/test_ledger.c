@@ -401,6 +401,19 @@ static void test_placement(void **state)
     assert_int_equal(n.placements, 1);
     assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
     assert_int_equal(at, 3);
+    /* A placement's key changes at its creation (read from its record) and
+     * at its revocation (kept once the record is gone), and again when the
+     * capsule is placed anew. */
+    assert_int_equal(orbit_ledger_key_index(f->l, "placement/c1", &at), ORBIT_OK);
+    assert_int_equal(at, 3);
+    assert_int_equal(orbit_ledger_key_index(f->l, "placement/ns:c2/x", &at), ORBIT_OK);
+    assert_int_equal(at, 2);
+    uint64_t i4 = COMMITTED(run(f, PLACE("c1", "n2", 10)));
+    assert_int_equal(orbit_ledger_key_index(f->l, "placement/c1", &at), ORBIT_OK);
+    assert_int_equal(at, i4);
+    uint64_t i5 = COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c1")));
+    assert_int_equal(orbit_ledger_key_index(f->l, "placement/c1", &at), ORBIT_OK);
+    assert_int_equal(at, i5);
     INVALID(run(f, REVOKE("REF_PLACEMENT", "c1")), "no such placement");
     COMMITTED(run(f, REVOKE("REF_PLACEMENT", "ns:c2/x")));
     assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
@@ -491,6 +504,17 @@ static void test_unchanged_since(void **state)
                   "'precondition':{'unchanged_since':[{'key':'node/n1','index':%d},{'key':"
                   "'principal/p','index':%d},{'key':'lease/nothing','index':0}]}}",
                   (int)i2, (int)i1));
+    /* a placement's key, from its record while it exists */
+    CONFLICT(run(f, UNCHANGED("placement/c1", 1), 1), "unchanged_since",
+             "placement/c1 changed at 2");
+    uint64_t i3 = COMMITTED(run(f, REVOKE("REF_PLACEMENT", "c1")));
+    char seen[64];
+    snprintf(seen, sizeof seen, "placement/c1 changed at %d", (int)i3);
+    CONFLICT(run(f, UNCHANGED("placement/c1", 2), (int)i2), "unchanged_since", seen);
+    COMMITTED(run(f,
+                  "{'commitment':{'placement':{'capsule':'cy','node':'n9','envelope':{}}},"
+                  "'precondition':{'unchanged_since':[{'key':'placement/c1','index':%d}]}}",
+                  (int)i3));
 }
 
 static void test_identity_free(void **state)
@@ -2203,7 +2227,7 @@ static void test_old_format_refused(void **state)
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     refused(f, err, sizeof err);
-    assert_non_null(strstr(err, "format version 2, this build reads 3"));
+    assert_non_null(strstr(err, "format version 2, this build reads 4"));
     assert_non_null(strstr(err, "tools/orbit-up.sh reset"));
     assert_null(strchr(err, '\n'));
     rm_rf(f->dir);
