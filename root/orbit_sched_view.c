@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,31 @@ static int ledger_init(sv_ledger_t *s)
     return ORBIT_OK;
 }
 
+/* ------------------------------------------------------------ named entries */
+
+/* The entry of h named name (its key is the entry's own char field of cap
+ * bytes at offset off), created zeroed (size bytes) when missing. NULL when
+ * name does not fit or out of memory. */
+static void *named_get(zhashx_t *h, const char *name, size_t size, size_t off, size_t cap)
+{
+    void *e = zhashx_lookup(h, name);
+    if (e)
+        return e;
+    if (strlen(name) >= cap || !(e = calloc(1, size)))
+        return NULL;
+    char *key = (char *)e + off;
+    memcpy(key, name, strlen(name) + 1);
+    if (zhashx_insert(h, key, e) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+#define NAMED_GET(h, name, type, field)                                                            \
+    ((type *)named_get((h), (name), sizeof(type), offsetof(type, field),                           \
+                       sizeof(((type *)0)->field)))
+
 /* ------------------------------------------------------------ nodes */
 
 static sv_node_t *node_find(const orbit_sched_view_t *v, const char *name)
@@ -264,8 +290,6 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
     sv_node_t *n = node_find(v, name);
     if (n)
         return n;
-    if (strlen(name) >= sizeof n->name)
-        return NULL;
     if (v->nnodes == v->capnodes) {
         size_t cap = v->capnodes ? v->capnodes * 2 : 64;
         sv_node_t **a = realloc(v->nodes, cap * sizeof *a);
@@ -274,15 +298,10 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
         v->nodes = a;
         v->capnodes = cap;
     }
-    n = calloc(1, sizeof *n);
+    n = NAMED_GET(v->node_index, name, sv_node_t, name);
     if (!n)
         return NULL;
-    snprintf(n->name, sizeof n->name, "%s", name);
     n->status = ORBIT__NODE_STATUS__UNREACHABLE;
-    if (zhashx_insert(v->node_index, n->name, n) != 0) {
-        free(n);
-        return NULL;
-    }
     v->nodes[v->nnodes++] = n;
     return n;
 }
@@ -297,16 +316,10 @@ static sv_module_t *module_get(sv_ledger_t *s, const char *key)
     const char *slash = strchr(key, '/');
     if (!slash || (size_t)(slash - key) >= NAME_CAP || strlen(slash + 1) >= NAME_CAP)
         return NULL;
-    m = calloc(1, sizeof *m);
-    if (!m)
+    if (!(m = NAMED_GET(s->modules, key, sv_module_t, key)))
         return NULL;
-    snprintf(m->key, sizeof m->key, "%s", key);
     memcpy(m->mission, key, (size_t)(slash - key));
     snprintf(m->module, sizeof m->module, "%s", slash + 1);
-    if (zhashx_insert(s->modules, m->key, m) != 0) {
-        free(m);
-        return NULL;
-    }
     m->next = s->mods;
     if (s->mods)
         s->mods->prev = m;
@@ -330,18 +343,7 @@ static void module_gc(sv_ledger_t *s, sv_module_t *m)
 
 static sv_gang_t *gang_get(sv_ledger_t *s, const char *name)
 {
-    sv_gang_t *g = zhashx_lookup(s->gangs, name);
-    if (g)
-        return g;
-    g = calloc(1, sizeof *g);
-    if (!g)
-        return NULL;
-    snprintf(g->name, sizeof g->name, "%s", name);
-    if (zhashx_insert(s->gangs, g->name, g) != 0) {
-        free(g);
-        return NULL;
-    }
-    return g;
+    return NAMED_GET(s->gangs, name, sv_gang_t, name);
 }
 
 static void gang_gc(sv_ledger_t *s, sv_gang_t *g)
@@ -352,18 +354,7 @@ static void gang_gc(sv_ledger_t *s, sv_gang_t *g)
 
 static sv_quota_t *quota_get(sv_ledger_t *s, const char *principal)
 {
-    sv_quota_t *q = zhashx_lookup(s->quotas, principal);
-    if (q)
-        return q;
-    q = calloc(1, sizeof *q);
-    if (!q)
-        return NULL;
-    snprintf(q->principal, sizeof q->principal, "%s", principal);
-    if (zhashx_insert(s->quotas, q->principal, q) != 0) {
-        free(q);
-        return NULL;
-    }
-    return q;
+    return NAMED_GET(s->quotas, principal, sv_quota_t, principal);
 }
 
 /* Drop quota q when it has neither a grant nor usage. */
