@@ -252,6 +252,18 @@ int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_
 
 /* ------------------------------------------------------------- socket I/O */
 
+ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b)
+        return NULL;
+    protobuf_c_message_pack(m, b);
+    ProtobufCMessage *c = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
+    free(b);
+    return c;
+}
+
 int orbit_wire_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, orbit_msg_type_t type,
                     const ProtobufCMessage *msg)
 {

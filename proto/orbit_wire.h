@@ -78,6 +78,11 @@ int orbit_wire_decode(const uint8_t *buf, size_t len, orbit_msg_type_t expect,
 int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_t **buf,
                       size_t *len);
 
+/* A deep copy of m (pack and unpack: every part owned by the copy; free it
+ * with protobuf_c_message_free_unpacked(copy, NULL)). NULL when out of
+ * memory. */
+ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m);
+
 /* Send one message; on a ROUTER socket rid/rid_len name the peer (else pass
  * NULL, 0). Never blocks: a full queue or an unroutable peer answers
  * ORBIT_EAGAIN and the message is dropped (the caller counts it).

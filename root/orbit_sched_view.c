@@ -14,6 +14,7 @@
 
 #include "ledger.h"
 #include "orbit_err.h"
+#include "orbit_wire.h"
 #include "orbit_ledger_client.h"
 #include "orbit_view_client.h"
 
@@ -577,14 +578,7 @@ static void ident_unbind(sv_ledger_t *s, const char *identity)
 /* A malloc'd deep copy of spec (protobuf-c). NULL when out of memory. */
 static Orbit__Ledger__ModuleSpec *spec_copy(const Orbit__Ledger__ModuleSpec *spec)
 {
-    size_t n = orbit__ledger__module_spec__get_packed_size(spec);
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b)
-        return NULL;
-    orbit__ledger__module_spec__pack(spec, b);
-    Orbit__Ledger__ModuleSpec *c = orbit__ledger__module_spec__unpack(NULL, n, b);
-    free(b);
-    return c;
+    return (Orbit__Ledger__ModuleSpec *)orbit_wire_copy(&spec->base);
 }
 
 /* The ledger's merge: each field present in a replaces the one of o (may

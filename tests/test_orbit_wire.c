@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "ledger.pb-c.h"
 #include "orbit_err.h"
 #include "orbit_sock.h"
 #include "orbit_wire.h"
@@ -780,9 +781,46 @@ static void test_recv_empty_frame(void **state)
         ORBIT_ETRUNC);
 }
 
+/* A deep copy owns every part and packs to the same bytes. */
+static void test_copy(void **state)
+{
+    (void)state;
+    char node[] = "n1";
+    Orbit__Ledger__Resources env = ORBIT__LEDGER__RESOURCES__INIT;
+    env.has_cpu_m = true;
+    env.cpu_m = 250;
+    Orbit__Ledger__Placement pl = ORBIT__LEDGER__PLACEMENT__INIT;
+    pl.capsule = "m/w/0";
+    pl.node = node;
+    pl.envelope = &env;
+    Orbit__Ledger__Commitment cm = ORBIT__LEDGER__COMMITMENT__INIT;
+    cm.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT;
+    cm.placement = &pl;
+    Orbit__Ledger__Proposal p = ORBIT__LEDGER__PROPOSAL__INIT;
+    p.client_id = "c";
+    p.request_id = 7;
+    p.commitment = &cm;
+    Orbit__Ledger__Proposal *c = (Orbit__Ledger__Proposal *)orbit_wire_copy(&p.base);
+    assert_non_null(c);
+    node[0] = 'x'; /* the copy does not share the original's strings */
+    assert_string_equal(c->commitment->placement->node, "n1");
+    node[0] = 'n';
+    size_t n = orbit__ledger__proposal__get_packed_size(&p);
+    assert_int_equal(orbit__ledger__proposal__get_packed_size(c), n);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    assert_true(a && b);
+    orbit__ledger__proposal__pack(&p, a);
+    orbit__ledger__proposal__pack(c, b);
+    assert_memory_equal(a, b, n);
+    free(a);
+    free(b);
+    orbit__ledger__proposal__free_unpacked(c, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_copy),
         cmocka_unit_test_setup_teardown(test_roundtrip_leaf_batch, wire_setup, wire_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_leaf_ack, wire_setup, wire_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_shard_report, wire_setup, wire_teardown),

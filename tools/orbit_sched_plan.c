@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_wire.h"
 #include "orbit_log.h"
 
 #define CONFLICTS_BEFORE_BACKOFF 5
@@ -219,14 +220,7 @@ int orbit_sched_capsule_index(const char *capsule, const char *mission, const ch
  * part owned by the copy). */
 static Orbit__Ledger__Proposal *own_copy(const Orbit__Ledger__Proposal *p)
 {
-    size_t len = orbit__ledger__proposal__get_packed_size(p);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return NULL;
-    orbit__ledger__proposal__pack(p, buf);
-    Orbit__Ledger__Proposal *q = orbit__ledger__proposal__unpack(NULL, len, buf);
-    free(buf);
-    return q;
+    return (Orbit__Ledger__Proposal *)orbit_wire_copy(&p->base);
 }
 
 static void res_pb(Orbit__Ledger__Resources *r, const orbit_sched_res_t *x)
