@@ -135,6 +135,16 @@ static uint64_t runner_started(const fixture_t *f)
     return st.started;
 }
 
+/* m1/web/0 and m1/web/1 placed, both running sleep (w is empty after). */
+static void two_sleepers(fixture_t *f, orbit_leaf_wants_t *w)
+{
+    want(w, "m1/web/0", 5, SLEEP, NULL);
+    want(w, "m1/web/1", 6, SLEEP, NULL);
+    give(f, w);
+    sample_until(f, "m1/web/0", ORBIT_CAPSULE_RUNNING);
+    sample_until(f, "m1/web/1", ORBIT_CAPSULE_RUNNING);
+}
+
 static void test_start_desired(void **state)
 {
     fixture_t *f = *state;
@@ -165,11 +175,7 @@ static void test_stop_undesired_then_forget(void **state)
     fixture_t *f = *state;
     orbit_leaf_wants_t w;
     orbit_leaf_wants_init(&w);
-    want(&w, "m1/web/0", 5, SLEEP, NULL);
-    want(&w, "m1/web/1", 6, SLEEP, NULL);
-    give(f, &w);
-    sample_until(f, "m1/web/0", ORBIT_CAPSULE_RUNNING);
-    sample_until(f, "m1/web/1", ORBIT_CAPSULE_RUNNING);
+    two_sleepers(f, &w);
     pid_t pid = pid_of(f, "m1/web/0");
     assert_true(pid > 0);
     /* m1/web/0 is no longer desired: stopped (SIGTERM), reported STOPPED once, then gone. */
@@ -339,11 +345,7 @@ static void test_destroy_stops(void **state)
     fixture_t *f = *state;
     orbit_leaf_wants_t w;
     orbit_leaf_wants_init(&w);
-    want(&w, "m1/web/0", 5, SLEEP, NULL);
-    want(&w, "m1/web/1", 6, SLEEP, NULL);
-    give(f, &w);
-    sample_until(f, "m1/web/0", ORBIT_CAPSULE_RUNNING);
-    sample_until(f, "m1/web/1", ORBIT_CAPSULE_RUNNING);
+    two_sleepers(f, &w);
     pid_t a = pid_of(f, "m1/web/0"), b = pid_of(f, "m1/web/1");
     orbit_leaf_exec_destroy(&f->x);
     assert_null(f->x);
