@@ -284,6 +284,22 @@ static void *proposer(void *arg)
     return NULL;
 }
 
+/* Proposer i of a pipelined connection submits its next proposal. Its
+ * bytes on the wire: the proposal plus its field tag and length prefix in
+ * the ProposeBatch. */
+static void pipe_next(worker_t *w, orbit_ledger_pipe_t *pp, prop_t *xs, uint64_t *seqs, uint32_t i,
+                      uint64_t *rng)
+{
+    prop_t *x = &xs[i];
+    prop_build(x, w->sh, w->first + (int)i, seqs[i]++, rng);
+    orbit_ledger_pipe_stamp(pp, &x->p);
+    size_t n = orbit__ledger__proposal__get_packed_size(&x->p);
+    w->bytes += n + 1 + (n < 128 ? 1 : n < 16384 ? 2 : 3);
+    w->sent++;
+    if (orbit_ledger_pipe_submit(pp, &x->p, w->sh->call_ms, x) != ORBIT_OK)
+        w->errors++;
+}
+
 /* A pipelined connection: one thread, one orbit_ledger_pipe, carrying
  * w->count proposers, each with exactly one proposal in flight: when its
  * outcome arrives, the proposer's next proposal is submitted. */
@@ -304,13 +320,8 @@ static void *pipe_worker(void *arg)
     }
     while (!atomic_load(&sh->go) && !atomic_load(&sh->stop))
         zclock_sleep(1);
-    for (uint32_t i = 0; i < w->count; i++) {
-        prop_build(&xs[i], sh, w->first + (int)i, seqs[i]++, &rng);
-        orbit_ledger_pipe_stamp(pp, &xs[i].p);
-        if (orbit_ledger_pipe_submit(pp, &xs[i].p, sh->call_ms, &xs[i]) != ORBIT_OK)
-            w->errors++;
-        w->sent++;
-    }
+    for (uint32_t i = 0; i < w->count; i++)
+        pipe_next(w, pp, xs, seqs, i, &rng);
     while (orbit_ledger_pipe_pending(pp) && !atomic_load(&sh->stop)) {
         size_t n = 0;
         if (orbit_ledger_pipe_wait(pp, 50, done, w->count, &n) != ORBIT_OK) {
@@ -328,14 +339,7 @@ static void *pipe_worker(void *arg)
                 orbit_ledger_pipe_submit(pp, &x->p, sh->call_ms, x);
                 continue;
             }
-            uint32_t i = (uint32_t)(x - xs);
-            prop_build(x, sh, w->first + (int)i, seqs[i]++, &rng);
-            orbit_ledger_pipe_stamp(pp, &x->p);
-            Orbit__Ledger__Proposal *pl = &x->p;
-            w->bytes += orbit__ledger__proposal__get_packed_size(pl) + 3;
-            w->sent++;
-            if (orbit_ledger_pipe_submit(pp, pl, sh->call_ms, x) != ORBIT_OK)
-                w->errors++;
+            pipe_next(w, pp, xs, seqs, (uint32_t)(x - xs), &rng);
         }
     }
 out:

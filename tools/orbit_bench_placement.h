@@ -20,7 +20,6 @@ typedef struct {
     Orbit__Ledger__NodeFits fits, *fl[1];
     Orbit__Ledger__Precondition pre;
     Orbit__Ledger__Proposal p; /* client_id and request_id left to the caller */
-    int64_t t0_us;             /* free for the caller (e.g. when it was sent) */
 } orbit_bench_placement_t;
 
 /* Fill x with the placement of capsule
