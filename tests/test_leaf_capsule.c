@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <czmq.h>
 
 #include "leaf_capsule.h"
 #include "orbit_err.h"
@@ -27,19 +27,6 @@ typedef struct {
     char slice[64];
     char tmp[64];
 } fixture_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 5 * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Alive and not a zombie (an orphan reaped late by init still answers kill(pid, 0)). */
 static int alive(pid_t pid)
@@ -60,7 +47,7 @@ static int alive(pid_t pid)
 
 static int gone_within(pid_t pid, int ms)
 {
-    for (int64_t end = now_ms() + ms; now_ms() < end; nap())
+    for (int64_t end = zclock_mono() + ms; zclock_mono() < end; zclock_sleep(5))
         if (!alive(pid))
             return 1;
     return !alive(pid);
@@ -103,12 +90,12 @@ static int teardown(void **state)
 static orbit_leaf_capsule_info_t wait_state(orbit_leaf_capsules_t *r, const char *id, int want)
 {
     orbit_leaf_capsule_info_t in;
-    for (int64_t end = now_ms() + WAIT_MS;; nap()) {
-        orbit_leaf_capsules_poll(r, now_ms());
+    for (int64_t end = zclock_mono() + WAIT_MS;; zclock_sleep(5)) {
+        orbit_leaf_capsules_poll(r, zclock_mono());
         assert_int_equal(orbit_leaf_capsule_get(r, id, &in), ORBIT_OK);
         if ((int)in.state == want || (want < 0 && in.state >= ORBIT_LEAF_CAPSULE_EXITED))
             return in;
-        if (now_ms() > end)
+        if (zclock_mono() > end)
             fail_msg("%s: still %s (reason \"%s\"), wanted %s", id,
                      orbit_leaf_capsule_state_name(in.state), in.reason,
                      want < 0 ? "terminal" : orbit_leaf_capsule_state_name(want));
@@ -120,7 +107,8 @@ static orbit_leaf_capsule_info_t wait_state(orbit_leaf_capsules_t *r, const char
     do {                                                                                           \
         char *const argv_[] = {__VA_ARGS__, NULL};                                                 \
         char err_[256] = "";                                                                       \
-        int rc_ = orbit_leaf_capsule_start((r), (id), argv_, NULL, now_ms(), err_, sizeof err_);   \
+        int rc_ =                                                                                  \
+            orbit_leaf_capsule_start((r), (id), argv_, NULL, zclock_mono(), err_, sizeof err_);    \
         if (rc_ != ORBIT_OK)                                                                       \
             fail_msg("start %s: %s", (id), err_);                                                  \
     } while (0)
@@ -128,7 +116,7 @@ static orbit_leaf_capsule_info_t wait_state(orbit_leaf_capsules_t *r, const char
     do {                                                                                           \
         char err_[256] = "";                                                                       \
         assert_int_equal(                                                                          \
-            orbit_leaf_capsule_start((r), (id), (argv), NULL, now_ms(), err_, sizeof err_),        \
+            orbit_leaf_capsule_start((r), (id), (argv), NULL, zclock_mono(), err_, sizeof err_),   \
             ORBIT_EINVAL);                                                                         \
         assert_true(err_[0] != '\0');                                                              \
     } while (0)
@@ -141,8 +129,8 @@ static void stop_sleep(void **state)
     pid_t pid = in.pid;
     assert_true(pid > 0);
     assert_true(alive(pid));
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", now_ms()), ORBIT_OK);
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", now_ms()), ORBIT_OK); /* again */
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", zclock_mono()), ORBIT_OK);
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", zclock_mono()), ORBIT_OK); /* again */
     in = wait_state(f->r, "m/web/0", ORBIT_LEAF_CAPSULE_STOPPED);
     assert_int_equal(in.pid, 0);
     assert_true(in.ended_ms >= in.started_ms);
@@ -154,8 +142,8 @@ static void stop_sleep(void **state)
     assert_int_equal(st.stopped, 1);
     assert_int_equal(st.kill_escalations, 0); /* sleep dies of SIGTERM */
     /* A terminal capsule cannot be stopped again. */
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", now_ms()), ORBIT_EINVAL);
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "nope", now_ms()), ORBIT_ENOTFOUND);
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/web/0", zclock_mono()), ORBIT_EINVAL);
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "nope", zclock_mono()), ORBIT_ENOTFOUND);
 }
 
 static void exit_codes(void **state)
@@ -223,13 +211,13 @@ static void term_ignored_escalates(void **state)
     orbit_leaf_capsule_info_t in = wait_state(f->r, "stubborn", ORBIT_LEAF_CAPSULE_RUNNING);
     pid_t pid = in.pid;
     /* Let sh install its trap before asking it to stop. */
-    for (int64_t end = now_ms() + 200; now_ms() < end; nap())
-        orbit_leaf_capsules_poll(f->r, now_ms());
-    int64_t t0 = now_ms();
+    for (int64_t end = zclock_mono() + 200; zclock_mono() < end; zclock_sleep(5))
+        orbit_leaf_capsules_poll(f->r, zclock_mono());
+    int64_t t0 = zclock_mono();
     assert_int_equal(orbit_leaf_capsule_stop(f->r, "stubborn", t0), ORBIT_OK);
     in = wait_state(f->r, "stubborn", -1);
     assert_int_equal(in.state, ORBIT_LEAF_CAPSULE_STOPPED);
-    assert_true(now_ms() - t0 >= GRACE_MS);
+    assert_true(zclock_mono() - t0 >= GRACE_MS);
     assert_non_null(strstr(in.reason, "SIGKILL"));
     assert_true(gone_within(pid, 1000));
     orbit_leaf_capsules_stats_t st;
@@ -266,12 +254,12 @@ static void destroy_kills_survivors(void **state)
     START_OK(f->r, "b", "sh", "-c", "trap '' TERM; sleep 30");
     orbit_leaf_capsule_info_t a = wait_state(f->r, "a", ORBIT_LEAF_CAPSULE_RUNNING);
     orbit_leaf_capsule_info_t b = wait_state(f->r, "b", ORBIT_LEAF_CAPSULE_RUNNING);
-    for (int64_t end = now_ms() + 200; now_ms() < end; nap())
-        orbit_leaf_capsules_poll(f->r, now_ms());
-    int64_t t0 = now_ms();
+    for (int64_t end = zclock_mono() + 200; zclock_mono() < end; zclock_sleep(5))
+        orbit_leaf_capsules_poll(f->r, zclock_mono());
+    int64_t t0 = zclock_mono();
     orbit_leaf_capsules_destroy(&f->r);
     assert_null(f->r);
-    assert_true(now_ms() - t0 < GRACE_MS + 2000);
+    assert_true(zclock_mono() - t0 < GRACE_MS + 2000);
     assert_false(alive(a.pid));
     assert_false(alive(b.pid));
     assert_int_equal(kill(a.pid, 0), -1); /* reaped, not zombies */
@@ -323,7 +311,7 @@ static void restart_and_forget(void **state)
     assert_int_equal(in.exit_code, 0);
     assert_int_equal(orbit_leaf_capsules_foreach(f->r, NULL, NULL), 1);
     assert_int_equal(orbit_leaf_capsule_forget(f->r, "m/job/1"), ORBIT_EAGAIN);
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/job/1", now_ms()), ORBIT_OK);
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/job/1", zclock_mono()), ORBIT_OK);
     wait_state(f->r, "m/job/1", ORBIT_LEAF_CAPSULE_STOPPED);
     assert_int_equal(orbit_leaf_capsule_forget(f->r, "m/job/1"), ORBIT_OK);
     assert_int_equal(orbit_leaf_capsule_get(f->r, "m/job/1", &in), ORBIT_ENOTFOUND);
@@ -392,8 +380,8 @@ static void logs_and_env(void **state)
     f->r = make(f, GRACE_MS, missing);
     char *const argv[] = {"true", NULL};
     char err[256] = "";
-    assert_int_equal(orbit_leaf_capsule_start(f->r, "x", argv, NULL, now_ms(), err, sizeof err),
-                     ORBIT_EIO);
+    assert_int_equal(
+        orbit_leaf_capsule_start(f->r, "x", argv, NULL, zclock_mono(), err, sizeof err), ORBIT_EIO);
     assert_non_null(strstr(err, "missing"));
     assert_int_equal(orbit_leaf_capsules_foreach(f->r, NULL, NULL), 0);
 }
@@ -456,8 +444,8 @@ static void cgroup_setup_failure_runs_plain(void **state)
     char *const argv[] = {"sh", "-c", "exit 5", NULL};
     orbit_leaf_capsule_res_t res = {.cpu_m = 250, .mem = 1u << 30};
     char err[256] = "";
-    assert_int_equal(orbit_leaf_capsule_start(r, "m/x/0", argv, &res, now_ms(), err, sizeof err),
-                     ORBIT_OK);
+    assert_int_equal(
+        orbit_leaf_capsule_start(r, "m/x/0", argv, &res, zclock_mono(), err, sizeof err), ORBIT_OK);
     orbit_leaf_capsule_info_t in = wait_state(r, "m/x/0", -1);
     assert_int_equal(in.state, ORBIT_LEAF_CAPSULE_EXITED);
     assert_int_equal(in.exit_code, 5);
@@ -494,7 +482,8 @@ static void cgroup_limits(void **state)
     orbit_leaf_capsule_res_t res = {.cpu_m = 500, .mem = 64u << 20};
     char err[256] = "";
     assert_int_equal(
-        orbit_leaf_capsule_start(f->r, "m/lim/0", argv, &res, now_ms(), err, sizeof err), ORBIT_OK);
+        orbit_leaf_capsule_start(f->r, "m/lim/0", argv, &res, zclock_mono(), err, sizeof err),
+        ORBIT_OK);
     orbit_leaf_capsule_info_t in = wait_state(f->r, "m/lim/0", ORBIT_LEAF_CAPSULE_RUNNING);
     assert_true(in.cgroup);
     snprintf(path, sizeof path, "%s/cap-m+lim+0/memory.max", parent);
@@ -517,12 +506,13 @@ static void cgroup_limits(void **state)
         fclose(fp);
         assert_string_equal(buf, "50000 100000\n");
     }
-    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/lim/0", now_ms()), ORBIT_OK);
+    assert_int_equal(orbit_leaf_capsule_stop(f->r, "m/lim/0", zclock_mono()), ORBIT_OK);
     wait_state(f->r, "m/lim/0", ORBIT_LEAF_CAPSULE_STOPPED);
     snprintf(path, sizeof path, "%s/cap-m+lim+0", parent);
     struct stat sb;
-    for (int64_t end = now_ms() + 2000; stat(path, &sb) == 0 && now_ms() < end; nap())
-        orbit_leaf_capsules_poll(f->r, now_ms());
+    for (int64_t end = zclock_mono() + 2000; stat(path, &sb) == 0 && zclock_mono() < end;
+         zclock_sleep(5))
+        orbit_leaf_capsules_poll(f->r, zclock_mono());
     assert_int_equal(stat(path, &sb), -1); /* removed after the capsule ended */
 }
 
@@ -536,8 +526,9 @@ static void oom_killed(void **state)
                           NULL};
     orbit_leaf_capsule_res_t res = {.mem = 32u << 20};
     char err[256] = "";
-    assert_int_equal(orbit_leaf_capsule_start(f->r, "hog", argv, &res, now_ms(), err, sizeof err),
-                     ORBIT_OK);
+    assert_int_equal(
+        orbit_leaf_capsule_start(f->r, "hog", argv, &res, zclock_mono(), err, sizeof err),
+        ORBIT_OK);
     orbit_leaf_capsule_info_t in = wait_state(f->r, "hog", -1);
     assert_int_equal(in.state, ORBIT_LEAF_CAPSULE_OOM_KILLED);
     assert_true(in.oom_kills > 0);

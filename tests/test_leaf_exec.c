@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
+#include <czmq.h>
 
 #include "leaf_exec.h"
 #include "orbit_err.h"
@@ -26,19 +26,6 @@ typedef struct {
     orbit_leaf_exec_t *x;
     orbit_node_state_t s;
 } fixture_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 10 * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static int setup(void **state)
 {
@@ -86,13 +73,13 @@ static void want(orbit_leaf_wants_t *w, const char *id, uint64_t index, char *co
 /* Hand the set built by the callers' want() calls to the executor. */
 static void give(fixture_t *f, orbit_leaf_wants_t *w)
 {
-    orbit_leaf_exec_want(f->x, w, now_ms());
+    orbit_leaf_exec_want(f->x, w, zclock_mono());
     assert_int_equal(w->n, 0); /* taken over */
 }
 
 static void sample(fixture_t *f)
 {
-    int64_t now = now_ms();
+    int64_t now = zclock_mono();
     assert_int_equal(orbit_leaf_exec_sample(f->x, now, WALL_MS + now, &f->s), ORBIT_OK);
 }
 
@@ -108,13 +95,13 @@ static const orbit_capsule_t *reported(const fixture_t *f, const char *id)
 /* Sample until id is reported in state st (fails the test after WAIT_MS). */
 static const orbit_capsule_t *sample_until(fixture_t *f, const char *id, orbit_capsule_state_t st)
 {
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (now_ms() < deadline) {
+    int64_t deadline = zclock_mono() + WAIT_MS;
+    while (zclock_mono() < deadline) {
         sample(f);
         const orbit_capsule_t *c = reported(f, id);
         if (c && c->state == st)
             return c;
-        nap();
+        zclock_sleep(10);
     }
     fail_msg("%s never reported %s", id, orbit_capsule_state_name(st));
     return NULL;
@@ -152,14 +139,14 @@ static void test_start_desired(void **state)
     orbit_leaf_wants_init(&w);
     want(&w, "m1/web/0", 5, SLEEP, NULL);
     want(&w, "m1/web/1", 6, TRUE_, NULL);
-    int64_t t0 = now_ms();
+    int64_t t0 = zclock_mono();
     give(f, &w);
     /* Started at once, not a sample later. */
     assert_int_equal(runner_started(f), 2);
     assert_int_equal(orbit_leaf_exec_count(f->x), 2);
     assert_true(pid_of(f, "m1/web/0") > 0);
     const orbit_capsule_t *c = sample_until(f, "m1/web/0", ORBIT_CAPSULE_RUNNING);
-    assert_true(c->since_ms >= WALL_MS + t0 && c->since_ms <= WALL_MS + now_ms());
+    assert_true(c->since_ms >= WALL_MS + t0 && c->since_ms <= WALL_MS + zclock_mono());
     assert_string_equal(c->reason, "");
     c = sample_until(f, "m1/web/1", ORBIT_CAPSULE_EXITED);
     assert_int_equal(c->exit_code, 0);
@@ -221,7 +208,7 @@ static void test_terminal_desired_kept(void **state)
         want(&w, "m1/job/1", 4, MISSING, NULL);
         give(f, &w);
         sample(f);
-        nap();
+        zclock_sleep(10);
     }
     assert_int_equal(runner_started(f), 2);
     assert_int_equal(reported(f, "m1/job/0")->state, ORBIT_CAPSULE_EXITED);
@@ -231,7 +218,7 @@ static void test_terminal_desired_kept(void **state)
      * reported time of a state does not move with them. */
     int64_t exited_since = reported(f, "m1/job/0")->since_ms;
     for (int64_t skew = -1; skew <= 1000; skew += 1001) {
-        int64_t now = now_ms();
+        int64_t now = zclock_mono();
         assert_int_equal(orbit_leaf_exec_sample(f->x, now, WALL_MS + now + skew, &f->s), ORBIT_OK);
         assert_int_equal(reported(f, "m1/job/1")->since_ms, failed_since);
         assert_int_equal(reported(f, "m1/job/0")->since_ms, exited_since);
@@ -261,10 +248,10 @@ static void test_new_placement_replaces_running(void **state)
     give(f, &w);
     assert_int_equal(orbit_leaf_exec_stats(f->x)->stops, 1);
     assert_int_equal(runner_started(f), 1);
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (runner_started(f) < 2 && now_ms() < deadline) {
+    int64_t deadline = zclock_mono() + WAIT_MS;
+    while (runner_started(f) < 2 && zclock_mono() < deadline) {
         sample(f);
-        nap();
+        zclock_sleep(10);
     }
     assert_int_equal(runner_started(f), 2);
     assert_true(kill(old, 0) != 0);
