@@ -56,6 +56,7 @@ struct orbit_consensus {
     char (*peer_addr)[ORBIT_CONSENSUS_ADDR_MAX];
     size_t n_peers;
     unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing, poll_ms;
+    uint64_t snap_bytes;
 
     orbit_consensus_tcp_t transport; /* raft_uv_tcp with TCP_NODELAY */
     struct raft_io io;
@@ -492,6 +493,8 @@ int orbit_consensus_status(orbit_consensus_t *c, orbit_consensus_status_t *st)
     st->fsm_applied = c->fsm.n_applied;
     st->fsm_skipped = c->fsm.n_skipped;
     st->fsm_restored = c->fsm.n_restored;
+    st->snapshots_by_bytes = c->fsm.n_snapshots_by_bytes;
+    st->log_bytes = c->fsm.log_bytes;
     st->fsm_restore_skipped = c->fsm.n_restore_skipped;
     st->state = state_now(c);
     if (c->closing)
@@ -606,6 +609,7 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
     }
     c->snap_threshold = cfg->snapshot_threshold;
     c->snap_trailing = cfg->snapshot_trailing;
+    c->snap_bytes = cfg->snapshot_bytes;
     c->poll_ms = cfg->state_poll_ms ? cfg->state_poll_ms : ORBIT_CONSENSUS_STATE_POLL_MS;
     c->id = cfg->id;
     snprintf(c->address, sizeof c->address, "%s", cfg->address);
@@ -753,6 +757,8 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
     orbit_consensus_fsm_bind(&c->fsm, &c->raft);
     orbit_consensus_raft_tune(&c->raft, c->election_ms, c->heartbeat_ms, c->snap_threshold,
                               c->snap_trailing);
+    orbit_consensus_fsm_set_snapshot_policy(&c->fsm, c->snap_threshold, c->snap_trailing,
+                                            c->snap_bytes);
     uv_timer_init(loop, &c->poll); /* cannot fail */
     c->poll.data = c;
     *out = c;

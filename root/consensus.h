@@ -72,15 +72,24 @@
  * On a LAN, 600 ms is still more than 100 x the round trip and the fsync. */
 #define ORBIT_CONSENSUS_ELECTION_MS_DEFAULT  600
 #define ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT 60
-/* Snapshot every 16384 applied entries, keeping 2048 behind it. raft's own
- * default (1024) halved throughput at 16+ proposals in flight with 0.15's
- * libuv backend here (each snapshot stalls the append pipeline: p99 at 16 in
- * flight ~75 ms instead of ~5 ms) and would copy the ledger's LMDB several
- * times a second. The log kept on disk and in memory
- * stays bounded by threshold + trailing entries; a restart replays at most
- * that many (skipping those already applied). */
+/* Snapshot every 16384 applied entries, keeping 2048 behind it, or sooner by
+ * bytes (below). raft's own default (1024) halved throughput at 16+
+ * proposals in flight with 0.15's libuv backend here (each snapshot stalls
+ * the append pipeline: p99 at 16 in flight ~75 ms instead of ~5 ms) and
+ * would copy the ledger's LMDB several times a second. The log kept on disk
+ * and in memory stays bounded by threshold + trailing entries and by the
+ * byte budget; a restart replays at most that (skipping entries already
+ * applied). */
 #define ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD 16384
 #define ORBIT_CONSENSUS_SNAPSHOT_TRAILING  2048
+/* Entries carry from one to thousands of proposals, so a count of entries
+ * alone bounds neither the log nor the work between snapshots: a snapshot is
+ * also taken once the log since the last one holds this many bytes, or half
+ * the last snapshot's state if that is more (consensus_fsm.h). */
+#define ORBIT_CONSENSUS_SNAPSHOT_BYTES (64ull << 20)
+/* Entries kept behind a snapshot whatever their size (a follower a moment
+ * behind catches up from the log rather than by a snapshot). */
+#define ORBIT_CONSENSUS_SNAPSHOT_TRAILING_MIN 64
 #define ORBIT_CONSENSUS_STATE_POLL_MS      50
 
 typedef struct orbit_consensus orbit_consensus_t;
@@ -209,6 +218,7 @@ typedef struct {
     unsigned heartbeat_ms;             /* 0: ..._HEARTBEAT_MS_DEFAULT; < election */
     unsigned snapshot_threshold;       /* entries between snapshots; 0: default */
     unsigned snapshot_trailing;        /* entries kept after one; 0: default */
+    uint64_t snapshot_bytes;           /* log bytes between snapshots; 0: default */
     unsigned state_poll_ms;            /* leader-view poll period; 0: default */
     const orbit_consensus_fsm_t *fsm;  /* required: apply, snapshot, restore,
                                           applied_index */
@@ -241,6 +251,8 @@ typedef struct {
     uint64_t fsm_skipped;         /* entries skipped: index <= applied_index */
     uint64_t fsm_restored;        /* snapshots given to restore */
     uint64_t fsm_restore_skipped; /* snapshots older than the state, skipped */
+    uint64_t snapshots_by_bytes;  /* snapshots brought forward by log bytes */
+    uint64_t log_bytes;           /* bytes of entries applied since the last one */
 } orbit_consensus_status_t;
 
 /* Create a replica on loop: copies cfg (strings, peers and the fsm table;

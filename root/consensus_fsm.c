@@ -91,6 +91,43 @@ void orbit_consensus_entry_wrap(void *dst, const void *payload, size_t len)
     memset(d + ORBIT_CONSENSUS_ENTRY_HDR + len, 0, total - ORBIT_CONSENSUS_ENTRY_HDR - len);
 }
 
+/* Bring the next snapshot forward once the log since the last one holds
+ * enough bytes: raft takes one when last_applied - snapshot index >=
+ * threshold, so a threshold of 1 takes it right after this entry. */
+static void count_logged(orbit_consensus_fsm_adapter_t *a, size_t len)
+{
+    a->log_bytes += len;
+    uint64_t limit = a->snap_bytes > a->state_bytes / 2 ? a->snap_bytes : a->state_bytes / 2;
+    if (a->snap_bytes && !a->snap_forced && a->log_bytes >= limit) {
+        a->snap_forced = true;
+        a->n_snapshots_by_bytes++;
+        raft_set_snapshot_threshold(a->raft, 1);
+    }
+}
+
+/* A snapshot at index is being taken (loop thread): raft's threshold goes
+ * back to its entry count, and the entries kept behind the snapshot are
+ * trimmed to about a quarter of the byte budget, judged by the mean size of
+ * the entries since the last one. */
+static void snapshot_taken(orbit_consensus_fsm_adapter_t *a, uint64_t index)
+{
+    if (a->snap_bytes) {
+        uint64_t n = index > a->snap_index ? index - a->snap_index : 0;
+        uint64_t mean = n ? a->log_bytes / n : 0;
+        uint64_t keep = mean ? a->snap_bytes / 4 / mean : a->snap_trailing;
+        if (keep < ORBIT_CONSENSUS_SNAPSHOT_TRAILING_MIN)
+            keep = ORBIT_CONSENSUS_SNAPSHOT_TRAILING_MIN;
+        if (keep > a->snap_trailing)
+            keep = a->snap_trailing;
+        raft_set_snapshot_trailing(a->raft, (unsigned)keep);
+        if (a->snap_forced)
+            raft_set_snapshot_threshold(a->raft, a->snap_threshold);
+    }
+    a->snap_forced = false;
+    a->snap_index = index;
+    a->log_bytes = 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     orbit_consensus_fsm_adapter_t *a = fsm->data;
@@ -114,6 +151,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         a->n_skipped++;
         a->last_index = index;
         release_result(a, index, NULL);
+        count_logged(a, buf->len);
         return 0;
     }
     const void *payload;
@@ -133,6 +171,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     a->applied = index;
     a->last_index = index;
     release_result(a, index, res);
+    count_logged(a, buf->len);
     return 0;
 }
 
@@ -177,6 +216,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     b[1].len = len;
     *bufs = b;
     *n_bufs = 2;
+    snapshot_taken(a, index);
     return 0;
 }
 
@@ -203,6 +243,7 @@ static int fsm_snapshot_header(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     b[0].len = ORBIT_CONSENSUS_SNAP_HDR;
     *bufs = b;
     *n_bufs = 2; /* b[1] filled by fsm_snapshot_async */
+    snapshot_taken(a, (uint64_t)a->raft->last_applied);
     return 0;
 }
 
@@ -227,7 +268,9 @@ static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], 
 
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)fsm;
+    orbit_consensus_fsm_adapter_t *a = fsm->data;
+    if (*bufs != NULL && *n_bufs == 2 && (*bufs)[1].base != NULL)
+        a->state_bytes = (*bufs)[1].len;
     if (*bufs != NULL) {
         for (unsigned i = 0; i < *n_bufs; i++)
             free((*bufs)[i].base);
@@ -275,6 +318,12 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     }
     /* Entries after the snapshot are new whatever happened above. */
     a->last_index = index;
+    a->state_bytes = buf->len - ORBIT_CONSENSUS_SNAP_HDR;
+    if (a->snap_forced)
+        raft_set_snapshot_threshold(a->raft, a->snap_threshold);
+    a->snap_forced = false;
+    a->snap_index = index;
+    a->log_bytes = 0;
     raft_free(buf->base);
     return 0;
 }
@@ -298,6 +347,14 @@ int orbit_consensus_fsm_init(orbit_consensus_fsm_adapter_t *a, const orbit_conse
     a->fsm.snapshot_finalize = fsm_snapshot_finalize;
     a->fsm.snapshot_async = ops->snapshot_async ? fsm_snapshot_async : NULL;
     return ORBIT_OK;
+}
+
+void orbit_consensus_fsm_set_snapshot_policy(orbit_consensus_fsm_adapter_t *a, unsigned threshold,
+                                             unsigned trailing, uint64_t bytes)
+{
+    a->snap_threshold = threshold ? threshold : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD;
+    a->snap_trailing = trailing ? trailing : ORBIT_CONSENSUS_SNAPSHOT_TRAILING;
+    a->snap_bytes = bytes ? bytes : ORBIT_CONSENSUS_SNAPSHOT_BYTES;
 }
 
 void orbit_consensus_fsm_bind(orbit_consensus_fsm_adapter_t *a, struct raft *r)

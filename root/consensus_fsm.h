@@ -20,6 +20,8 @@
  *   length (24), u64 index, then the state machine's bytes.
  * - result routing: a result goes to whoever claims it (consensus.c's
  *   waiting proposal) or to result_free.
+ * - a snapshot policy by bytes as well as entries (see consensus.h): raft
+ *   counts entries only, and ours carry from one to thousands of proposals.
  * - entry framing (below): raft 0.15's log store overflows its buffers on
  *   entries whose length is not a multiple of 8, so entries are framed and
  *   padded on the way in and unframed before apply.
@@ -53,9 +55,17 @@ typedef struct {
     uint64_t applied;
     bool applied_known;
     uint64_t last_index; /* last index given to apply, to check ordering */
+    /* Snapshot policy (orbit_consensus_fsm_set_snapshot_policy). */
+    unsigned snap_threshold, snap_trailing; /* entries (raft's own knobs) */
+    uint64_t snap_bytes;                    /* log bytes that bring one forward */
+    uint64_t snap_index;      /* raft index of the last snapshot taken or loaded */
+    uint64_t log_bytes;       /* bytes of the entries applied since then */
+    uint64_t state_bytes;     /* size of the last snapshot's state */
+    bool snap_forced;         /* raft's threshold lowered to take one now */
     /* Counters. */
     uint64_t n_applied, n_skipped, n_restored, n_restore_skipped;
     uint64_t n_out_of_order, n_bad_snapshots, n_apply_errors;
+    uint64_t n_snapshots_by_bytes;
 } orbit_consensus_fsm_adapter_t;
 
 /* Initialise a for the state machine ops (copied) with context ctx
@@ -70,6 +80,17 @@ void orbit_consensus_fsm_bind(orbit_consensus_fsm_adapter_t *a, struct raft *r);
 /* Route results to claim(arg, index, result) (NULL: none claimed). */
 void orbit_consensus_fsm_set_claim(orbit_consensus_fsm_adapter_t *a, orbit_consensus_claim_fn claim,
                                    void *arg);
+
+/* Snapshots: raft takes one every `threshold` entries (0: the seam's
+ * default) and keeps up to `trailing` entries behind it. The adapter brings a
+ * snapshot forward once the entries applied since the last one hold
+ * max(`bytes`, half the last snapshot's state) bytes (0: the default), and
+ * trims the entries kept behind it to about a quarter of `bytes`. So the log
+ * raft keeps on disk and in memory, and replays on a restart, stays bounded in
+ * bytes whatever the entries carry, while the cost of copying the state stays
+ * at most about twice the bytes logged. Call after bind, before start. */
+void orbit_consensus_fsm_set_snapshot_policy(orbit_consensus_fsm_adapter_t *a, unsigned threshold,
+                                             unsigned trailing, uint64_t bytes);
 
 /* Set raft's timing and snapshot knobs from a cfg-like set of values (0:
  * the seam's defaults) and turn pre-vote on (a server cut off by a

@@ -18,7 +18,8 @@ static const orbit_opt_t opts[] = {
     {"join", NULL, "start with an empty DIR and wait to be added (orbitctl ledger members add)",
      false},
     {"cluster", "NAME", "cluster name; a DIR of another cluster is refused (default orbit)", false},
-    {"snapshot-threshold", "N", "Raft entries between snapshots (default 1024)", false},
+    {"snapshot-threshold", "N", "Raft entries between snapshots (default 16384)", false},
+    {"snapshot-mib", "N", "MiB of Raft log that bring a snapshot forward (default 64)", false},
     {"history-keep", "N", "committed commitments kept for watch (default 100000)", false},
     {"silent-pct", "PCT",
      "shard silence, in % of its interval, before its nodes are "
@@ -66,13 +67,17 @@ int main(int argc, char **argv)
             orbit_cli_die(cli.prog, "--data and --raft go with --peers (or --join)");
         if (peers && join)
             orbit_cli_die(cli.prog, "--join and --peers exclude each other");
-        uint32_t keep;
-        if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, 1024, &lc.snapshot_threshold, err,
+        uint32_t keep, snap_mib;
+        if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD,
+                          &lc.snapshot_threshold, err, sizeof err) ||
+            orbit_cli_u32(v, "snapshot-mib", 1, 1u << 20,
+                          (uint32_t)(ORBIT_CONSENSUS_SNAPSHOT_BYTES >> 20), &snap_mib, err,
                           sizeof err) ||
             orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
             (peers && orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err)))
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;
+        lc.snapshot_bytes = (uint64_t)snap_mib << 20;
         if (!strchr(raft, ':'))
             orbit_cli_die(cli.prog, "--raft wants HOST:PORT");
         lc.id = cfg.id;

@@ -864,6 +864,7 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     cc.peers = cfg->peers;
     cc.n_peers = cfg->n_peers;
     cc.snapshot_threshold = cfg->snapshot_threshold;
+    cc.snapshot_bytes = cfg->snapshot_bytes;
     cc.fsm = &fsm;
     cc.fsm_ctx = rl;
     cc.on_state = on_state;

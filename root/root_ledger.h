@@ -41,6 +41,7 @@ typedef struct {
     size_t n_peers;
     const char *cluster;         /* cluster name stored at first start */
     unsigned snapshot_threshold; /* Raft entries between snapshots (0: default) */
+    uint64_t snapshot_bytes;     /* Raft log bytes between snapshots (0: default) */
     uint64_t history_keep;       /* commitments of history kept (0: 100,000) */
     uint32_t batch_max;          /* proposals per entry (0: 4096) */
     uint32_t queue_max;          /* proposals waiting or in flight (0: 65,536) */

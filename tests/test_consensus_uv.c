@@ -59,6 +59,7 @@ struct cluster {
     node_t nodes[N_NODES];
     orbit_consensus_peer_t peers[3];
     unsigned threshold, trailing;
+    uint64_t snap_bytes;
     /* proposals */
     uint64_t next_seq;
     unsigned ok, failed, bad_result, bad_status, outstanding;
@@ -137,6 +138,7 @@ static int node_start(cluster_t *cl, unsigned i, bool with_peers, char *err, siz
         .n_peers = with_peers ? 3 : 0,
         .snapshot_threshold = cl->threshold,
         .snapshot_trailing = cl->trailing,
+        .snapshot_bytes = cl->snap_bytes,
         .fsm = &tfsm_ops,
         .fsm_ctx = &n->fsm,
         .on_state = on_state,
@@ -287,15 +289,20 @@ static bool none_outstanding(cluster_t *cl, void *arg)
     return cl->outstanding == 0;
 }
 
-static void propose_n(cluster_t *cl, unsigned i, unsigned count)
+static void propose_n_of(cluster_t *cl, unsigned i, unsigned count, size_t len)
 {
     unsigned ok0 = cl->ok, failed0 = cl->failed;
     for (unsigned k = 0; k < count; k++)
-        assert_int_equal(propose_one(cl, i, ENTRY), 0);
+        assert_int_equal(propose_one(cl, i, len), 0);
     assert_true(run_until(cl, none_outstanding, NULL, 60000));
     assert_int_equal(cl->failed, failed0);
     assert_int_equal(cl->bad_result, 0);
     assert_int_equal(cl->ok - ok0, count);
+}
+
+static void propose_n(cluster_t *cl, unsigned i, unsigned count)
+{
+    propose_n_of(cl, i, count, ENTRY);
 }
 
 /* Every running node's state machine equals node `ref`'s. */
@@ -500,6 +507,64 @@ static void test_uv_failover_and_restart(void **state)
     assert_int_equal(st.fsm_restored, 0);
     assert_int_equal(st.fsm_applied, total - count_before); /* only what it lacked */
     assert_int_equal(cl->nodes[l].fsm.reapplied, 0);
+    cluster_free(cl);
+}
+
+/* Propose rounds x per entries of len bytes, one round at a time (raft
+ * judges its snapshot threshold after each batch it applies). */
+static void propose_rounds(cluster_t *cl, unsigned i, unsigned rounds, unsigned per, size_t len)
+{
+    for (unsigned r = 0; r < rounds; r++)
+        propose_n_of(cl, i, per, len);
+}
+
+static bool snapshot_past(cluster_t *cl, void *arg)
+{
+    const unsigned *want = arg; /* {node, index} */
+    orbit_consensus_status_t st;
+    return orbit_consensus_status(cl->nodes[want[0]].c, &st) == 0 && st.snapshot_index > want[1];
+}
+
+/* Snapshots by bytes: with raft's entry threshold at its default (16384),
+ * 600 entries of 500 bytes never reach it, and with the default byte budget
+ * (64 MiB) no snapshot is taken; with a budget of 32 KiB the same load
+ * brings snapshots forward on every replica, the log since the last one
+ * stays within about a budget, and the replicas agree. (A follower that
+ * restarts behind the leader's snapshot catches up by InstallSnapshot:
+ * test_uv_membership_and_transfer.) */
+static void test_uv_snapshot_by_bytes(void **state)
+{
+    orbit_consensus_status_t st;
+    (void)state;
+
+    cluster_t *cl = cluster_new(0, 0);
+    cluster_start3(cl);
+    unsigned l = wait_leader(cl);
+    propose_rounds(cl, l, 20, 30, 500);
+    assert_converged(cl, l);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(orbit_consensus_status(cl->nodes[i].c, &st), 0);
+        assert_int_equal(st.snapshot_index, 0);
+        assert_int_equal(st.snapshots_by_bytes, 0);
+        assert_true(st.log_bytes >= 600 * 500);
+    }
+    cluster_free(cl);
+
+    cl = cluster_new(0, 0);
+    cl->snap_bytes = 32 << 10;
+    cluster_start3(cl);
+    l = wait_leader(cl);
+    propose_rounds(cl, l, 20, 30, 500);
+    assert_converged(cl, l);
+    assert_int_equal(cl->nodes[l].fsm.count, 600);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned want[2] = {i, 400};
+        assert_true(run_until(cl, snapshot_past, want, WAIT_MS));
+        assert_int_equal(orbit_consensus_status(cl->nodes[i].c, &st), 0);
+        /* ~300 KB in rounds of ~15 KB: a snapshot every third round. */
+        assert_true(st.snapshots_by_bytes >= 4);
+        assert_true(st.log_bytes < (32 << 10) + 30 * 512);
+    }
     cluster_free(cl);
 }
 
@@ -759,6 +824,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uv_bootstrap_propose_1000),
         cmocka_unit_test(test_uv_failover_and_restart),
+        cmocka_unit_test(test_uv_snapshot_by_bytes),
         cmocka_unit_test(test_uv_membership_and_transfer),
         cmocka_unit_test(test_uv_config_errors),
     };

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "orbit_bench_frames.h"
+#include "orbit_bench_ledger.h"
 #include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_wire.h"
@@ -58,6 +59,31 @@ static void test_parse_counts(void **state)
             ORBIT_EINVAL);
         assert_non_null(strstr(err, "--proposers"));
     }
+}
+
+static void test_split_root_args(void **state)
+{
+    (void)state;
+    char buf[64], err[128];
+    char *out[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX + 1];
+    assert_int_equal(orbit_bench_ledger_split_args(NULL, buf, sizeof buf, out, err, sizeof err), 0);
+    assert_null(out[0]);
+    assert_int_equal(orbit_bench_ledger_split_args("  --snapshot-threshold  1024 ", buf, sizeof buf,
+                                                   out, err, sizeof err),
+                     0);
+    assert_string_equal(out[0], "--snapshot-threshold");
+    assert_string_equal(out[1], "1024");
+    assert_null(out[2]);
+    assert_int_equal(
+        orbit_bench_ledger_split_args("a b c d e f g h i", buf, sizeof buf, out, err, sizeof err),
+        -1);
+    assert_non_null(strstr(err, "more than 8 words"));
+    char longer[100];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(orbit_bench_ledger_split_args(longer, buf, sizeof buf, out, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "longer than 63"));
 }
 
 static void test_hist_quantiles(void **state)
@@ -245,7 +271,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, frames_setup, frames_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_median_min_max), cmocka_unit_test(test_hist_quantiles),
-        cmocka_unit_test(test_parse_counts),   T(test_frames_layout),
+        cmocka_unit_test(test_parse_counts),   cmocka_unit_test(test_split_root_args),
+        T(test_frames_layout),
         T(test_frames_apply_then_duplicates),  T(test_frames_stamp_replay_is_reboot),
         T(test_frames_bad_arguments),
     };

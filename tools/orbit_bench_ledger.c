@@ -35,12 +35,39 @@ typedef struct {
     orbit_bench_proc_t procs[REPLICAS];
     char raft[REPLICAS][32], listen[REPLICAS][40], data[REPLICAS][300];
     char peers[128], roots[160], bin[4096], dir[256];
+    char extra_buf[256]; /* cfg->root_args, split in place into extra */
+    char *extra[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX + 1];
 } cluster_t;
 
 typedef struct {
     uint64_t applied, ledger;
     unsigned id, leader;
 } status_t;
+
+int orbit_bench_ledger_split_args(const char *args, char *buf, size_t buflen,
+                                  char *out[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX + 1], char *err,
+                                  size_t errlen)
+{
+    size_t n = 0;
+    out[0] = NULL;
+    if (!args)
+        return 0;
+    if (strlen(args) >= buflen) {
+        snprintf(err, errlen, "--root-args is longer than %zu characters", buflen - 1);
+        return -1;
+    }
+    snprintf(buf, buflen, "%s", args);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        if (n == ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX) {
+            snprintf(err, errlen, "--root-args has more than %d words",
+                     ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX);
+            return -1;
+        }
+        out[n++] = w;
+    }
+    out[n] = NULL;
+    return 0;
+}
 
 void orbit_bench_ledger_cfg_default(orbit_bench_ledger_cfg_t *c)
 {
@@ -80,12 +107,16 @@ static int64_t now_us(void)
 
 static int replica_start(cluster_t *cl, int i)
 {
-    char id[8], name[16];
+    char id[12], name[24];
     snprintf(id, sizeof id, "%d", i + 1);
     snprintf(name, sizeof name, "root%d", i + 1);
-    char *argv[] = {cl->bin,       "--id",        id,        "--data",  cl->data[i],
-                    "--raft",      cl->raft[i],   "--peers", cl->peers, "--listen",
-                    cl->listen[i], "--log-level", "warn",    NULL};
+    char *argv[14 + ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX] = {
+        cl->bin,   "--id",   id,        "--data",        cl->data[i], "--raft", cl->raft[i],
+        "--peers", cl->peers, "--listen", cl->listen[i], "--log-level", "warn"};
+    size_t n = 13;
+    for (char **a = cl->extra; *a; a++)
+        argv[n++] = *a;
+    argv[n] = NULL;
     return orbit_bench_proc_start(&cl->procs[i], name, argv, cl->dir);
 }
 
@@ -679,6 +710,9 @@ static int restart(const orbit_bench_ledger_cfg_t *c, cluster_t *cl, orbit_ledge
 
 static int setup(const orbit_bench_ledger_cfg_t *c, cluster_t *cl, orbit_bench_ledger_result_t *r)
 {
+    if (orbit_bench_ledger_split_args(c->root_args, cl->extra_buf, sizeof cl->extra_buf, cl->extra,
+                                      r->error, sizeof r->error))
+        return ORBIT_EINVAL;
     if (orbit_bench_find_binary(c->bindir, "root", "orbit-root", cl->bin, sizeof cl->bin)) {
         snprintf(r->error, sizeof r->error,
                  "orbit-root not found (last tried %.180s); use --bindir", cl->bin);

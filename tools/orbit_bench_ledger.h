@@ -32,7 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ORBIT_BENCH_LEDGER_COUNTS_MAX 8
+#define ORBIT_BENCH_LEDGER_COUNTS_MAX    8
+#define ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX 8
 
 typedef struct {
     uint32_t proposers[ORBIT_BENCH_LEDGER_COUNTS_MAX]; /* default 1, 16, 256 */
@@ -47,6 +48,7 @@ typedef struct {
                                     C: the proposers pipelined over C connections
                                     (orbit_ledger_pipe, one thread each) */
     const char *bindir;          /* NULL: next to this executable */
+    const char *root_args;       /* extra orbit-root flags, space-separated (NULL: none) */
     bool keep_logs;              /* keep the data and logs (path printed) */
     volatile const int *stop;    /* when *stop becomes true, end early (may be NULL) */
 } orbit_bench_ledger_cfg_t;
@@ -79,6 +81,13 @@ typedef struct {
 } orbit_bench_ledger_result_t;
 
 /* Fill c with the defaults above. */
+/* Split args (space-separated words, at most ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX)
+ * into out[] (NULL-terminated), pointing into buf. -1 with a reason in err
+ * when there are too many words or args does not fit buf. */
+int orbit_bench_ledger_split_args(const char *args, char *buf, size_t buflen,
+                                  char *out[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX + 1], char *err,
+                                  size_t errlen);
+
 void orbit_bench_ledger_cfg_default(orbit_bench_ledger_cfg_t *c);
 
 /* Parse "N[,N...]" (each in 1..4096, at most ORBIT_BENCH_LEDGER_COUNTS_MAX)

@@ -61,6 +61,10 @@ static const orbit_opt_t opts[] = {
      false},
     {"fill-timeout-s", "S", "ledger: bound on filling; the count reached is reported (default 600)",
      false},
+    {"root-args", "'ARGS'",
+     "ledger: extra orbit-root flags for every replica, space-separated (e.g. "
+     "'--snapshot-threshold 1024')",
+     false},
     /* sched, check */
     {"schedulers", "N[,N...]",
      "sched: concurrent orbit-sched processes, one run each (default 1,4)", false},
@@ -199,6 +203,7 @@ static int run_ledger(zhashx_t *v, bool json)
     u32(v, "fill-timeout-s", 1, 86400, &c.fill_timeout_s);
     u32(v, "conns", 0, 64, &c.conns);
     c.bindir = orbit_cli_str(v, "bindir");
+    c.root_args = orbit_cli_str(v, "root-args");
     c.keep_logs = orbit_cli_flag(v, "keep-logs");
     orbit_bench_ledger_result_t *r = calloc(1, sizeof *r);
     if (!r)
