@@ -90,7 +90,7 @@
 /* Entries kept behind a snapshot whatever their size (a follower a moment
  * behind catches up from the log rather than by a snapshot). */
 #define ORBIT_CONSENSUS_SNAPSHOT_TRAILING_MIN 64
-#define ORBIT_CONSENSUS_STATE_POLL_MS      50
+#define ORBIT_CONSENSUS_STATE_POLL_MS         50
 
 typedef struct orbit_consensus orbit_consensus_t;
 

@@ -58,10 +58,10 @@ typedef struct {
     /* Snapshot policy (orbit_consensus_fsm_set_snapshot_policy). */
     unsigned snap_threshold, snap_trailing; /* entries (raft's own knobs) */
     uint64_t snap_bytes;                    /* log bytes that bring one forward */
-    uint64_t snap_index;      /* raft index of the last snapshot taken or loaded */
-    uint64_t log_bytes;       /* bytes of the entries applied since then */
-    uint64_t state_bytes;     /* size of the last snapshot's state */
-    bool snap_forced;         /* raft's threshold lowered to take one now */
+    uint64_t snap_index;                    /* raft index of the last snapshot taken or loaded */
+    uint64_t log_bytes;                     /* bytes of the entries applied since then */
+    uint64_t state_bytes;                   /* size of the last snapshot's state */
+    bool snap_forced;                       /* raft's threshold lowered to take one now */
     /* Counters. */
     uint64_t n_applied, n_skipped, n_restored, n_restore_skipped;
     uint64_t n_out_of_order, n_bad_snapshots, n_apply_errors;

@@ -270,10 +270,13 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, frames_setup, frames_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_median_min_max), cmocka_unit_test(test_hist_quantiles),
-        cmocka_unit_test(test_parse_counts),   cmocka_unit_test(test_split_root_args),
+        cmocka_unit_test(test_median_min_max),
+        cmocka_unit_test(test_hist_quantiles),
+        cmocka_unit_test(test_parse_counts),
+        cmocka_unit_test(test_split_root_args),
         T(test_frames_layout),
-        T(test_frames_apply_then_duplicates),  T(test_frames_stamp_replay_is_reboot),
+        T(test_frames_apply_then_duplicates),
+        T(test_frames_stamp_replay_is_reboot),
         T(test_frames_bad_arguments),
     };
 #undef T

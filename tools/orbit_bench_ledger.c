@@ -111,7 +111,7 @@ static int replica_start(cluster_t *cl, int i)
     snprintf(id, sizeof id, "%d", i + 1);
     snprintf(name, sizeof name, "root%d", i + 1);
     char *argv[14 + ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX] = {
-        cl->bin,   "--id",   id,        "--data",        cl->data[i], "--raft", cl->raft[i],
+        cl->bin,   "--id",    id,         "--data",      cl->data[i],   "--raft", cl->raft[i],
         "--peers", cl->peers, "--listen", cl->listen[i], "--log-level", "warn"};
     size_t n = 13;
     for (char **a = cl->extra; *a; a++)
