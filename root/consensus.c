@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <raft/uv.h>
 
 #include "consensus_fsm.h"
+#include "consensus_io.h"
 #include "consensus_tcp.h"
 #include "orbit_err.h"
 #include "orbit_log.h"
@@ -59,7 +61,7 @@ struct orbit_consensus {
     uint64_t snap_bytes;
 
     orbit_consensus_tcp_t transport; /* raft_uv_tcp with TCP_NODELAY */
-    struct raft_io io;
+    orbit_consensus_io_t cio;        /* raft_uv, leader appends after its sends */
     struct raft raft;
     orbit_consensus_fsm_adapter_t fsm;
 
@@ -494,6 +496,7 @@ int orbit_consensus_status(orbit_consensus_t *c, orbit_consensus_status_t *st)
     st->fsm_skipped = c->fsm.n_skipped;
     st->fsm_restored = c->fsm.n_restored;
     st->snapshots_by_bytes = c->fsm.n_snapshots_by_bytes;
+    st->appends_deferred = c->cio.n_deferred;
     st->log_bytes = c->fsm.log_bytes;
     st->fsm_restore_skipped = c->fsm.n_restore_skipped;
     st->state = state_now(c);
@@ -689,7 +692,7 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
  * pid and its id) and the engine depends on no global state. */
 static int engine_random(struct raft_io *io, int min, int max)
 {
-    orbit_consensus_t *c = (orbit_consensus_t *)((char *)io - offsetof(orbit_consensus_t, io));
+    orbit_consensus_t *c = (orbit_consensus_t *)((char *)io - offsetof(orbit_consensus_t, cio.io));
     uint64_t x = c->rng;
 
     if (max <= min)
@@ -699,6 +702,14 @@ static int engine_random(struct raft_io *io, int min, int max)
     x ^= x >> 27;
     c->rng = x;
     return min + (int)((x * 0x2545f4914f6cdd1dull) % (uint64_t)(max - min));
+}
+
+/* consensus_io asks this at each append: the leader's own appends start
+ * once its AppendEntries are sent. */
+static bool defer_append(void *arg)
+{
+    orbit_consensus_t *c = arg;
+    return raft_state(&c->raft) == RAFT_LEADER;
 }
 
 int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit_consensus_t **out,
@@ -733,9 +744,9 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         rv = map_raft(rv);
         goto err_free;
     }
-    rv = raft_uv_init(&c->io, loop, c->data_dir, &c->transport.transport);
+    rv = raft_uv_init(&c->cio.io, loop, c->data_dir, &c->transport.transport);
     if (rv != 0) {
-        orbit_errf(err, errlen, "raft storage in %s: %s", c->data_dir, c->io.errmsg);
+        orbit_errf(err, errlen, "raft storage in %s: %s", c->data_dir, c->cio.io.errmsg);
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_transport;
     }
@@ -743,17 +754,18 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
      * still says struct raft_io version 1, and raft_init refuses an fsm
      * with snapshot_async on a version-1 io. Version 2 adds exactly that
      * one field, so declare what is there. */
-    if (c->io.version < 2 && c->io.async_work != NULL)
-        c->io.version = 2;
-    rv = raft_init(&c->raft, &c->io, &c->fsm.fsm, c->id, c->address);
+    if (c->cio.io.version < 2 && c->cio.io.async_work != NULL)
+        c->cio.io.version = 2;
+    rv = raft_init(&c->raft, &c->cio.io, &c->fsm.fsm, c->id, c->address);
     if (rv != 0) {
         orbit_errf(err, errlen, "raft init: %s", raft_errmsg(&c->raft));
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_io;
     }
     c->raft.data = c;
+    orbit_consensus_io_wrap(&c->cio, loop, defer_append, c);
     c->rng = (uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (c->id * 0x9e3779b97f4a7c15ull)) | 1;
-    c->io.random = engine_random;
+    c->cio.io.random = engine_random;
     orbit_consensus_fsm_bind(&c->fsm, &c->raft);
     orbit_consensus_raft_tune(&c->raft, c->election_ms, c->heartbeat_ms, c->snap_threshold,
                               c->snap_trailing);
@@ -765,7 +777,7 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
     return ORBIT_OK;
 
 err_io:
-    raft_uv_close(&c->io);
+    raft_uv_close(&c->cio.io);
 err_transport:
     orbit_consensus_tcp_release(&c->transport);
 err_free:
@@ -845,7 +857,7 @@ static void engine_closed_cb(struct raft *r)
     orbit_consensus_close_fn cb = c->close_cb;
     void *ctx = c->close_ctx;
 
-    raft_uv_close(&c->io);
+    raft_uv_close(&c->cio.io);
     orbit_consensus_tcp_release(&c->transport);
     while (c->props_head != NULL) {
         prop_t *p = c->props_head;
@@ -863,10 +875,22 @@ static void engine_closed_cb(struct raft *r)
 
 /* The poll timer is closed (one loop turn after orbit_consensus_close, so
  * raft_close never runs inside one of raft's own callbacks). */
+static void io_idle_closed_cb(uv_handle_t *h)
+{
+    orbit_consensus_io_t *d = h->data;
+    orbit_consensus_t *c =
+        (orbit_consensus_t *)(void *)((char *)d - offsetof(orbit_consensus_t, cio));
+    raft_close(&c->raft, engine_closed_cb);
+}
+
+/* Then consensus_io's idle handle, whose queued appends start first. */
 static void poll_close_cb(uv_handle_t *h)
 {
     orbit_consensus_t *c = h->data;
-    raft_close(&c->raft, engine_closed_cb);
+    if (c->cio.wrapped)
+        orbit_consensus_io_close_handle(&c->cio, io_idle_closed_cb);
+    else
+        raft_close(&c->raft, engine_closed_cb);
 }
 
 /* Every entry in the local log is on disk: no append is in flight. */

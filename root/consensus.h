@@ -253,6 +253,7 @@ typedef struct {
     uint64_t fsm_restore_skipped; /* snapshots older than the state, skipped */
     uint64_t snapshots_by_bytes;  /* snapshots brought forward by log bytes */
     uint64_t log_bytes;           /* bytes of entries applied since the last one */
+    uint64_t appends_deferred;    /* leader appends started after their sends */
 } orbit_consensus_status_t;
 
 /* Create a replica on loop: copies cfg (strings, peers and the fsm table;

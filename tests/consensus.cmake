@@ -1,6 +1,7 @@
 # consensus: the Raft seam. Unit tests on raft's deterministic in-memory
 # fixture; three replicas over TCP on loopback in one process.
 orbit_unit_test(test_consensus_fixture orbit_consensus)
+orbit_unit_test(test_consensus_io orbit_consensus)
 
 add_executable(test_consensus_uv test_consensus_uv.c)
 target_link_libraries(test_consensus_uv PRIVATE PkgConfig::CMOCKA orbit_consensus)

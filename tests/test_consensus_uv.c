@@ -392,6 +392,8 @@ static void test_uv_bootstrap_propose_1000(void **state)
     assert_true(st.commit_index >= cl->nodes[l].fsm.applied);
     assert_int_equal(st.fsm_applied, 1000);
     assert_int_equal(st.fsm_skipped, 0);
+    /* The leader's own appends started after its AppendEntries went out. */
+    assert_true(st.appends_deferred >= 1);
     uint64_t term = st.term;
     assert_true(cl->nodes[l].is_leader);
     for (unsigned i = 0; i < 3; i++) {
@@ -402,6 +404,8 @@ static void test_uv_bootstrap_propose_1000(void **state)
         assert_true(cl->nodes[i].state_calls >= 1);
         assert_int_equal(cl->nodes[i].leader_id, cl->nodes[l].id);
         assert_int_equal(cl->nodes[i].term, term);
+        if (i != l)
+            assert_int_equal(st.appends_deferred, 0); /* followers append at once */
     }
     cluster_free(cl);
 }

@@ -1,0 +1,124 @@
+/* consensus_io: the leader's own append started after its AppendEntries
+ * (see consensus_io.h). */
+#include "consensus_io.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+
+struct orbit_consensus_io_pending {
+    struct raft_io_append *req;
+    const struct raft_entry *entries;
+    unsigned n;
+    raft_io_append_cb cb;
+    orbit_consensus_io_pending_t *next;
+};
+
+/* d->io is the first member, so raft's io pointer is d. */
+static orbit_consensus_io_t *io_of(struct raft_io *io)
+{
+    return (orbit_consensus_io_t *)(void *)((char *)io - offsetof(orbit_consensus_io_t, io));
+}
+
+static void start_one(orbit_consensus_io_t *d, orbit_consensus_io_pending_t *p)
+{
+    int rv = d->append(&d->io, p->req, p->entries, p->n, p->cb);
+    d->n_deferred++;
+    if (rv != 0) {
+        /* raft already took the append as started: complete it with the
+         * backend's error, as an asynchronous failure would. */
+        d->n_failed++;
+        p->cb(p->req, rv);
+    }
+    free(p);
+}
+
+void orbit_consensus_io_flush(orbit_consensus_io_t *d)
+{
+    while (d->head != NULL) {
+        orbit_consensus_io_pending_t *p = d->head;
+        d->head = p->next;
+        if (d->head == NULL)
+            d->tail = NULL;
+        start_one(d, p);
+    }
+    if (d->wrapped)
+        uv_idle_stop(&d->idle);
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    orbit_consensus_io_flush(h->data);
+}
+
+static int io_append(struct raft_io *io, struct raft_io_append *req,
+                     const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    orbit_consensus_io_t *d = io_of(io);
+    bool queue = d->wrapped && d->defer != NULL && d->defer(d->defer_arg);
+    orbit_consensus_io_pending_t *p = queue ? malloc(sizeof *p) : NULL;
+    if (p == NULL) {
+        /* Not deferred (or no memory to queue it): keep the order. */
+        orbit_consensus_io_flush(d);
+        return d->append(io, req, entries, n, cb);
+    }
+    p->req = req;
+    p->entries = entries;
+    p->n = n;
+    p->cb = cb;
+    p->next = NULL;
+    if (d->tail != NULL)
+        d->tail->next = p;
+    else
+        d->head = p;
+    d->tail = p;
+    uv_idle_start(&d->idle, idle_cb);
+    return 0;
+}
+
+static int io_truncate(struct raft_io *io, raft_index index)
+{
+    orbit_consensus_io_t *d = io_of(io);
+    orbit_consensus_io_flush(d);
+    return d->truncate(io, index);
+}
+
+static int io_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                           const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    orbit_consensus_io_t *d = io_of(io);
+    orbit_consensus_io_flush(d);
+    return d->snapshot_put(io, trailing, req, snapshot, cb);
+}
+
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    orbit_consensus_io_t *d = io_of(io);
+    orbit_consensus_io_flush(d);
+    d->close(io, cb);
+}
+
+void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
+                             orbit_consensus_io_defer_fn defer, void *arg)
+{
+    d->append = d->io.append;
+    d->truncate = d->io.truncate;
+    d->snapshot_put = d->io.snapshot_put;
+    d->close = d->io.close;
+    d->io.append = io_append;
+    d->io.truncate = io_truncate;
+    d->io.snapshot_put = io_snapshot_put;
+    d->io.close = io_close;
+    d->defer = defer;
+    d->defer_arg = arg;
+    d->head = d->tail = NULL;
+    uv_idle_init(loop, &d->idle); /* cannot fail */
+    d->idle.data = d;
+    d->wrapped = true;
+}
+
+void orbit_consensus_io_close_handle(orbit_consensus_io_t *d, uv_close_cb cb)
+{
+    orbit_consensus_io_flush(d);
+    d->wrapped = false;
+    uv_close((uv_handle_t *)&d->idle, cb);
+}
