@@ -132,8 +132,9 @@ typedef struct {
     int (*apply)(void *ctx, uint64_t index, const void *buf, size_t len, void **result);
 
     /* Serialise the whole state, whose last applied raft index is `index`,
-     * into *buf (allocated with malloc; ownership passes to the seam, which
-     * frees it after raft has stored the snapshot) and *len. Called on the
+     * into *buf (ownership passes to the seam, which releases it with
+     * snapshot_free, or free() without one, after raft has stored the
+     * snapshot; raft only reads it) and *len. Called on the
      * loop thread, so it should be quick (a compact LMDB copy of a small
      * ledger); return ORBIT_EAGAIN to skip this round (raft retries after
      * more entries). Other non-zero returns also skip, and are logged. */
@@ -165,6 +166,10 @@ typedef struct {
 
     /* Optional: release a result that no done callback received. */
     void (*result_free)(void *ctx, void *result);
+
+    /* Optional: release a buffer made by snapshot or snapshot_async (NULL:
+     * they are malloc'd and released with free()). */
+    void (*snapshot_free)(void *ctx, void *buf, size_t len);
 } orbit_consensus_fsm_t;
 
 /* One member of the initial cluster. */

@@ -175,6 +175,16 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
+static void state_free(orbit_consensus_fsm_adapter_t *a, void *data, size_t len)
+{
+    if (data == NULL)
+        return;
+    if (a->ops.snapshot_free != NULL)
+        a->ops.snapshot_free(a->ctx, data, len);
+    else
+        free(data);
+}
+
 /* fsm version 2: bufs[0] is our envelope header, bufs[1] the state
  * machine's bytes; both are released in fsm_snapshot_finalize once raft has
  * stored them (or failed to). */
@@ -195,7 +205,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
         if (rv != ORBIT_EAGAIN)
             orbit_warn("consensus: snapshot at %llu failed: %s", (unsigned long long)index,
                        orbit_strerror(rv));
-        free(data);
+        state_free(a, data, len);
         return RAFT_BUSY; /* transient for raft: it retries later */
     }
     b = calloc(2, sizeof *b);
@@ -203,7 +213,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     if (b == NULL || hdr == NULL) {
         free(b);
         free(hdr);
-        free(data);
+        state_free(a, data, len);
         return RAFT_NOMEM;
     }
     memcpy(hdr, ORBIT_CONSENSUS_SNAP_MAGIC, 8);
@@ -258,7 +268,7 @@ static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], 
         return RAFT_INVALID;
     int rv = a->ops.snapshot_async(a->ctx, &data, &len);
     if (rv != 0) {
-        free(data);
+        state_free(a, data, len);
         return RAFT_BUSY;
     }
     (*bufs)[1].base = data;
@@ -272,8 +282,12 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
     if (*bufs != NULL && *n_bufs == 2 && (*bufs)[1].base != NULL)
         a->state_bytes = (*bufs)[1].len;
     if (*bufs != NULL) {
+        /* bufs[0] is our envelope header, bufs[1] the state's bytes. */
         for (unsigned i = 0; i < *n_bufs; i++)
-            free((*bufs)[i].base);
+            if (i == 1)
+                state_free(a, (*bufs)[i].base, (*bufs)[i].len);
+            else
+                free((*bufs)[i].base);
         free(*bufs);
     }
     *bufs = NULL;

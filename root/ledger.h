@@ -453,13 +453,18 @@ int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN]);
  * Errors: ORBIT_EINVAL, ORBIT_EIO. */
 int orbit_ledger_snapshot(orbit_ledger_t *l, int fd, uint64_t *applied_index);
 
-/* The same into a malloc'd buffer (*buf, *len; free with free()).
+/* A copy of the environment in memory (*buf, *len: a read-only mapping of
+ * an anonymous memory file; release with orbit_ledger_snapshot_free).
+ * compact: a compact copy (free pages left out, pages renumbered: smaller,
+ * about twice the CPU); otherwise the data file as it is, up to its last
+ * used page. Both are valid LMDB files for restore.
  * With applied_index NULL this may run on another thread than the one
  * applying (a read transaction: the copy holds whatever was committed when
  * it began), but not concurrently with restore or close.
- * Errors: those of orbit_ledger_snapshot, ORBIT_ENOMEM. */
-int orbit_ledger_snapshot_buf(orbit_ledger_t *l, uint8_t **buf, size_t *len,
+ * Errors: ORBIT_EINVAL, ORBIT_EIO, ORBIT_ENOMEM. */
+int orbit_ledger_snapshot_buf(orbit_ledger_t *l, bool compact, uint8_t **buf, size_t *len,
                               uint64_t *applied_index);
+void orbit_ledger_snapshot_free(uint8_t *buf, size_t len);
 
 /* Replace the whole state with the snapshot read from fd (to its end): the
  * snapshot is written next to the environment, checked (an LMDB file of

@@ -112,20 +112,28 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len)
     (void)index;
     orbit_root_ledger_t *rl = ctx;
     uint8_t *b = NULL;
-    int rc = orbit_ledger_snapshot_buf(rl->ledger, &b, len, NULL);
+    int rc = orbit_ledger_snapshot_buf(rl->ledger, false, &b, len, NULL);
     *buf = b;
     return rc;
 }
 
-/* raft's worker thread: a compact copy through an LMDB read transaction,
- * concurrent with apply on the loop; the copy carries its applied index. */
+/* raft's worker thread: a copy of the data file through an LMDB read
+ * transaction, concurrent with apply on the loop; the copy carries its
+ * applied index. Not compacted: the ledger mostly grows, so a compact copy
+ * saves little and costs twice the CPU. */
 static int fsm_snapshot_async(void *ctx, void **buf, size_t *len)
 {
     orbit_root_ledger_t *rl = ctx;
     uint8_t *b = NULL;
-    int rc = orbit_ledger_snapshot_buf(rl->ledger, &b, len, NULL);
+    int rc = orbit_ledger_snapshot_buf(rl->ledger, false, &b, len, NULL);
     *buf = b;
     return rc;
+}
+
+static void fsm_snapshot_free(void *ctx, void *buf, size_t len)
+{
+    (void)ctx;
+    orbit_ledger_snapshot_free(buf, len);
 }
 
 static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
@@ -136,6 +144,10 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
     int rc = orbit_ledger_restore_buf(rl->ledger, buf, len, err, sizeof err);
     if (rc != ORBIT_OK)
         orbit_error("ledger: cannot restore a snapshot: %s", err);
+    else
+        orbit_info("ledger: restored a snapshot of %.1f MiB, applied index %llu",
+                   (double)len / 1048576.0,
+                   (unsigned long long)orbit_ledger_applied_index(rl->ledger));
     return rc;
 }
 
@@ -148,6 +160,7 @@ static uint64_t fsm_applied(void *ctx)
 static const orbit_consensus_fsm_t fsm = {.apply = fsm_apply,
                                           .snapshot = fsm_snapshot,
                                           .snapshot_async = fsm_snapshot_async,
+                                          .snapshot_free = fsm_snapshot_free,
                                           .restore = fsm_restore,
                                           .applied_index = fsm_applied,
                                           .result_free = fsm_result_free};
@@ -432,7 +445,7 @@ static void answer_snapshot(orbit_root_ledger_t *rl, const asker_t *w)
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (orbit_ledger_snapshot_buf(rl->ledger, &buf, &len, NULL) == ORBIT_OK) {
+    if (orbit_ledger_snapshot_buf(rl->ledger, true, &buf, &len, NULL) == ORBIT_OK) {
         rep.has_snapshot = rep.has_snapshot_ledger_index = true;
         rep.snapshot.data = buf;
         rep.snapshot.len = len;
@@ -441,7 +454,7 @@ static void answer_snapshot(orbit_root_ledger_t *rl, const asker_t *w)
         rep.error = "cannot copy the ledger";
     }
     send_reply(rl, w, &rep);
-    free(buf);
+    orbit_ledger_snapshot_free(buf, len);
 }
 
 static void on_snapshot_barrier(void *ctx, int status)

@@ -19,13 +19,16 @@
 #   compaction - history beyond --history-keep is compacted: a watch from the
 #                start answers Compacted and resumes after it, gap-free.
 #   members    - replace a replica online: a fourth joins empty, is added and
-#                promoted to voter, catches up; the third is removed; the
+#                promoted to voter, catches up (by a snapshot: the log is
+#                compacted every 16 entries); the third is removed; the
 #                cluster keeps committing throughout.
 source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 LOAD=$BIN/tests/ledger_load
 EXTRA=()
 [ "$SCENARIO" = compaction ] && EXTRA=(--snapshot-threshold 64 --history-keep 50)
+# members: the joining replica finds the log compacted and installs a snapshot.
+[ "$SCENARIO" = members ] && EXTRA=(--snapshot-threshold 16)
 ledger_cluster "${EXTRA[@]}"
 
 status_json() { ctl --json ledger status 2>/dev/null; }
@@ -203,6 +206,7 @@ members)
         "$LOAD" "${LISTEN[4]}" verify "$WORK/before.txt" && "$LOAD" "${LISTEN[4]}" verify "$WORK/after.txt"
     }
     wait_for 10 "the new replica holds every placement" replica4_has_all >/dev/null || exit 1
+    grep -q "restored a snapshot" "$WORK/root4.log" || fail "the new replica did not install a snapshot"
     echo "PASS members (4 joined and voted, 3 removed, 80 placements on the new replica)"
     ;;
 *) fail "unknown scenario $SCENARIO" ;;

@@ -1925,9 +1925,9 @@ static void test_node_index(void **state)
     uint8_t *snap = NULL;
     size_t len = 0;
     char err[128];
-    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &snap, &len, NULL), ORBIT_OK);
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, false, &snap, &len, NULL), ORBIT_OK);
     assert_int_equal(orbit_ledger_restore_buf(g->l, snap, len, err, sizeof err), ORBIT_OK);
-    free(snap);
+    orbit_ledger_snapshot_free(snap, len);
     assert_int_equal(orbit_ledger_hash(g->l, h2), ORBIT_OK);
     ASSERT_SAME_HASH(h1, h2);
     node_list(g, "n2", list, sizeof list);
@@ -2094,7 +2094,7 @@ static void test_snapshot_restore(void **state)
     /* through a buffer */
     uint8_t *buf = NULL;
     size_t len = 0;
-    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &buf, &len, &applied), ORBIT_OK);
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, true, &buf, &len, &applied), ORBIT_OK);
     assert_true(len > 0);
     fx_t *h = fx_new();
     assert_int_equal(orbit_ledger_restore_buf(h->l, buf, len, err, sizeof err), ORBIT_OK);
@@ -2118,12 +2118,12 @@ static void test_snapshot_restore(void **state)
     /* a snapshot without a cluster id keeps ours */
     fx_t *plain = fx_new();
     COMMITTED(run(plain, PLACE("x", "n", 1)));
-    free(buf);
-    assert_int_equal(orbit_ledger_snapshot_buf(plain->l, &buf, &len, NULL), ORBIT_OK);
+    orbit_ledger_snapshot_free(buf, len);
+    assert_int_equal(orbit_ledger_snapshot_buf(plain->l, false, &buf, &len, NULL), ORBIT_OK);
     assert_int_equal(orbit_ledger_restore_buf(o->l, buf, len, err, sizeof err), ORBIT_OK);
     assert_string_equal(orbit_ledger_cluster_id(o->l), "other");
     assert_int_equal(orbit_ledger_get_placement(o->l, "x", &p), ORBIT_OK);
-    free(buf);
+    orbit_ledger_snapshot_free(buf, len);
     fx_destroy(g);
     fx_destroy(h);
     fx_destroy(o);
@@ -2288,9 +2288,9 @@ static void test_tables_many_entries(void **state)
     uint8_t *snap = NULL;
     size_t len = 0;
     char err[256];
-    assert_int_equal(orbit_ledger_snapshot_buf(f->l, &snap, &len, NULL), ORBIT_OK);
+    assert_int_equal(orbit_ledger_snapshot_buf(f->l, true, &snap, &len, NULL), ORBIT_OK);
     assert_int_equal(orbit_ledger_restore_buf(g->l, snap, len, err, sizeof err), ORBIT_OK);
-    free(snap);
+    orbit_ledger_snapshot_free(snap, len);
     g->raft = f->raft;
     g->req = f->req; /* the same ids from here on */
     g->time_ms = f->time_ms;

@@ -900,7 +900,7 @@ static void test_snapshot_equals_replay(void **state)
     assert_int_equal(top, NSCRIPT);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
-    OK(orbit_ledger_snapshot_buf(l, &snap, &snap_len, NULL));
+    OK(orbit_ledger_snapshot_buf(l, true, &snap, &snap_len, NULL));
 
     /* one by one */
     orbit_sched_view_t *a = orbit_sched_view_new();
@@ -980,7 +980,7 @@ static void test_snapshot_equals_replay(void **state)
 
     orbit_sched_view_destroy(&a);
     orbit_sched_view_destroy(&b);
-    free(snap);
+    orbit_ledger_snapshot_free(snap, snap_len);
     orbit_ledger_close(&l);
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }

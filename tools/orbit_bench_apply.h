@@ -59,11 +59,13 @@ typedef struct {
     double steady_per_s, steady_us; /* after warmup; 0 when the run did not get there */
     orbit_bench_apply_window_t windows[ORBIT_BENCH_APPLY_WINDOWS_MAX];
     size_t nwindows;
-    uint64_t ledger_index;  /* at the end */
-    uint64_t dedup_entries; /* at the end */
-    uint64_t data_bytes;    /* size of data.mdb at the end */
-    double entry_bytes;     /* mean packed entry size */
-    char error[256];        /* empty on success */
+    uint64_t ledger_index;   /* at the end */
+    uint64_t dedup_entries;  /* at the end */
+    uint64_t data_bytes;     /* size of data.mdb at the end */
+    double entry_bytes;      /* mean packed entry size */
+    uint64_t snapshot_bytes; /* a Raft snapshot's copy of the final state */
+    double snapshot_ms;      /* wall time to make it */
+    char error[256];         /* empty on success */
 } orbit_bench_apply_result_t;
 
 /* Fill c with the defaults above. */
