@@ -750,6 +750,12 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         rv = rv == RAFT_NOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
         goto err_transport;
     }
+    /* Snapshots are stored as they are, not LZ4-compressed: compression cost
+     * every replica CPU and a second buffer the size of the state at every
+     * snapshot (with it off, 256 pipelined proposers did ~4 % more
+     * commitments/s over 20 s runs here), and a restart reads them back
+     * without decompressing. The disk holds the state's size instead. */
+    raft_uv_set_snapshot_compression(&c->cio.io, false);
     /* raft 0.15's libuv backend implements async_work (a uv_queue_work) but
      * still says struct raft_io version 1, and raft_init refuses an fsm
      * with snapshot_async on a version-1 io. Version 2 adds exactly that
