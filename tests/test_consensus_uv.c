@@ -30,10 +30,13 @@
 #include "orbit_err.h"
 #include "orbit_log.h"
 
-#define N_NODES           4
-#define ENTRY             61 /* not a multiple of 8: exercises the entry framing */
-#define WAIT_MS           20000
-#define FAILOVER_LIMIT_MS 3000
+#define N_NODES 4
+#define ENTRY   61 /* not a multiple of 8: exercises the entry framing */
+#define WAIT_MS 20000
+/* Liveness, not the 1.5 s target (orbit-bench ledger measures that): the
+ * three replicas share one loop here, under ASan, beside other tests on two
+ * cores; one election in many rounds took 3,073 ms in such a run. */
+#define FAILOVER_LIMIT_MS 4500
 
 typedef struct cluster cluster_t;
 
