@@ -519,6 +519,36 @@ static void test_conflict_backoff(void **state)
     commit_all(f, 1004);
 }
 
+/* What the planner remembers per capsule (a conflict count, a backoff) is
+ * kept while the capsule is wanted and dropped once its module no longer
+ * wants it: a stopped mission leaves nothing behind. */
+static void test_forget_gone(void **state)
+{
+    fx_t *f = *state;
+    alive(f->v, "n1", 8000, 64 * GIB, 0);
+    module(f->v, "m", "web", 1, 1000, GIB, 0, 0, false, NULL);
+    for (int i = 0; i < 5; i++) {
+        orbit_sched_plan_polled(f->p);
+        assert_int_equal(round_at(f, i), 1);
+        conflict_act(f, 0, "quota_available", "x", i);
+    }
+    OK(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL));
+    assert_int_equal(stats(f).remembered, 2); /* its conflicts, its backoff */
+    /* A sweep while the capsule is still wanted keeps both. */
+    assert_int_equal(round_at(f, 15000), 1);
+    conflict_act(f, 0, "quota_available", "x", 15000);
+    assert_int_equal(stats(f).forgotten, 0);
+    OK(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL));
+    /* Scaled to nothing: the next sweep drops them. */
+    module(f->v, "m", "web", 0, 1000, GIB, 0, 0, false, NULL);
+    assert_int_equal(round_at(f, 20000), 0);
+    assert_int_equal(stats(f).forgotten, 0); /* within sweep_ms of the last */
+    assert_int_equal(round_at(f, 25000), 0);
+    assert_int_equal(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL), ORBIT_ENOTFOUND);
+    assert_int_equal(stats(f).forgotten, 2);
+    assert_int_equal(stats(f).remembered, 0);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -555,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_priority, setup_window1, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget_gone, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

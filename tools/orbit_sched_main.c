@@ -172,6 +172,8 @@ static json_t *stats_json(sched_t *s)
         (json_int_t)p.rounds, "uptime_ms", (json_int_t)(zclock_mono() - s->started_ms));
     if (!j)
         return NULL;
+    json_object_set_new(j, "remembered", json_integer((json_int_t)p.remembered));
+    json_object_set_new(j, "forgotten", json_integer((json_int_t)p.forgotten));
     json_object_set_new(j, "view",
                         json_pack("{sI sI sI sI sI sI sI sI}", "index", (json_int_t)vi, "lag",
                                   (json_int_t)(p.max_index > vi ? p.max_index - vi : 0),

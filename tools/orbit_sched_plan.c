@@ -43,6 +43,7 @@ void orbit_sched_plan_cfg_default(orbit_sched_plan_cfg_t *c)
     c->backoff_max_ms = 60000;
     c->backoff_reset_ms = 60000;
     c->bind_repair_ms = 5000;
+    c->sweep_ms = 10000;
 }
 
 typedef struct {
@@ -69,6 +70,7 @@ struct orbit_sched_plan {
     zhashx_t *selfbound; /* "c:"/"g:" key -> 1: identity bound to itself already */
     zhashx_t *unbound;   /* capsule -> int64_t first seen without identity */
     uint64_t gen;
+    int64_t last_sweep;
     bool more;
     orbit_sched_plan_stats_t st;
     orbit_ratelimit_t rl;
@@ -1157,9 +1159,72 @@ static int cmp_mod(const void *a, const void *b)
     return c ? c : strcmp(x->module, y->module);
 }
 
+/* ------------------------------------------------------------ sweeping */
+
+/* Whether id (a capsule "mission/module/i", or with gang a gang
+ * "mission/module") is still something to act on: a placement of it stands,
+ * or its module exists and (for a capsule) wants index i. */
+static bool still_wanted(const orbit_sched_view_t *v, const char *id, bool gang)
+{
+    orbit_sched_placement_t pl;
+    if (!gang && orbit_sched_view_placement(v, id, &pl) == ORBIT_OK)
+        return true;
+    char mission[ORBIT_SCHED_ID_MAX];
+    if (snprintf(mission, sizeof mission, "%s", id) >= (int)sizeof mission)
+        return false;
+    char *cut = gang ? NULL : strrchr(mission, '/');
+    if (cut)
+        *cut = '\0'; /* mission/module */
+    char *module = strrchr(mission, '/');
+    if (!module)
+        return false;
+    *module++ = '\0';
+    orbit_sched_module_t m;
+    if (orbit_sched_view_module(v, mission, module, &m) != ORBIT_OK || !m.spec)
+        return false;
+    if (gang)
+        return true;
+    uint32_t i, count = m.spec->has_count ? m.spec->count : 0;
+    return orbit_sched_capsule_index(id, mission, module, &i) == ORBIT_OK && i < count;
+}
+
+/* Drop the records of h (keys "c:<capsule>"/"g:<gang>", or bare capsule ids
+ * with bare) whose capsule or gang is gone and has nothing in flight. */
+static void sweep_map(orbit_sched_plan_t *p, const orbit_sched_view_t *v, zhashx_t *h, bool bare)
+{
+    zlistx_t *keys = zhashx_keys(h);
+    if (!keys)
+        return; /* out of memory: the next sweep */
+    for (const char *k = zlistx_first(keys); k; k = zlistx_next(keys)) {
+        char kind = bare ? 'c' : k[0];
+        const char *id = bare ? k : k + 2;
+        if ((kind != 'c' && kind != 'g') || (!bare && k[1] != ':') || busy_key(p, kind, id) ||
+            still_wanted(v, id, kind == 'g'))
+            continue;
+        zhashx_delete(h, k);
+        p->st.forgotten++;
+    }
+    zlistx_destroy(&keys);
+}
+
+/* Backoffs, conflict counts, own identities and missing binds are kept per
+ * capsule or gang; a mission stopped or scaled down would otherwise leave
+ * them behind for as long as the scheduler runs. */
+static void sweep(orbit_sched_plan_t *p, const orbit_sched_view_t *v)
+{
+    sweep_map(p, v, p->backoff, false);
+    sweep_map(p, v, p->conflicts, false);
+    sweep_map(p, v, p->selfbound, false);
+    sweep_map(p, v, p->unbound, true);
+}
+
 int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, int64_t now_ms,
                            orbit_sched_emit_fn emitfn, void *arg)
 {
+    if (p->cfg.sweep_ms > 0 && now_ms - p->last_sweep >= p->cfg.sweep_ms) {
+        p->last_sweep = now_ms;
+        sweep(p, v);
+    }
     round_t r;
     memset(&r, 0, sizeof r);
     r.p = p;
@@ -1366,4 +1431,6 @@ int orbit_sched_plan_backoff(const orbit_sched_plan_t *p, const char *key, int64
 void orbit_sched_plan_stats(const orbit_sched_plan_t *p, orbit_sched_plan_stats_t *out)
 {
     *out = p->st;
+    out->remembered = zhashx_size(p->backoff) + zhashx_size(p->conflicts) +
+                      zhashx_size(p->selfbound) + zhashx_size(p->unbound);
 }

@@ -138,6 +138,8 @@ typedef struct {
     int64_t backoff_max_ms;   /* 60000 */
     int64_t backoff_reset_ms; /* 60000: RUNNING this long forgets the failures */
     int64_t bind_repair_ms;   /* 5000 */
+    int64_t sweep_ms;         /* 10000: how often per-capsule memory of capsules, gangs
+                                 and placements that are gone is dropped */
 } orbit_sched_plan_cfg_t;
 
 void orbit_sched_plan_cfg_default(orbit_sched_plan_cfg_t *c);
@@ -162,6 +164,9 @@ typedef struct {
     uint64_t invalid;     /* INVALID outcomes */
     uint64_t errors;      /* proposals without an outcome (timeout, transport) */
     uint64_t max_index;   /* highest ledger index of this scheduler's commits */
+    uint64_t remembered;  /* capsules and gangs with a backoff, conflict count, own identity
+                             or missing bind on record */
+    uint64_t forgotten;   /* such records dropped: their capsule or gang is gone */
     uint64_t in_flight;
     orbit_sched_pick_stats_t pick;
 } orbit_sched_plan_stats_t;
