@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ledger_check.h"
+#include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "ledger_store.h"
 #include "orbit_err.h"
@@ -34,6 +35,7 @@ struct orbit_ledger {
     orbit_ledger_buf_t keys_sorted; /* keys_commit's scratch: pointers, then copies */
     orbit_ledger_buf_t packed;      /* proposal / outcome packing */
     orbit_arena_t *arena;           /* the entry being applied, decoded */
+    orbit_ledger_nodes_t *nodes;    /* node -> capsules; NULL until first needed */
     /* Cache of the committed meta (updated after each commit). */
     uint64_t applied;
     uint64_t index;
@@ -266,6 +268,7 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
 {
     orbit_ledger_tx_t tx = {0};
     l->hash_valid = false;
+    orbit_ledger_nodes_destroy(&l->nodes); /* of the state before, if any */
     int mrc = mdb_env_create(&l->env);
     if (mrc) {
         l->env = NULL;
@@ -373,6 +376,7 @@ void orbit_ledger_close(orbit_ledger_t **lp)
     orbit_ledger_buf_free(&l->keys_sorted);
     orbit_ledger_buf_free(&l->packed);
     orbit_arena_destroy(&l->arena);
+    orbit_ledger_nodes_destroy(&l->nodes);
     free(l->dir);
     free(l);
     *lp = NULL;
@@ -525,6 +529,38 @@ static int quota_or_empty(orbit_ledger_tx_t *tx, const char *principal, orbit_le
     return rc;
 }
 
+/* A placement of capsule on node made (add) or removed by the entry being
+ * applied: staged in the node index, if there is one yet (the names are
+ * copied into the entry's arena, which lives until the commit). */
+static int nodes_note(orbit_ledger_t *l, bool add, const char *node, const char *capsule)
+{
+    if (!l->nodes)
+        return ORBIT_OK;
+    const char *n = orbit_arena_strdup(l->arena, node);
+    const char *c = orbit_arena_strdup(l->arena, capsule);
+    return n && c ? orbit_ledger_nodes_stage(l->nodes, add, n, c) : ORBIT_ENOMEM;
+}
+
+static int nodes_add_one(void *ctx, const orbit_ledger_placement_t *p)
+{
+    return orbit_ledger_nodes_set(ctx, true, p->node, p->capsule);
+}
+
+/* Build the node index from the placements, read in tx. */
+static int nodes_build(orbit_ledger_t *l, orbit_ledger_tx_t *tx)
+{
+    if (l->nodes)
+        return ORBIT_OK;
+    orbit_ledger_nodes_t *n = orbit_ledger_nodes_new();
+    if (!n)
+        return ORBIT_ENOMEM;
+    int rc = orbit_ledger_store_placement_each(tx, nodes_add_one, n);
+    if (rc)
+        orbit_ledger_nodes_destroy(&n);
+    l->nodes = n;
+    return rc;
+}
+
 /* Remove placement p (already read) from its node and principal. */
 static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)
 {
@@ -551,7 +587,7 @@ static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_
     if (!rc)
         rc = orbit_ledger_store_del_placement(tx, p->capsule);
     if (!rc)
-        rc = orbit_ledger_store_node_capsule_del(tx, p->node, p->capsule);
+        rc = nodes_note(l, false, p->node, p->capsule);
     if (!rc)
         rc = key_add_name(l, "placement/", p->capsule);
     if (!rc)
@@ -609,7 +645,7 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
     n.placements++;
     rc = orbit_ledger_store_put_placement(c->tx, &p);
     if (!rc)
-        rc = orbit_ledger_store_node_capsule_add(c->tx, m->node, m->capsule);
+        rc = nodes_note(c->l, true, m->node, m->capsule);
     if (!rc)
         rc = orbit_ledger_store_put_node(c->tx, m->node, &n);
     if (!rc && charged)
@@ -728,7 +764,7 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
         p.index = c->index;
         rc = orbit_ledger_store_put_placement(c->tx, &p);
         if (!rc)
-            rc = orbit_ledger_store_node_capsule_add(c->tx, m->node, m->capsule);
+            rc = nodes_note(c->l, true, m->node, m->capsule);
         if (!rc)
             rc = key_add_name(c->l, "placement/", m->capsule);
     }
@@ -1500,7 +1536,9 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     l->index = r.index;
     l->time_ms = time_ms;
     memcpy(l->chain, r.chain, sizeof r.chain);
-    orbit_arena_reset(l->arena); /* e */
+    if (l->nodes && orbit_ledger_nodes_commit(l->nodes) != ORBIT_OK)
+        orbit_ledger_nodes_destroy(&l->nodes); /* incomplete: built again when needed */
+    orbit_arena_reset(l->arena);               /* e, and the names staged in the node index */
     free(raw);
     *outcomes = nouts ? outs : NULL;
     *n = nouts;
@@ -1509,6 +1547,8 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     return ORBIT_OK;
 fail:
     tx_abort(&tx);
+    if (l->nodes)
+        orbit_ledger_nodes_discard(l->nodes);
     free(raw);
     orbit_arena_reset(l->arena); /* e */
     orbit_ledger_outcomes_free(outs, nouts);
@@ -1701,7 +1741,8 @@ static int node_capsule_json(void *ctx, const char *capsule)
 }
 
 /* The object named key as JSON (j), read in tx. */
-static int object_json(orbit_ledger_tx_t *tx, const char *kind, const char *name, json_t **j)
+static int object_json(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const char *kind, const char *name,
+                       json_t **j)
 {
     int rc;
     *j = NULL;
@@ -1742,7 +1783,14 @@ static int object_json(orbit_ledger_tx_t *tx, const char *kind, const char *name
             return rc;
         if (!nc.list)
             return ORBIT_ENOMEM;
-        if ((rc = orbit_ledger_store_node_capsule_each(tx, name, node_capsule_json, &nc))) {
+        zlistx_t *caps = NULL;
+        rc = nodes_build(l, tx);
+        if (!rc && !(caps = orbit_ledger_nodes_list(l->nodes, name)))
+            rc = ORBIT_ENOMEM;
+        for (const char *c = caps ? zlistx_first(caps) : NULL; c && !rc; c = zlistx_next(caps))
+            rc = node_capsule_json(&nc, c);
+        zlistx_destroy(&caps);
+        if (rc) {
             json_decref(nc.list);
             return rc;
         }
@@ -1825,6 +1873,23 @@ static int topology_json(orbit_ledger_tx_t *tx, uint64_t epoch, json_t **out)
     return rc;
 }
 
+int orbit_ledger_index_nodes(orbit_ledger_t *l, size_t *capsules)
+{
+    if (!l)
+        return ORBIT_EINVAL;
+    if (!l->env)
+        return ORBIT_EIO;
+    orbit_ledger_tx_t tx = {0};
+    int rc = l->nodes ? ORBIT_OK : tx_begin(l, false, &tx);
+    if (!rc && !l->nodes)
+        rc = nodes_build(l, &tx);
+    if (tx.txn)
+        tx_abort(&tx);
+    if (!rc && capsules)
+        *capsules = orbit_ledger_nodes_size(l->nodes);
+    return rc;
+}
+
 int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint64_t *index)
 {
     char kind[16];
@@ -1853,7 +1918,7 @@ int orbit_ledger_get_json(orbit_ledger_t *l, const char *key, char **json, uint6
     if (!rc && !strcmp(kind, "topology")) {
         rc = topology_json(&tx, at, &j);
     } else if (!rc) {
-        rc = object_json(&tx, kind, name, &j);
+        rc = object_json(l, &tx, kind, name, &j);
     }
     tx_abort(&tx);
     if (!rc) {

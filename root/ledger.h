@@ -453,6 +453,12 @@ int orbit_ledger_hash(orbit_ledger_t *l, uint8_t out[ORBIT_LEDGER_HASH_LEN]);
  * Errors: ORBIT_EINVAL, ORBIT_EIO. */
 int orbit_ledger_snapshot(orbit_ledger_t *l, int fd, uint64_t *applied_index);
 
+/* Build the in-memory node -> capsules index now (from the placements) rather
+ * than at the first "node/..." get, which would otherwise pay for it; apply
+ * keeps it current afterwards. *capsules (may be NULL): placements indexed.
+ * Errors: ORBIT_EINVAL, ORBIT_EIO, ORBIT_ENOMEM. */
+int orbit_ledger_index_nodes(orbit_ledger_t *l, size_t *capsules);
+
 /* A copy of the environment in memory (*buf, *len: a read-only mapping of
  * an anonymous memory file; release with orbit_ledger_snapshot_free).
  * compact: a compact copy (free pages left out, pages renumbered: smaller,

@@ -220,7 +220,6 @@ static const struct {
     [ORBIT_LEDGER_T_AGE] = {'a', "#dedup_age"},
     [ORBIT_LEDGER_T_CAPSULE_IDENTITY] = {'c', "#capsule_identity"},
     [ORBIT_LEDGER_T_DEDUP] = {'d', "#dedup"},
-    [ORBIT_LEDGER_T_NODE_CAPSULE] = {'e', "#node_capsule"},
     [ORBIT_LEDGER_T_GANG] = {'g', "#gang"},
     [ORBIT_LEDGER_T_HISTORY] = {'h', "#history"},
     [ORBIT_LEDGER_T_IDENTITY] = {'i', "#identity"},
@@ -269,7 +268,6 @@ static orbit_ledger_table_t table_of(uint8_t tag)
     case 'a': return ORBIT_LEDGER_T_AGE;
     case 'c': return ORBIT_LEDGER_T_CAPSULE_IDENTITY;
     case 'd': return ORBIT_LEDGER_T_DEDUP;
-    case 'e': return ORBIT_LEDGER_T_NODE_CAPSULE;
     case 'g': return ORBIT_LEDGER_T_GANG;
     case 'h': return ORBIT_LEDGER_T_HISTORY;
     case 'i': return ORBIT_LEDGER_T_IDENTITY;
@@ -558,73 +556,6 @@ int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_
 {
     placement_each_t e = {fn, ctx};
     return tag_each(tx, 'p', ORBIT_LEDGER_NAME_MAX, placement_one, &e);
-}
-
-/* 'e' node 0 [capsule] */
-static int node_capsule_key(key_t_ *k, const char *node, const char *capsule)
-{
-    size_t nn = strlen(node), cn = capsule ? strlen(capsule) : 0;
-    if (2 + nn + cn > sizeof k->b)
-        return ORBIT_EINVAL;
-    k->b[0] = 'e';
-    memcpy(k->b + 1, node, nn);
-    k->b[1 + nn] = 0;
-    if (cn)
-        memcpy(k->b + 2 + nn, capsule, cn);
-    k->n = 2 + nn + cn;
-    return ORBIT_OK;
-}
-
-int orbit_ledger_store_node_capsule_add(orbit_ledger_tx_t *tx, const char *node,
-                                        const char *capsule)
-{
-    key_t_ k;
-    int rc = node_capsule_key(&k, node, capsule);
-    return rc ? rc : put(tx, &k, "", 0);
-}
-
-int orbit_ledger_store_node_capsule_del(orbit_ledger_tx_t *tx, const char *node,
-                                        const char *capsule)
-{
-    key_t_ k;
-    int rc = node_capsule_key(&k, node, capsule);
-    return rc ? rc : del(tx, &k);
-}
-
-typedef struct {
-    const key_t_ *start; /* tag, node, 0 */
-    orbit_ledger_store_name_fn fn;
-    void *ctx;
-    int rc; /* fn's */
-} node_capsule_walk_t;
-
-static int node_capsule_one(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-    node_capsule_walk_t *w = ctx;
-    char capsule[ORBIT_LEDGER_NAME_MAX + 1];
-    size_t plen = w->start->n - 1; /* node 0 */
-    if (k->mv_size < plen || memcmp(k->mv_data, w->start->b + 1, plen))
-        return 1; /* past the node */
-    size_t n = k->mv_size - plen;
-    if (n < 1 || n > ORBIT_LEDGER_NAME_MAX || v->mv_size != 0)
-        return ORBIT_ECORRUPT;
-    memcpy(capsule, (const uint8_t *)k->mv_data + plen, n);
-    capsule[n] = '\0';
-    w->rc = w->fn(w->ctx, capsule);
-    return w->rc > 0 ? 1 : w->rc;
-}
-
-int orbit_ledger_store_node_capsule_each(orbit_ledger_tx_t *tx, const char *node,
-                                         orbit_ledger_store_name_fn fn, void *ctx)
-{
-    key_t_ start;
-    int rc = node_capsule_key(&start, node, NULL);
-    if (rc)
-        return rc;
-    node_capsule_walk_t w = {&start, fn, ctx, 0};
-    MDB_val from = {start.n - 1, start.b + 1};
-    rc = table_walk(tx, ORBIT_LEDGER_T_NODE_CAPSULE, &from, node_capsule_one, &w);
-    return rc ? rc : w.rc;
 }
 
 int orbit_ledger_store_put_placement(orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)

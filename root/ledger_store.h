@@ -8,8 +8,6 @@
  *   'm' name               meta (u64 or string): see ORBIT_LEDGER_META_*
  *   'k' key                last-changed ledger index of a key (u64)
  *   'p' capsule            placement
- *   'e' node 0 capsule     node → capsule index: one empty record per
- *                          active placement on node (single or gang member)
  *   'n' node               node usage (absent: nothing placed)
  *   'g' gang               gang (member capsules)
  *   'q' principal          quota grant and usage
@@ -49,8 +47,9 @@
 /* 2: the node → capsule index ('e'); 3: one sub-database per table, the
  * dedup age index carries the pair's time; 4: a placement's key is not in
  * the last-changed table while the placement exists (its record's index
- * is the key's last change) */
-#define ORBIT_LEDGER_FORMAT 4
+ * is the key's last change); 5: no node → capsule index (it is kept in
+ * memory, ledger_nodes.h) */
+#define ORBIT_LEDGER_FORMAT 5
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -76,7 +75,6 @@ typedef enum {
     ORBIT_LEDGER_T_AGE,              /* 'a' */
     ORBIT_LEDGER_T_CAPSULE_IDENTITY, /* 'c' */
     ORBIT_LEDGER_T_DEDUP,            /* 'd' */
-    ORBIT_LEDGER_T_NODE_CAPSULE,     /* 'e' */
     ORBIT_LEDGER_T_GANG,             /* 'g' */
     ORBIT_LEDGER_T_HISTORY,          /* 'h' */
     ORBIT_LEDGER_T_IDENTITY,         /* 'i' */
@@ -164,16 +162,6 @@ int orbit_ledger_store_del_placement(orbit_ledger_tx_t *tx, const char *capsule)
 typedef int (*orbit_ledger_store_placement_fn)(void *ctx, const orbit_ledger_placement_t *p);
 int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_placement_fn fn,
                                       void *ctx);
-
-/* Node → capsule index, kept by the caller with every placement put and
- * delete. each: the capsules on node in name order. */
-int orbit_ledger_store_node_capsule_add(orbit_ledger_tx_t *tx, const char *node,
-                                        const char *capsule);
-int orbit_ledger_store_node_capsule_del(orbit_ledger_tx_t *tx, const char *node,
-                                        const char *capsule);
-typedef int (*orbit_ledger_store_name_fn)(void *ctx, const char *name);
-int orbit_ledger_store_node_capsule_each(orbit_ledger_tx_t *tx, const char *node,
-                                         orbit_ledger_store_name_fn fn, void *ctx);
 
 /* Zero usage if absent; a put with no placements deletes the record. */
 int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out);

@@ -142,12 +142,14 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
     orbit_root_ledger_t *rl = ctx;
     char err[256] = "";
     int rc = orbit_ledger_restore_buf(rl->ledger, buf, len, err, sizeof err);
-    if (rc != ORBIT_OK)
+    if (rc != ORBIT_OK) {
         orbit_error("ledger: cannot restore a snapshot: %s", err);
-    else
-        orbit_info("ledger: restored a snapshot of %.1f MiB, applied index %llu",
-                   (double)len / 1048576.0,
-                   (unsigned long long)orbit_ledger_applied_index(rl->ledger));
+        return rc;
+    }
+    orbit_info("ledger: restored a snapshot of %.1f MiB, applied index %llu",
+               (double)len / 1048576.0, (unsigned long long)orbit_ledger_applied_index(rl->ledger));
+    /* Failing here only defers the node index to the next "node/..." get. */
+    (void)orbit_ledger_index_nodes(rl->ledger, NULL);
     return rc;
 }
 
@@ -869,6 +871,14 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     if (orbit_ledger_set_cluster_id(rl->ledger, cfg->cluster, err, errlen) != ORBIT_OK)
         goto fail;
     rl->last_time = orbit_ledger_time(rl->ledger);
+    /* The node -> capsules index lives in memory: built now, before Raft
+     * runs, rather than by the first "get node/..." on the loop. */
+    size_t indexed = 0;
+    if (orbit_ledger_index_nodes(rl->ledger, &indexed) != ORBIT_OK) {
+        snprintf(err, errlen, "ledger: cannot index the placements by node (out of memory?)");
+        goto fail;
+    }
+    orbit_info("ledger: %zu placements indexed by node", indexed);
     orbit_consensus_cfg_t cc;
     memset(&cc, 0, sizeof cc);
     cc.id = cfg->id;
