@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "orbit_err.h"
 #include "orbit_json.h"
@@ -358,6 +359,70 @@ static void test_sha256_vectors(void **state)
         sha256_of(data, len, step, b);
         assert_memory_equal(a, b, 32);
     }
+}
+
+static char *nodes_joined(orbit_ledger_nodes_t *n, const char *node, char *out, size_t cap)
+{
+    zlistx_t *l = orbit_ledger_nodes_list(n, node);
+    size_t off = 0;
+    assert_non_null(l);
+    out[0] = '\0';
+    for (const char *c = zlistx_first(l); c; c = zlistx_next(l))
+        off += (size_t)snprintf(out + off, cap - off, "%s%s", off ? " " : "", c);
+    zlistx_destroy(&l);
+    return out;
+}
+
+/* The in-memory node index on its own: names in order, staged changes
+ * taking effect only on commit, discard leaving it as it was, a node gone
+ * with its last capsule. */
+static void test_nodes_index_unit(void **state)
+{
+    (void)state;
+    char b[256];
+    orbit_ledger_nodes_t *n = orbit_ledger_nodes_new();
+    assert_non_null(n);
+    assert_string_equal(nodes_joined(n, "n1", b, sizeof b), "");
+    assert_int_equal(orbit_ledger_nodes_set(n, true, "n1", "c"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_set(n, true, "n1", "a"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_set(n, true, "n1", "b"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_set(n, true, "n1", "a"), ORBIT_OK); /* again: once */
+    assert_string_equal(nodes_joined(n, "n1", b, sizeof b), "a b c");
+    assert_int_equal(orbit_ledger_nodes_size(n), 3);
+    assert_int_equal(orbit_ledger_nodes_stage(n, false, "n1", "b"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_stage(n, true, "n2", "z"), ORBIT_OK);
+    assert_string_equal(nodes_joined(n, "n1", b, sizeof b), "a b c"); /* not yet */
+    orbit_ledger_nodes_discard(n);
+    assert_int_equal(orbit_ledger_nodes_commit(n), ORBIT_OK); /* nothing staged */
+    assert_string_equal(nodes_joined(n, "n1", b, sizeof b), "a b c");
+    assert_string_equal(nodes_joined(n, "n2", b, sizeof b), "");
+    assert_int_equal(orbit_ledger_nodes_stage(n, false, "n1", "b"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_stage(n, true, "n2", "z"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_stage(n, false, "n2", "z"), ORBIT_OK); /* in order */
+    assert_int_equal(orbit_ledger_nodes_stage(n, true, "n2", "y"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_commit(n), ORBIT_OK);
+    assert_string_equal(nodes_joined(n, "n1", b, sizeof b), "a c");
+    assert_string_equal(nodes_joined(n, "n2", b, sizeof b), "y");
+    assert_int_equal(orbit_ledger_nodes_set(n, false, "n2", "y"), ORBIT_OK);
+    assert_int_equal(orbit_ledger_nodes_set(n, false, "n2", "nope"), ORBIT_OK);
+    assert_string_equal(nodes_joined(n, "n2", b, sizeof b), "");
+    assert_int_equal(orbit_ledger_nodes_size(n), 2);
+    /* many on one node stay in order */
+    for (int i = 99; i >= 0; i--) {
+        char c[16];
+        snprintf(c, sizeof c, "k%03d", i);
+        assert_int_equal(orbit_ledger_nodes_set(n, true, "big", c), ORBIT_OK);
+    }
+    zlistx_t *l = orbit_ledger_nodes_list(n, "big");
+    assert_int_equal(zlistx_size(l), 100);
+    const char *prev = "";
+    for (const char *c = zlistx_first(l); c; c = zlistx_next(l)) {
+        assert_true(strcmp(prev, c) < 0);
+        prev = c;
+    }
+    zlistx_destroy(&l);
+    orbit_ledger_nodes_destroy(&n);
+    assert_null(n);
 }
 
 static void test_open_empty(void **state)
@@ -2416,6 +2481,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_nodes_index_unit),
         cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_order, setup, teardown),
