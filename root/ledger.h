@@ -68,8 +68,9 @@
  *   observed "node=N"); adds the envelope to the node's usage and, with a
  *   principal, to the principal's quota usage (tracked with or without a
  *   grant; only quota_available enforces it). Every placement (gang members
- *   too) is also listed under its node, in the same transaction, and leaves
- *   the list when it is revoked (the "capsules" of get_json "node/<n>").
+ *   too) is also listed under its node (an index in memory that takes the
+ *   entry's changes when its transaction commits), and leaves the list when
+ *   it is revoked (the "capsules" of get_json "node/<n>").
  * GangPlacement: 1..ORBIT_LEDGER_GANG_MAX members, no capsule twice
  *   (INVALID); gang not placed ("gang_placed") and no member placed
  *   ("capsule_placed"), else nothing is applied. node_fits counts every
@@ -348,7 +349,7 @@ uint64_t orbit_ledger_topology_epoch(orbit_ledger_t *l);
  * is the whole tree: {"epoch", "shards":[{"shard","tier","parent",
  * "endpoint","children","racks"}], "racks":[{"rack","shard"}]}, in name
  * order. "node/<n>" lists the node's active placements (single and gang
- * members, from an index apply keeps with every placement): {"node",
+ * members, from the in-memory index apply keeps with every placement): {"node",
  * "used":{res}, "placements", "capsules":[{"capsule", "envelope":{"cpu_m",
  * "mem","gpus"}, "principal" (if charged), "gang" (if a member), "index"}]}
  * in capsule order; a node with nothing placed has zero usage and
