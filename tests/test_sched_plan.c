@@ -503,9 +503,10 @@ static void test_conflicts(void **state)
     commit_all(f, 5);
 }
 
-static void test_conflict_backoff(void **state)
+/* One capsule m/web/0 on n1 answered five quota conflicts in a row, at
+ * times 0..4: it is held back as a failed one would be. */
+static void five_conflicts(fx_t *f)
 {
-    fx_t *f = *state;
     alive(f->v, "n1", 8000, 64 * GIB, 0);
     module(f->v, "m", "web", 1, 1000, GIB, 0, 0, false, NULL);
     for (int i = 0; i < 5; i++) {
@@ -513,6 +514,12 @@ static void test_conflict_backoff(void **state)
         assert_int_equal(round_at(f, i), 1);
         conflict_act(f, 0, "quota_available", "x", i);
     }
+}
+
+static void test_conflict_backoff(void **state)
+{
+    fx_t *f = *state;
+    five_conflicts(f);
     /* Five conflicts in a row: the capsule waits like a failed one. */
     assert_int_equal(round_at(f, 5), 0);
     assert_int_equal(round_at(f, 1004), 1);
@@ -525,13 +532,7 @@ static void test_conflict_backoff(void **state)
 static void test_forget_gone(void **state)
 {
     fx_t *f = *state;
-    alive(f->v, "n1", 8000, 64 * GIB, 0);
-    module(f->v, "m", "web", 1, 1000, GIB, 0, 0, false, NULL);
-    for (int i = 0; i < 5; i++) {
-        orbit_sched_plan_polled(f->p);
-        assert_int_equal(round_at(f, i), 1);
-        conflict_act(f, 0, "quota_available", "x", i);
-    }
+    five_conflicts(f);
     OK(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL));
     assert_int_equal(stats(f).remembered, 2); /* its conflicts, its backoff */
     /* A sweep while the capsule is still wanted keeps both. */
