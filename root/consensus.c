@@ -79,6 +79,8 @@ struct orbit_consensus {
     uint64_t drain_deadline; /* loop time at which close stops waiting */
 
     bool started, closing;
+    bool engine_closed; /* raft_close's callback ran */
+    bool idle_open;     /* consensus_io's idle handle is not closed yet */
     orbit_consensus_close_fn close_cb;
     void *close_ctx;
 };
@@ -712,6 +714,18 @@ static bool defer_append(void *arg)
     return raft_state(&c->raft) == RAFT_LEADER;
 }
 
+/* consensus_io could not start the leader's own append: what is on disk may
+ * no longer match raft's log in memory. Stop; a restart recovers from the
+ * log on disk. */
+static void append_failed(void *arg, int rv)
+{
+    orbit_consensus_t *c = arg;
+    orbit_error("consensus %u: the leader's log append in %s failed (%s); stopping: restart the "
+                "replica, it recovers from its log",
+                c->id, c->data_dir, raft_strerror(rv));
+    exit(EXIT_FAILURE);
+}
+
 int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit_consensus_t **out,
                         char *err, size_t errlen)
 {
@@ -769,7 +783,8 @@ int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit
         goto err_io;
     }
     c->raft.data = c;
-    orbit_consensus_io_wrap(&c->cio, loop, defer_append, c);
+    orbit_consensus_io_wrap(&c->cio, loop, defer_append, append_failed, c);
+    c->idle_open = true;
     c->rng = (uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (c->id * 0x9e3779b97f4a7c15ull)) | 1;
     c->cio.io.random = engine_random;
     orbit_consensus_fsm_bind(&c->fsm, &c->raft);
@@ -857,12 +872,24 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
 
 /* Raft, its I/O and transport are closed: complete whatever raft never
  * called back, release everything and tell the owner. */
+/* Both raft (with its I/O and transport) and consensus_io's idle handle are
+ * closed: free the replica and tell the owner. */
+static void close_finish(orbit_consensus_t *c)
+{
+    if (!c->engine_closed || c->idle_open)
+        return;
+    orbit_consensus_close_fn cb = c->close_cb;
+    void *ctx = c->close_ctx;
+    consensus_free(c);
+    if (cb != NULL)
+        cb(ctx);
+}
+
+/* Raft, its I/O and transport are closed: complete whatever raft never
+ * called back and release them. */
 static void engine_closed_cb(struct raft *r)
 {
     orbit_consensus_t *c = r->data;
-    orbit_consensus_close_fn cb = c->close_cb;
-    void *ctx = c->close_ctx;
-
     raft_uv_close(&c->cio.io);
     orbit_consensus_tcp_release(&c->transport);
     while (c->props_head != NULL) {
@@ -874,29 +901,31 @@ static void engine_closed_cb(struct raft *r)
     }
     while (c->ops != NULL)
         op_done(c->ops, ORBIT_ESHUTDOWN);
-    consensus_free(c);
-    if (cb != NULL)
-        cb(ctx);
+    c->engine_closed = true;
+    close_finish(c);
 }
 
-/* The poll timer is closed (one loop turn after orbit_consensus_close, so
- * raft_close never runs inside one of raft's own callbacks). */
 static void io_idle_closed_cb(uv_handle_t *h)
 {
     orbit_consensus_io_t *d = h->data;
     orbit_consensus_t *c =
         (orbit_consensus_t *)(void *)((char *)d - offsetof(orbit_consensus_t, cio));
-    raft_close(&c->raft, engine_closed_cb);
+    c->idle_open = false;
+    close_finish(c);
 }
 
-/* Then consensus_io's idle handle, whose queued appends start first. */
+/* The poll timer is closed (one loop turn after orbit_consensus_close, so
+ * raft_close never runs inside one of raft's own callbacks). consensus_io
+ * starts what it has queued and closes its idle handle, and raft closes in
+ * the same turn (no loop turn in between in which raft could start an
+ * append that its close would cancel); the replica is freed once both are
+ * done. */
 static void poll_close_cb(uv_handle_t *h)
 {
     orbit_consensus_t *c = h->data;
     if (c->cio.wrapped)
         orbit_consensus_io_close_handle(&c->cio, io_idle_closed_cb);
-    else
-        raft_close(&c->raft, engine_closed_cb);
+    raft_close(&c->raft, engine_closed_cb);
 }
 
 /* Every entry in the local log is on disk: no append is in flight. */

@@ -125,6 +125,7 @@ static void snapshot_taken(orbit_consensus_fsm_adapter_t *a, uint64_t index)
     }
     a->snap_forced = false;
     a->snap_index = index;
+    a->log_bytes_taken = a->log_bytes;
     a->log_bytes = 0;
 }
 
@@ -281,6 +282,10 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
     orbit_consensus_fsm_adapter_t *a = fsm->data;
     if (*bufs != NULL && *n_bufs == 2 && (*bufs)[1].base != NULL)
         a->state_bytes = (*bufs)[1].len;
+    else if (*bufs != NULL && *n_bufs == 2)
+        /* the state's copy failed (snapshot_async): its log bytes count
+         * towards the next one again */
+        a->log_bytes += a->log_bytes_taken;
     if (*bufs != NULL) {
         /* bufs[0] is our envelope header, bufs[1] the state's bytes. */
         for (unsigned i = 0; i < *n_bufs; i++)

@@ -60,6 +60,7 @@ typedef struct {
     uint64_t snap_bytes;                    /* log bytes that bring one forward */
     uint64_t snap_index;                    /* raft index of the last snapshot taken or loaded */
     uint64_t log_bytes;                     /* bytes of the entries applied since then */
+    uint64_t log_bytes_taken;               /* log_bytes when the last snapshot began */
     uint64_t state_bytes;                   /* size of the last snapshot's state */
     bool snap_forced;                       /* raft's threshold lowered to take one now */
     /* Counters. */

@@ -19,15 +19,26 @@ static orbit_consensus_io_t *io_of(struct raft_io *io)
     return (orbit_consensus_io_t *)(void *)((char *)io - offsetof(orbit_consensus_io_t, io));
 }
 
+/* A refused deferred append cannot be handed back to raft: raft took it as
+ * started, and raft 0.15's libuv backend may refuse a request it has
+ * already queued (and will complete itself), so completing it here could
+ * complete it twice, and starting the appends queued after it would write
+ * entries raft is about to drop. The log can no longer be trusted to match
+ * memory: nothing more is started and the fatal hook is told (the replica
+ * stops; on restart raft recovers from what is on disk). */
 static void start_one(orbit_consensus_io_t *d, orbit_consensus_io_pending_t *p)
 {
-    int rv = d->append(&d->io, p->req, p->entries, p->n, p->cb);
-    d->n_deferred++;
-    if (rv != 0) {
-        /* raft already took the append as started: complete it with the
-         * backend's error, as an asynchronous failure would. */
-        d->n_failed++;
-        p->cb(p->req, rv);
+    if (!d->failed) {
+        int rv = d->append(&d->io, p->req, p->entries, p->n, p->cb);
+        d->n_deferred++;
+        if (rv != 0) {
+            d->failed = true;
+            d->n_failed++;
+            if (d->fatal)
+                d->fatal(d->defer_arg, rv);
+            else
+                abort();
+        }
     }
     free(p);
 }
@@ -54,6 +65,8 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
                      const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
 {
     orbit_consensus_io_t *d = io_of(io);
+    if (d->failed)
+        return RAFT_IOERR;
     bool queue = d->wrapped && d->defer != NULL && d->defer(d->defer_arg);
     orbit_consensus_io_pending_t *p = queue ? malloc(sizeof *p) : NULL;
     if (p == NULL) {
@@ -98,7 +111,8 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
 }
 
 void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
-                             orbit_consensus_io_defer_fn defer, void *arg)
+                             orbit_consensus_io_defer_fn defer, orbit_consensus_io_fatal_fn fatal,
+                             void *arg)
 {
     d->append = d->io.append;
     d->truncate = d->io.truncate;
@@ -109,7 +123,9 @@ void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
     d->io.snapshot_put = io_snapshot_put;
     d->io.close = io_close;
     d->defer = defer;
+    d->fatal = fatal;
     d->defer_arg = arg;
+    d->failed = false;
     d->head = d->tail = NULL;
     uv_idle_init(loop, &d->idle); /* cannot fail */
     d->idle.data = d;

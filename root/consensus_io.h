@@ -33,6 +33,10 @@
 #include <uv.h>
 
 typedef bool (*orbit_consensus_io_defer_fn)(void *arg);
+/* A deferred append the backend refused (raft's code rv): the log on disk
+ * may no longer match raft's memory, so the replica must stop (NULL:
+ * abort()). If it returns, nothing more is appended. */
+typedef void (*orbit_consensus_io_fatal_fn)(void *arg, int rv);
 
 typedef struct orbit_consensus_io_pending orbit_consensus_io_pending_t;
 
@@ -48,17 +52,21 @@ typedef struct {
     uv_idle_t idle;
     bool wrapped;
     orbit_consensus_io_defer_fn defer;
-    void *defer_arg;
+    orbit_consensus_io_fatal_fn fatal;
+    void *defer_arg; /* for defer and fatal */
+    bool failed;     /* a deferred append was refused: nothing more starts */
     orbit_consensus_io_pending_t *head, *tail;
     uint64_t n_deferred; /* appends started from the idle handle */
-    uint64_t n_failed;   /* deferred appends the backend refused (completed with its error) */
+    uint64_t n_failed;   /* deferred appends the backend refused (fatal) */
 } orbit_consensus_io_t;
 
 /* Wrap the methods of d->io (already filled by raft_uv_init or a test's
- * own). defer(arg) is asked at each append: true queues it. Initialises the
- * idle handle on loop (close it with orbit_consensus_io_close_handle). */
+ * own). defer(arg) is asked at each append: true queues it; fatal(arg, rv)
+ * is told of a refused deferred append. Initialises the idle handle on loop
+ * (close it with orbit_consensus_io_close_handle). */
 void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
-                             orbit_consensus_io_defer_fn defer, void *arg);
+                             orbit_consensus_io_defer_fn defer, orbit_consensus_io_fatal_fn fatal,
+                             void *arg);
 
 /* Start every queued append now, in order. */
 void orbit_consensus_io_flush(orbit_consensus_io_t *d);

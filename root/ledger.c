@@ -1779,8 +1779,10 @@ static int object_json(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const char *kin
     } else if (!strcmp(kind, "node")) {
         orbit_ledger_node_t n;
         node_capsules_t nc = {tx, json_array()};
-        if ((rc = orbit_ledger_store_get_node(tx, name, &n)))
+        if ((rc = orbit_ledger_store_get_node(tx, name, &n))) {
+            json_decref(nc.list);
             return rc;
+        }
         if (!nc.list)
             return ORBIT_ENOMEM;
         zlistx_t *caps = NULL;

@@ -17,6 +17,7 @@ typedef struct {
     int cb_status[8];
     int n_cb;
     bool closed;
+    int fatal_rv; /* what the fatal hook was told (0: not called) */
 } rec_t;
 
 static rec_t rec;
@@ -74,6 +75,12 @@ static bool defer_pred(void *arg)
     return rec.defer;
 }
 
+static void fatal_hook(void *arg, int rv)
+{
+    assert_ptr_equal(arg, &rec);
+    rec.fatal_rv = rv;
+}
+
 static void append_cb(struct raft_io_append *req, int status)
 {
     (void)req;
@@ -103,7 +110,7 @@ static int setup(void **state)
     fx.d.io.truncate = fake_truncate;
     fx.d.io.snapshot_put = fake_snapshot_put;
     fx.d.io.close = fake_close;
-    orbit_consensus_io_wrap(&fx.d, &fx.loop, defer_pred, &rec);
+    orbit_consensus_io_wrap(&fx.d, &fx.loop, defer_pred, fatal_hook, &rec);
     for (int i = 0; i < 4; i++)
         fx.req[i].data = &fx.entries[i];
     *state = &fx;
@@ -178,9 +185,11 @@ static void test_order_kept(void **state)
     assert_string_equal(rec.calls, "aatasaaac");
 }
 
-/* A deferred append the backend refuses completes with its error, as an
- * asynchronous failure would; the others still start. */
-static void test_refused_append_completes(void **state)
+/* A deferred append the backend refuses is fatal: the hook is told, the
+ * appends queued after it are never started (they would write entries
+ * raft is about to drop), nothing is completed behind the backend's back
+ * (it may own the request already), and later appends are refused. */
+static void test_refused_append_is_fatal(void **state)
 {
     fx_t *fx = *state;
     rec.defer = true;
@@ -188,11 +197,14 @@ static void test_refused_append_completes(void **state)
     append(fx, 1);
     rec.append_rv = RAFT_IOERR;
     uv_run(&fx->loop, UV_RUN_ONCE);
-    assert_string_equal(rec.calls, "aa");
-    assert_int_equal(rec.n_cb, 2);
-    assert_int_equal(rec.cb_status[0], RAFT_IOERR);
-    assert_int_equal(rec.cb_status[1], RAFT_IOERR);
-    assert_int_equal(fx->d.n_failed, 2);
+    assert_string_equal(rec.calls, "a");
+    assert_int_equal(rec.fatal_rv, RAFT_IOERR);
+    assert_int_equal(rec.n_cb, 0);
+    assert_int_equal(fx->d.n_failed, 1);
+    assert_null(fx->d.head);
+    rec.defer = false;
+    assert_int_equal(append(fx, 2), RAFT_IOERR);
+    assert_string_equal(rec.calls, "a");
 }
 
 /* Closing the handle starts what is queued; appends afterwards go straight
@@ -216,7 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pass_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_to_next_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_append_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_append_is_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_handle_flushes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

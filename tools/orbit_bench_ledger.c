@@ -57,7 +57,7 @@ int orbit_bench_ledger_split_args(const char *args, char *buf, size_t buflen,
         return -1;
     }
     snprintf(buf, buflen, "%s", args);
-    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+    for (char *save = NULL, *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
         if (n == ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX) {
             snprintf(err, errlen, "--root-args has more than %d words",
                      ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX);

@@ -1171,7 +1171,7 @@ static bool still_wanted(const orbit_sched_view_t *v, const char *id, bool gang)
         return true;
     char mission[ORBIT_SCHED_ID_MAX];
     if (snprintf(mission, sizeof mission, "%s", id) >= (int)sizeof mission)
-        return false;
+        return true; /* not an id this planner makes: keep, not judged */
     char *cut = gang ? NULL : strrchr(mission, '/');
     if (cut)
         *cut = '\0'; /* mission/module */
