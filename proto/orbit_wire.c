@@ -250,8 +250,6 @@ int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_
     return ORBIT_OK;
 }
 
-/* ------------------------------------------------------------- socket I/O */
-
 ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
@@ -263,6 +261,8 @@ ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m)
     free(b);
     return c;
 }
+
+/* ------------------------------------------------------------- socket I/O */
 
 int orbit_wire_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, orbit_msg_type_t type,
                     const ProtobufCMessage *msg)

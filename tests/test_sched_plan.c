@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "orbit_sched_plan.h"
+#include "orbit_wire.h"
 #include "test_sched_util.h"
 
 #define ACTS_MAX   256
@@ -97,12 +98,7 @@ static Orbit__Ledger__Outcome *outcome(Orbit__Ledger__OutcomeKind kind, uint64_t
 
 static Orbit__Ledger__Proposal *dup_prop(const Orbit__Ledger__Proposal *p)
 {
-    size_t len = orbit__ledger__proposal__get_packed_size(p);
-    uint8_t *buf = malloc(len + 1);
-    orbit__ledger__proposal__pack(p, buf);
-    Orbit__Ledger__Proposal *q = orbit__ledger__proposal__unpack(NULL, len, buf);
-    free(buf);
-    return q;
+    return (Orbit__Ledger__Proposal *)orbit_wire_copy(&p->base);
 }
 
 /* Answer action i COMMITTED (binds too) as the ledger would, hand it back,
