@@ -870,8 +870,6 @@ int orbit_consensus_start(orbit_consensus_t *c, char *err, size_t errlen)
     return ORBIT_OK;
 }
 
-/* Raft, its I/O and transport are closed: complete whatever raft never
- * called back, release everything and tell the owner. */
 /* Both raft (with its I/O and transport) and consensus_io's idle handle are
  * closed: free the replica and tell the owner. */
 static void close_finish(orbit_consensus_t *c)

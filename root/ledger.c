@@ -1883,10 +1883,9 @@ int orbit_ledger_index_nodes(orbit_ledger_t *l, size_t *capsules)
         return ORBIT_EIO;
     orbit_ledger_tx_t tx = {0};
     int rc = l->nodes ? ORBIT_OK : tx_begin(l, false, &tx);
-    if (!rc && !l->nodes)
-        rc = nodes_build(l, &tx);
-    if (tx.txn)
-        tx_abort(&tx);
+    if (!rc)
+        rc = nodes_build(l, &tx); /* nothing to do when built */
+    tx_abort(&tx);
     if (!rc && capsules)
         *capsules = orbit_ledger_nodes_size(l->nodes);
     return rc;
@@ -2136,20 +2135,26 @@ out:
 
 /* ------------------------------------------------------------ snapshots */
 
+/* A copy of the environment to fd (compacted or as it is). With
+ * applied_index, on the applying thread: no apply runs during the copy, so
+ * the copy holds exactly the cached applied index. */
+static int copy_to(orbit_ledger_t *l, int fd, bool compact, uint64_t *applied_index)
+{
+    int rc = orbit_ledger_store_err(mdb_env_copyfd2(l->env, fd, compact ? MDB_CP_COMPACT : 0));
+    if (rc == ORBIT_ENOTFOUND)
+        rc = ORBIT_EIO;
+    if (!rc && applied_index)
+        *applied_index = l->applied;
+    return rc;
+}
+
 int orbit_ledger_snapshot(orbit_ledger_t *l, int fd, uint64_t *applied_index)
 {
     if (!l || fd < 0)
         return ORBIT_EINVAL;
     if (!l->env)
         return ORBIT_EIO;
-    /* One thread: no apply runs during the copy, so the copy holds exactly
-     * the cached applied index. */
-    int rc = orbit_ledger_store_err(mdb_env_copyfd2(l->env, fd, MDB_CP_COMPACT));
-    if (rc == ORBIT_ENOTFOUND)
-        rc = ORBIT_EIO;
-    if (!rc && applied_index)
-        *applied_index = l->applied;
-    return rc;
+    return copy_to(l, fd, true, applied_index);
 }
 
 int orbit_ledger_snapshot_buf(orbit_ledger_t *l, bool compact, uint8_t **buf, size_t *len,
@@ -2169,9 +2174,7 @@ int orbit_ledger_snapshot_buf(orbit_ledger_t *l, bool compact, uint8_t **buf, si
     int fd = memfd_create("orbit-ledger-snapshot", MFD_CLOEXEC);
     if (fd < 0)
         return errno == ENOMEM ? ORBIT_ENOMEM : ORBIT_EIO;
-    int rc = orbit_ledger_store_err(mdb_env_copyfd2(l->env, fd, compact ? MDB_CP_COMPACT : 0));
-    if (rc == ORBIT_ENOTFOUND)
-        rc = ORBIT_EIO;
+    int rc = copy_to(l, fd, compact, applied_index);
     off_t size = rc ? 0 : lseek(fd, 0, SEEK_END);
     if (!rc && size <= 0)
         rc = ORBIT_EIO;
@@ -2181,8 +2184,6 @@ int orbit_ledger_snapshot_buf(orbit_ledger_t *l, bool compact, uint8_t **buf, si
     close(fd);
     if (rc)
         return rc;
-    if (applied_index)
-        *applied_index = l->applied;
     *buf = m;
     *len = (size_t)size;
     return ORBIT_OK;
