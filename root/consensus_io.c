@@ -5,13 +5,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-struct orbit_consensus_io_pending {
+#include <czmq.h>
+
+typedef struct {
     struct raft_io_append *req;
     const struct raft_entry *entries;
     unsigned n;
     raft_io_append_cb cb;
-    orbit_consensus_io_pending_t *next;
-};
+} pending_t;
 
 /* d->io is the first member, so raft's io pointer is d. */
 static orbit_consensus_io_t *io_of(struct raft_io *io)
@@ -26,7 +27,7 @@ static orbit_consensus_io_t *io_of(struct raft_io *io)
  * entries raft is about to drop. The log can no longer be trusted to match
  * memory: nothing more is started and the fatal hook is told (the replica
  * stops; on restart raft recovers from what is on disk). */
-static void start_one(orbit_consensus_io_t *d, orbit_consensus_io_pending_t *p)
+static void start_one(orbit_consensus_io_t *d, pending_t *p)
 {
     if (!d->failed) {
         int rv = d->append(&d->io, p->req, p->entries, p->n, p->cb);
@@ -45,13 +46,9 @@ static void start_one(orbit_consensus_io_t *d, orbit_consensus_io_pending_t *p)
 
 void orbit_consensus_io_flush(orbit_consensus_io_t *d)
 {
-    while (d->head != NULL) {
-        orbit_consensus_io_pending_t *p = d->head;
-        d->head = p->next;
-        if (d->head == NULL)
-            d->tail = NULL;
+    pending_t *p;
+    while (d->queue && (p = zlistx_detach(d->queue, NULL)))
         start_one(d, p);
-    }
     if (d->wrapped)
         uv_idle_stop(&d->idle);
 }
@@ -68,22 +65,15 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
     if (d->failed)
         return RAFT_IOERR;
     bool queue = d->wrapped && d->defer != NULL && d->defer(d->defer_arg);
-    orbit_consensus_io_pending_t *p = queue ? malloc(sizeof *p) : NULL;
-    if (p == NULL) {
+    pending_t *p = queue ? malloc(sizeof *p) : NULL;
+    if (p)
+        *p = (pending_t){req, entries, n, cb};
+    if (!p || !zlistx_add_end(d->queue, p)) {
         /* Not deferred (or no memory to queue it): keep the order. */
+        free(p);
         orbit_consensus_io_flush(d);
         return d->append(io, req, entries, n, cb);
     }
-    p->req = req;
-    p->entries = entries;
-    p->n = n;
-    p->cb = cb;
-    p->next = NULL;
-    if (d->tail != NULL)
-        d->tail->next = p;
-    else
-        d->head = p;
-    d->tail = p;
     uv_idle_start(&d->idle, idle_cb);
     return 0;
 }
@@ -126,7 +116,7 @@ void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
     d->fatal = fatal;
     d->defer_arg = arg;
     d->failed = false;
-    d->head = d->tail = NULL;
+    d->queue = zlistx_new();      /* NULL (no memory): appends are not deferred */
     uv_idle_init(loop, &d->idle); /* cannot fail */
     d->idle.data = d;
     d->wrapped = true;
@@ -135,6 +125,7 @@ void orbit_consensus_io_wrap(orbit_consensus_io_t *d, uv_loop_t *loop,
 void orbit_consensus_io_close_handle(orbit_consensus_io_t *d, uv_close_cb cb)
 {
     orbit_consensus_io_flush(d);
+    zlistx_destroy(&d->queue);
     d->wrapped = false;
     uv_close((uv_handle_t *)&d->idle, cb);
 }

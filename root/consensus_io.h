@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <czmq.h>
 #include <raft.h>
 #include <uv.h>
 
@@ -37,8 +38,6 @@ typedef bool (*orbit_consensus_io_defer_fn)(void *arg);
  * may no longer match raft's memory, so the replica must stop (NULL:
  * abort()). If it returns, nothing more is appended. */
 typedef void (*orbit_consensus_io_fatal_fn)(void *arg, int rv);
-
-typedef struct orbit_consensus_io_pending orbit_consensus_io_pending_t;
 
 typedef struct {
     struct raft_io io; /* first member: raft_uv_init fills it, raft_init takes &io */
@@ -53,9 +52,9 @@ typedef struct {
     bool wrapped;
     orbit_consensus_io_defer_fn defer;
     orbit_consensus_io_fatal_fn fatal;
-    void *defer_arg; /* for defer and fatal */
-    bool failed;     /* a deferred append was refused: nothing more starts */
-    orbit_consensus_io_pending_t *head, *tail;
+    void *defer_arg;     /* for defer and fatal */
+    bool failed;         /* a deferred append was refused: nothing more starts */
+    zlistx_t *queue;     /* appends not started yet, in order */
     uint64_t n_deferred; /* appends started from the idle handle */
     uint64_t n_failed;   /* deferred appends the backend refused (fatal) */
 } orbit_consensus_io_t;
