@@ -105,10 +105,20 @@ static void count_logged(orbit_consensus_fsm_adapter_t *a, size_t len)
     }
 }
 
-/* A snapshot at index is being taken (loop thread): raft's threshold goes
- * back to its entry count, and the entries kept behind the snapshot are
- * trimmed to about a quarter of the byte budget, judged by the mean size of
- * the entries since the last one. */
+/* A snapshot point at index, taken or restored: raft's threshold goes back
+ * to its entry count and the bytes are counted from here. */
+static void snapshot_point(orbit_consensus_fsm_adapter_t *a, uint64_t index)
+{
+    if (a->snap_forced)
+        raft_set_snapshot_threshold(a->raft, a->snap_threshold);
+    a->snap_forced = false;
+    a->snap_index = index;
+    a->log_bytes = 0;
+}
+
+/* A snapshot at index is being taken (loop thread): the entries kept
+ * behind it are trimmed to about a quarter of the byte budget, judged by
+ * the mean size of the entries since the last one. */
 static void snapshot_taken(orbit_consensus_fsm_adapter_t *a, uint64_t index)
 {
     if (a->snap_bytes) {
@@ -120,13 +130,9 @@ static void snapshot_taken(orbit_consensus_fsm_adapter_t *a, uint64_t index)
         if (keep > a->snap_trailing)
             keep = a->snap_trailing;
         raft_set_snapshot_trailing(a->raft, (unsigned)keep);
-        if (a->snap_forced)
-            raft_set_snapshot_threshold(a->raft, a->snap_threshold);
     }
-    a->snap_forced = false;
-    a->snap_index = index;
     a->log_bytes_taken = a->log_bytes;
-    a->log_bytes = 0;
+    snapshot_point(a, index);
 }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
@@ -338,11 +344,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     /* Entries after the snapshot are new whatever happened above. */
     a->last_index = index;
     a->state_bytes = buf->len - ORBIT_CONSENSUS_SNAP_HDR;
-    if (a->snap_forced)
-        raft_set_snapshot_threshold(a->raft, a->snap_threshold);
-    a->snap_forced = false;
-    a->snap_index = index;
-    a->log_bytes = 0;
+    snapshot_point(a, index);
     raft_free(buf->base);
     return 0;
 }
