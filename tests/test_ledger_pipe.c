@@ -374,7 +374,7 @@ static void test_busy_leader_not_silent(void **state)
         }
         got += crank(pp, fs, 1, 40);
     }
-    assert_true(next > 20); /* others were answered while one batch waited */
+    assert_true(got >= 10); /* others were answered while one batch waited */
     for (; next < 45; next++)
         assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[next].p, 5000, &xs[next]), ORBIT_OK);
     fake_release(&f);

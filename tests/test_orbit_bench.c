@@ -74,16 +74,30 @@ static void test_split_root_args(void **state)
     assert_string_equal(out[0], "--snapshot-threshold");
     assert_string_equal(out[1], "1024");
     assert_null(out[2]);
-    assert_int_equal(
-        orbit_bench_ledger_split_args("a b c d e f g h i", buf, sizeof buf, out, err, sizeof err),
-        -1);
-    assert_non_null(strstr(err, "more than 8 words"));
+    /* spaces and tabs; exactly ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX words fit */
+    char words[64] = "", msg[64];
+    for (int i = 0; i < ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX; i++)
+        snprintf(words + strlen(words), sizeof words - strlen(words), "%sw%d", i % 2 ? "\t" : " ",
+                 i);
+    assert_int_equal(orbit_bench_ledger_split_args(words, buf, sizeof buf, out, err, sizeof err),
+                     0);
+    assert_string_equal(out[0], "w0");
+    assert_string_equal(out[1], "w1");
+    snprintf(msg, sizeof msg, "w%d", ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX - 1);
+    assert_string_equal(out[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX - 1], msg);
+    assert_null(out[ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX]);
+    strcat(words, " one-more");
+    assert_int_equal(orbit_bench_ledger_split_args(words, buf, sizeof buf, out, err, sizeof err),
+                     -1);
+    snprintf(msg, sizeof msg, "more than %d words", ORBIT_BENCH_LEDGER_ROOT_ARGS_MAX);
+    assert_non_null(strstr(err, msg));
     char longer[100];
     memset(longer, 'x', sizeof longer - 1);
     longer[sizeof longer - 1] = '\0';
     assert_int_equal(orbit_bench_ledger_split_args(longer, buf, sizeof buf, out, err, sizeof err),
                      -1);
-    assert_non_null(strstr(err, "longer than 63"));
+    snprintf(msg, sizeof msg, "longer than %zu", sizeof buf - 1);
+    assert_non_null(strstr(err, msg));
 }
 
 static void test_hist_quantiles(void **state)

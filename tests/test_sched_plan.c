@@ -536,11 +536,21 @@ static void test_forget_gone(void **state)
     conflict_act(f, 0, "quota_available", "x", 15000);
     assert_int_equal(stats(f).forgotten, 0);
     OK(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL));
-    /* Scaled to nothing: the next sweep drops them. */
+    /* Scaled to nothing while a placement of it still stands (another
+     * scheduler's): kept. */
     module(f->v, "m", "web", 0, 1000, GIB, 0, 0, false, NULL);
-    assert_int_equal(round_at(f, 20000), 0);
+    place(f->v, "m/web/0", "n1", 1000, GIB, 0);
+    assert_int_equal(round_at(f, 20000), 1); /* the surplus is revoked */
+    f->acts[0]->rc = ORBIT_ETIMEDOUT;        /* its answer lost: the placement stays */
+    orbit_sched_plan_done(f->p, f->v, &f->acts[0], 20000);
+    assert_int_equal(round_at(f, 25000), 1);
+    assert_int_equal(stats(f).forgotten, 0);
+    OK(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL));
+    /* Placement gone too: the next sweep drops them. */
+    commit_act(f, 0, 25000);
+    assert_int_equal(round_at(f, 30000), 0);
     assert_int_equal(stats(f).forgotten, 0); /* within sweep_ms of the last */
-    assert_int_equal(round_at(f, 25000), 0);
+    assert_int_equal(round_at(f, 35000), 0);
     assert_int_equal(orbit_sched_plan_backoff(f->p, "c:m/web/0", NULL, NULL), ORBIT_ENOTFOUND);
     assert_int_equal(stats(f).forgotten, 2);
     assert_int_equal(stats(f).remembered, 0);
