@@ -68,51 +68,48 @@ static bool seen_before(fake_t *f, uint64_t id)
  * index is the proposal's request id, so the test can check who got what. */
 static void fake_answer(fake_t *f, Orbit__Ledger__Request *req, const uint8_t *rid, size_t rid_len)
 {
-    {
-        size_t n = req->propose_batch->n_proposals;
-        Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
-        rep.request_id = req->request_id;
-        Orbit__Ledger__BatchResult *res = calloc(n, sizeof *res), **resp = calloc(n, sizeof *resp);
-        Orbit__Ledger__Outcome *outs = calloc(n, sizeof *outs);
-        assert_true(res && resp && outs);
-        if (f->mode == SILENT) {
-            free(res), free(resp), free(outs);
-            orbit__ledger__request__free_unpacked(req, NULL);
-            return;
-        }
-        if (f->mode == NOT_LEADER) {
-            rep.has_not_leader = rep.not_leader = true;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                Orbit__Ledger__Proposal *p = req->propose_batch->proposals[i];
-                orbit__ledger__batch_result__init(&res[i]);
-                resp[i] = &res[i];
-                bool retry =
-                    f->mode == RETRY_ALL || (f->mode == LEADER_RETRY_ODD && (p->request_id & 1) &&
-                                             !seen_before(f, p->request_id));
-                if (retry) {
-                    assert_true(f->nseen < 8192);
-                    if (f->mode == LEADER_RETRY_ODD)
-                        f->seen[f->nseen++] = p->request_id;
-                    res[i].error = "not committed (leadership changed); retry";
-                    continue;
-                }
-                if (seen_before(f, p->request_id))
-                    f->resent_ok++;
-                orbit__ledger__outcome__init(&outs[i]);
-                outs[i].kind = ORBIT__LEDGER__OUTCOME_KIND__COMMITTED;
-                outs[i].has_index = true;
-                outs[i].index = p->request_id;
-                res[i].outcome = &outs[i];
-            }
-            rep.results = resp;
-            rep.n_results = n;
-        }
-        assert_int_equal(
-            orbit_wire_send(f->router, rid, rid_len, ORBIT_MSG_LEDGER_REPLY, &rep.base), ORBIT_OK);
-        free(res), free(resp), free(outs);
+    if (f->mode == SILENT) {
         orbit__ledger__request__free_unpacked(req, NULL);
+        return;
     }
+    size_t n = req->propose_batch->n_proposals;
+    Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
+    rep.request_id = req->request_id;
+    Orbit__Ledger__BatchResult *res = calloc(n, sizeof *res), **resp = calloc(n, sizeof *resp);
+    Orbit__Ledger__Outcome *outs = calloc(n, sizeof *outs);
+    assert_true(res && resp && outs);
+    if (f->mode == NOT_LEADER) {
+        rep.has_not_leader = rep.not_leader = true;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            Orbit__Ledger__Proposal *p = req->propose_batch->proposals[i];
+            orbit__ledger__batch_result__init(&res[i]);
+            resp[i] = &res[i];
+            bool retry =
+                f->mode == RETRY_ALL || (f->mode == LEADER_RETRY_ODD && (p->request_id & 1) &&
+                                         !seen_before(f, p->request_id));
+            if (retry) {
+                assert_true(f->nseen < 8192);
+                if (f->mode == LEADER_RETRY_ODD)
+                    f->seen[f->nseen++] = p->request_id;
+                res[i].error = "not committed (leadership changed); retry";
+                continue;
+            }
+            if (seen_before(f, p->request_id))
+                f->resent_ok++;
+            orbit__ledger__outcome__init(&outs[i]);
+            outs[i].kind = ORBIT__LEDGER__OUTCOME_KIND__COMMITTED;
+            outs[i].has_index = true;
+            outs[i].index = p->request_id;
+            res[i].outcome = &outs[i];
+        }
+        rep.results = resp;
+        rep.n_results = n;
+    }
+    assert_int_equal(orbit_wire_send(f->router, rid, rid_len, ORBIT_MSG_LEDGER_REPLY, &rep.base),
+                     ORBIT_OK);
+    free(res), free(resp), free(outs);
+    orbit__ledger__request__free_unpacked(req, NULL);
 }
 
 /* Answer every request queued on f (the first one held when asked). */
@@ -175,6 +172,20 @@ static prop_t *props_new(orbit_ledger_pipe_t *pp, int n)
     return xs;
 }
 
+/* Submit xs[from..to) with a timeout of ms each. */
+static void submit_range(orbit_ledger_pipe_t *pp, prop_t *xs, int from, int to, int ms)
+{
+    for (int i = from; i < to; i++)
+        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, ms, &xs[i]), ORBIT_OK);
+}
+
+/* Every one of xs[from..to) completed with an outcome. */
+static void assert_all_ok(const prop_t *xs, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        assert_int_equal(xs[i].rc, ORBIT_OK);
+}
+
 /* Turn the crank until nothing is pending or ms pass: the pipe sends and
  * collects, the fakes answer. Returns completions seen. */
 static int crank(orbit_ledger_pipe_t *pp, fake_t **fakes, int nf, int ms)
@@ -216,8 +227,7 @@ static void test_batches_every_outcome_to_its_proposal(void **state)
     assert_non_null(pp);
     enum { N = 2500 };
     prop_t *xs = props_new(pp, N);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 10000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, N, 10000);
     assert_int_equal(orbit_ledger_pipe_pending(pp), N);
     fake_t *fs[] = {&f};
     assert_int_equal(crank(pp, fs, 1, 10000), N);
@@ -251,8 +261,7 @@ static void test_follows_not_leader(void **state)
     orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(roots, NULL, err, sizeof err);
     assert_non_null(pp);
     prop_t *xs = props_new(pp, 50);
-    for (int i = 0; i < 50; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 10000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 50, 10000);
     fake_t *fs[] = {&a, &b};
     assert_int_equal(crank(pp, fs, 2, 10000), 50);
     for (int i = 0; i < 50; i++)
@@ -265,8 +274,7 @@ static void test_follows_not_leader(void **state)
     /* The pipe remembers the leader: later proposals go to b directly. */
     int before = a.requests;
     prop_t *ys = props_new(pp, 10);
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &ys[i].p, 10000, &ys[i]), ORBIT_OK);
+    submit_range(pp, ys, 0, 10, 10000);
     assert_int_equal(crank(pp, fs, 2, 10000), 10);
     assert_int_equal(a.requests, before);
     orbit_ledger_pipe_destroy(&pp);
@@ -290,16 +298,14 @@ static void test_silent_replica_left_behind(void **state)
     /* A 3 s timeout: the silent replica is left after its attempt time
      * (1 s), well before the proposals' deadline. */
     int64_t t0 = zclock_mono();
-    for (int i = 0; i < 20; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 3000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 20, 3000);
     fake_t *fs[] = {&a, &b};
     assert_int_equal(crank(pp, fs, 2, 10000), 20);
     int64_t ms = zclock_mono() - t0;
     orbit_ledger_pipe_stats_t st;
     orbit_ledger_pipe_stats(pp, &st);
     assert_true(st.resent >= 20);
-    for (int i = 0; i < 20; i++)
-        assert_int_equal(xs[i].rc, ORBIT_OK);
+    assert_all_ok(xs, 0, 20);
     assert_true(ms >= 900); /* all OK: moved on before the 3 s deadline */
     assert_true(a.requests >= 1 && b.requests >= 1);
     orbit_ledger_pipe_destroy(&pp);
@@ -324,25 +330,21 @@ static void test_silent_replica_skipped(void **state)
     assert_non_null(pp);
     fake_t *fs[] = {&a, &b, &c};
     prop_t *xs = props_new(pp, 30);
-    for (int i = 0; i < 10; i++) /* a is left after one second, b answers */
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 10, 5000); /* a is left after one second, b answers */
     assert_int_equal(crank(pp, fs, 3, 10000), 10);
     b.mode = NOT_LEADER; /* leadership moves to c */
     c.mode = LEADER;
-    for (int i = 10; i < 20; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 10, 20, 5000);
     assert_int_equal(crank(pp, fs, 3, 10000), 10);
     c.mode = NOT_LEADER; /* and back to b: the way from c to b passes a */
     b.mode = LEADER;
     int a_before = a.requests;
     int64_t t0 = zclock_mono();
-    for (int i = 20; i < 30; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 20, 30, 5000);
     assert_int_equal(crank(pp, fs, 3, 10000), 10);
     assert_int_equal(a.requests, a_before); /* a was skipped */
     assert_true(zclock_mono() - t0 < 900);  /* no attempt time spent on it */
-    for (int i = 0; i < 30; i++)
-        assert_int_equal(xs[i].rc, ORBIT_OK);
+    assert_all_ok(xs, 0, 30);
     orbit_ledger_pipe_destroy(&pp);
     free(xs);
     fake_stop(&a);
@@ -363,8 +365,7 @@ static void test_busy_leader_not_silent(void **state)
     assert_non_null(pp);
     fake_t *fs[] = {&f};
     prop_t *xs = props_new(pp, 45);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 5, 5000);
     int64_t end = zclock_mono() + 1500; /* past the 1 s attempt time */
     int next = 5, got = 0;
     while (zclock_mono() < end) {
@@ -380,8 +381,7 @@ static void test_busy_leader_not_silent(void **state)
     fake_release(&f);
     got += crank(pp, fs, 1, 5000);
     assert_int_equal(got, 45);
-    for (int i = 0; i < 45; i++)
-        assert_int_equal(xs[i].rc, ORBIT_OK);
+    assert_all_ok(xs, 0, 45);
     orbit_ledger_pipe_stats_t st;
     orbit_ledger_pipe_stats(pp, &st);
     assert_int_equal(st.resent, 0);
@@ -401,15 +401,13 @@ static void test_retry_answers_back_off(void **state)
     assert_non_null(pp);
     fake_t *fs[] = {&f};
     prop_t *xs = props_new(pp, 4);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 5000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 4, 5000);
     assert_int_equal(crank(pp, fs, 1, 400), 0);
     /* 5 + 10 + 20 + 40 + 80 + 160 ms: about 7 requests in 400 ms, not hundreds */
     assert_true(f.requests >= 3 && f.requests <= 12);
     f.mode = LEADER;
     assert_int_equal(crank(pp, fs, 1, 5000), 4);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(xs[i].rc, ORBIT_OK);
+    assert_all_ok(xs, 0, 4);
     orbit_ledger_pipe_destroy(&pp);
     free(xs);
     fake_stop(&f);
@@ -424,8 +422,7 @@ static void test_retry_answers_keep_ids(void **state)
     orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(f.endpoint, NULL, err, sizeof err);
     assert_non_null(pp);
     prop_t *xs = props_new(pp, 100);
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 10000, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 100, 10000);
     fake_t *fs[] = {&f};
     assert_int_equal(crank(pp, fs, 1, 10000), 100);
     /* The odd request ids were answered "retry" once and came back with
@@ -448,8 +445,7 @@ static void test_deadline_and_bad_submit(void **state)
     orbit_ledger_pipe_t *pp = orbit_ledger_pipe_new(f.endpoint, NULL, err, sizeof err);
     assert_non_null(pp);
     prop_t *xs = props_new(pp, 5);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(orbit_ledger_pipe_submit(pp, &xs[i].p, 150, &xs[i]), ORBIT_OK);
+    submit_range(pp, xs, 0, 5, 150);
     fake_t *fs[] = {&f};
     assert_int_equal(crank(pp, fs, 1, 5000), 5);
     for (int i = 0; i < 5; i++)
