@@ -455,11 +455,12 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Sort and deduplicate the touched keys in place; record index on each —
- * except a placement key whose placement this proposal created: the
- * placement record holds its own index, the last change of the key while
- * it exists (orbit_ledger_store_key_index reads it from there), and one
- * insert per placement into the last-changed table is saved. The history
- * still lists every touched key.
+ * except a key whose own record carries it: a placement this proposal
+ * created, or a node it changed that still holds placements. Those records
+ * hold their last change while they exist (orbit_ledger_store_key_index
+ * reads it from there), which saves a random insert into the last-changed
+ * table per placement for each (formats 4 and 6). The history still lists
+ * every touched key.
  * The pointers and the copy they point into live in l->keys_sorted (no
  * allocation once it has grown to the largest proposal's keys). */
 static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
@@ -487,7 +488,7 @@ static int keys_commit(orbit_ledger_t *l, orbit_ledger_tx_t *tx, uint64_t index)
         if (i && !strcmp(v[i], v[i - 1]))
             continue;
         rc = orbit_ledger_buf_put(&l->keys, v[i], strlen(v[i]) + 1);
-        if (!rc && !orbit_ledger_store_placement_created(tx, v[i], index))
+        if (!rc && !orbit_ledger_store_key_carried(tx, v[i], index))
             rc = orbit_ledger_store_touch(tx, v[i], index);
         n++;
     }
@@ -561,8 +562,10 @@ static int nodes_build(orbit_ledger_t *l, orbit_ledger_tx_t *tx)
     return rc;
 }
 
-/* Remove placement p (already read) from its node and principal. */
-static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p)
+/* Remove placement p (already read) from its node and principal, as the
+ * change at index. */
+static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_placement_t *p,
+                   uint64_t index)
 {
     orbit_ledger_node_t n;
     int rc = orbit_ledger_store_get_node(tx, p->node, &n);
@@ -573,6 +576,7 @@ static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_
     if (rc)
         return rc;
     n.placements--;
+    n.changed = index;
     rc = orbit_ledger_store_put_node(tx, p->node, &n);
     if (!rc && p->principal[0]) {
         orbit_ledger_quota_t q;
@@ -643,6 +647,7 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
         return ORBIT_OK;
     }
     n.placements++;
+    n.changed = c->index;
     rc = orbit_ledger_store_put_placement(c->tx, &p);
     if (!rc)
         rc = nodes_note(c->l, true, m->node, m->capsule);
@@ -746,6 +751,7 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
         if (!rc) {
             res_add(&n.used, &adds[i].add); /* checked above */
             n.placements += adds[i].count;
+            n.changed = c->index;
             rc = orbit_ledger_store_put_node(c->tx, adds[i].node, &n);
         }
         if (!rc)
@@ -989,7 +995,7 @@ static int revoke_gang(ctx_t *c, const char *gang)
         if (rc == ORBIT_ENOTFOUND)
             rc = ORBIT_ECORRUPT;
         if (!rc)
-            rc = release(c->l, c->tx, &p);
+            rc = release(c->l, c->tx, &p, c->index);
     }
     free(copy);
     if (!rc)
@@ -1011,7 +1017,7 @@ static int apply_revocation(ctx_t *c, const Orbit__Ledger__Ref *r)
             orbit_ledger_invalid(c->v, "capsule %s belongs to gang %s (revoke the gang)", key,
                                  p.gang);
         else if (!rc)
-            return release(c->l, c->tx, &p);
+            return release(c->l, c->tx, &p, c->index);
         return rc == ORBIT_ENOTFOUND ? ORBIT_OK : rc;
     }
     case ORBIT__LEDGER__REF_KIND__REF_GANG: return revoke_gang(c, key);

@@ -273,6 +273,7 @@ typedef struct {
 typedef struct {
     orbit_ledger_res_t used; /* sum of active envelopes */
     uint64_t placements;
+    uint64_t changed; /* ledger index of its last change (0 when it holds nothing) */
 } orbit_ledger_node_t;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* ledger_nodes: the node → capsules index in memory (see ledger_nodes.h). */
 #include "ledger_nodes.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,18 @@ typedef struct {
     const char *node, *capsule; /* the caller's, valid until commit or discard */
 } staged_t;
 
-/* A node's capsules: names (owned) in name order. */
+/* One capsule: its name (owned) and the name's hash. */
 typedef struct {
-    char **v;
+    uint64_t hash;
+    char *name;
+} cap_t;
+
+/* A node's capsules in (hash, name) order: a lookup compares 8-byte hashes,
+ * not names that share long prefixes in separate allocations (strcmp through
+ * "mission.module." was most of the index's cost); name order is made when a
+ * node's list is asked for, which is rare. */
+typedef struct {
+    cap_t *v;
     size_t n, cap;
 } caps_t;
 
@@ -29,7 +39,7 @@ static void caps_free(void **p)
     caps_t *c = *p;
     if (c) {
         for (size_t i = 0; i < c->n; i++)
-            free(c->v[i]);
+            free(c->v[i].name);
         free(c->v);
         free(c);
     }
@@ -57,19 +67,35 @@ void orbit_ledger_nodes_destroy(orbit_ledger_nodes_t **pn)
     *pn = NULL;
 }
 
+/* FNV-1a, 64 bits. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static int cap_cmp(uint64_t hash, const char *name, const cap_t *c)
+{
+    if (hash != c->hash)
+        return hash < c->hash ? -1 : 1;
+    return strcmp(name, c->name);
+}
+
 /* Position of capsule in c (found) or where it would go. */
-static size_t caps_find(const caps_t *c, const char *capsule, bool *found)
+static size_t caps_find(const caps_t *c, uint64_t hash, const char *capsule, bool *found)
 {
     size_t lo = 0, hi = c->n;
     *found = false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int d = strcmp(c->v[mid], capsule);
+        int d = cap_cmp(hash, capsule, &c->v[mid]);
         if (d == 0) {
             *found = true;
             return mid;
         }
-        if (d < 0)
+        if (d > 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -80,11 +106,12 @@ static size_t caps_find(const caps_t *c, const char *capsule, bool *found)
 int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, const char *capsule)
 {
     caps_t *c = zhashx_lookup(n->nodes, node);
+    uint64_t hash = name_hash(capsule);
     bool found = false;
-    size_t at = c ? caps_find(c, capsule, &found) : 0;
+    size_t at = c ? caps_find(c, hash, capsule, &found) : 0;
     if (!add) {
         if (found) {
-            free(c->v[at]);
+            free(c->v[at].name);
             memmove(c->v + at, c->v + at + 1, (c->n - at - 1) * sizeof *c->v);
             c->n--;
             n->capsules--;
@@ -105,7 +132,7 @@ int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, 
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
-        char **v = realloc(c->v, cap * sizeof *v);
+        cap_t *v = realloc(c->v, cap * sizeof *v);
         if (!v)
             return ORBIT_ENOMEM;
         c->v = v;
@@ -115,7 +142,7 @@ int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, 
     if (!name)
         return ORBIT_ENOMEM;
     memmove(c->v + at + 1, c->v + at, (c->n - at) * sizeof *c->v);
-    c->v[at] = name;
+    c->v[at] = (cap_t){hash, name};
     c->n++;
     n->capsules++;
     return ORBIT_OK;
@@ -150,13 +177,25 @@ void orbit_ledger_nodes_discard(orbit_ledger_nodes_t *n)
     n->nstaged = 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 zlistx_t *orbit_ledger_nodes_list(orbit_ledger_nodes_t *n, const char *node)
 {
-    zlistx_t *out = zlistx_new();
     const caps_t *c = zhashx_lookup(n->nodes, node);
-    for (size_t i = 0; out && c && i < c->n; i++)
-        if (!zlistx_add_end(out, c->v[i]))
-            zlistx_destroy(&out);
+    const char **names = c ? malloc(c->n * sizeof *names) : NULL;
+    zlistx_t *out = c && !names ? NULL : zlistx_new();
+    if (out && c) {
+        for (size_t i = 0; i < c->n; i++)
+            names[i] = c->v[i].name;
+        qsort(names, c->n, sizeof *names, name_cmp);
+        for (size_t i = 0; out && i < c->n; i++)
+            if (!zlistx_add_end(out, (void *)names[i]))
+                zlistx_destroy(&out);
+    }
+    free(names);
     return out;
 }
 

@@ -460,6 +460,7 @@ int orbit_ledger_store_put_u64(orbit_ledger_tx_t *tx, const char *name, uint64_t
 /* ------------------------------------------------------------ key index */
 
 #define PLACEMENT_KEY "placement/"
+#define NODE_KEY      "node/"
 
 int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index)
 {
@@ -476,6 +477,16 @@ int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_
         if (prc != ORBIT_ENOTFOUND && prc != ORBIT_EINVAL)
             return prc;
         /* gone (or never there): its revocation's index, if any */
+    } else if (!strncmp(key, NODE_KEY, sizeof NODE_KEY - 1)) {
+        orbit_ledger_node_t n;
+        int nrc = orbit_ledger_store_get_node(tx, key + sizeof NODE_KEY - 1, &n);
+        if (nrc == ORBIT_OK && n.placements) {
+            *index = n.changed;
+            return ORBIT_OK;
+        }
+        if (nrc != ORBIT_OK && nrc != ORBIT_EINVAL)
+            return nrc;
+        /* empty: the change that emptied it, if any */
     }
     int rc = mkkey(&k, 'k', key);
     if (!rc)
@@ -490,13 +501,20 @@ int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_
     return ORBIT_OK;
 }
 
-bool orbit_ledger_store_placement_created(orbit_ledger_tx_t *tx, const char *key, uint64_t index)
+bool orbit_ledger_store_key_carried(orbit_ledger_tx_t *tx, const char *key, uint64_t index)
 {
-    if (strncmp(key, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1))
-        return false;
-    orbit_ledger_placement_t p;
-    return orbit_ledger_store_get_placement(tx, key + sizeof PLACEMENT_KEY - 1, &p) == ORBIT_OK &&
-           p.index == index;
+    if (!strncmp(key, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1)) {
+        orbit_ledger_placement_t p;
+        return orbit_ledger_store_get_placement(tx, key + sizeof PLACEMENT_KEY - 1, &p) ==
+                   ORBIT_OK &&
+               p.index == index;
+    }
+    if (!strncmp(key, NODE_KEY, sizeof NODE_KEY - 1)) {
+        orbit_ledger_node_t n;
+        return orbit_ledger_store_get_node(tx, key + sizeof NODE_KEY - 1, &n) == ORBIT_OK &&
+               n.placements && n.changed == index;
+    }
+    return false;
 }
 
 int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index)
@@ -617,6 +635,7 @@ int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_l
     rd_start(&r, &v);
     rd_res(&r, &out->used);
     out->placements = rd_u64(&r);
+    out->changed = rd_u64(&r);
     rc = rd_end(&r);
     if (!rc)
         node_cache(tx, node, out);
@@ -638,6 +657,7 @@ int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
         wr_start(&w, tx->scratch);
         wr_res(&w, &n->used);
         wr_u64(&w, n->placements);
+        wr_u64(&w, n->changed);
         rc = put_wr(tx, &k, &w);
     }
     if (!rc)

@@ -49,7 +49,7 @@
  * the last-changed table while the placement exists (its record's index
  * is the key's last change); 5: no node → capsule index (it is kept in
  * memory, ledger_nodes.h) */
-#define ORBIT_LEDGER_FORMAT 5
+#define ORBIT_LEDGER_FORMAT 6
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -145,12 +145,14 @@ int orbit_ledger_store_put_raw(orbit_ledger_tx_t *tx, const char *name, const vo
 
 /* ---------------------------------------------------------------- key index */
 /* Last-changed index of key; 0 (and 0 returned) if never touched. For
- * "placement/<capsule>" while the placement exists: its record's index. */
+ * "placement/<capsule>" while the placement exists: its record's index; for
+ * "node/<node>" while it holds placements: its record's changed index. */
 int orbit_ledger_store_key_index(orbit_ledger_tx_t *tx, const char *key, uint64_t *index);
 int orbit_ledger_store_touch(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
-/* True when key is "placement/<capsule>" and that placement exists with
- * index (it was created at index: its key needs no last-changed record). */
-bool orbit_ledger_store_placement_created(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
+/* True when key's own record carries index as its last change, so the key
+ * needs no last-changed record: "placement/<capsule>" whose placement was
+ * created at index, "node/<node>" whose record was written at index. */
+bool orbit_ledger_store_key_carried(orbit_ledger_tx_t *tx, const char *key, uint64_t index);
 
 /* ---------------------------------------------------------------- objects */
 int orbit_ledger_store_get_placement(orbit_ledger_tx_t *tx, const char *capsule,
@@ -163,7 +165,8 @@ typedef int (*orbit_ledger_store_placement_fn)(void *ctx, const orbit_ledger_pla
 int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_placement_fn fn,
                                       void *ctx);
 
-/* Zero usage if absent; a put with no placements deletes the record. */
+/* Zero usage if absent; a put with no placements deletes the record (the
+ * caller then records the key's change in the last-changed table). */
 int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out);
 int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
                                 const orbit_ledger_node_t *n);

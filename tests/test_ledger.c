@@ -516,9 +516,27 @@ static void test_placement(void **state)
     assert_int_equal(orbit_ledger_key_index(f->l, "placement/c1", &at), ORBIT_OK);
     assert_int_equal(at, i5);
     INVALID(run(f, REVOKE("REF_PLACEMENT", "c1")), "no such placement");
-    COMMITTED(run(f, REVOKE("REF_PLACEMENT", "ns:c2/x")));
+    /* A node's key likewise: from its record while it holds placements
+     * (format 6), from the last-changed table once the record is gone. */
+    assert_int_equal(orbit_ledger_get_node(f->l, "n2", &n), ORBIT_OK);
+    assert_int_equal(n.placements, 0);
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n2", &at), ORBIT_OK);
+    assert_int_equal(at, i5);
+    assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
+    assert_int_equal(n.changed, i3);
+    uint64_t i6 = COMMITTED(run(f, REVOKE("REF_PLACEMENT", "ns:c2/x")));
     assert_int_equal(orbit_ledger_get_node(f->l, "n1", &n), ORBIT_OK);
     assert_int_equal(n.used.cpu_m + n.used.mem + n.used.gpus + (int64_t)n.placements, 0);
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
+    assert_int_equal(at, i6);
+    uint64_t i7 = COMMITTED(run(f, PLACE("c3", "n1", 10)));
+    assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
+    assert_int_equal(at, i7);
+    CONFLICT(run(f,
+                 "{'commitment':{'placement':{'capsule':'cx','node':'n9','envelope':{}}},"
+                 "'precondition':{'unchanged_since':[{'key':'node/n1','index':%d}]}}",
+                 (int)i6),
+             "unchanged_since", "node/n1 changed at 7");
 }
 
 /* Several proposals in one entry see each other's effects, in order. */
@@ -2333,7 +2351,7 @@ static void test_old_format_refused(void **state)
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     refused(f, err, sizeof err);
-    assert_non_null(strstr(err, "format version 2, this build reads 5"));
+    assert_non_null(strstr(err, "format version 2, this build reads 6"));
     assert_non_null(strstr(err, "tools/orbit-up.sh reset"));
     assert_null(strchr(err, '\n'));
     rm_rf(f->dir);
