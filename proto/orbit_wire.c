@@ -262,6 +262,116 @@ ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m)
     return c;
 }
 
+/* ------------------------------------------------------------- raw fields */
+
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool orbit_pb_slices(const uint8_t *msg, size_t len, uint32_t field, orbit_pb_slice_t *out,
+                     size_t max, size_t *n)
+{
+    const uint8_t *p = msg, *end = msg + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (!get_varint(&p, end, &tag))
+            return false;
+        switch (tag & 7) {
+        case 0:
+            if (!get_varint(&p, end, &v))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 2:
+            if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return false;
+            if (tag >> 3 == field) {
+                if (*n >= max)
+                    return false;
+                out[*n].p = p;
+                out[(*n)++].len = (size_t)v;
+            }
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        default: return false; /* groups (3, 4) and 6, 7 */
+        }
+    }
+    return true;
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t orbit_pb_varint_field_size(uint32_t field, uint64_t v)
+{
+    return varint_size((uint64_t)field << 3) + varint_size(v);
+}
+
+size_t orbit_pb_bytes_field_size(uint32_t field, size_t len)
+{
+    return varint_size((uint64_t)field << 3 | 2) + varint_size(len) + len;
+}
+
+size_t orbit_pb_put_varint_field(uint8_t *p, uint32_t field, uint64_t v)
+{
+    size_t n = put_varint(p, (uint64_t)field << 3);
+    return n + put_varint(p + n, v);
+}
+
+size_t orbit_pb_put_bytes_field(uint8_t *p, uint32_t field, const void *body, size_t len)
+{
+    size_t n = put_varint(p, (uint64_t)field << 3 | 2);
+    n += put_varint(p + n, len);
+    if (len)
+        memcpy(p + n, body, len);
+    return n + len;
+}
+
+uint32_t orbit_pb_field_number(const ProtobufCMessageDescriptor *d, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    return f ? f->id : 0;
+}
+
 /* ------------------------------------------------------------- socket I/O */
 
 int orbit_wire_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, orbit_msg_type_t type,

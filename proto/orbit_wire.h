@@ -11,6 +11,7 @@
 #define ORBIT_WIRE_H
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,31 @@ int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_
  * with protobuf_c_message_free_unpacked(copy, NULL)). NULL when out of
  * memory. */
 ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m);
+
+/* --- raw fields: embedded messages passed through as their encoded bytes,
+ * without being decoded and encoded again (the ledger leader queues the
+ * proposals of a request this way and frames them into an entry). */
+typedef struct {
+    const uint8_t *p;
+    size_t len;
+} orbit_pb_slice_t;
+
+/* The bodies of every length-delimited occurrence of field number `field`
+ * in the encoded message msg[0..len), in order, appended to out[*n..max);
+ * *n grows by their count. Other fields are skipped. false when msg is not
+ * well-formed protobuf (a truncated field, a group, a bad wire type) or has
+ * more than max - *n such fields (then *n and out are unspecified). */
+bool orbit_pb_slices(const uint8_t *msg, size_t len, uint32_t field, orbit_pb_slice_t *out,
+                     size_t max, size_t *n);
+/* Bytes that a varint field, or a length-delimited field of len bytes,
+ * takes encoded (tag, length and body). */
+size_t orbit_pb_varint_field_size(uint32_t field, uint64_t v);
+size_t orbit_pb_bytes_field_size(uint32_t field, size_t len);
+/* Encode it at p (room for the size above); returns the bytes written. */
+size_t orbit_pb_put_varint_field(uint8_t *p, uint32_t field, uint64_t v);
+size_t orbit_pb_put_bytes_field(uint8_t *p, uint32_t field, const void *body, size_t len);
+/* The number of the field called name in message descriptor d; 0 if none. */
+uint32_t orbit_pb_field_number(const ProtobufCMessageDescriptor *d, const char *name);
 
 /* Send one message; on a ROUTER socket rid/rid_len name the peer (else pass
  * NULL, 0). Never blocks: a full queue or an unroutable peer answers

@@ -1301,66 +1301,14 @@ typedef struct {
     uint64_t dedup_count;
 } run_t;
 
-/* The proposal of an entry as its bytes in the entry. */
-typedef struct {
-    const uint8_t *p;
-    size_t len;
-} slice_t;
-
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return true;
-    }
-    return false;
-}
-
 /* Find the bytes of each of the n proposals (Entry field 2) in the packed
  * entry, in order, so that history and the chain digest take them as they
  * came instead of packing each proposal again. False if the entry's wire
  * form is not the plain one (the caller then packs). */
-static bool entry_slices(const uint8_t *entry, size_t len, size_t n, slice_t *out)
+static bool entry_slices(const uint8_t *entry, size_t len, size_t n, orbit_pb_slice_t *out)
 {
-    const uint8_t *p = entry, *end = entry + len;
     size_t found = 0;
-    while (p < end) {
-        uint64_t tag, v;
-        if (!varint(&p, end, &tag))
-            return false;
-        switch (tag & 7) {
-        case 0:
-            if (!varint(&p, end, &v))
-                return false;
-            break;
-        case 2:
-            if (!varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return false;
-            if (tag >> 3 == 2) {
-                if (found == n)
-                    return false;
-                out[found].p = p;
-                out[found++].len = (size_t)v;
-            }
-            p += v;
-            break;
-        case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
-        default: return false;
-        }
-    }
-    return found == n;
+    return orbit_pb_slices(entry, len, ORBIT_LEDGER_ENTRY_PROPOSALS, out, n, &found) && found == n;
 }
 
 /* The outcome COMMITTED{index} as orbit__ledger__outcome__unpack would give
@@ -1380,8 +1328,8 @@ static Orbit__Ledger__Outcome *outcome_committed(uint64_t index)
 /* Judge and apply one proposal; *out gets its outcome (malloc'd). raw (may
  * be NULL: pack p) is p's bytes in the entry. */
 static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
-                          const Orbit__Ledger__Proposal *p, const slice_t *raw, int64_t time_ms,
-                          run_t *r, Orbit__Ledger__Outcome **out)
+                          const Orbit__Ledger__Proposal *p, const orbit_pb_slice_t *raw,
+                          int64_t time_ms, run_t *r, Orbit__Ledger__Outcome **out)
 {
     orbit_ledger_verdict_t v;
     memset(&v, 0, sizeof v);
@@ -1474,7 +1422,7 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
     orbit_ledger_tx_t tx = {0};
     Orbit__Ledger__Entry *e = NULL;
     Orbit__Ledger__Outcome **outs = NULL;
-    slice_t *raw = NULL;
+    orbit_pb_slice_t *raw = NULL;
     size_t nouts = 0;
     int64_t time_ms = 0;
     run_t r = {0};

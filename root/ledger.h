@@ -168,9 +168,14 @@
 #define ORBIT_LEDGER_TIER_MAX     16
 #define ORBIT_LEDGER_COND_MAX     64    /* entries per precondition list */
 #define ORBIT_LEDGER_ENTRY_MAX    65536 /* proposals per entry */
-#define ORBIT_LEDGER_DEDUP_AGE_MS (10LL * 60 * 1000)
-#define ORBIT_LEDGER_DEDUP_MAX    100000
-#define ORBIT_LEDGER_HASH_LEN     32
+/* Field numbers of Entry (proto/ledger.proto), which the leader frames by
+ * hand from its proposals' bytes (test_ledger checks them against the
+ * descriptor). */
+#define ORBIT_LEDGER_ENTRY_TIME      1
+#define ORBIT_LEDGER_ENTRY_PROPOSALS 2
+#define ORBIT_LEDGER_DEDUP_AGE_MS    (10LL * 60 * 1000)
+#define ORBIT_LEDGER_DEDUP_MAX       100000
+#define ORBIT_LEDGER_HASH_LEN        32
 
 typedef struct orbit_ledger orbit_ledger_t;
 

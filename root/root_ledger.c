@@ -45,6 +45,11 @@ typedef struct {
     asker_t *who;
 } batch_t;
 
+/* A queued proposal's encoding: qb[off, off + len). */
+typedef struct {
+    size_t off, len;
+} qslot_t;
+
 typedef struct {
     Orbit__Ledger__Outcome **o;
     size_t n;
@@ -64,10 +69,15 @@ struct orbit_root_ledger {
     orbit_ledger_t *ledger;
     orbit_consensus_t *cons;
     int64_t last_time;
-    /* proposals waiting for the next flush */
-    Orbit__Ledger__Proposal **qp;
+    /* Proposals waiting for the next flush, as their encodings back to back
+     * in qb (proposal i at qs[i]): an entry is framed from them by copying,
+     * with no decode into messages and encode again on the leader. */
+    uint8_t *qb;
+    size_t qb_len, qb_cap;
+    qslot_t *qs;
     asker_t *qw;
     size_t qn, qcap;
+    orbit_arena_t *arena; /* the request being handled */
     size_t inflight;
     size_t entries_inflight; /* Raft entries proposed, not yet committed or failed */
     uv_timer_t flush, tick;
@@ -288,21 +298,36 @@ static int64_t stamp(orbit_root_ledger_t *rl)
     return t;
 }
 
+/* The next entry from the first n queued proposals: Entry{time_ms,
+ * proposals} framed by hand around their bytes (the field numbers are
+ * ledger.h's). A malloc'd buffer; NULL on ENOMEM. */
+static uint8_t *frame_entry(orbit_root_ledger_t *rl, size_t n, size_t *len)
+{
+    int64_t t = stamp(rl);
+    size_t total = orbit_pb_varint_field_size(ORBIT_LEDGER_ENTRY_TIME, (uint64_t)t);
+    for (size_t i = 0; i < n; i++)
+        total += orbit_pb_bytes_field_size(ORBIT_LEDGER_ENTRY_PROPOSALS, rl->qs[i].len);
+    uint8_t *buf = malloc(total);
+    if (!buf)
+        return NULL;
+    size_t at = orbit_pb_put_varint_field(buf, ORBIT_LEDGER_ENTRY_TIME, (uint64_t)t);
+    for (size_t i = 0; i < n; i++)
+        at += orbit_pb_put_bytes_field(buf + at, ORBIT_LEDGER_ENTRY_PROPOSALS,
+                                       rl->qb + rl->qs[i].off, rl->qs[i].len);
+    *len = at;
+    return buf;
+}
+
 static void flush(orbit_root_ledger_t *rl)
 {
     while (rl->qn) {
         size_t n = rl->qn < rl->cfg.batch_max ? rl->qn : rl->cfg.batch_max;
         batch_t *b = calloc(1, sizeof *b);
         asker_t *who = malloc(n * sizeof *who);
-        Orbit__Ledger__Entry e = ORBIT__LEDGER__ENTRY__INIT;
-        e.time_ms = stamp(rl);
-        e.n_proposals = n;
-        e.proposals = rl->qp;
-        size_t len = orbit__ledger__entry__get_packed_size(&e);
-        uint8_t *buf = malloc(len ? len : 1);
+        size_t len = 0;
+        uint8_t *buf = b && who ? frame_entry(rl, n, &len) : NULL;
         int rc = ORBIT_ENOMEM;
-        if (b && who && buf) {
-            orbit__ledger__entry__pack(&e, buf);
+        if (buf) {
             memcpy(who, rl->qw, n * sizeof *who);
             b->rl = rl;
             b->n = n;
@@ -326,9 +351,13 @@ static void flush(orbit_root_ledger_t *rl)
             free(who);
             free(b);
         }
-        for (size_t i = 0; i < n; i++)
-            orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
-        memmove(rl->qp, rl->qp + n, (rl->qn - n) * sizeof *rl->qp);
+        /* drop the first n: their bytes, slots and askers */
+        size_t used = n < rl->qn ? rl->qs[n].off : rl->qb_len;
+        memmove(rl->qb, rl->qb + used, rl->qb_len - used);
+        rl->qb_len -= used;
+        for (size_t i = n; i < rl->qn; i++)
+            rl->qs[i].off -= used;
+        memmove(rl->qs, rl->qs + n, (rl->qn - n) * sizeof *rl->qs);
         memmove(rl->qw, rl->qw + n, (rl->qn - n) * sizeof *rl->qw);
         rl->qn -= n;
     }
@@ -339,31 +368,50 @@ static void on_flush(uv_timer_t *t)
     flush(t->data);
 }
 
-/* Queue p (ownership taken) for the next entry. */
-static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const asker_t *w)
+/* Room for the next queued proposal's len bytes, its slot taken with asker
+ * w; NULL when there is none, w then answered. The caller writes the bytes
+ * and calls queued(). */
+static uint8_t *queue_slot(orbit_root_ledger_t *rl, size_t len, const asker_t *w)
 {
     if (rl->qn + rl->inflight >= rl->cfg.queue_max) {
         rl->st.overloaded++;
         answer_proposal(rl, w, NULL, "overloaded: too many proposals in flight; retry");
-        orbit__ledger__proposal__free_unpacked(p, NULL);
-        return;
+        return NULL;
     }
     if (rl->qn == rl->qcap) {
         size_t cap = rl->qcap ? rl->qcap * 2 : 256;
-        Orbit__Ledger__Proposal **qp = realloc(rl->qp, cap * sizeof *qp);
-        if (qp)
-            rl->qp = qp;
-        asker_t *qw = qp ? realloc(rl->qw, cap * sizeof *qw) : NULL;
-        if (!qp || !qw) {
+        qslot_t *qs = realloc(rl->qs, cap * sizeof *qs);
+        if (qs)
+            rl->qs = qs;
+        asker_t *qw = qs ? realloc(rl->qw, cap * sizeof *qw) : NULL;
+        if (!qs || !qw) {
             answer_proposal(rl, w, NULL, "leader out of memory; retry");
-            orbit__ledger__proposal__free_unpacked(p, NULL);
-            return;
+            return NULL;
         }
         rl->qw = qw;
         rl->qcap = cap;
     }
-    rl->qp[rl->qn] = p;
+    if (rl->qb_cap - rl->qb_len < len) {
+        size_t cap = rl->qb_cap ? rl->qb_cap : 64 * 1024;
+        while (cap - rl->qb_len < len)
+            cap *= 2;
+        uint8_t *qb = realloc(rl->qb, cap);
+        if (!qb) {
+            answer_proposal(rl, w, NULL, "leader out of memory; retry");
+            return NULL;
+        }
+        rl->qb = qb;
+        rl->qb_cap = cap;
+    }
+    rl->qs[rl->qn] = (qslot_t){rl->qb_len, len};
     rl->qw[rl->qn] = *w;
+    return rl->qb + rl->qb_len;
+}
+
+/* The slot queue_slot gave is filled: it joins the queue. */
+static void queued(orbit_root_ledger_t *rl)
+{
+    rl->qb_len += rl->qs[rl->qn].len;
     rl->qn++;
     rl->st.proposals++;
     if (rl->qn >= rl->cfg.batch_max)
@@ -379,8 +427,50 @@ static void enqueue(orbit_root_ledger_t *rl, Orbit__Ledger__Proposal *p, const a
                        rl->entries_inflight < PIPELINE_ENTRIES ? 0 : FLUSH_HOLD_MS, 0);
 }
 
-/* Queue every proposal of a batch (ownership taken) under one gather. */
-static void enqueue_batch(orbit_root_ledger_t *rl, Orbit__Ledger__ProposeBatch *b, const asker_t *w)
+/* Queue the encoded proposal raw[0..len) (copied) for the next entry. */
+static void enqueue_raw(orbit_root_ledger_t *rl, const uint8_t *raw, size_t len, const asker_t *w)
+{
+    uint8_t *at = queue_slot(rl, len, w);
+    if (at) {
+        memcpy(at, raw, len);
+        queued(rl);
+    }
+}
+
+/* Queue p (encoded into the queue) for the next entry. */
+static void enqueue(orbit_root_ledger_t *rl, const Orbit__Ledger__Proposal *p, const asker_t *w)
+{
+    size_t len = orbit__ledger__proposal__get_packed_size(p);
+    uint8_t *at = queue_slot(rl, len, w);
+    if (at) {
+        orbit__ledger__proposal__pack(p, at);
+        queued(rl);
+    }
+}
+
+/* Field numbers of Request.propose_batch and ProposeBatch.proposals, from
+ * the descriptors (proto/ledger.proto). */
+static uint32_t request_batch_field, batch_proposals_field;
+
+/* The encoded proposals of the ProposeBatch request body[0..len), in order,
+ * into out[0..n): false when they are not exactly the n that decoding found
+ * (then the decoded ones are encoded again instead). */
+static bool batch_slices(const uint8_t *body, size_t len, size_t n, orbit_pb_slice_t *out)
+{
+    orbit_pb_slice_t batches[4];
+    size_t nb = 0, found = 0;
+    if (!orbit_pb_slices(body, len, request_batch_field, batches, 4, &nb))
+        return false;
+    for (size_t i = 0; i < nb; i++)
+        if (!orbit_pb_slices(batches[i].p, batches[i].len, batch_proposals_field, out, n, &found))
+            return false;
+    return found == n;
+}
+
+/* Queue every proposal of batch b under one gather: the bytes of raw[i]
+ * when raw is not NULL, else each proposal encoded again. */
+static void enqueue_batch(orbit_root_ledger_t *rl, const Orbit__Ledger__ProposeBatch *b,
+                          const orbit_pb_slice_t *raw, const asker_t *w)
 {
     size_t n = b->n_proposals;
     gather_t *g = calloc(1, sizeof *g);
@@ -409,11 +499,11 @@ static void enqueue_batch(orbit_root_ledger_t *rl, Orbit__Ledger__ProposeBatch *
         asker_t m = *w;
         m.g = g;
         m.slot = (uint32_t)i;
-        Orbit__Ledger__Proposal *p = b->proposals[i];
-        b->proposals[i] = NULL;
-        enqueue(rl, p, &m);
+        if (raw)
+            enqueue_raw(rl, raw[i].p, raw[i].len, &m);
+        else
+            enqueue(rl, b->proposals[i], &m);
     }
-    b->n_proposals = 0;
     gather_release(rl, g);
 }
 
@@ -640,7 +730,9 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
 {
     rl->st.requests++;
     ProtobufCMessage *m = NULL;
-    if (orbit_wire_decode(buf, len, ORBIT_MSG_LEDGER_REQUEST, NULL, NULL, &m) != ORBIT_OK) {
+    orbit_arena_reset(rl->arena); /* the last request's */
+    if (orbit_wire_decode(buf, len, ORBIT_MSG_LEDGER_REQUEST, orbit_arena_allocator(rl->arena),
+                          NULL, &m) != ORBIT_OK) {
         rl->st.bad_requests++;
         uint64_t suppressed = 0;
         if (orbit_ratelimit_pass(&rl->rl, zclock_mono(), &suppressed))
@@ -661,10 +753,7 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
             reply_not_leader(rl, &w);
             break;
         }
-        /* Detach the proposal: the queue owns it until it is packed. */
         enqueue(rl, req->propose, &w);
-        req->propose = NULL;
-        req->op_case = ORBIT__LEDGER__REQUEST__OP__NOT_SET;
         break;
     case ORBIT__LEDGER__REQUEST__OP_PROPOSE_BATCH:
         if (req->propose_batch->n_proposals == 0 ||
@@ -677,7 +766,10 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
         } else if (!orbit_consensus_is_leader(rl->cons)) {
             reply_not_leader(rl, &w);
         } else {
-            enqueue_batch(rl, req->propose_batch, &w);
+            size_t n = req->propose_batch->n_proposals;
+            orbit_pb_slice_t *raw = orbit_arena_alloc(rl->arena, n * sizeof *raw);
+            bool sliced = raw && batch_slices(buf + ORBIT_WIRE_HDR, len - ORBIT_WIRE_HDR, n, raw);
+            enqueue_batch(rl, req->propose_batch, sliced ? raw : NULL, &w);
         }
         break;
     case ORBIT__LEDGER__REQUEST__OP_GET:
@@ -737,7 +829,7 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
         reply_error(rl, &w, "request without an operation");
         break;
     }
-    orbit__ledger__request__free_unpacked(req, NULL);
+    orbit_arena_reset(rl->arena); /* req */
 }
 
 /* ------------------------------------------------------------ housekeeping */
@@ -763,29 +855,20 @@ static void on_tick(uv_timer_t *t)
             now = rl->last_time;
         if (orbit_ledger_due_expiries(rl->ledger, now, due, 64, &n) == ORBIT_OK) {
             for (size_t i = 0; i < n; i++) {
-                Orbit__Ledger__Proposal *p = malloc(sizeof *p);
-                Orbit__Ledger__Commitment *c = malloc(sizeof *c);
-                Orbit__Ledger__Expiry *x = malloc(sizeof *x);
-                Orbit__Ledger__Ref *ref = malloc(sizeof *ref);
-                char *cid = strdup(EXPIRY_CLIENT), *key = strdup(due[i].key);
-                if (!p || !c || !x || !ref || !cid || !key) {
-                    free(p), free(c), free(x), free(ref), free(cid), free(key);
-                    break;
-                }
-                orbit__ledger__proposal__init(p);
-                orbit__ledger__commitment__init(c);
-                orbit__ledger__expiry__init(x);
-                orbit__ledger__ref__init(ref);
-                ref->kind = due[i].kind;
-                ref->key = key;
-                x->what = ref;
-                c->kind_case = ORBIT__LEDGER__COMMITMENT__KIND_EXPIRY;
-                c->expiry = x;
-                p->client_id = cid;
-                p->request_id = expiry_request_id(&due[i]);
-                p->commitment = c;
+                Orbit__Ledger__Proposal p = ORBIT__LEDGER__PROPOSAL__INIT;
+                Orbit__Ledger__Commitment c = ORBIT__LEDGER__COMMITMENT__INIT;
+                Orbit__Ledger__Expiry x = ORBIT__LEDGER__EXPIRY__INIT;
+                Orbit__Ledger__Ref ref = ORBIT__LEDGER__REF__INIT;
+                ref.kind = due[i].kind;
+                ref.key = due[i].key;
+                x.what = &ref;
+                c.kind_case = ORBIT__LEDGER__COMMITMENT__KIND_EXPIRY;
+                c.expiry = &x;
+                p.client_id = (char *)EXPIRY_CLIENT;
+                p.request_id = expiry_request_id(&due[i]);
+                p.commitment = &c;
                 asker_t nobody = {{0}, 0, 0, NULL, 0};
-                enqueue(rl, p, &nobody);
+                enqueue(rl, &p, &nobody);
             }
         }
     }
@@ -860,6 +943,14 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
         free(rl);
         return NULL;
     }
+    request_batch_field =
+        orbit_pb_field_number(&orbit__ledger__request__descriptor, "propose_batch");
+    batch_proposals_field =
+        orbit_pb_field_number(&orbit__ledger__propose_batch__descriptor, "proposals");
+    if (!(rl->arena = orbit_arena_new(64 * 1024))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (orbit_ledger_open(ledger_dir, &rl->ledger, err, errlen) != ORBIT_OK)
         goto fail;
     if (orbit_ledger_discarded(rl->ledger))
@@ -907,16 +998,17 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     return rl;
 fail:
     orbit_ledger_close(&rl->ledger);
+    orbit_arena_destroy(&rl->arena);
     free(rl);
     return NULL;
 }
 
 static void finish_close(orbit_root_ledger_t *rl)
 {
-    for (size_t i = 0; i < rl->qn; i++)
-        orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
-    free(rl->qp);
+    free(rl->qb);
+    free(rl->qs);
     free(rl->qw);
+    orbit_arena_destroy(&rl->arena);
     orbit_ledger_close(&rl->ledger);
     void (*done)(void *) = rl->closed;
     void *arg = rl->closed_arg;
@@ -944,12 +1036,11 @@ static void close_now(orbit_root_ledger_t *rl)
 {
     /* Proposals still waiting for an entry are answered now (a batch's
      * answer goes out with its last member). */
-    for (size_t i = 0; i < rl->qn; i++) {
+    for (size_t i = 0; i < rl->qn; i++)
         answer_proposal(rl, &rl->qw[i], NULL,
                         "replica shutting down; retry with the same request id");
-        orbit__ledger__proposal__free_unpacked(rl->qp[i], NULL);
-    }
     rl->qn = 0;
+    rl->qb_len = 0;
     uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
     uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
     orbit_consensus_close(rl->cons, on_cons_closed, rl);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "orbit_wire.h"
 #include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "orbit_err.h"
@@ -2335,6 +2336,16 @@ static void test_foreign_environment(void **state)
 /* An environment of an older format (2: every record in the unnamed
  * database) is refused with one line that names both versions and the way
  * out. */
+/* The Entry field numbers the leader frames entries with are the schema's. */
+static void test_entry_field_numbers(void **state)
+{
+    (void)state;
+    assert_int_equal(orbit_pb_field_number(&orbit__ledger__entry__descriptor, "time_ms"),
+                     ORBIT_LEDGER_ENTRY_TIME);
+    assert_int_equal(orbit_pb_field_number(&orbit__ledger__entry__descriptor, "proposals"),
+                     ORBIT_LEDGER_ENTRY_PROPOSALS);
+}
+
 static void test_old_format_refused(void **state)
 {
     fx_t *f = *state;
@@ -2531,6 +2542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_format_refused, setup, teardown),
+        cmocka_unit_test(test_entry_field_numbers),
         cmocka_unit_test_setup_teardown(test_tables_many_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
     };
