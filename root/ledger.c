@@ -1467,7 +1467,8 @@ int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint
                                 &outs[i]);
         if (!rc)
             rc = orbit_ledger_store_dedup_prune(&tx, time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
-                                                ORBIT_LEDGER_DEDUP_MAX, &r.dedup_count);
+                                                ORBIT_LEDGER_DEDUP_MAX, ORBIT_LEDGER_DEDUP_SLACK,
+                                                &r.dedup_count);
         if (!rc && r.dedup_seq != seq0)
             rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, r.dedup_seq);
         if (!rc && r.dedup_count != count0)

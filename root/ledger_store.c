@@ -1229,47 +1229,85 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
     return put_flags(tx, &a, age, 8 + k.n - 1, MDB_APPEND);
 }
 
-int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
-                                   uint64_t *count)
+static int cmp_key(const void *a, const void *b)
 {
-    MDB_cursor *ages, *pairs;
+    const MDB_val *x = a, *y = b;
+    size_t n = x->mv_size < y->mv_size ? x->mv_size : y->mv_size;
+    int d = memcmp(x->mv_data, y->mv_data, n);
+    return d ? d : (x->mv_size > y->mv_size) - (x->mv_size < y->mv_size);
+}
+
+int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
+                                   uint64_t slack, uint64_t *count)
+{
+    MDB_cursor *ages = NULL, *pairs = NULL;
+    uint64_t excess = *count > max_count + slack ? *count - max_count : 0;
     int rc = cursor(tx, ORBIT_LEDGER_T_AGE, &ages);
     if (!rc)
         rc = cursor(tx, ORBIT_LEDGER_T_DEDUP, &pairs);
-    /* The oldest pair is the age index's first record; after each delete the
-     * next one is first (a descent along the left edge, no key compares). */
-    while (!rc && *count > 0) {
-        MDB_val k, v, dk, dv;
-        int mrc = mdb_cursor_get(ages, &k, &v, MDB_FIRST);
-        if (mrc == MDB_NOTFOUND) {
-            rc = ORBIT_ECORRUPT; /* the count says there is one */
-            break;
-        }
-        rc = orbit_ledger_store_err(mrc);
-        if (rc)
-            break;
+    /* Which go: the age index's first records, while expired or in excess.
+     * Their pairs' keys are copied out (a delete moves what the records
+     * point into) and deleted in key order, so a batch touches each page of
+     * the pairs table once however the clients' pairs interleave in age. */
+    orbit_ledger_buf_t keys = {0};
+    size_t n = 0;
+    MDB_val k, v;
+    int mrc = rc ? MDB_SUCCESS : mdb_cursor_get(ages, &k, &v, MDB_FIRST);
+    while (!rc && n < *count && mrc == MDB_SUCCESS) {
         if (k.mv_size != 8 || v.mv_size < 8 + 10) {
             rc = ORBIT_ECORRUPT;
             break;
         }
-        int64_t at = (int64_t)rd_be64(v.mv_data);
-        if (at >= cutoff_ms && *count <= max_count)
+        if ((int64_t)rd_be64(v.mv_data) >= cutoff_ms && n >= excess)
             break;
-        dk.mv_size = v.mv_size - 8;
-        dk.mv_data = (uint8_t *)v.mv_data + 8;
-        mrc = mdb_cursor_get(pairs, &dk, &dv, MDB_SET);
+        size_t klen = v.mv_size - 8;
+        rc = orbit_ledger_buf_reserve(&keys, sizeof klen + klen);
+        if (rc)
+            break;
+        memcpy(keys.p + keys.len, &klen, sizeof klen);
+        memcpy(keys.p + keys.len + sizeof klen, (uint8_t *)v.mv_data + 8, klen);
+        keys.len += sizeof klen + klen;
+        n++;
+        mrc = mdb_cursor_get(ages, &k, &v, MDB_NEXT);
+    }
+    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = orbit_ledger_store_err(mrc);
+    if (!rc && n < excess)
+        rc = ORBIT_ECORRUPT; /* the count says there are more */
+    MDB_val *sorted = !rc && n ? malloc(n * sizeof *sorted) : NULL;
+    if (!rc && n && !sorted)
+        rc = ORBIT_ENOMEM;
+    for (size_t i = 0, off = 0; !rc && i < n; i++) {
+        size_t klen;
+        memcpy(&klen, keys.p + off, sizeof klen);
+        sorted[i].mv_size = klen;
+        sorted[i].mv_data = keys.p + off + sizeof klen;
+        off += sizeof klen + klen;
+    }
+    if (!rc && n > 1)
+        qsort(sorted, n, sizeof *sorted, cmp_key);
+    for (size_t i = 0; !rc && i < n; i++) {
+        MDB_val dv;
+        mrc = mdb_cursor_get(pairs, &sorted[i], &dv, MDB_SET);
         if (mrc == MDB_NOTFOUND) {
             rc = ORBIT_ECORRUPT;
             break;
         }
         if (mrc == MDB_SUCCESS)
             mrc = mdb_cursor_del(pairs, 0);
+        rc = orbit_ledger_store_err(mrc);
+    }
+    /* and their age records, from the front */
+    for (size_t i = 0; !rc && i < n; i++) {
+        mrc = mdb_cursor_get(ages, &k, &v, MDB_FIRST);
         if (mrc == MDB_SUCCESS)
             mrc = mdb_cursor_del(ages, 0);
-        rc = orbit_ledger_store_err(mrc);
-        if (!rc)
-            (*count)--;
+        rc = mrc == MDB_NOTFOUND ? ORBIT_ECORRUPT : orbit_ledger_store_err(mrc);
     }
+    if (!rc)
+        *count -= n;
+    free(sorted);
+    orbit_ledger_buf_free(&keys);
     return rc;
 }
 

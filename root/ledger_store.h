@@ -255,10 +255,11 @@ int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, u
  * stored one: the age index is appended). */
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len);
-/* Drop pairs older than cutoff_ms, then the oldest beyond max_count, walking
- * the age index from its front; *count (the number of pairs) is updated. */
+/* Drop pairs older than cutoff_ms, and, once there are more than max_count +
+ * slack, the oldest down to max_count, walking the age index from its
+ * front; *count (the number of pairs) is updated. */
 int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
-                                   uint64_t *count);
+                                   uint64_t slack, uint64_t *count);
 
 /* ---------------------------------------------------------------- history */
 /* keys: nkeys NUL-terminated strings back to back (keys_len bytes). index

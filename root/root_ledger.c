@@ -574,6 +574,7 @@ typedef struct {
     const char *prefix;
     uint64_t last;
     bool nomem;
+    orbit_arena_t *arena; /* items and their proposals */
 } watch_ctx_t;
 
 static int collect(void *ctx, const orbit_ledger_commit_t *c)
@@ -582,13 +583,13 @@ static int collect(void *ctx, const orbit_ledger_commit_t *c)
     w->last = c->index;
     if (w->prefix && *w->prefix && !orbit_ledger_commit_touches(c, w->prefix))
         return 0;
-    Orbit__Ledger__Proposal *p =
-        orbit__ledger__proposal__unpack(NULL, c->proposal_len, c->proposal);
-    Orbit__Ledger__Committed *it = malloc(sizeof *it);
+    /* History holds proposals as their clients encoded them; decoded in the
+     * arena, a proposal that repeats a oneof member (protobuf-c drops the
+     * earlier one without freeing it) costs nothing past this request. */
+    Orbit__Ledger__Proposal *p = orbit__ledger__proposal__unpack(orbit_arena_allocator(w->arena),
+                                                                 c->proposal_len, c->proposal);
+    Orbit__Ledger__Committed *it = orbit_arena_alloc(w->arena, sizeof *it);
     if (!p || !it) {
-        if (p)
-            orbit__ledger__proposal__free_unpacked(p, NULL);
-        free(it);
         w->nomem = true;
         return 1;
     }
@@ -605,8 +606,8 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
 {
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max <= 10000 ? q->max : 1000,
-                     q->prefix, 0, false};
-    w.items = calloc(w.max, sizeof *w.items);
+                     q->prefix, 0, false, rl->arena};
+    w.items = orbit_arena_alloc(rl->arena, w.max * sizeof *w.items);
     uint64_t compacted = 0;
     uint64_t from = q->from_index ? q->from_index : 1;
     int rc = w.items ? orbit_ledger_history_from(rl->ledger, from, collect, &w, &compacted)
@@ -622,10 +623,7 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
         rep.has_next_index = true;
         rep.next_index = w.last ? w.last + 1 : from;
     }
-    send_reply(rl, who, &rep);
-    for (size_t i = 0; i < w.n; i++)
-        orbit__ledger__committed__free_unpacked(w.items[i], NULL);
-    free(w.items);
+    send_reply(rl, who, &rep); /* w's allocations go with the request's arena */
 }
 
 static void answer_status(orbit_root_ledger_t *rl, const asker_t *who)

@@ -1307,31 +1307,40 @@ static void test_dedup_bounds(void **state)
     assert_int_equal(st.dedup_entries, 0);
     /* judged again */
     CONFLICT(run(f, WITH_ID("a", 1, C_PLACE("c1", "n1", 1))), "capsule_placed", NULL);
-    /* count: at most 100,000 pairs, the oldest go first */
-    Orbit__Ledger__Proposal *t =
-        mkprop(f, "{'client_id':'bulk','commitment':" C_PLACE("c1", "n1", 1) "}");
-    uint64_t req = 1;
-    for (int e = 0; e < 101; e++) {
+    /* count: past 100,000 + slack pairs, the oldest go, down to 100,000;
+     * two clients' pairs interleave in age (entries alternate between them),
+     * so the batch deleted in key order is not the age order */
+    Orbit__Ledger__Proposal *t[2] = {
+        mkprop(f, "{'client_id':'bulk','commitment':" C_PLACE("c1", "n1", 1) "}"),
+        mkprop(f, "{'client_id':'bulk2','commitment':" C_PLACE("c1", "n1", 1) "}")};
+    const int entries = (ORBIT_LEDGER_DEDUP_MAX + ORBIT_LEDGER_DEDUP_SLACK) / 1000 + 1;
+    for (int e = 0; e < entries; e++) {
         size_t len;
-        uint8_t *b = bulk_entry(t, 1000, req, f->time_ms, &len);
-        req += 1000;
+        uint8_t *b = bulk_entry(t[e % 2], 1000, (uint64_t)e * 1000 + 1, f->time_ms, &len);
         apply_bytes(f, b, len);
         free(b);
         assert_int_equal(f->nout, 1000);
         CONFLICT(f->out[999], "capsule_placed", NULL);
+        assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+        if (e < entries - 1) /* within the slack: nothing dropped yet */
+            assert_int_equal(st.dedup_entries, 1 + (uint64_t)(e + 1) * 1000);
     }
-    orbit__ledger__proposal__free_unpacked(t, NULL);
+    orbit__ledger__proposal__free_unpacked(t[0], NULL);
+    orbit__ledger__proposal__free_unpacked(t[1], NULL);
     assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
     assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
-    /* the 'a' pair and bulk 1..1000 were dropped: a revoke under a dropped
-     * id applies; its own pair pushes out bulk 1001 at the end of its entry,
-     * and one under a kept id replays */
-    COMMITTED(run(f, WITH_ID("bulk", 1000, C_REVOKE("REF_PLACEMENT", "c1"))));
-    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
-    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
-    CONFLICT(run(f, WITH_ID("bulk", 1002, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
+    /* dropped: 'a' 1 and entries 0-2 (bulk 1-1000, bulk2 1001-2000, bulk
+     * 2001-3000); kept from entry 3 (bulk2 3001-4000) on. A revoke under a
+     * dropped id applies, one under a kept id replays its conflict. */
+    COMMITTED(run(f, WITH_ID("bulk2", 1500, C_REVOKE("REF_PLACEMENT", "c1"))));
+    CONFLICT(run(f, WITH_ID("bulk2", 3500, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
              NULL);
-    INVALID(run(f, WITH_ID("bulk", 1001, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
+    CONFLICT(run(f, WITH_ID("bulk", 4500, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
+             NULL);
+    INVALID(run(f, WITH_ID("bulk", 2500, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
+    INVALID(run(f, WITH_ID("bulk", 1, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX + 1); /* the revoke's own */
 }
 
 /* ---------------------------------------------------------------- determinism */
