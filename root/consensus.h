@@ -118,7 +118,8 @@ typedef struct {
      * but need not be contiguous (raft's own barrier and configuration
      * entries never reach the state machine). Before returning 0 the entry's
      * effects and `index` as the new applied index must be made durable as
-     * one unit (one LMDB transaction).
+     * one unit (one LMDB transaction) — or, with flush below, the entry kept
+     * for a later flush that applies it with the ones after it.
      *
      * *result (NULL on entry) is handed to the done callback of the
      * proposal that created the entry, if it was proposed on this replica
@@ -163,6 +164,17 @@ typedef struct {
      * empty state). Read once when the replica starts and after every
      * restore; between those the seam tracks it from apply. */
     uint64_t (*applied_index)(void *ctx);
+
+    /* Optional: make every entry that apply accepted durable. With it a
+     * state machine may defer an entry (apply keeps a copy and returns 0,
+     * with no result: a replica that answers nobody) and apply several in
+     * one transaction later. The seam calls flush before it takes or
+     * restores a snapshot, since a snapshot filed under raft's last applied
+     * index must hold every entry up to it; a non-zero return skips that
+     * snapshot round (raft retries later) or fails the restore. The state
+     * machine flushes on its own for its reads and when it is to answer
+     * proposals again. */
+    int (*flush)(void *ctx);
 
     /* Optional: release a result that no done callback received. */
     void (*result_free)(void *ctx, void *result);

@@ -195,6 +195,19 @@ static void state_free(orbit_consensus_fsm_adapter_t *a, void *data, size_t len)
 /* fsm version 2: bufs[0] is our envelope header, bufs[1] the state
  * machine's bytes; both are released in fsm_snapshot_finalize once raft has
  * stored them (or failed to). */
+/* Every entry apply accepted into the state (ops.flush), before a snapshot
+ * is taken or restored. */
+static int state_flush(orbit_consensus_fsm_adapter_t *a)
+{
+    int rv = a->ops.flush ? a->ops.flush(a->ctx) : 0;
+    if (rv != 0) {
+        a->n_flush_errors++;
+        orbit_warn("consensus: cannot bring the state up to applied index %llu: %s",
+                   (unsigned long long)a->applied, orbit_strerror(rv));
+    }
+    return rv;
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     orbit_consensus_fsm_adapter_t *a = fsm->data;
@@ -207,6 +220,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 
     *bufs = NULL;
     *n_bufs = 0;
+    if (state_flush(a) != 0)
+        return RAFT_BUSY; /* transient for raft: it retries later */
     rv = a->ops.snapshot(a->ctx, index, &data, &len);
     if (rv != 0) {
         if (rv != ORBIT_EAGAIN)
@@ -243,10 +258,12 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_snapshot_header(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     orbit_consensus_fsm_adapter_t *a = fsm->data;
-    struct raft_buffer *b = calloc(2, sizeof *b);
-    uint8_t *hdr = malloc(ORBIT_CONSENSUS_SNAP_HDR);
     *bufs = NULL;
     *n_bufs = 0;
+    if (state_flush(a) != 0)
+        return RAFT_BUSY;
+    struct raft_buffer *b = calloc(2, sizeof *b);
+    uint8_t *hdr = malloc(ORBIT_CONSENSUS_SNAP_HDR);
     if (b == NULL || hdr == NULL) {
         free(b);
         free(hdr);
@@ -324,6 +341,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return RAFT_MALFORMED;
     }
     index = get_u64(p + 16);
+    if (state_flush(a) != 0)
+        return RAFT_IOERR;
     a->applied_known = false;
     if (index != 0 && adapter_applied(a) >= index) {
         /* The durable state already covers the snapshot (raft loads its last

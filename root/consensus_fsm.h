@@ -67,6 +67,7 @@ typedef struct {
     uint64_t n_applied, n_skipped, n_restored, n_restore_skipped;
     uint64_t n_out_of_order, n_bad_snapshots, n_apply_errors;
     uint64_t n_snapshots_by_bytes;
+    uint64_t n_flush_errors;
 } orbit_consensus_fsm_adapter_t;
 
 /* Initialise a for the state machine ops (copied) with context ctx

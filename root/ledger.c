@@ -1299,6 +1299,8 @@ typedef struct {
     uint8_t chain[ORBIT_LEDGER_HASH_LEN];
     uint64_t dedup_seq;
     uint64_t dedup_count;
+    uint64_t applied; /* raft index of the last entry applied */
+    int64_t time_ms;  /* entry time of the last entry */
 } run_t;
 
 /* Find the bytes of each of the n proposals (Entry field 2) in the packed
@@ -1343,6 +1345,8 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
     if (dedup) {
         rc = orbit_ledger_store_dedup_get(tx, p->client_id, p->request_id, &stored, &stored_len);
         if (!rc) {
+            if (!out)
+                return ORBIT_OK;
             *out = orbit__ledger__outcome__unpack(NULL, stored_len, stored);
             return *out ? ORBIT_OK : ORBIT_ECORRUPT;
         }
@@ -1396,7 +1400,7 @@ static int apply_proposal(orbit_ledger_t *l, orbit_ledger_tx_t *tx,
             r->dedup_count++;
         }
     }
-    if (rc)
+    if (rc || !out)
         return rc;
     if (v.kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED && !v.observed[0] && !v.which[0] &&
         !v.reason[0])
@@ -1416,98 +1420,136 @@ void orbit_ledger_outcomes_free(Orbit__Ledger__Outcome **outcomes, size_t n)
     free(outcomes);
 }
 
+/* Apply one entry inside tx, after the entries r already carries (r->applied
+ * and the rest start as l's). outs (NULL: no outcomes wanted) receives a
+ * malloc'd array of *nouts outcomes; on failure the caller aborts tx and
+ * frees *outs with orbit_ledger_outcomes_free(*outs, *nouts). */
+static int apply_entry(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const uint8_t *entry, size_t len,
+                       uint64_t raft_index, run_t *r, Orbit__Ledger__Outcome ***outs, size_t *nouts)
+{
+    if (raft_index <= r->applied)
+        return ORBIT_OK;
+    int rc = ORBIT_OK;
+    Orbit__Ledger__Entry *e =
+        orbit__ledger__entry__unpack(orbit_arena_allocator(l->arena), len, entry);
+    if (!e || e->time_ms < 0 || e->time_ms > TIME_MAX || e->n_proposals > ORBIT_LEDGER_ENTRY_MAX) {
+        uint64_t bad = 0;
+        rc = meta_u64(tx, ORBIT_LEDGER_META_UNDECODABLE, &bad);
+        if (!rc)
+            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_UNDECODABLE, bad + 1);
+    } else {
+        r->time_ms = e->time_ms;
+        uint64_t index0 = r->index, seq0 = r->dedup_seq, count0 = r->dedup_count;
+        orbit_pb_slice_t *raw = NULL;
+        if (e->n_proposals) {
+            if (outs && !(*outs = calloc(e->n_proposals, sizeof **outs)))
+                rc = ORBIT_ENOMEM;
+            if (!rc && !(raw = orbit_arena_alloc(l->arena, e->n_proposals * sizeof *raw)))
+                rc = ORBIT_ENOMEM;
+        }
+        bool sliced = !rc && e->n_proposals && entry_slices(entry, len, e->n_proposals, raw);
+        for (size_t i = 0; !rc && i < e->n_proposals; i++) {
+            rc = apply_proposal(l, tx, e->proposals[i], sliced ? &raw[i] : NULL, r->time_ms, r,
+                                outs ? &(*outs)[i] : NULL);
+            if (outs)
+                (*nouts)++;
+        }
+        if (!rc)
+            rc = orbit_ledger_store_dedup_prune(tx, r->time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
+                                                ORBIT_LEDGER_DEDUP_MAX, ORBIT_LEDGER_DEDUP_SLACK,
+                                                &r->dedup_count);
+        if (!rc && r->dedup_seq != seq0)
+            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, r->dedup_seq);
+        if (!rc && r->dedup_count != count0)
+            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, r->dedup_count);
+        if (!rc && r->index != index0)
+            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_INDEX, r->index);
+        if (!rc && r->index != index0)
+            rc = orbit_ledger_store_put_raw(tx, ORBIT_LEDGER_META_CHAIN, r->chain, sizeof r->chain);
+        if (!rc)
+            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_TIME, (uint64_t)r->time_ms);
+    }
+    if (!rc)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_APPLIED, raft_index);
+    if (!rc)
+        r->applied = raft_index;
+    return rc;
+}
+
+/* Apply es[0..n) in one transaction; outcomes only for a single entry. */
+static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size_t n,
+                         Orbit__Ledger__Outcome ***outcomes, size_t *nout)
+{
+    orbit_ledger_tx_t tx = {0};
+    Orbit__Ledger__Outcome **outs = NULL;
+    size_t nouts = 0;
+    run_t r = {0};
+    if (!l->env)
+        return ORBIT_EIO;
+    if (es[n - 1].raft_index <= l->applied)
+        return ORBIT_OK;
+    int rc = tx_begin(l, true, &tx);
+    if (!rc)
+        rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, &r.dedup_seq);
+    if (!rc)
+        rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_COUNT, &r.dedup_count);
+    r.applied = l->applied;
+    r.index = l->index;
+    r.time_ms = l->time_ms;
+    memcpy(r.chain, l->chain, sizeof r.chain);
+    orbit_arena_reset(l->arena);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = apply_entry(l, &tx, es[i].entry, es[i].len, es[i].raft_index, &r,
+                         outcomes ? &outs : NULL, &nouts);
+    if (!rc)
+        rc = tx_commit(&tx);
+    if (rc) {
+        tx_abort(&tx);
+        if (l->nodes)
+            orbit_ledger_nodes_discard(l->nodes);
+        orbit_arena_reset(l->arena); /* the entries, names staged in the node index */
+        orbit_ledger_outcomes_free(outs, nouts);
+        return rc;
+    }
+    l->applied = r.applied;
+    l->hash_valid = false;
+    l->index = r.index;
+    l->time_ms = r.time_ms;
+    memcpy(l->chain, r.chain, sizeof r.chain);
+    if (l->nodes && orbit_ledger_nodes_commit(l->nodes) != ORBIT_OK)
+        orbit_ledger_nodes_destroy(&l->nodes); /* incomplete: built again when needed */
+    orbit_arena_reset(l->arena);
+    if (outcomes) {
+        *outcomes = nouts ? outs : NULL;
+        *nout = nouts;
+        if (!nouts)
+            free(outs);
+    }
+    return ORBIT_OK;
+}
+
 int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint64_t raft_index,
                        Orbit__Ledger__Outcome ***outcomes, size_t *n)
 {
-    orbit_ledger_tx_t tx = {0};
-    Orbit__Ledger__Entry *e = NULL;
-    Orbit__Ledger__Outcome **outs = NULL;
-    orbit_pb_slice_t *raw = NULL;
-    size_t nouts = 0;
-    int64_t time_ms = 0;
-    run_t r = {0};
     if (outcomes)
         *outcomes = NULL;
     if (n)
         *n = 0;
     if (!l || !outcomes || !n || (!entry && len))
         return ORBIT_EINVAL;
-    if (!l->env)
-        return ORBIT_EIO;
-    if (raft_index <= l->applied)
-        return ORBIT_OK;
-    int rc = tx_begin(l, true, &tx);
-    if (rc)
-        goto fail;
-    r.index = l->index;
-    time_ms = l->time_ms;
-    memcpy(r.chain, l->chain, sizeof r.chain);
-    orbit_arena_reset(l->arena);
-    e = orbit__ledger__entry__unpack(orbit_arena_allocator(l->arena), len, entry);
-    if (!e || e->time_ms < 0 || e->time_ms > TIME_MAX || e->n_proposals > ORBIT_LEDGER_ENTRY_MAX) {
-        uint64_t bad = 0;
-        rc = meta_u64(&tx, ORBIT_LEDGER_META_UNDECODABLE, &bad);
-        if (!rc)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_UNDECODABLE, bad + 1);
-    } else {
-        time_ms = e->time_ms;
-        rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, &r.dedup_seq);
-        if (!rc)
-            rc = meta_u64(&tx, ORBIT_LEDGER_META_DEDUP_COUNT, &r.dedup_count);
-        uint64_t seq0 = r.dedup_seq, count0 = r.dedup_count;
-        if (!rc && e->n_proposals) {
-            outs = calloc(e->n_proposals, sizeof *outs);
-            raw = malloc(e->n_proposals * sizeof *raw);
-            if (!outs || !raw)
-                rc = ORBIT_ENOMEM;
-        }
-        bool sliced = !rc && e->n_proposals && entry_slices(entry, len, e->n_proposals, raw);
-        for (size_t i = 0; !rc && i < e->n_proposals; i++, nouts++)
-            rc = apply_proposal(l, &tx, e->proposals[i], sliced ? &raw[i] : NULL, time_ms, &r,
-                                &outs[i]);
-        if (!rc)
-            rc = orbit_ledger_store_dedup_prune(&tx, time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
-                                                ORBIT_LEDGER_DEDUP_MAX, ORBIT_LEDGER_DEDUP_SLACK,
-                                                &r.dedup_count);
-        if (!rc && r.dedup_seq != seq0)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_DEDUP_SEQ, r.dedup_seq);
-        if (!rc && r.dedup_count != count0)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_DEDUP_COUNT, r.dedup_count);
-        if (!rc && r.index != l->index)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_INDEX, r.index);
-        if (!rc && r.index != l->index)
-            rc = orbit_ledger_store_put_raw(&tx, ORBIT_LEDGER_META_CHAIN, r.chain, sizeof r.chain);
-        if (!rc)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_TIME, (uint64_t)time_ms);
-    }
-    if (!rc)
-        rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_APPLIED, raft_index);
-    if (!rc)
-        rc = tx_commit(&tx);
-    if (rc)
-        goto fail;
-    l->applied = raft_index;
-    l->hash_valid = false;
-    l->index = r.index;
-    l->time_ms = time_ms;
-    memcpy(l->chain, r.chain, sizeof r.chain);
-    if (l->nodes && orbit_ledger_nodes_commit(l->nodes) != ORBIT_OK)
-        orbit_ledger_nodes_destroy(&l->nodes); /* incomplete: built again when needed */
-    orbit_arena_reset(l->arena);               /* e, and the names staged in the node index */
-    free(raw);
-    *outcomes = nouts ? outs : NULL;
-    *n = nouts;
-    if (!nouts)
-        free(outs);
-    return ORBIT_OK;
-fail:
-    tx_abort(&tx);
-    if (l->nodes)
-        orbit_ledger_nodes_discard(l->nodes);
-    free(raw);
-    orbit_arena_reset(l->arena); /* e */
-    orbit_ledger_outcomes_free(outs, nouts);
-    return rc;
+    orbit_ledger_entry_t e = {entry, len, raft_index};
+    return apply_entries(l, &e, 1, outcomes, n);
+}
+
+int orbit_ledger_apply_many(orbit_ledger_t *l, const orbit_ledger_entry_t *entries, size_t n)
+{
+    if (!l || (!entries && n))
+        return ORBIT_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((!entries[i].entry && entries[i].len) ||
+            (i && entries[i].raft_index <= entries[i - 1].raft_index))
+            return ORBIT_EINVAL;
+    return n ? apply_entries(l, entries, n, NULL, NULL) : ORBIT_OK;
 }
 
 /* ------------------------------------------------------------ position */

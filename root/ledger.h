@@ -233,6 +233,22 @@ int orbit_ledger_set_cluster_id(orbit_ledger_t *l, const char *id, char *err, si
 int orbit_ledger_apply(orbit_ledger_t *l, const uint8_t *entry, size_t len, uint64_t raft_index,
                        Orbit__Ledger__Outcome ***outcomes, size_t *n);
 
+/* A committed entry to apply: its bytes and Raft index. */
+typedef struct {
+    const uint8_t *entry;
+    size_t len;
+    uint64_t raft_index;
+} orbit_ledger_entry_t;
+
+/* Apply entries[0..n) (raft indexes increasing) in one LMDB transaction,
+ * with the same result as orbit_ledger_apply on each in turn but no
+ * outcomes: what a replica that answers nobody needs. One transaction for
+ * thousands of proposals instead of ~100 costs ~25 % less per proposal
+ * (each transaction copies every page it changes). All or nothing: on
+ * failure none is applied. Errors: those of orbit_ledger_apply;
+ * ORBIT_EINVAL also for indexes that do not increase. */
+int orbit_ledger_apply_many(orbit_ledger_t *l, const orbit_ledger_entry_t *entries, size_t n);
+
 /* Free an outcome array from orbit_ledger_apply (NULL-safe). */
 void orbit_ledger_outcomes_free(Orbit__Ledger__Outcome **outcomes, size_t n);
 

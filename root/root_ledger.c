@@ -19,6 +19,12 @@
 #define DEFAULT_QUEUE_MAX    65536
 #define DEFAULT_HISTORY_KEEP 100000
 #define TICK_MS              250
+/* A follower's applied entries wait (copied) and are applied together, one
+ * LMDB transaction for this many bytes of entries or what came within
+ * DEFER_MS of the first (orbit_ledger_apply_many; see fsm_apply). */
+#define DEFER_BYTES          (2u << 20)
+#define DEFER_ENTRIES        256
+#define DEFER_MS             50
 #define EXPIRY_CLIENT        "orbit-expiry"
 
 typedef struct gather gather_t;
@@ -61,6 +67,13 @@ typedef struct {
     char *key; /* get */
 } op_t;
 
+/* An entry applied as a follower, waiting to be applied with the next. */
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    uint64_t index;
+} deferred_t;
+
 struct orbit_root_ledger {
     orbit_root_ledger_cfg_t cfg;
     char *data_dir, *raft, *cluster;
@@ -78,6 +91,10 @@ struct orbit_root_ledger {
     asker_t *qw;
     size_t qn, qcap;
     orbit_arena_t *arena; /* the request being handled */
+    /* entries waiting to be applied (a follower's; see fsm_apply) */
+    deferred_t *def;
+    size_t ndef, capdef, def_bytes;
+    uv_timer_t defer;
     size_t inflight;
     size_t entries_inflight; /* Raft entries proposed, not yet committed or failed */
     uv_timer_t flush, tick;
@@ -90,13 +107,97 @@ struct orbit_root_ledger {
 
 /* ------------------------------------------------------------ state machine */
 
+static void drop_deferred(orbit_root_ledger_t *rl)
+{
+    for (size_t i = 0; i < rl->ndef; i++)
+        free(rl->def[i].buf);
+    rl->ndef = 0;
+    rl->def_bytes = 0;
+}
+
+/* Apply the deferred entries, all in one transaction. On failure they stay
+ * (raft counts them applied: they are applied before anything else reads
+ * or snapshots the state, or the replica stops). */
+static int flush_deferred(orbit_root_ledger_t *rl)
+{
+    if (!rl->ndef)
+        return ORBIT_OK;
+    uv_timer_stop(&rl->defer);
+    orbit_ledger_entry_t *es = malloc(rl->ndef * sizeof *es);
+    int rc = es ? ORBIT_OK : ORBIT_ENOMEM;
+    for (size_t i = 0; !rc && i < rl->ndef; i++)
+        es[i] = (orbit_ledger_entry_t){rl->def[i].buf, rl->def[i].len, rl->def[i].index};
+    if (!rc)
+        rc = orbit_ledger_apply_many(rl->ledger, es, rl->ndef);
+    free(es);
+    if (rc != ORBIT_OK) {
+        rl->st.defer_errors++;
+        orbit_error("ledger: cannot apply entries %llu..%llu: %s",
+                    (unsigned long long)rl->def[0].index,
+                    (unsigned long long)rl->def[rl->ndef - 1].index, orbit_strerror(rc));
+        return rc;
+    }
+    rl->st.deferred_applies++;
+    drop_deferred(rl);
+    return ORBIT_OK;
+}
+
+static int fsm_flush(void *ctx)
+{
+    return flush_deferred(ctx);
+}
+
+static void on_defer(uv_timer_t *t)
+{
+    orbit_root_ledger_t *rl = t->data;
+    if (flush_deferred(rl) != ORBIT_OK)
+        uv_timer_start(&rl->defer, on_defer, DEFER_MS, 0); /* again later */
+}
+
+/* Keep a copy of a follower's entry for the next flush. Errors: ENOMEM. */
+static int defer_entry(orbit_root_ledger_t *rl, uint64_t index, const void *buf, size_t len)
+{
+    if (rl->ndef == rl->capdef) {
+        size_t cap = rl->capdef ? rl->capdef * 2 : 64;
+        deferred_t *d = realloc(rl->def, cap * sizeof *d);
+        if (!d)
+            return ORBIT_ENOMEM;
+        rl->def = d;
+        rl->capdef = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return ORBIT_ENOMEM;
+    if (len)
+        memcpy(copy, buf, len);
+    rl->def[rl->ndef++] = (deferred_t){copy, len, index};
+    rl->def_bytes += len;
+    rl->st.deferred_entries++;
+    if (rl->def_bytes >= DEFER_BYTES || rl->ndef >= DEFER_ENTRIES)
+        (void)flush_deferred(rl); /* a failure keeps them, and the timer retries */
+    if (rl->ndef && !uv_is_active((uv_handle_t *)&rl->defer))
+        uv_timer_start(&rl->defer, on_defer, DEFER_MS, 0);
+    return ORBIT_OK;
+}
+
+/* A follower answers nobody, so it defers its entries and applies them in
+ * one transaction per DEFER_BYTES or DEFER_MS: each LMDB transaction
+ * copies every page it changes, and one of thousands of proposals costs
+ * ~25 % less per proposal than one per entry of ~100 (orbit-bench apply
+ * --batch). Its reads, a snapshot, a restore and leadership flush first,
+ * so nothing reads a state that misses an entry raft counts applied. The
+ * leader applies each entry at once: its outcomes are the answers. */
 static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, void **result)
 {
     orbit_root_ledger_t *rl = ctx;
-    fsm_result_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return ORBIT_ENOMEM;
-    int rc = orbit_ledger_apply(rl->ledger, buf, len, index, &r->o, &r->n);
+    if (!orbit_consensus_is_leader(rl->cons) && defer_entry(rl, index, buf, len) == ORBIT_OK)
+        return 0;
+    int rc = flush_deferred(rl);
+    fsm_result_t *r = rc ? NULL : calloc(1, sizeof *r);
+    if (!rc && !r)
+        rc = ORBIT_ENOMEM;
+    if (!rc)
+        rc = orbit_ledger_apply(rl->ledger, buf, len, index, &r->o, &r->n);
     if (rc != ORBIT_OK) {
         free(r);
         orbit_error("ledger: cannot apply entry %llu: %s", (unsigned long long)index,
@@ -164,7 +265,7 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
 static uint64_t fsm_applied(void *ctx)
 {
     orbit_root_ledger_t *rl = ctx;
-    return orbit_ledger_applied_index(rl->ledger);
+    return rl->ndef ? rl->def[rl->ndef - 1].index : orbit_ledger_applied_index(rl->ledger);
 }
 
 static const orbit_consensus_fsm_t fsm = {.apply = fsm_apply,
@@ -173,6 +274,7 @@ static const orbit_consensus_fsm_t fsm = {.apply = fsm_apply,
                                           .snapshot_free = fsm_snapshot_free,
                                           .restore = fsm_restore,
                                           .applied_index = fsm_applied,
+                                          .flush = fsm_flush,
                                           .result_free = fsm_result_free};
 
 static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_id)
@@ -180,6 +282,8 @@ static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_i
     orbit_root_ledger_t *rl = ctx;
     orbit_info("ledger: replica %u: %s (term %llu, leader %u)", rl->cfg.id,
                is_leader ? "leader" : "follower", (unsigned long long)term, leader_id);
+    if (is_leader)
+        (void)flush_deferred(rl); /* its next apply flushes too */
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -511,6 +615,7 @@ static void enqueue_batch(orbit_root_ledger_t *rl, const Orbit__Ledger__ProposeB
 
 static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *key)
 {
+    (void)flush_deferred(rl); /* a failure answers from the state as it is */
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     char *json = NULL;
     uint64_t index = 0;
@@ -532,6 +637,7 @@ static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *ke
 
 static void answer_snapshot(orbit_root_ledger_t *rl, const asker_t *w)
 {
+    (void)flush_deferred(rl);
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -604,6 +710,7 @@ static int collect(void *ctx, const orbit_ledger_commit_t *c)
 static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
                          const Orbit__Ledger__WatchRequest *q)
 {
+    (void)flush_deferred(rl);
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max <= 10000 ? q->max : 1000,
                      q->prefix, 0, false, rl->arena};
@@ -628,6 +735,7 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
 
 static void answer_status(orbit_root_ledger_t *rl, const asker_t *who)
 {
+    (void)flush_deferred(rl);
     orbit_consensus_status_t cs;
     orbit_consensus_status(rl->cons, &cs);
     orbit_ledger_stats_t ls;
@@ -844,6 +952,7 @@ static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
  * replica: keep the local history to history_keep commitments. */
 static void on_tick(uv_timer_t *t)
 {
+    (void)flush_deferred(t->data); /* also a retry after a failure */
     orbit_root_ledger_t *rl = t->data;
     if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
         orbit_ledger_due_t due[64];
@@ -983,8 +1092,9 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
         goto fail;
     uv_timer_init(loop, &rl->flush);
     uv_timer_init(loop, &rl->tick);
-    rl->flush.data = rl->tick.data = rl;
-    rl->open_handles = 2;
+    uv_timer_init(loop, &rl->defer);
+    rl->flush.data = rl->tick.data = rl->defer.data = rl;
+    rl->open_handles = 3;
     if (orbit_consensus_start(rl->cons, err, errlen) != 0) {
         /* Nothing else runs on the loop yet: turn it until the replica and
          * our timers are closed, so nothing is left behind. */
@@ -1003,6 +1113,11 @@ fail:
 
 static void finish_close(orbit_root_ledger_t *rl)
 {
+    /* Raft is closed: nothing more is applied. What cannot be flushed is
+     * applied again from the Raft log on the next start. */
+    (void)flush_deferred(rl);
+    drop_deferred(rl);
+    free(rl->def);
     free(rl->qb);
     free(rl->qs);
     free(rl->qw);
@@ -1041,6 +1156,7 @@ static void close_now(orbit_root_ledger_t *rl)
     rl->qb_len = 0;
     uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
     uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&rl->defer, on_handle_closed);
     orbit_consensus_close(rl->cons, on_cons_closed, rl);
 }
 
@@ -1080,5 +1196,8 @@ const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger
 
 uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl)
 {
-    return rl && rl->ledger ? orbit_ledger_topology_epoch(rl->ledger) : 0;
+    if (!rl || !rl->ledger)
+        return 0;
+    (void)flush_deferred(rl);
+    return orbit_ledger_topology_epoch(rl->ledger);
 }

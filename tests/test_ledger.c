@@ -2345,6 +2345,95 @@ static void test_foreign_environment(void **state)
 /* An environment of an older format (2: every record in the unnamed
  * database) is refused with one line that names both versions and the way
  * out. */
+/* orbit_ledger_apply_many: entries applied in groups, each group one
+ * transaction, end in exactly the state of applying them one by one —
+ * later entries of a group see the earlier ones' placements, dedup pairs and
+ * node index, an undecodable entry only counts, and applied entries are
+ * skipped. */
+static void test_apply_many(void **state)
+{
+    fx_t *f = *state;
+    fx_t *g = fx_new();
+    enum { ENTRIES = 24 };
+    uint8_t *bytes[ENTRIES];
+    size_t lens[ENTRIES];
+    for (int e = 0; e < ENTRIES; e++) {
+        Orbit__Ledger__Proposal *ps[6];
+        size_t n = 0;
+        if (e == 9) { /* not an entry */
+            bytes[e] = malloc(3);
+            assert_non_null(bytes[e]);
+            memcpy(bytes[e], "\xff\xff\xff", 3);
+            lens[e] = 3;
+            continue;
+        }
+        for (int i = 0; i < 4; i++) /* some capsules placed twice: conflicts */
+            ps[n++] = mkprop(f,
+                             "{'client_id':'many','request_id':%d,'commitment':{'placement':{"
+                             "'capsule':'c%d','node':'n%d','envelope':{'cpu_m':1}}},"
+                             "'precondition':{'node_fits':[{'node':'n%d','capacity':{'cpu_m':60}}]}}",
+                             e * 10 + i + 1, (e * 4 + i) % 70, i % 3, i % 3);
+        if (e % 5 == 4) /* a retry of the previous entry's first: a dedup hit */
+            ps[n++] = mkprop(f,
+                             "{'client_id':'many','request_id':%d,'commitment':{'placement':{"
+                             "'capsule':'c%d','node':'n%d','envelope':{'cpu_m':1}}}}",
+                             (e - 1) * 10 + 1, ((e - 1) * 4) % 70, 0);
+        if (e % 3 == 2) /* revoke a placement of the entry before */
+            ps[n++] = mkprop(f,
+                             "{'client_id':'many','request_id':%d,'commitment':{'revocation':{"
+                             "'what':{'kind':'REF_PLACEMENT','key':'c%d'}}}}",
+                             e * 10 + 9, ((e - 1) * 4 + 1) % 70);
+        bytes[e] = pack_entry(1000 + e, ps, n, &lens[e]);
+        for (size_t i = 0; i < n; i++)
+            orbit__ledger__proposal__free_unpacked(ps[i], NULL);
+    }
+    /* f: one by one */
+    for (int e = 0; e < ENTRIES; e++)
+        apply_bytes(f, bytes[e], lens[e]);
+    /* g: in groups of 1, 2, 3, ... */
+    orbit_ledger_entry_t es[ENTRIES];
+    for (int e = 0; e < ENTRIES; e++)
+        es[e] = (orbit_ledger_entry_t){bytes[e], lens[e], (uint64_t)e + 1};
+    int at = 0;
+    for (int size = 1; at < ENTRIES; size++) {
+        int k = at + size <= ENTRIES ? size : ENTRIES - at;
+        assert_int_equal(orbit_ledger_apply_many(g->l, es + at, (size_t)k), ORBIT_OK);
+        at += k;
+        assert_int_equal(orbit_ledger_applied_index(g->l), (uint64_t)at);
+    }
+    uint8_t a[ORBIT_LEDGER_HASH_LEN], b[ORBIT_LEDGER_HASH_LEN];
+    hash_of(f, a);
+    hash_of(g, b);
+    ASSERT_SAME_HASH(a, b);
+    assert_int_equal(orbit_ledger_index(g->l), orbit_ledger_index(f->l));
+    assert_true(orbit_ledger_index(g->l) > 40);
+    for (int i = 0; i < 3; i++) {
+        char key[16], *ja = NULL, *jb = NULL;
+        snprintf(key, sizeof key, "node/n%d", i);
+        assert_int_equal(orbit_ledger_get_json(f->l, key, &ja, NULL), ORBIT_OK);
+        assert_int_equal(orbit_ledger_get_json(g->l, key, &jb, NULL), ORBIT_OK);
+        assert_string_equal(ja, jb);
+        free(ja);
+        free(jb);
+    }
+    orbit_ledger_stats_t sf, sg;
+    assert_int_equal(orbit_ledger_stats(f->l, &sf), ORBIT_OK);
+    assert_int_equal(orbit_ledger_stats(g->l, &sg), ORBIT_OK);
+    assert_int_equal(sg.undecodable, 1);
+    assert_int_equal(sg.undecodable, sf.undecodable);
+    assert_int_equal(sg.dedup_entries, sf.dedup_entries);
+    /* applied ones again: nothing changes; indexes must increase */
+    assert_int_equal(orbit_ledger_apply_many(g->l, es + 3, 5), ORBIT_OK);
+    hash_of(g, b);
+    ASSERT_SAME_HASH(a, b);
+    orbit_ledger_entry_t back[2] = {es[1], es[0]};
+    assert_int_equal(orbit_ledger_apply_many(g->l, back, 2), ORBIT_EINVAL);
+    assert_int_equal(orbit_ledger_apply_many(g->l, NULL, 0), ORBIT_OK);
+    for (int e = 0; e < ENTRIES; e++)
+        free(bytes[e]);
+    fx_destroy(g);
+}
+
 /* The Entry field numbers the leader frames entries with are the schema's. */
 static void test_entry_field_numbers(void **state)
 {
@@ -2552,6 +2641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_format_refused, setup, teardown),
         cmocka_unit_test(test_entry_field_numbers),
+        cmocka_unit_test_setup_teardown(test_apply_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tables_many_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
     };
