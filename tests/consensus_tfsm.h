@@ -23,6 +23,13 @@ typedef struct {
     uint64_t restores;
     uint64_t reapplied; /* apply called with index <= applied: must stay 0 */
     int fail_apply;     /* next apply returns this */
+    /* Deferring (tfsm_defer_ops with defer set): apply only keeps
+     * (index, digest), tfsm_flush folds them in, as a follower's ledger. */
+    int defer;
+    size_t nheld;
+    uint64_t held_index[64], held_fnv[64];
+    int fail_flush; /* next flush returns this */
+    uint64_t flushes;
 } tfsm_t;
 
 static inline uint64_t mix(uint64_t h, uint64_t v)
@@ -65,6 +72,13 @@ static inline int tfsm_apply(void *ctx, uint64_t index, const void *buf, size_t 
     uint64_t fnv = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++)
         fnv = (fnv ^ p[i]) * 0x100000001b3ull;
+    if (s->defer && s->nheld < 64) {
+        s->held_index[s->nheld] = index;
+        s->held_fnv[s->nheld++] = fnv;
+        if (seq < MAX_SEQ)
+            s->index_of[seq] = index;
+        return 0; /* no result: nobody is answered */
+    }
     s->hash = mix(mix(s->hash, index), fnv);
     s->count++;
     s->applied = index;
@@ -112,6 +126,29 @@ static inline uint64_t tfsm_applied(void *ctx)
     return ((tfsm_t *)ctx)->applied;
 }
 
+static inline int tfsm_flush(void *ctx)
+{
+    tfsm_t *s = ctx;
+    if (s->fail_flush != 0) {
+        int rv = s->fail_flush;
+        s->fail_flush = 0;
+        return rv;
+    }
+    for (size_t i = 0; i < s->nheld; i++) {
+        s->hash = mix(mix(s->hash, s->held_index[i]), s->held_fnv[i]);
+        s->count++;
+        s->applied = s->held_index[i];
+    }
+    s->nheld = 0;
+    s->flushes++;
+    return 0;
+}
+
+static inline int tfsm_snapshot_async(void *ctx, void **buf, size_t *len)
+{
+    return tfsm_snapshot(ctx, 0, buf, len);
+}
+
 static inline void tfsm_result_free(void *ctx, void *result)
 {
     (void)ctx;
@@ -124,6 +161,18 @@ static const orbit_consensus_fsm_t tfsm_ops __attribute__((unused)) = {
     .restore = tfsm_restore,
     .applied_index = tfsm_applied,
     .result_free = tfsm_result_free,
+};
+
+/* The same with flush, deferring when tfsm_t.defer is set, and a snapshot
+ * copied "on the worker" (fsm version 3), as the ledger's. */
+static const orbit_consensus_fsm_t tfsm_defer_ops __attribute__((unused)) = {
+    .apply = tfsm_apply,
+    .snapshot = tfsm_snapshot,
+    .snapshot_async = tfsm_snapshot_async,
+    .restore = tfsm_restore,
+    .applied_index = tfsm_applied,
+    .result_free = tfsm_result_free,
+    .flush = tfsm_flush,
 };
 
 #define assert_same_state(a, b)                                                                    \
