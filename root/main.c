@@ -21,6 +21,10 @@ static const orbit_opt_t opts[] = {
     {"snapshot-threshold", "N", "Raft entries between snapshots (default 16384)", false},
     {"snapshot-mib", "N", "MiB of Raft log that bring a snapshot forward (default 64)", false},
     {"history-keep", "N", "committed commitments kept for watch (default 100000)", false},
+    {"apply-batch-ms", "MS",
+     "how long a follower holds committed entries to apply them in one transaction "
+     "(default 50, scaled by (2 + id % 3) / 3)",
+     false},
     {"silent-pct", "PCT",
      "shard silence, in % of its interval, before its nodes are "
      "unreachable (default 150)",
@@ -67,16 +71,18 @@ int main(int argc, char **argv)
             orbit_cli_die(cli.prog, "--data and --raft go with --peers (or --join)");
         if (peers && join)
             orbit_cli_die(cli.prog, "--join and --peers exclude each other");
-        uint32_t keep, snap_mib;
+        uint32_t keep, snap_mib, batch_ms;
         if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD,
                           &lc.snapshot_threshold, err, sizeof err) ||
             orbit_cli_u32(v, "snapshot-mib", 1, 1u << 20,
                           (uint32_t)(ORBIT_CONSENSUS_SNAPSHOT_BYTES >> 20), &snap_mib, err,
                           sizeof err) ||
             orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
+            orbit_cli_u32(v, "apply-batch-ms", 1, 3600000, 50, &batch_ms, err, sizeof err) ||
             (peers && orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err)))
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;
+        lc.apply_batch_ms = batch_ms;
         lc.snapshot_bytes = (uint64_t)snap_mib << 20;
         if (!strchr(raft, ':'))
             orbit_cli_die(cli.prog, "--raft wants HOST:PORT");

@@ -20,12 +20,12 @@
 #define DEFAULT_HISTORY_KEEP 100000
 #define TICK_MS              250
 /* A follower's applied entries wait (copied) and are applied together, one
- * LMDB transaction for this many bytes of entries or what came within
- * DEFER_MS of the first (orbit_ledger_apply_many; see fsm_apply). */
-#define DEFER_BYTES          (2u << 20)
-#define DEFER_ENTRIES        256
-#define DEFER_MS             50
-#define EXPIRY_CLIENT        "orbit-expiry"
+ * LMDB transaction for this many bytes or entries, or what came within the
+ * batch time of the first (orbit_ledger_apply_many; see fsm_apply). */
+#define DEFER_BYTES            (8u << 20)
+#define DEFER_ENTRIES          1024
+#define DEFAULT_APPLY_BATCH_MS 50
+#define EXPIRY_CLIENT          "orbit-expiry"
 
 typedef struct gather gather_t;
 
@@ -95,6 +95,7 @@ struct orbit_root_ledger {
     deferred_t *def;
     size_t ndef, capdef, def_bytes;
     uv_timer_t defer;
+    uint64_t defer_ms;
     size_t inflight;
     size_t entries_inflight; /* Raft entries proposed, not yet committed or failed */
     uv_timer_t flush, tick;
@@ -151,7 +152,7 @@ static void on_defer(uv_timer_t *t)
 {
     orbit_root_ledger_t *rl = t->data;
     if (flush_deferred(rl) != ORBIT_OK)
-        uv_timer_start(&rl->defer, on_defer, DEFER_MS, 0); /* again later */
+        uv_timer_start(&rl->defer, on_defer, rl->defer_ms, 0); /* again later */
 }
 
 /* Keep a copy of a follower's entry for the next flush. Errors: ENOMEM. */
@@ -176,17 +177,20 @@ static int defer_entry(orbit_root_ledger_t *rl, uint64_t index, const void *buf,
     if (rl->def_bytes >= DEFER_BYTES || rl->ndef >= DEFER_ENTRIES)
         (void)flush_deferred(rl); /* a failure keeps them, and the timer retries */
     if (rl->ndef && !uv_is_active((uv_handle_t *)&rl->defer))
-        uv_timer_start(&rl->defer, on_defer, DEFER_MS, 0);
+        uv_timer_start(&rl->defer, on_defer, rl->defer_ms, 0);
     return ORBIT_OK;
 }
 
 /* A follower answers nobody, so it defers its entries and applies them in
- * one transaction per DEFER_BYTES or DEFER_MS: each LMDB transaction
- * copies every page it changes, and one of thousands of proposals costs
- * ~25 % less per proposal than one per entry of ~100 (orbit-bench apply
- * --batch). Its reads, a snapshot, a restore and leadership flush first,
- * so nothing reads a state that misses an entry raft counts applied. The
- * leader applies each entry at once: its outcomes are the answers. */
+ * one transaction per batch time (or DEFER_BYTES, DEFER_ENTRIES): each LMDB
+ * transaction copies every page it changes, and one of thousands of
+ * proposals costs ~25 % less per proposal than one per entry of ~100
+ * (orbit-bench apply --batch). The batch time differs by replica id, so
+ * that followers are not all busy applying at once (the leader waits for
+ * one of them). Its reads, a snapshot, a restore and leadership flush
+ * first, so nothing reads a state that misses an entry raft counts
+ * applied. The leader applies each entry at once: its outcomes are the
+ * answers. */
 static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, void **result)
 {
     orbit_root_ledger_t *rl = ctx;
@@ -713,7 +717,8 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
     (void)flush_deferred(rl);
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max <= 10000 ? q->max : 1000,
-                     q->prefix, 0, false, rl->arena};
+                     q->prefix, 0, false,
+                     rl->arena};
     w.items = orbit_arena_alloc(rl->arena, w.max * sizeof *w.items);
     uint64_t compacted = 0;
     uint64_t from = q->from_index ? q->from_index : 1;
@@ -952,7 +957,6 @@ static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
  * replica: keep the local history to history_keep commitments. */
 static void on_tick(uv_timer_t *t)
 {
-    (void)flush_deferred(t->data); /* also a retry after a failure */
     orbit_root_ledger_t *rl = t->data;
     if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
         orbit_ledger_due_t due[64];
@@ -1041,6 +1045,9 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
         rl->cfg.queue_max = DEFAULT_QUEUE_MAX;
     if (!rl->cfg.history_keep)
         rl->cfg.history_keep = DEFAULT_HISTORY_KEEP;
+    if (!rl->cfg.apply_batch_ms)
+        rl->cfg.apply_batch_ms = DEFAULT_APPLY_BATCH_MS;
+    rl->defer_ms = (uint64_t)rl->cfg.apply_batch_ms * (2 + rl->cfg.id % 3) / 3;
     char ledger_dir[1024], raft_dir[1024];
     snprintf(ledger_dir, sizeof ledger_dir, "%s/ledger", cfg->data_dir);
     snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);

@@ -2368,11 +2368,12 @@ static void test_apply_many(void **state)
             continue;
         }
         for (int i = 0; i < 4; i++) /* some capsules placed twice: conflicts */
-            ps[n++] = mkprop(f,
-                             "{'client_id':'many','request_id':%d,'commitment':{'placement':{"
-                             "'capsule':'c%d','node':'n%d','envelope':{'cpu_m':1}}},"
-                             "'precondition':{'node_fits':[{'node':'n%d','capacity':{'cpu_m':60}}]}}",
-                             e * 10 + i + 1, (e * 4 + i) % 70, i % 3, i % 3);
+            ps[n++] =
+                mkprop(f,
+                       "{'client_id':'many','request_id':%d,'commitment':{'placement':{"
+                       "'capsule':'c%d','node':'n%d','envelope':{'cpu_m':1}}},"
+                       "'precondition':{'node_fits':[{'node':'n%d','capacity':{'cpu_m':60}}]}}",
+                       e * 10 + i + 1, (e * 4 + i) % 70, i % 3, i % 3);
         if (e % 5 == 4) /* a retry of the previous entry's first: a dedup hit */
             ps[n++] = mkprop(f,
                              "{'client_id':'many','request_id':%d,'commitment':{'placement':{"
