@@ -23,7 +23,7 @@ static const orbit_opt_t opts[] = {
     {"history-keep", "N", "committed commitments kept for watch (default 100000)", false},
     {"apply-batch-ms", "MS",
      "how long a follower holds committed entries to apply them in one transaction "
-     "(default 50, scaled by (2 + id % 3) / 3)",
+     "(default 100, scaled by (2 + id % 3) / 3)",
      false},
     {"silent-pct", "PCT",
      "shard silence, in % of its interval, before its nodes are "
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
                           (uint32_t)(ORBIT_CONSENSUS_SNAPSHOT_BYTES >> 20), &snap_mib, err,
                           sizeof err) ||
             orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
-            orbit_cli_u32(v, "apply-batch-ms", 1, 3600000, 50, &batch_ms, err, sizeof err) ||
+            orbit_cli_u32(v, "apply-batch-ms", 1, 3600000, 100, &batch_ms, err, sizeof err) ||
             (peers && orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err)))
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "ledger.h"
+#include "ledger_applier.h"
 #include "orbit_err.h"
 #include "orbit_ledger_pipe.h"
 #include "orbit_log.h"
@@ -24,7 +25,7 @@
  * batch time of the first (orbit_ledger_apply_many; see fsm_apply). */
 #define DEFER_BYTES            (8u << 20)
 #define DEFER_ENTRIES          1024
-#define DEFAULT_APPLY_BATCH_MS 50
+#define DEFAULT_APPLY_BATCH_MS 100
 #define EXPIRY_CLIENT          "orbit-expiry"
 
 typedef struct gather gather_t;
@@ -67,13 +68,6 @@ typedef struct {
     char *key; /* get */
 } op_t;
 
-/* An entry applied as a follower, waiting to be applied with the next. */
-typedef struct {
-    uint8_t *buf;
-    size_t len;
-    uint64_t index;
-} deferred_t;
-
 struct orbit_root_ledger {
     orbit_root_ledger_cfg_t cfg;
     char *data_dir, *raft, *cluster;
@@ -90,12 +84,9 @@ struct orbit_root_ledger {
     qslot_t *qs;
     asker_t *qw;
     size_t qn, qcap;
-    orbit_arena_t *arena; /* the request being handled */
-    /* entries waiting to be applied (a follower's; see fsm_apply) */
-    deferred_t *def;
-    size_t ndef, capdef, def_bytes;
-    uv_timer_t defer;
-    uint64_t defer_ms;
+    orbit_arena_t *arena;            /* the request being handled */
+    orbit_ledger_applier_t *applier; /* a follower's entries (see fsm_apply) */
+    unsigned ticks;
     size_t inflight;
     size_t entries_inflight; /* Raft entries proposed, not yet committed or failed */
     uv_timer_t flush, tick;
@@ -108,39 +99,11 @@ struct orbit_root_ledger {
 
 /* ------------------------------------------------------------ state machine */
 
-static void drop_deferred(orbit_root_ledger_t *rl)
-{
-    for (size_t i = 0; i < rl->ndef; i++)
-        free(rl->def[i].buf);
-    rl->ndef = 0;
-    rl->def_bytes = 0;
-}
-
-/* Apply the deferred entries, all in one transaction. On failure they stay
- * (raft counts them applied: they are applied before anything else reads
- * or snapshots the state, or the replica stops). */
+/* Every entry raft counts applied is in the ledger (the applier's held
+ * ones applied first). A failure leaves them held. */
 static int flush_deferred(orbit_root_ledger_t *rl)
 {
-    if (!rl->ndef)
-        return ORBIT_OK;
-    uv_timer_stop(&rl->defer);
-    orbit_ledger_entry_t *es = malloc(rl->ndef * sizeof *es);
-    int rc = es ? ORBIT_OK : ORBIT_ENOMEM;
-    for (size_t i = 0; !rc && i < rl->ndef; i++)
-        es[i] = (orbit_ledger_entry_t){rl->def[i].buf, rl->def[i].len, rl->def[i].index};
-    if (!rc)
-        rc = orbit_ledger_apply_many(rl->ledger, es, rl->ndef);
-    free(es);
-    if (rc != ORBIT_OK) {
-        rl->st.defer_errors++;
-        orbit_error("ledger: cannot apply entries %llu..%llu: %s",
-                    (unsigned long long)rl->def[0].index,
-                    (unsigned long long)rl->def[rl->ndef - 1].index, orbit_strerror(rc));
-        return rc;
-    }
-    rl->st.deferred_applies++;
-    drop_deferred(rl);
-    return ORBIT_OK;
+    return rl->applier ? orbit_ledger_applier_sync(rl->applier) : ORBIT_OK;
 }
 
 static int fsm_flush(void *ctx)
@@ -148,53 +111,19 @@ static int fsm_flush(void *ctx)
     return flush_deferred(ctx);
 }
 
-static void on_defer(uv_timer_t *t)
-{
-    orbit_root_ledger_t *rl = t->data;
-    if (flush_deferred(rl) != ORBIT_OK)
-        uv_timer_start(&rl->defer, on_defer, rl->defer_ms, 0); /* again later */
-}
-
-/* Keep a copy of a follower's entry for the next flush. Errors: ENOMEM. */
-static int defer_entry(orbit_root_ledger_t *rl, uint64_t index, const void *buf, size_t len)
-{
-    if (rl->ndef == rl->capdef) {
-        size_t cap = rl->capdef ? rl->capdef * 2 : 64;
-        deferred_t *d = realloc(rl->def, cap * sizeof *d);
-        if (!d)
-            return ORBIT_ENOMEM;
-        rl->def = d;
-        rl->capdef = cap;
-    }
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return ORBIT_ENOMEM;
-    if (len)
-        memcpy(copy, buf, len);
-    rl->def[rl->ndef++] = (deferred_t){copy, len, index};
-    rl->def_bytes += len;
-    rl->st.deferred_entries++;
-    if (rl->def_bytes >= DEFER_BYTES || rl->ndef >= DEFER_ENTRIES)
-        (void)flush_deferred(rl); /* a failure keeps them, and the timer retries */
-    if (rl->ndef && !uv_is_active((uv_handle_t *)&rl->defer))
-        uv_timer_start(&rl->defer, on_defer, rl->defer_ms, 0);
-    return ORBIT_OK;
-}
-
-/* A follower answers nobody, so it defers its entries and applies them in
- * one transaction per batch time (or DEFER_BYTES, DEFER_ENTRIES): each LMDB
- * transaction copies every page it changes, and one of thousands of
- * proposals costs ~25 % less per proposal than one per entry of ~100
- * (orbit-bench apply --batch). The batch time differs by replica id, so
- * that followers are not all busy applying at once (the leader waits for
- * one of them). Its reads, a snapshot, a restore and leadership flush
- * first, so nothing reads a state that misses an entry raft counts
- * applied. The leader applies each entry at once: its outcomes are the
- * answers. */
+/* A follower answers nobody, so it hands its entries to the applier
+ * (ledger_applier.h), which applies them in batches on its own thread: one
+ * LMDB transaction per --apply-batch-ms instead of one per entry (~25 %
+ * less CPU per proposal), without stalling raft on this loop. The batch
+ * time differs by replica id, so the followers are not all busy at once.
+ * Reads, a snapshot, a restore and leadership sync first, so nothing reads
+ * a state that misses an entry raft counts applied. The leader applies each
+ * entry at once: its outcomes are the answers. */
 static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, void **result)
 {
     orbit_root_ledger_t *rl = ctx;
-    if (!orbit_consensus_is_leader(rl->cons) && defer_entry(rl, index, buf, len) == ORBIT_OK)
+    if (!orbit_consensus_is_leader(rl->cons) &&
+        orbit_ledger_applier_hold(rl->applier, index, buf, len) == ORBIT_OK)
         return 0;
     int rc = flush_deferred(rl);
     fsm_result_t *r = rc ? NULL : calloc(1, sizeof *r);
@@ -269,7 +198,8 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len)
 static uint64_t fsm_applied(void *ctx)
 {
     orbit_root_ledger_t *rl = ctx;
-    return rl->ndef ? rl->def[rl->ndef - 1].index : orbit_ledger_applied_index(rl->ledger);
+    uint64_t held = rl->applier ? orbit_ledger_applier_pending(rl->applier) : 0;
+    return held ? held : orbit_ledger_applied_index(rl->ledger);
 }
 
 static const orbit_consensus_fsm_t fsm = {.apply = fsm_apply,
@@ -396,6 +326,7 @@ static void on_committed(void *ctx, int status, uint64_t index, void *result)
  * leader changes even with skewed clocks. */
 static int64_t stamp(orbit_root_ledger_t *rl)
 {
+    (void)flush_deferred(rl); /* a new leader's applier may still hold entries */
     int64_t t = zclock_time();
     int64_t applied = orbit_ledger_time(rl->ledger);
     if (t < applied)
@@ -958,7 +889,8 @@ static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
 static void on_tick(uv_timer_t *t)
 {
     orbit_root_ledger_t *rl = t->data;
-    if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0) {
+    if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0 &&
+        flush_deferred(rl) == ORBIT_OK) {
         orbit_ledger_due_t due[64];
         size_t n = 0;
         int64_t now = zclock_time();
@@ -983,6 +915,12 @@ static void on_tick(uv_timer_t *t)
             }
         }
     }
+    /* History compaction reads the ledger: a follower's applier must not be
+     * applying meanwhile, so about once a second it syncs first. */
+    if (rl->applier && orbit_ledger_applier_pending(rl->applier) && ++rl->ticks % 4 != 0)
+        return;
+    if (flush_deferred(rl) != ORBIT_OK)
+        return;
     orbit_ledger_stats_t ls;
     if (orbit_ledger_stats(rl->ledger, &ls) == ORBIT_OK &&
         ls.ledger_index > ls.compacted_index + 2 * rl->cfg.history_keep)
@@ -1047,7 +985,6 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
         rl->cfg.history_keep = DEFAULT_HISTORY_KEEP;
     if (!rl->cfg.apply_batch_ms)
         rl->cfg.apply_batch_ms = DEFAULT_APPLY_BATCH_MS;
-    rl->defer_ms = (uint64_t)rl->cfg.apply_batch_ms * (2 + rl->cfg.id % 3) / 3;
     char ledger_dir[1024], raft_dir[1024];
     snprintf(ledger_dir, sizeof ledger_dir, "%s/ledger", cfg->data_dir);
     snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);
@@ -1099,10 +1036,14 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
         goto fail;
     uv_timer_init(loop, &rl->flush);
     uv_timer_init(loop, &rl->tick);
-    uv_timer_init(loop, &rl->defer);
-    rl->flush.data = rl->tick.data = rl->defer.data = rl;
-    rl->open_handles = 3;
-    if (orbit_consensus_start(rl->cons, err, errlen) != 0) {
+    rl->flush.data = rl->tick.data = rl;
+    rl->open_handles = 2;
+    /* replica id i waits (2 + i % 3) / 3 of the batch time */
+    rl->applier = orbit_ledger_applier_new(
+        rl->ledger, loop, (uint64_t)rl->cfg.apply_batch_ms * (2 + rl->cfg.id % 3) / 3, err, errlen);
+    if (rl->applier)
+        rl->open_handles++; /* closed after consensus */
+    if (!rl->applier || orbit_consensus_start(rl->cons, err, errlen) != 0) {
         /* Nothing else runs on the loop yet: turn it until the replica and
          * our timers are closed, so nothing is left behind. */
         orbit_root_ledger_close(rl, NULL, NULL);
@@ -1120,11 +1061,6 @@ fail:
 
 static void finish_close(orbit_root_ledger_t *rl)
 {
-    /* Raft is closed: nothing more is applied. What cannot be flushed is
-     * applied again from the Raft log on the next start. */
-    (void)flush_deferred(rl);
-    drop_deferred(rl);
-    free(rl->def);
     free(rl->qb);
     free(rl->qs);
     free(rl->qw);
@@ -1144,10 +1080,25 @@ static void on_handle_closed(uv_handle_t *h)
         finish_close(rl);
 }
 
+static void on_applier_closed(void *ctx)
+{
+    orbit_root_ledger_t *rl = ctx;
+    if (--rl->open_handles == 0 && !rl->cons)
+        finish_close(rl);
+}
+
 static void on_cons_closed(void *ctx)
 {
     orbit_root_ledger_t *rl = ctx;
     rl->cons = NULL;
+    /* Raft applies nothing more: the applier applies what it holds (what
+     * it cannot is applied again from the Raft log at the next start). */
+    if (rl->applier) {
+        orbit_ledger_applier_t *a = rl->applier;
+        rl->applier = NULL;
+        orbit_ledger_applier_close(a, on_applier_closed, rl);
+        return;
+    }
     if (rl->open_handles == 0)
         finish_close(rl);
 }
@@ -1163,7 +1114,6 @@ static void close_now(orbit_root_ledger_t *rl)
     rl->qb_len = 0;
     uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
     uv_close((uv_handle_t *)&rl->tick, on_handle_closed);
-    uv_close((uv_handle_t *)&rl->defer, on_handle_closed);
     orbit_consensus_close(rl->cons, on_cons_closed, rl);
 }
 

@@ -44,7 +44,7 @@ typedef struct {
     uint64_t snapshot_bytes;     /* Raft log bytes between snapshots (0: default) */
     uint64_t history_keep;       /* commitments of history kept (0: 100,000) */
     /* How long a follower holds applied entries to apply them together
-     * (0: the default, 50; see fsm_apply in root_ledger.c); replica id i
+     * (0: the default, 100; see fsm_apply in root_ledger.c); replica id i
      * waits (2 + i % 3) / 3 of it, so replicas do not all apply at once. */
     uint32_t apply_batch_ms;
     uint32_t batch_max; /* proposals per entry (0: 4096) */
