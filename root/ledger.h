@@ -116,13 +116,11 @@
  * outcomes are not stored (a retry is judged again). Bounds, applied at the
  * end of every entry: pairs whose entry time is more than
  * ORBIT_LEDGER_DEDUP_AGE_MS (10 minutes) before the entry's time are
- * dropped, and once there are more than ORBIT_LEDGER_DEDUP_MAX (100,000) +
- * ORBIT_LEDGER_DEDUP_SLACK (2,048) pairs, the oldest down to
- * ORBIT_LEDGER_DEDUP_MAX — so an entry whose proposals are all INVALID may
- * still drop old pairs by its time, and the newest ORBIT_LEDGER_DEDUP_MAX
- * pairs of the last 10 minutes are always known. A retry later than that is
- * applied again. (The slack lets the oldest go in batches, deleted in key
- * order: one by one, each touched a page of its own.)
+ * dropped, then the oldest beyond ORBIT_LEDGER_DEDUP_MAX (100,000) — so an
+ * entry whose proposals are all INVALID may still drop old pairs by its
+ * time. A retry later than that is applied again. The records are kept in
+ * the order they were made (pruning takes the front) and found by pair
+ * through an index in memory (ledger_dedup.h).
  *
  * ---------------------------------------------------------------- entries
  * Entry time: the ledger time is the entry's time_ms (the leader keeps it
@@ -179,7 +177,6 @@
 #define ORBIT_LEDGER_ENTRY_PROPOSALS 2
 #define ORBIT_LEDGER_DEDUP_AGE_MS    (10LL * 60 * 1000)
 #define ORBIT_LEDGER_DEDUP_MAX       100000
-#define ORBIT_LEDGER_DEDUP_SLACK     2048
 #define ORBIT_LEDGER_HASH_LEN        32
 
 typedef struct orbit_ledger orbit_ledger_t;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger_dedup.h"
 #include "orbit_err.h"
 
 #define KEY_CAP 512 /* LMDB's default maximum key size is 511 */
@@ -217,7 +218,6 @@ static const struct {
     char tag;
     const char *name; /* sub-database name */
 } tables[ORBIT_LEDGER_TABLES] = {
-    [ORBIT_LEDGER_T_AGE] = {'a', "#dedup_age"},
     [ORBIT_LEDGER_T_CAPSULE_IDENTITY] = {'c', "#capsule_identity"},
     [ORBIT_LEDGER_T_DEDUP] = {'d', "#dedup"},
     [ORBIT_LEDGER_T_GANG] = {'g', "#gang"},
@@ -265,7 +265,6 @@ void orbit_ledger_store_tx_close(orbit_ledger_tx_t *tx)
 static orbit_ledger_table_t table_of(uint8_t tag)
 {
     switch (tag) {
-    case 'a': return ORBIT_LEDGER_T_AGE;
     case 'c': return ORBIT_LEDGER_T_CAPSULE_IDENTITY;
     case 'd': return ORBIT_LEDGER_T_DEDUP;
     case 'g': return ORBIT_LEDGER_T_GANG;
@@ -1173,141 +1172,155 @@ int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_l
 
 /* ------------------------------------------------------------ dedup */
 
-static int dedup_key(key_t_ *k, const char *client_id, uint64_t request_id)
+static void seq_key(key_t_ *k, uint64_t seq)
 {
-    size_t n = strlen(client_id);
-    if (n + 10 > sizeof k->b)
-        return ORBIT_EINVAL;
     k->b[0] = 'd';
-    memcpy(k->b + 1, client_id, n);
-    k->b[1 + n] = 0;
-    be64(k->b + 2 + n, request_id);
-    k->n = n + 10;
+    be64(k->b + 1, seq);
+    k->n = 9;
+}
+
+/* A dedup record: format, time, request id, client id, outcome. */
+typedef struct {
+    int64_t time_ms;
+    uint64_t request_id;
+    char client_id[256];
+    const uint8_t *outcome; /* borrowed from the value */
+    size_t len;
+} dedup_rec_t;
+
+static int dedup_decode(const MDB_val *v, dedup_rec_t *out)
+{
+    rd_t r;
+    rd_start(&r, v);
+    out->time_ms = rd_i64(&r);
+    out->request_id = rd_u64(&r);
+    rd_str(&r, out->client_id, sizeof out->client_id);
+    if (r.bad)
+        return ORBIT_ECORRUPT;
+    out->outcome = r.p;
+    out->len = r.n;
     return ORBIT_OK;
+}
+
+typedef struct {
+    orbit_ledger_tx_t *tx;
+    const char *client_id;
+    uint64_t request_id;
+    const uint8_t *outcome;
+    size_t len;
+    int rc;
+} dedup_find_t;
+
+/* Is record seq the pair's? 1 when found (out filled), -1 on an error. */
+static int dedup_match(void *ctx, uint64_t seq)
+{
+    dedup_find_t *f = ctx;
+    key_t_ k;
+    MDB_val v;
+    dedup_rec_t rec;
+    seq_key(&k, seq);
+    int rc = get(f->tx, &k, &v);
+    if (!rc)
+        rc = dedup_decode(&v, &rec);
+    if (rc) {
+        f->rc = rc == ORBIT_ENOTFOUND ? ORBIT_ECORRUPT : rc; /* the index names it */
+        return -1;
+    }
+    if (rec.request_id != f->request_id || strcmp(rec.client_id, f->client_id))
+        return 0; /* another pair with the same hash */
+    f->outcome = rec.outcome;
+    f->len = rec.len;
+    return 1;
 }
 
 int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  const uint8_t **outcome, size_t *len)
 {
-    key_t_ k;
-    MDB_val v;
-    int rc = dedup_key(&k, client_id, request_id);
-    if (!rc)
-        rc = get(tx, &k, &v);
-    if (rc)
-        return rc;
-    /* format, seq, time, outcome */
-    if (v.mv_size < 17 || ((uint8_t *)v.mv_data)[0] != ORBIT_LEDGER_FORMAT)
-        return ORBIT_ECORRUPT;
-    *outcome = (const uint8_t *)v.mv_data + 17;
-    *len = v.mv_size - 17;
+    if (!tx->dedup)
+        return ORBIT_EIO;
+    dedup_find_t f = {tx, client_id, request_id, NULL, 0, ORBIT_OK};
+    int found = orbit_ledger_dedup_find(tx->dedup, orbit_ledger_dedup_hash(client_id, request_id),
+                                        dedup_match, &f);
+    if (found < 0)
+        return f.rc;
+    if (!found)
+        return ORBIT_ENOTFOUND;
+    *outcome = f.outcome;
+    *len = f.len;
     return ORBIT_OK;
 }
 
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len)
 {
-    key_t_ k, a;
+    key_t_ k;
     wr_t w;
-    uint8_t age[KEY_CAP + 8];
-    int rc = dedup_key(&k, client_id, request_id);
-    if (rc)
-        return rc;
+    if (!tx->dedup)
+        return ORBIT_EIO;
+    seq_key(&k, seq);
     wr_start(&w, tx->scratch);
-    wr_u64(&w, seq);
     wr_i64(&w, time_ms);
+    wr_u64(&w, request_id);
+    wr_str(&w, client_id);
     wr_bytes(&w, outcome, len);
-    rc = put_wr(tx, &k, &w);
-    if (rc)
-        return rc;
-    /* age index: be64(time) + the pair's key, so pruning needs no lookup */
-    a.b[0] = 'a';
-    be64(a.b + 1, seq);
-    a.n = 9;
-    be64(age, (uint64_t)time_ms);
-    memcpy(age + 8, k.b + 1, k.n - 1);
-    return put_flags(tx, &a, age, 8 + k.n - 1, MDB_APPEND);
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-    const MDB_val *x = a, *y = b;
-    size_t n = x->mv_size < y->mv_size ? x->mv_size : y->mv_size;
-    int d = memcmp(x->mv_data, y->mv_data, n);
-    return d ? d : (x->mv_size > y->mv_size) - (x->mv_size < y->mv_size);
+    int rc = w.rc ? w.rc : put_flags(tx, &k, w.b->p, w.b->len, MDB_APPEND);
+    if (!rc)
+        rc = orbit_ledger_dedup_add(tx->dedup, orbit_ledger_dedup_hash(client_id, request_id), seq);
+    return rc;
 }
 
 int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
-                                   uint64_t slack, uint64_t *count)
+                                   uint64_t *count)
 {
-    MDB_cursor *ages = NULL, *pairs = NULL;
-    uint64_t excess = *count > max_count + slack ? *count - max_count : 0;
-    int rc = cursor(tx, ORBIT_LEDGER_T_AGE, &ages);
-    if (!rc)
-        rc = cursor(tx, ORBIT_LEDGER_T_DEDUP, &pairs);
-    /* Which go: the age index's first records, while expired or in excess.
-     * Their pairs' keys are copied out (a delete moves what the records
-     * point into) and deleted in key order, so a batch touches each page of
-     * the pairs table once however the clients' pairs interleave in age. */
-    orbit_ledger_buf_t keys = {0};
-    size_t n = 0;
-    MDB_val k, v;
-    int mrc = rc ? MDB_SUCCESS : mdb_cursor_get(ages, &k, &v, MDB_FIRST);
-    while (!rc && n < *count && mrc == MDB_SUCCESS) {
-        if (k.mv_size != 8 || v.mv_size < 8 + 10) {
-            rc = ORBIT_ECORRUPT;
+    MDB_cursor *cur = NULL;
+    if (!tx->dedup)
+        return ORBIT_EIO;
+    int rc = cursor(tx, ORBIT_LEDGER_T_DEDUP, &cur);
+    /* The oldest record is the table's first; after each delete the next
+     * one is (a descent along the left edge, no key compares). */
+    while (!rc && *count > 0) {
+        MDB_val k, v;
+        dedup_rec_t rec;
+        int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (mrc == MDB_NOTFOUND) {
+            rc = ORBIT_ECORRUPT; /* the count says there is one */
             break;
         }
-        if ((int64_t)rd_be64(v.mv_data) >= cutoff_ms && n >= excess)
-            break;
-        size_t klen = v.mv_size - 8;
-        rc = orbit_ledger_buf_reserve(&keys, sizeof klen + klen);
+        rc = orbit_ledger_store_err(mrc);
+        if (!rc && k.mv_size != 8)
+            rc = ORBIT_ECORRUPT;
+        if (!rc)
+            rc = dedup_decode(&v, &rec);
         if (rc)
             break;
-        memcpy(keys.p + keys.len, &klen, sizeof klen);
-        memcpy(keys.p + keys.len + sizeof klen, (uint8_t *)v.mv_data + 8, klen);
-        keys.len += sizeof klen + klen;
-        n++;
-        mrc = mdb_cursor_get(ages, &k, &v, MDB_NEXT);
-    }
-    if (!rc && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = orbit_ledger_store_err(mrc);
-    if (!rc && n < excess)
-        rc = ORBIT_ECORRUPT; /* the count says there are more */
-    MDB_val *sorted = !rc && n ? malloc(n * sizeof *sorted) : NULL;
-    if (!rc && n && !sorted)
-        rc = ORBIT_ENOMEM;
-    for (size_t i = 0, off = 0; !rc && i < n; i++) {
-        size_t klen;
-        memcpy(&klen, keys.p + off, sizeof klen);
-        sorted[i].mv_size = klen;
-        sorted[i].mv_data = keys.p + off + sizeof klen;
-        off += sizeof klen + klen;
-    }
-    if (!rc && n > 1)
-        qsort(sorted, n, sizeof *sorted, cmp_key);
-    for (size_t i = 0; !rc && i < n; i++) {
-        MDB_val dv;
-        mrc = mdb_cursor_get(pairs, &sorted[i], &dv, MDB_SET);
-        if (mrc == MDB_NOTFOUND) {
-            rc = ORBIT_ECORRUPT;
+        if (rec.time_ms >= cutoff_ms && *count <= max_count)
             break;
-        }
-        if (mrc == MDB_SUCCESS)
-            mrc = mdb_cursor_del(pairs, 0);
+        orbit_ledger_dedup_remove(tx->dedup, orbit_ledger_dedup_hash(rec.client_id, rec.request_id),
+                                  rd_be64(k.mv_data));
+        rc = orbit_ledger_store_err(mdb_cursor_del(cur, 0));
+        if (!rc)
+            (*count)--;
+    }
+    return rc;
+}
+
+int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, orbit_ledger_dedup_t *d)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = cursor(tx, ORBIT_LEDGER_T_DEDUP, &cur);
+    int mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (!rc && mrc == MDB_SUCCESS) {
+        dedup_rec_t rec;
+        rc = k.mv_size == 8 ? dedup_decode(&v, &rec) : ORBIT_ECORRUPT;
+        if (!rc)
+            rc = orbit_ledger_dedup_add(d, orbit_ledger_dedup_hash(rec.client_id, rec.request_id),
+                                        rd_be64(k.mv_data));
+        if (!rc)
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (!rc && mrc != MDB_NOTFOUND)
         rc = orbit_ledger_store_err(mrc);
-    }
-    /* and their age records, from the front */
-    for (size_t i = 0; !rc && i < n; i++) {
-        mrc = mdb_cursor_get(ages, &k, &v, MDB_FIRST);
-        if (mrc == MDB_SUCCESS)
-            mrc = mdb_cursor_del(ages, 0);
-        rc = mrc == MDB_NOTFOUND ? ORBIT_ECORRUPT : orbit_ledger_store_err(mrc);
-    }
-    if (!rc)
-        *count -= n;
-    free(sorted);
-    orbit_ledger_buf_free(&keys);
     return rc;
 }
 

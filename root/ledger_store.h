@@ -16,9 +16,10 @@
  *   'o' mission/module     module spec (packed Orbit__Ledger__ModuleSpec)
  *   's' shard              shard;  'r' rack → owner shard
  *   'x' be64(expires) kind key     expiry index of leases and quotas
- *   'd' client_id 0 be64(request_id)   dedup outcome
- *   'a' be64(seq)          dedup age index: be64(time) + the 'd' key;
- *                          appended (MDB_APPEND), pruned from its front
+ *   'd' be64(seq)          dedup record: time, request id, client id,
+ *                          outcome; appended (MDB_APPEND), pruned from
+ *                          its front; found by pair through an index in
+ *                          memory (ledger_dedup.h)
  *   'h' be64(index)        history of committed commitments (appended)
  * The unnamed main database holds only the sub-database names ("#" + the
  * table's name). The logical record of a table entry is (tag + key, value):
@@ -48,8 +49,10 @@
  * dedup age index carries the pair's time; 4: a placement's key is not in
  * the last-changed table while the placement exists (its record's index
  * is the key's last change); 5: no node → capsule index (it is kept in
- * memory, ledger_nodes.h) */
-#define ORBIT_LEDGER_FORMAT 6
+ * memory, ledger_nodes.h); 6: a node's record carries its last change; 7:
+ * dedup records keyed by sequence number, no age index (pairs are found
+ * through an index in memory, ledger_dedup.h) */
+#define ORBIT_LEDGER_FORMAT 7
 
 /* Meta names (u64 unless said). */
 #define ORBIT_LEDGER_META_VERSION     "version"
@@ -72,7 +75,6 @@ typedef struct {
 
 /* The tables, in tag order (the order of the state hash). */
 typedef enum {
-    ORBIT_LEDGER_T_AGE,              /* 'a' */
     ORBIT_LEDGER_T_CAPSULE_IDENTITY, /* 'c' */
     ORBIT_LEDGER_T_DEDUP,            /* 'd' */
     ORBIT_LEDGER_T_GANG,             /* 'g' */
@@ -108,6 +110,7 @@ typedef struct {
     bool node_cached;
     char node_name[ORBIT_LEDGER_NAME_MAX + 1];
     orbit_ledger_node_t node;
+    struct orbit_ledger_dedup *dedup; /* write transactions: the pair index */
 } orbit_ledger_tx_t;
 
 /* Open (with create: creating those missing) the table handles of txn's
@@ -250,16 +253,18 @@ int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_l
 /* The stored outcome bytes (borrowed) of (client_id, request_id). */
 int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  const uint8_t **outcome, size_t *len);
-/* Store the pair with its outcome bytes, number seq in age order (the
- * caller keeps ORBIT_LEDGER_META_DEDUP_SEQ / _COUNT; seq must be above every
- * stored one: the age index is appended). */
+/* Store the outcome of (client_id, request_id) as record seq (above every
+ * stored one: appended) and add it to tx->dedup. */
 int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, uint64_t request_id,
                                  int64_t time_ms, uint64_t seq, const uint8_t *outcome, size_t len);
-/* Drop pairs older than cutoff_ms, and, once there are more than max_count +
- * slack, the oldest down to max_count, walking the age index from its
- * front; *count (the number of pairs) is updated. */
+/* Drop records older than cutoff_ms, then the oldest beyond max_count, from
+ * the table's front (and from tx->dedup); *count (the number of records) is
+ * updated. */
 int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uint64_t max_count,
-                                   uint64_t slack, uint64_t *count);
+                                   uint64_t *count);
+/* Add every stored record to d (built when a ledger first needs it).
+ * Errors: ORBIT_ENOMEM, ORBIT_ECORRUPT, ORBIT_EIO. */
+int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, struct orbit_ledger_dedup *d);
 
 /* ---------------------------------------------------------------- history */
 /* keys: nkeys NUL-terminated strings back to back (keys_len bytes). index

@@ -26,6 +26,7 @@
 
 #include "ledger.h"
 #include "orbit_wire.h"
+#include "ledger_dedup.h"
 #include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "orbit_err.h"
@@ -1290,6 +1291,99 @@ static uint8_t *bulk_entry(const Orbit__Ledger__Proposal *t, size_t n, uint64_t 
     return b;
 }
 
+static int dedup_collect(void *ctx, uint64_t seq)
+{
+    uint64_t *found = ctx;
+    found[found[0]++ + 1] = seq;
+    return 0;
+}
+
+/* The pair index: several records under one hash (each found), removal of
+ * one leaves the others, growth keeps everything, and random adds and
+ * removes agree with a plain list (backward-shift deletion keeps every
+ * probe run intact). */
+static void test_dedup_index_unit(void **state)
+{
+    (void)state;
+    orbit_ledger_dedup_t *d = orbit_ledger_dedup_new();
+    assert_non_null(d);
+    assert_int_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("a", 1));
+    assert_int_not_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("a", 2));
+    assert_int_not_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("b", 1));
+    assert_int_equal(orbit_ledger_dedup_add(d, 7, 0), ORBIT_EINVAL); /* seq 0 marks empty */
+    uint64_t found[8] = {0};
+    assert_int_equal(orbit_ledger_dedup_add(d, 7, 1), ORBIT_OK);
+    assert_int_equal(orbit_ledger_dedup_add(d, 7, 2), ORBIT_OK);
+    assert_int_equal(orbit_ledger_dedup_add(d, 9, 3), ORBIT_OK);
+    assert_int_equal(orbit_ledger_dedup_find(d, 7, dedup_collect, found), 0);
+    assert_int_equal(found[0], 2);
+    assert_true((found[1] == 1 && found[2] == 2) || (found[1] == 2 && found[2] == 1));
+    orbit_ledger_dedup_remove(d, 7, 1);
+    orbit_ledger_dedup_remove(d, 7, 99); /* not there: nothing */
+    memset(found, 0, sizeof found);
+    orbit_ledger_dedup_find(d, 7, dedup_collect, found);
+    assert_int_equal(found[0], 1);
+    assert_int_equal(found[1], 2);
+    assert_int_equal(orbit_ledger_dedup_size(d), 2);
+    orbit_ledger_dedup_destroy(&d);
+    assert_null(d);
+
+    /* against a model: hashes from a small range collide and cluster */
+    enum { N = 6000 };
+    static uint64_t hs[N];
+    static bool in[N];
+    d = orbit_ledger_dedup_new();
+    assert_non_null(d);
+    uint64_t rng = 42;
+    size_t live = 0;
+    for (int step = 0; step < 60000; step++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        int i = (int)(rng % N);
+        if (!hs[i])
+            hs[i] = 1 + (rng >> 20) % 1500; /* ~4 seqs a hash */
+        if (in[i]) {
+            orbit_ledger_dedup_remove(d, hs[i], (uint64_t)i + 1);
+            live--;
+        } else {
+            assert_int_equal(orbit_ledger_dedup_add(d, hs[i], (uint64_t)i + 1), ORBIT_OK);
+            live++;
+        }
+        in[i] = !in[i];
+        if (step % 997 == 0) {
+            assert_int_equal(orbit_ledger_dedup_size(d), live);
+            for (int j = 0; j < N; j++) {
+                if (!hs[j])
+                    continue;
+                uint64_t got[64] = {0};
+                orbit_ledger_dedup_find(d, hs[j], dedup_collect, got);
+                bool seen = false;
+                for (uint64_t k = 0; k < got[0]; k++)
+                    seen |= got[k + 1] == (uint64_t)j + 1;
+                assert_int_equal(seen, in[j]);
+            }
+        }
+    }
+    orbit_ledger_dedup_destroy(&d);
+}
+
+/* The pair index is rebuilt from the table: after a reopen a retry still
+ * gets its original outcome. */
+static void test_dedup_after_reopen(void **state)
+{
+    fx_t *f = *state;
+    uint64_t first = COMMITTED(run(f, WITH_ID("r", 5, C_PLACE("c1", "n1", 1))));
+    CONFLICT(run(f, WITH_ID("r", 6, C_PLACE("c1", "n1", 1))), "capsule_placed", NULL);
+    orbit_ledger_close(&f->l);
+    fx_open(f);
+    assert_int_equal(COMMITTED(run(f, WITH_ID("r", 5, C_PLACE("c1", "n1", 1)))), first);
+    CONFLICT(run(f, WITH_ID("r", 6, C_PLACE("c1", "n1", 1))), "capsule_placed", NULL);
+    orbit_ledger_stats_t st;
+    assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+    assert_int_equal(st.dedup_entries, 2);
+}
+
 static void test_dedup_bounds(void **state)
 {
     fx_t *f = *state;
@@ -1307,40 +1401,31 @@ static void test_dedup_bounds(void **state)
     assert_int_equal(st.dedup_entries, 0);
     /* judged again */
     CONFLICT(run(f, WITH_ID("a", 1, C_PLACE("c1", "n1", 1))), "capsule_placed", NULL);
-    /* count: past 100,000 + slack pairs, the oldest go, down to 100,000;
-     * two clients' pairs interleave in age (entries alternate between them),
-     * so the batch deleted in key order is not the age order */
-    Orbit__Ledger__Proposal *t[2] = {
-        mkprop(f, "{'client_id':'bulk','commitment':" C_PLACE("c1", "n1", 1) "}"),
-        mkprop(f, "{'client_id':'bulk2','commitment':" C_PLACE("c1", "n1", 1) "}")};
-    const int entries = (ORBIT_LEDGER_DEDUP_MAX + ORBIT_LEDGER_DEDUP_SLACK) / 1000 + 1;
-    for (int e = 0; e < entries; e++) {
+    /* count: at most 100,000 pairs, the oldest go first */
+    Orbit__Ledger__Proposal *t =
+        mkprop(f, "{'client_id':'bulk','commitment':" C_PLACE("c1", "n1", 1) "}");
+    uint64_t req = 1;
+    for (int e = 0; e < 101; e++) {
         size_t len;
-        uint8_t *b = bulk_entry(t[e % 2], 1000, (uint64_t)e * 1000 + 1, f->time_ms, &len);
+        uint8_t *b = bulk_entry(t, 1000, req, f->time_ms, &len);
+        req += 1000;
         apply_bytes(f, b, len);
         free(b);
         assert_int_equal(f->nout, 1000);
         CONFLICT(f->out[999], "capsule_placed", NULL);
-        assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
-        if (e < entries - 1) /* within the slack: nothing dropped yet */
-            assert_int_equal(st.dedup_entries, 1 + (uint64_t)(e + 1) * 1000);
     }
-    orbit__ledger__proposal__free_unpacked(t[0], NULL);
-    orbit__ledger__proposal__free_unpacked(t[1], NULL);
+    orbit__ledger__proposal__free_unpacked(t, NULL);
     assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
     assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
-    /* dropped: 'a' 1 and entries 0-2 (bulk 1-1000, bulk2 1001-2000, bulk
-     * 2001-3000); kept from entry 3 (bulk2 3001-4000) on. A revoke under a
-     * dropped id applies, one under a kept id replays its conflict. */
-    COMMITTED(run(f, WITH_ID("bulk2", 1500, C_REVOKE("REF_PLACEMENT", "c1"))));
-    CONFLICT(run(f, WITH_ID("bulk2", 3500, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
-             NULL);
-    CONFLICT(run(f, WITH_ID("bulk", 4500, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
-             NULL);
-    INVALID(run(f, WITH_ID("bulk", 2500, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
-    INVALID(run(f, WITH_ID("bulk", 1, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
+    /* the 'a' pair and bulk 1..1000 were dropped: a revoke under a dropped
+     * id applies; its own pair pushes out bulk 1001 at the end of its entry,
+     * and one under a kept id replays */
+    COMMITTED(run(f, WITH_ID("bulk", 1000, C_REVOKE("REF_PLACEMENT", "c1"))));
     assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
-    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX + 1); /* the revoke's own */
+    assert_int_equal(st.dedup_entries, ORBIT_LEDGER_DEDUP_MAX);
+    CONFLICT(run(f, WITH_ID("bulk", 1002, C_REVOKE("REF_PLACEMENT", "c1"))), "capsule_placed",
+             NULL);
+    INVALID(run(f, WITH_ID("bulk", 1001, C_REVOKE("REF_PLACEMENT", "c1"))), "no such placement");
 }
 
 /* ---------------------------------------------------------------- determinism */
@@ -1735,14 +1820,21 @@ static void test_hash_contract(void **state)
     static const struct {
         char tag;
         const char *name;
-    } tables[] = {{'a', "#dedup_age"}, {'c', "#capsule_identity"},
-                  {'d', "#dedup"},     {'g', "#gang"},
-                  {'h', "#history"},   {'i', "#identity"},
-                  {'k', "#key"},       {'l', "#lease"},
-                  {'m', "#meta"},      {'n', "#node"},
-                  {'o', "#module"},    {'p', "#placement"},
-                  {'q', "#quota"},     {'r', "#rack"},
-                  {'s', "#shard"},     {'x', "#expiry"}};
+    } tables[] = {{'c', "#capsule_identity"},
+                  {'d', "#dedup"},
+                  {'g', "#gang"},
+                  {'h', "#history"},
+                  {'i', "#identity"},
+                  {'k', "#key"},
+                  {'l', "#lease"},
+                  {'m', "#meta"},
+                  {'n', "#node"},
+                  {'o', "#module"},
+                  {'p', "#placement"},
+                  {'q', "#quota"},
+                  {'r', "#rack"},
+                  {'s', "#shard"},
+                  {'x', "#expiry"}};
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
     assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
@@ -2461,7 +2553,7 @@ static void test_old_format_refused(void **state)
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     refused(f, err, sizeof err);
-    assert_non_null(strstr(err, "format version 2, this build reads 6"));
+    assert_non_null(strstr(err, "format version 2, this build reads 7"));
     assert_non_null(strstr(err, "tools/orbit-up.sh reset"));
     assert_null(strchr(err, '\n'));
     rm_rf(f->dir);
@@ -2627,6 +2719,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_retry, setup, teardown),
+        cmocka_unit_test(test_dedup_index_unit),
+        cmocka_unit_test_setup_teardown(test_dedup_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test_setup_teardown(test_reopen_and_redelivery, setup, teardown),
