@@ -23,37 +23,38 @@ typedef struct {
  * "mission.module." was most of the index's cost); name order is made when a
  * node's list is asked for, which is rare. */
 typedef struct {
+    char *node; /* owned */
     cap_t *v;
     size_t n, cap;
 } caps_t;
 
+/* The nodes: open addressing with linear probing, at most half full, the
+ * name's hash in the slot (czmq's zhashx cost a third of the index's time
+ * in a profile). A node keeps its slot once it held a capsule: nodes are
+ * the fleet, a bounded set. */
+typedef struct {
+    uint64_t h;
+    caps_t *c; /* NULL: empty slot */
+} slot_t;
+
 struct orbit_ledger_nodes {
-    zhashx_t *nodes;  /* node -> caps_t */
+    slot_t *slots;
+    size_t nslots, nnodes;
     staged_t *staged; /* in order */
     size_t nstaged, capstaged;
     size_t capsules;
 };
 
-static void caps_free(void **p)
-{
-    caps_t *c = *p;
-    if (c) {
-        for (size_t i = 0; i < c->n; i++)
-            free(c->v[i].name);
-        free(c->v);
-        free(c);
-    }
-    *p = NULL;
-}
+#define MIN_SLOTS 1024
 
 orbit_ledger_nodes_t *orbit_ledger_nodes_new(void)
 {
     orbit_ledger_nodes_t *n = calloc(1, sizeof *n);
-    if (!n || !(n->nodes = zhashx_new())) {
-        orbit_ledger_nodes_destroy(&n);
+    if (!n || !(n->slots = calloc(MIN_SLOTS, sizeof *n->slots))) {
+        free(n);
         return NULL;
     }
-    zhashx_set_destructor(n->nodes, caps_free);
+    n->nslots = MIN_SLOTS;
     return n;
 }
 
@@ -61,9 +62,20 @@ void orbit_ledger_nodes_destroy(orbit_ledger_nodes_t **pn)
 {
     if (!pn || !*pn)
         return;
-    zhashx_destroy(&(*pn)->nodes);
-    free((*pn)->staged);
-    free(*pn);
+    orbit_ledger_nodes_t *n = *pn;
+    for (size_t i = 0; i < n->nslots; i++) {
+        caps_t *c = n->slots[i].c;
+        if (!c)
+            continue;
+        for (size_t j = 0; j < c->n; j++)
+            free(c->v[j].name);
+        free(c->v);
+        free(c->node);
+        free(c);
+    }
+    free(n->slots);
+    free(n->staged);
+    free(n);
     *pn = NULL;
 }
 
@@ -74,6 +86,56 @@ static uint64_t name_hash(const char *s)
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ull;
     return h;
+}
+
+static size_t slot_of(const orbit_ledger_nodes_t *n, uint64_t h)
+{
+    return (size_t)(h * 0x9e3779b97f4a7c15ull >> 17) & (n->nslots - 1);
+}
+
+/* node's capsules, or NULL. */
+static caps_t *node_find(const orbit_ledger_nodes_t *n, uint64_t h, const char *node)
+{
+    for (size_t at = slot_of(n, h); n->slots[at].c; at = (at + 1) & (n->nslots - 1))
+        if (n->slots[at].h == h && !strcmp(n->slots[at].c->node, node))
+            return n->slots[at].c;
+    return NULL;
+}
+
+static void slot_put(slot_t *slots, size_t nslots, size_t at, uint64_t h, caps_t *c)
+{
+    while (slots[at].c)
+        at = (at + 1) & (nslots - 1);
+    slots[at] = (slot_t){h, c};
+}
+
+/* A new, empty entry for node (not in n). NULL on ENOMEM. */
+static caps_t *node_add(orbit_ledger_nodes_t *n, uint64_t h, const char *node)
+{
+    if ((n->nnodes + 1) * 2 > n->nslots) {
+        size_t nslots = n->nslots * 2;
+        slot_t *slots = calloc(nslots, sizeof *slots);
+        if (!slots)
+            return NULL;
+        orbit_ledger_nodes_t grown = {.slots = slots, .nslots = nslots};
+        for (size_t i = 0; i < n->nslots; i++)
+            if (n->slots[i].c)
+                slot_put(slots, nslots, slot_of(&grown, n->slots[i].h), n->slots[i].h,
+                         n->slots[i].c);
+        free(n->slots);
+        n->slots = slots;
+        n->nslots = nslots;
+    }
+    caps_t *c = calloc(1, sizeof *c);
+    if (c && !(c->node = strdup(node))) {
+        free(c);
+        c = NULL;
+    }
+    if (!c)
+        return NULL;
+    slot_put(n->slots, n->nslots, slot_of(n, h), h, c);
+    n->nnodes++;
+    return c;
 }
 
 static int cap_cmp(uint64_t hash, const char *name, const cap_t *c)
@@ -105,7 +167,8 @@ static size_t caps_find(const caps_t *c, uint64_t hash, const char *capsule, boo
 
 int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, const char *capsule)
 {
-    caps_t *c = zhashx_lookup(n->nodes, node);
+    uint64_t nh = name_hash(node);
+    caps_t *c = node_find(n, nh, node);
     uint64_t hash = name_hash(capsule);
     bool found = false;
     size_t at = c ? caps_find(c, hash, capsule, &found) : 0;
@@ -115,21 +178,18 @@ int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, 
             memmove(c->v + at, c->v + at + 1, (c->n - at - 1) * sizeof *c->v);
             c->n--;
             n->capsules--;
-            if (c->n == 0)
-                zhashx_delete(n->nodes, node);
+            if (c->n == 0) { /* the node keeps its slot, not the array */
+                free(c->v);
+                c->v = NULL;
+                c->cap = 0;
+            }
         }
         return ORBIT_OK;
     }
     if (found)
         return ORBIT_OK;
-    if (!c) {
-        if (!(c = calloc(1, sizeof *c)))
-            return ORBIT_ENOMEM;
-        if (zhashx_insert(n->nodes, node, c) != 0) {
-            free(c);
-            return ORBIT_ENOMEM;
-        }
-    }
+    if (!c && !(c = node_add(n, nh, node)))
+        return ORBIT_ENOMEM;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
         cap_t *v = realloc(c->v, cap * sizeof *v);
@@ -184,7 +244,9 @@ static int name_cmp(const void *a, const void *b)
 
 zlistx_t *orbit_ledger_nodes_list(orbit_ledger_nodes_t *n, const char *node)
 {
-    const caps_t *c = zhashx_lookup(n->nodes, node);
+    const caps_t *c = node_find(n, name_hash(node), node);
+    if (c && !c->n)
+        c = NULL;
     const char **names = c ? malloc(c->n * sizeof *names) : NULL;
     zlistx_t *out = c && !names ? NULL : zlistx_new();
     if (out && c) {

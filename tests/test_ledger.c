@@ -423,6 +423,31 @@ static void test_nodes_index_unit(void **state)
         prev = c;
     }
     zlistx_destroy(&l);
+    /* thousands of nodes (the node table grows several times): each keeps
+     * its own capsules, also after they all leave and some come back */
+    for (int i = 0; i < 3000; i++) {
+        char node[16], c[16];
+        snprintf(node, sizeof node, "m%04d", i);
+        snprintf(c, sizeof c, "c%d", i);
+        assert_int_equal(orbit_ledger_nodes_set(n, true, node, c), ORBIT_OK);
+    }
+    assert_int_equal(orbit_ledger_nodes_size(n), 3102);
+    for (int i = 0; i < 3000; i += 7) {
+        char node[16], want[16];
+        snprintf(node, sizeof node, "m%04d", i);
+        snprintf(want, sizeof want, "c%d", i);
+        assert_string_equal(nodes_joined(n, node, b, sizeof b), want);
+    }
+    for (int i = 0; i < 3000; i++) {
+        char node[16], c[16];
+        snprintf(node, sizeof node, "m%04d", i);
+        snprintf(c, sizeof c, "c%d", i);
+        assert_int_equal(orbit_ledger_nodes_set(n, false, node, c), ORBIT_OK);
+    }
+    assert_int_equal(orbit_ledger_nodes_size(n), 102);
+    assert_string_equal(nodes_joined(n, "m0042", b, sizeof b), "");
+    assert_int_equal(orbit_ledger_nodes_set(n, true, "m0042", "back"), ORBIT_OK);
+    assert_string_equal(nodes_joined(n, "m0042", b, sizeof b), "back");
     orbit_ledger_nodes_destroy(&n);
     assert_null(n);
 }
