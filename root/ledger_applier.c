@@ -35,7 +35,9 @@ struct orbit_ledger_applier {
     pthread_cond_t cv;
     pthread_t thread;
     bool busy, quit;
-    int rc; /* the last batch's */
+    bool ran;     /* the thread finished `work` (rc says how); collect takes it */
+    int rc;       /* the last batch's */
+    bool failing; /* a batch failed and none has succeeded since */
     /* loop */
     uv_timer_t timer;
     uv_async_t done;
@@ -88,6 +90,7 @@ static void *run(void *arg)
         int rc = a->apply(a->ledger, a->work.v, a->work.n);
         pthread_mutex_lock(&a->mu);
         a->rc = rc;
+        a->ran = true;
         a->busy = false;
         pthread_cond_broadcast(&a->cv);
         uv_async_send(&a->done);
@@ -101,15 +104,21 @@ static void *run(void *arg)
  * thread idle. */
 static bool collect(orbit_ledger_applier_t *a)
 {
-    if (!a->work.n)
-        return false;
+    pthread_mutex_lock(&a->mu);
+    bool ran = a->ran;
+    a->ran = false;
+    pthread_mutex_unlock(&a->mu);
+    if (!ran || !a->work.n)
+        return false; /* nothing the thread finished (work may hold an unapplied batch) */
     if (a->rc == ORBIT_OK) {
         a->st.batches++;
         a->st.last_batch = a->work.n;
+        a->failing = false;
         list_free(&a->work);
         return false;
     }
     a->st.failures++;
+    a->failing = true;
     orbit_error("ledger: cannot apply entries %llu..%llu: %s (kept, tried again)",
                 (unsigned long long)a->work.v[0].raft_index,
                 (unsigned long long)a->work.v[a->work.n - 1].raft_index, orbit_strerror(a->rc));
@@ -117,8 +126,7 @@ static bool collect(orbit_ledger_applier_t *a)
         list_t t = a->held;
         a->held = a->work;
         a->work = t;
-    } /* else: both stay, the failed batch is handed over again first */
-    a->rc = ORBIT_OK;
+    } /* else: both stay, the failed batch (in work) is applied again first */
     return true;
 }
 
@@ -214,6 +222,8 @@ int orbit_ledger_applier_hold(orbit_ledger_applier_t *a, uint64_t index, const v
 {
     if (index <= a->last_index || (!buf && len))
         return ORBIT_EINVAL;
+    if (a->failing)
+        return ORBIT_EAGAIN; /* the caller syncs and gives raft the error */
     if (a->held.n == a->held.cap) {
         size_t cap = a->held.cap ? a->held.cap * 2 : 64;
         orbit_ledger_entry_t *v = realloc(a->held.v, cap * sizeof *v);
@@ -248,6 +258,7 @@ static int apply_here(orbit_ledger_applier_t *a, list_t *l)
     int rc = a->apply(a->ledger, l->v, l->n);
     if (rc != ORBIT_OK) {
         a->st.failures++;
+        a->failing = true;
         orbit_error("ledger: cannot apply entries %llu..%llu: %s (kept, tried again)",
                     (unsigned long long)l->v[0].raft_index,
                     (unsigned long long)l->v[l->n - 1].raft_index, orbit_strerror(rc));
@@ -255,6 +266,7 @@ static int apply_here(orbit_ledger_applier_t *a, list_t *l)
     }
     a->st.batches++;
     a->st.last_batch = l->n;
+    a->failing = false;
     list_free(l);
     return ORBIT_OK;
 }

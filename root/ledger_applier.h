@@ -44,8 +44,10 @@ orbit_ledger_applier_t *orbit_ledger_applier_new(orbit_ledger_t *l, uv_loop_t *l
                                                  uint64_t batch_ms, char *err, size_t errlen);
 
 /* Keep a copy of the committed entry buf[0..len) at raft index `index`
- * (above every index held). Errors: ORBIT_ENOMEM (nothing kept: sync, then
- * apply it directly), ORBIT_EINVAL (an index not above the last). */
+ * (above every index held). Errors (nothing kept: sync, then apply it
+ * directly): ORBIT_ENOMEM, ORBIT_EAGAIN (a batch failed and none has been
+ * applied since: the caller's sync fails too and raft is told, rather
+ * than entries piling up), ORBIT_EINVAL (an index not above the last). */
 int orbit_ledger_applier_hold(orbit_ledger_applier_t *a, uint64_t index, const void *buf,
                               size_t len);
 

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "orbit_err.h"
 
@@ -18,6 +20,7 @@ typedef struct {
 struct orbit_ledger_dedup {
     slot_t *v;
     size_t cap, n; /* cap a power of two, n <= cap / 2 */
+    uint64_t seed; /* per index: a client cannot aim pairs at one probe run */
 };
 
 orbit_ledger_dedup_t *orbit_ledger_dedup_new(void)
@@ -27,8 +30,11 @@ orbit_ledger_dedup_t *orbit_ledger_dedup_new(void)
         free(d);
         return NULL;
     }
-    if (d)
+    if (d) {
         d->cap = MIN_CAP;
+        if (getrandom(&d->seed, sizeof d->seed, GRND_NONBLOCK) != (ssize_t)sizeof d->seed)
+            d->seed = (uint64_t)(uintptr_t)d ^ (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+    }
     return d;
 }
 
@@ -41,9 +47,10 @@ void orbit_ledger_dedup_destroy(orbit_ledger_dedup_t **pd)
     *pd = NULL;
 }
 
-uint64_t orbit_ledger_dedup_hash(const char *client_id, uint64_t request_id)
+uint64_t orbit_ledger_dedup_hash(const orbit_ledger_dedup_t *d, const char *client_id,
+                                 uint64_t request_id)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    uint64_t h = 14695981039346656037ull ^ d->seed; /* FNV-1a, seeded */
     for (const char *s = client_id; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ull;
     for (int i = 0; i < 8; i++)
@@ -69,7 +76,7 @@ static int grow(orbit_ledger_dedup_t *d)
     slot_t *v = calloc(cap, sizeof *v);
     if (!v)
         return ORBIT_ENOMEM;
-    orbit_ledger_dedup_t n = {v, cap, d->n};
+    orbit_ledger_dedup_t n = {v, cap, d->n, d->seed};
     for (size_t i = 0; i < d->cap; i++)
         if (d->v[i].seq)
             put_slot(v, cap, home(&n, d->v[i].h), d->v[i].h, d->v[i].seq);

@@ -29,8 +29,10 @@ typedef struct orbit_ledger_dedup orbit_ledger_dedup_t;
 orbit_ledger_dedup_t *orbit_ledger_dedup_new(void);
 void orbit_ledger_dedup_destroy(orbit_ledger_dedup_t **pd);
 
-/* The hash a pair is filed under. */
-uint64_t orbit_ledger_dedup_hash(const char *client_id, uint64_t request_id);
+/* The hash a pair is filed under in d (seeded per index, at random: the
+ * index is derived and local, so replicas need not agree on it). */
+uint64_t orbit_ledger_dedup_hash(const orbit_ledger_dedup_t *d, const char *client_id,
+                                 uint64_t request_id);
 
 /* Record seq under hash h. Errors: ORBIT_ENOMEM (the index is then
  * incomplete: the caller drops it and builds it again). */

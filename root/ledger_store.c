@@ -1239,8 +1239,8 @@ int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, u
     if (!tx->dedup)
         return ORBIT_EIO;
     dedup_find_t f = {tx, client_id, request_id, NULL, 0, ORBIT_OK};
-    int found = orbit_ledger_dedup_find(tx->dedup, orbit_ledger_dedup_hash(client_id, request_id),
-                                        dedup_match, &f);
+    int found = orbit_ledger_dedup_find(
+        tx->dedup, orbit_ledger_dedup_hash(tx->dedup, client_id, request_id), dedup_match, &f);
     if (found < 0)
         return f.rc;
     if (!found)
@@ -1265,7 +1265,8 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
     wr_bytes(&w, outcome, len);
     int rc = w.rc ? w.rc : put_flags(tx, &k, w.b->p, w.b->len, MDB_APPEND);
     if (!rc)
-        rc = orbit_ledger_dedup_add(tx->dedup, orbit_ledger_dedup_hash(client_id, request_id), seq);
+        rc = orbit_ledger_dedup_add(tx->dedup,
+                                    orbit_ledger_dedup_hash(tx->dedup, client_id, request_id), seq);
     return rc;
 }
 
@@ -1295,7 +1296,8 @@ int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uin
             break;
         if (rec.time_ms >= cutoff_ms && *count <= max_count)
             break;
-        orbit_ledger_dedup_remove(tx->dedup, orbit_ledger_dedup_hash(rec.client_id, rec.request_id),
+        orbit_ledger_dedup_remove(tx->dedup,
+                                  orbit_ledger_dedup_hash(tx->dedup, rec.client_id, rec.request_id),
                                   rd_be64(k.mv_data));
         rc = orbit_ledger_store_err(mdb_cursor_del(cur, 0));
         if (!rc)
@@ -1314,8 +1316,8 @@ int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, orbit_ledger_dedup_t *
         dedup_rec_t rec;
         rc = k.mv_size == 8 ? dedup_decode(&v, &rec) : ORBIT_ECORRUPT;
         if (!rc)
-            rc = orbit_ledger_dedup_add(d, orbit_ledger_dedup_hash(rec.client_id, rec.request_id),
-                                        rd_be64(k.mv_data));
+            rc = orbit_ledger_dedup_add(
+                d, orbit_ledger_dedup_hash(d, rec.client_id, rec.request_id), rd_be64(k.mv_data));
         if (!rc)
             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }

@@ -23,8 +23,6 @@
 /* A follower's applied entries wait (copied) and are applied together, one
  * LMDB transaction for this many bytes or entries, or what came within the
  * batch time of the first (orbit_ledger_apply_many; see fsm_apply). */
-#define DEFER_BYTES            (8u << 20)
-#define DEFER_ENTRIES          1024
 #define DEFAULT_APPLY_BATCH_MS 100
 #define EXPIRY_CLIENT          "orbit-expiry"
 
@@ -122,7 +120,7 @@ static int fsm_flush(void *ctx)
 static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, void **result)
 {
     orbit_root_ledger_t *rl = ctx;
-    if (!orbit_consensus_is_leader(rl->cons) &&
+    if (rl->applier && !orbit_consensus_is_leader(rl->cons) &&
         orbit_ledger_applier_hold(rl->applier, index, buf, len) == ORBIT_OK)
         return 0;
     int rc = flush_deferred(rl);
@@ -430,7 +428,7 @@ static uint8_t *queue_slot(orbit_root_ledger_t *rl, size_t len, const asker_t *w
         rl->qw = qw;
         rl->qcap = cap;
     }
-    if (rl->qb_cap - rl->qb_len < len) {
+    if (rl->qb_cap - rl->qb_len < len || !rl->qb) { /* also for an empty first one */
         size_t cap = rl->qb_cap ? rl->qb_cap : 64 * 1024;
         while (cap - rl->qb_len < len)
             cap *= 2;
@@ -1153,8 +1151,10 @@ const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger
 
 uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl)
 {
-    if (!rl || !rl->ledger)
-        return 0;
-    (void)flush_deferred(rl);
-    return orbit_ledger_topology_epoch(rl->ledger);
+    /* Asked on every shard report: no sync with the applier (it would apply
+     * the follower's held entries here, on the loop). The epoch is one read
+     * of the committed LMDB state in a read transaction of its own, which
+     * the applier's write transaction does not disturb (MDB_NOTLS); on a
+     * follower it is as of the last applied batch. */
+    return rl && rl->ledger ? orbit_ledger_topology_epoch(rl->ledger) : 0;
 }

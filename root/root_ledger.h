@@ -70,9 +70,6 @@ void orbit_root_ledger_close(orbit_root_ledger_t *rl, void (*done)(void *arg), v
 /* Counters for `orbitctl view shards` style reporting. */
 typedef struct {
     uint64_t requests, proposals, batches, entries, bad_requests, not_leader, overloaded, lost;
-    /* a follower's entries kept for a later transaction, the transactions
-     * that applied them, and those that failed (retried) */
-    uint64_t deferred_entries, deferred_applies, defer_errors;
 } orbit_root_ledger_stats_t;
 const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger_t *rl);
 

@@ -378,6 +378,17 @@ static char *nodes_joined(orbit_ledger_nodes_t *n, const char *node, char *out, 
 /* The in-memory node index on its own: names in order, staged changes
  * taking effect only on commit, discard leaving it as it was, a node gone
  * with its last capsule. */
+/* Capsule "c<i>" is (add) or is no longer on node "m<i>", for i < count. */
+static void nodes_set_many(orbit_ledger_nodes_t *n, bool add, int count)
+{
+    for (int i = 0; i < count; i++) {
+        char node[16], c[16];
+        snprintf(node, sizeof node, "m%04d", i);
+        snprintf(c, sizeof c, "c%d", i);
+        assert_int_equal(orbit_ledger_nodes_set(n, add, node, c), ORBIT_OK);
+    }
+}
+
 static void test_nodes_index_unit(void **state)
 {
     (void)state;
@@ -425,12 +436,7 @@ static void test_nodes_index_unit(void **state)
     zlistx_destroy(&l);
     /* thousands of nodes (the node table grows several times): each keeps
      * its own capsules, also after they all leave and some come back */
-    for (int i = 0; i < 3000; i++) {
-        char node[16], c[16];
-        snprintf(node, sizeof node, "m%04d", i);
-        snprintf(c, sizeof c, "c%d", i);
-        assert_int_equal(orbit_ledger_nodes_set(n, true, node, c), ORBIT_OK);
-    }
+    nodes_set_many(n, true, 3000);
     assert_int_equal(orbit_ledger_nodes_size(n), 3102);
     for (int i = 0; i < 3000; i += 7) {
         char node[16], want[16];
@@ -438,12 +444,7 @@ static void test_nodes_index_unit(void **state)
         snprintf(want, sizeof want, "c%d", i);
         assert_string_equal(nodes_joined(n, node, b, sizeof b), want);
     }
-    for (int i = 0; i < 3000; i++) {
-        char node[16], c[16];
-        snprintf(node, sizeof node, "m%04d", i);
-        snprintf(c, sizeof c, "c%d", i);
-        assert_int_equal(orbit_ledger_nodes_set(n, false, node, c), ORBIT_OK);
-    }
+    nodes_set_many(n, false, 3000);
     assert_int_equal(orbit_ledger_nodes_size(n), 102);
     assert_string_equal(nodes_joined(n, "m0042", b, sizeof b), "");
     assert_int_equal(orbit_ledger_nodes_set(n, true, "m0042", "back"), ORBIT_OK);
@@ -1332,9 +1333,14 @@ static void test_dedup_index_unit(void **state)
     (void)state;
     orbit_ledger_dedup_t *d = orbit_ledger_dedup_new();
     assert_non_null(d);
-    assert_int_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("a", 1));
-    assert_int_not_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("a", 2));
-    assert_int_not_equal(orbit_ledger_dedup_hash("a", 1), orbit_ledger_dedup_hash("b", 1));
+    orbit_ledger_dedup_t *e = orbit_ledger_dedup_new();
+    assert_non_null(e);
+    assert_int_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "a", 1));
+    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "a", 2));
+    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "b", 1));
+    /* seeded per index */
+    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(e, "a", 1));
+    orbit_ledger_dedup_destroy(&e);
     assert_int_equal(orbit_ledger_dedup_add(d, 7, 0), ORBIT_EINVAL); /* seq 0 marks empty */
     uint64_t found[8] = {0};
     assert_int_equal(orbit_ledger_dedup_add(d, 7, 1), ORBIT_OK);

@@ -1,6 +1,7 @@
 /* test_ledger_applier: a follower's entries held, applied in batches on the
  * applier's thread after the batch time or at once by sync, failures kept
- * and retried, and everything applied when it closes. */
+ * and retried (no more taken meanwhile), and everything applied when it
+ * closes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,8 +173,9 @@ static int failing_apply(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
     return orbit_ledger_apply_many(l, es, n);
 }
 
-/* A batch that fails on the thread is kept, in front of what came after
- * it, and applied by the next try: nothing lost, nothing out of order. */
+/* A batch that fails on the thread is kept and applied by a later try,
+ * nothing lost or out of order; meanwhile the applier takes no more entries
+ * (their caller's sync fails, and raft is told). */
 static void test_failure_kept(void **state)
 {
     fx_t *f = *state;
@@ -192,14 +194,20 @@ static void test_failure_kept(void **state)
     }
     assert_int_equal(orbit_ledger_applier_stats(a)->failures, 1);
     assert_int_equal(orbit_ledger_applied_index(f->l), 0);
-    hold(f, a, 6, 9); /* after the failed ones */
-    assert_int_equal(orbit_ledger_applier_pending(a), 9);
-    /* a failing sync keeps them too */
+    assert_int_equal(orbit_ledger_applier_pending(a), 6);
+    /* while failing it takes nothing more: the caller syncs, and a sync
+     * that fails too is the error raft gets (entries do not pile up) */
+    assert_int_equal(orbit_ledger_applier_hold(a, 7, f->entries[6], f->lens[6]), ORBIT_EAGAIN);
     fail_left = 1;
     assert_int_equal(orbit_ledger_applier_sync(a), ORBIT_EIO);
     assert_int_equal(orbit_ledger_applier_stats(a)->failures, 2);
     assert_int_equal(orbit_ledger_applied_index(f->l), 0);
-    /* then all nine apply, in order */
+    assert_int_equal(orbit_ledger_applier_hold(a, 7, f->entries[6], f->lens[6]), ORBIT_EAGAIN);
+    /* a sync that succeeds applies the kept ones in order; then it takes
+     * entries again */
+    assert_int_equal(orbit_ledger_applier_sync(a), ORBIT_OK);
+    assert_int_equal(orbit_ledger_applied_index(f->l), 6);
+    hold(f, a, 6, 9);
     run_until_applied(f, 9);
     assert_int_equal(orbit_ledger_applied_index(f->l), 9);
     assert_int_equal(orbit_ledger_index(f->l), 9);
