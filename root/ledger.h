@@ -141,8 +141,13 @@
  * in the state, so compaction — a local decision — never changes the hash.
  * Two replicas that applied the same log have equal (applied index, hash).
  *
- * Thread rules: a ledger belongs to one thread (LMDB's single writer); every
- * function is called from it. No function blocks on anything but disk.
+ * Thread rules: a ledger belongs to one thread at a time (LMDB's single
+ * writer): every function is called from the thread that holds it. A
+ * follower's applier (root/ledger_applier.h) hands it between the loop and
+ * its own thread; reads of the committed state in a read transaction of
+ * their own (orbit_ledger_topology_epoch, a snapshot copy without its
+ * applied index) may run beside that thread's apply. No function blocks on
+ * anything but disk.
  * Errors are project codes (orbit_err.h); functions without side effects on
  * failure unless said otherwise. */
 #ifndef ORBIT_LEDGER_H

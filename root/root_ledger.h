@@ -21,7 +21,9 @@
  * have expired, and every replica compacts its local history beyond
  * history_keep commitments.
  *
- * Thread rules: everything runs on the root's libuv loop thread. */
+ * Thread rules: everything runs on the root's libuv loop thread, except a
+ * follower's batches of entries, which its applier applies on a thread of
+ * its own (root/ledger_applier.h). */
 #ifndef ORBIT_ROOT_LEDGER_H
 #define ORBIT_ROOT_LEDGER_H
 
