@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "ledger_check.h"
-#include "ledger_dedup.h"
+#include "ledger_hmap.h"
 #include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "ledger_store.h"
@@ -37,7 +37,7 @@ struct orbit_ledger {
     orbit_ledger_buf_t packed;      /* proposal / outcome packing */
     orbit_arena_t *arena;           /* the entry being applied, decoded */
     orbit_ledger_nodes_t *nodes;    /* node -> capsules; NULL until first needed */
-    orbit_ledger_dedup_t *dedup;    /* dedup pair -> record; NULL until first needed */
+    orbit_ledger_hmap_t *dedup;     /* dedup pair -> record seq; NULL until first needed */
     /* Cache of the committed meta (updated after each commit). */
     uint64_t applied;
     uint64_t index;
@@ -271,7 +271,7 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     orbit_ledger_tx_t tx = {0};
     l->hash_valid = false;
     orbit_ledger_nodes_destroy(&l->nodes); /* of the state before, if any */
-    orbit_ledger_dedup_destroy(&l->dedup);
+    orbit_ledger_hmap_destroy(&l->dedup);
     int mrc = mdb_env_create(&l->env);
     if (mrc) {
         l->env = NULL;
@@ -380,7 +380,7 @@ void orbit_ledger_close(orbit_ledger_t **lp)
     orbit_ledger_buf_free(&l->packed);
     orbit_arena_destroy(&l->arena);
     orbit_ledger_nodes_destroy(&l->nodes);
-    orbit_ledger_dedup_destroy(&l->dedup);
+    orbit_ledger_hmap_destroy(&l->dedup);
     free(l->dir);
     free(l);
     *lp = NULL;
@@ -1493,7 +1493,7 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
         return ORBIT_OK;
     int rc = tx_begin(l, true, &tx);
     if (!rc && !l->dedup) { /* built from the table on first need */
-        if (!(l->dedup = orbit_ledger_dedup_new()))
+        if (!(l->dedup = orbit_ledger_hmap_new()))
             rc = ORBIT_ENOMEM;
         if (!rc)
             rc = orbit_ledger_store_dedup_index(&tx, l->dedup);
@@ -1517,8 +1517,8 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
         tx_abort(&tx);
         if (l->nodes)
             orbit_ledger_nodes_discard(l->nodes);
-        orbit_ledger_dedup_destroy(&l->dedup); /* changed with tx: built again */
-        orbit_arena_reset(l->arena);           /* the entries, names staged in the node index */
+        orbit_ledger_hmap_destroy(&l->dedup); /* changed with tx: built again */
+        orbit_arena_reset(l->arena);          /* the entries, names staged in the node index */
         orbit_ledger_outcomes_free(outs, nouts);
         return rc;
     }

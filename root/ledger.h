@@ -120,7 +120,7 @@
  * entry whose proposals are all INVALID may still drop old pairs by its
  * time. A retry later than that is applied again. The records are kept in
  * the order they were made (pruning takes the front) and found by pair
- * through an index in memory (ledger_dedup.h).
+ * through an index in memory (ledger_hmap.h).
  *
  * ---------------------------------------------------------------- entries
  * Entry time: the ledger time is the entry's time_ms (the leader keeps it

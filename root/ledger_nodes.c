@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger_hmap.h"
 #include "orbit_err.h"
+#include "orbit_hash.h"
 
 typedef struct {
     bool add;
@@ -28,34 +30,36 @@ typedef struct {
     size_t n, cap;
 } caps_t;
 
-/* The nodes: open addressing with linear probing, at most half full, the
- * name's hash in the slot (czmq's zhashx cost a third of the index's time
- * in a profile). A node keeps its slot once it held a capsule: nodes are
- * the fleet, a bounded set. */
-typedef struct {
-    uint64_t h;
-    caps_t *c; /* NULL: empty slot */
-} slot_t;
-
 struct orbit_ledger_nodes {
-    slot_t *slots;
-    size_t nslots, nnodes;
-    staged_t *staged; /* in order */
+    orbit_ledger_hmap_t *nodes; /* hash of a node's name → its caps_t */
+    staged_t *staged;           /* in order */
     size_t nstaged, capstaged;
     size_t capsules;
 };
 
-#define MIN_SLOTS 1024
-
 orbit_ledger_nodes_t *orbit_ledger_nodes_new(void)
 {
     orbit_ledger_nodes_t *n = calloc(1, sizeof *n);
-    if (!n || !(n->slots = calloc(MIN_SLOTS, sizeof *n->slots))) {
+    if (n && !(n->nodes = orbit_ledger_hmap_new())) {
         free(n);
         return NULL;
     }
-    n->nslots = MIN_SLOTS;
     return n;
+}
+
+static void caps_free(caps_t *c)
+{
+    for (size_t j = 0; j < c->n; j++)
+        free(c->v[j].name);
+    free(c->v);
+    free(c->node);
+    free(c);
+}
+
+static void caps_free_v(void *ctx, uint64_t v)
+{
+    (void)ctx;
+    caps_free((caps_t *)(uintptr_t)v);
 }
 
 void orbit_ledger_nodes_destroy(orbit_ledger_nodes_t **pn)
@@ -63,78 +67,61 @@ void orbit_ledger_nodes_destroy(orbit_ledger_nodes_t **pn)
     if (!pn || !*pn)
         return;
     orbit_ledger_nodes_t *n = *pn;
-    for (size_t i = 0; i < n->nslots; i++) {
-        caps_t *c = n->slots[i].c;
-        if (!c)
-            continue;
-        for (size_t j = 0; j < c->n; j++)
-            free(c->v[j].name);
-        free(c->v);
-        free(c->node);
-        free(c);
-    }
-    free(n->slots);
+    if (n->nodes)
+        orbit_ledger_hmap_each(n->nodes, caps_free_v, NULL);
+    orbit_ledger_hmap_destroy(&n->nodes);
     free(n->staged);
     free(n);
     *pn = NULL;
 }
 
-/* FNV-1a, 64 bits. */
+/* A capsule's name, for its place in its node's array. */
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return orbit_fnv1a_str(ORBIT_FNV_OFFSET, s);
 }
 
-static size_t slot_of(const orbit_ledger_nodes_t *n, uint64_t h)
+/* A node's name, seeded by the map (names come from clients). */
+static uint64_t node_hash(const orbit_ledger_nodes_t *n, const char *node)
 {
-    return (size_t)(h * 0x9e3779b97f4a7c15ull >> 17) & (n->nslots - 1);
+    return orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ orbit_ledger_hmap_seed(n->nodes), node);
+}
+
+typedef struct {
+    const char *node;
+    caps_t *found;
+} node_find_t;
+
+static int node_is(void *ctx, uint64_t v)
+{
+    node_find_t *f = ctx;
+    caps_t *c = (caps_t *)(uintptr_t)v;
+    if (strcmp(c->node, f->node))
+        return 0; /* another node with the same hash */
+    f->found = c;
+    return 1;
 }
 
 /* node's capsules, or NULL. */
 static caps_t *node_find(const orbit_ledger_nodes_t *n, uint64_t h, const char *node)
 {
-    for (size_t at = slot_of(n, h); n->slots[at].c; at = (at + 1) & (n->nslots - 1))
-        if (n->slots[at].h == h && !strcmp(n->slots[at].c->node, node))
-            return n->slots[at].c;
-    return NULL;
-}
-
-static void slot_put(slot_t *slots, size_t nslots, size_t at, uint64_t h, caps_t *c)
-{
-    while (slots[at].c)
-        at = (at + 1) & (nslots - 1);
-    slots[at] = (slot_t){h, c};
+    node_find_t f = {node, NULL};
+    orbit_ledger_hmap_find(n->nodes, h, node_is, &f);
+    return f.found;
 }
 
 /* A new, empty entry for node (not in n). NULL on ENOMEM. */
 static caps_t *node_add(orbit_ledger_nodes_t *n, uint64_t h, const char *node)
 {
-    if ((n->nnodes + 1) * 2 > n->nslots) {
-        size_t nslots = n->nslots * 2;
-        slot_t *slots = calloc(nslots, sizeof *slots);
-        if (!slots)
-            return NULL;
-        orbit_ledger_nodes_t grown = {.slots = slots, .nslots = nslots};
-        for (size_t i = 0; i < n->nslots; i++)
-            if (n->slots[i].c)
-                slot_put(slots, nslots, slot_of(&grown, n->slots[i].h), n->slots[i].h,
-                         n->slots[i].c);
-        free(n->slots);
-        n->slots = slots;
-        n->nslots = nslots;
-    }
     caps_t *c = calloc(1, sizeof *c);
     if (c && !(c->node = strdup(node))) {
         free(c);
-        c = NULL;
-    }
-    if (!c)
         return NULL;
-    slot_put(n->slots, n->nslots, slot_of(n, h), h, c);
-    n->nnodes++;
+    }
+    if (c && orbit_ledger_hmap_add(n->nodes, h, (uint64_t)(uintptr_t)c) != ORBIT_OK) {
+        caps_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -167,7 +154,7 @@ static size_t caps_find(const caps_t *c, uint64_t hash, const char *capsule, boo
 
 int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, const char *capsule)
 {
-    uint64_t nh = name_hash(node);
+    uint64_t nh = node_hash(n, node);
     caps_t *c = node_find(n, nh, node);
     uint64_t hash = name_hash(capsule);
     bool found = false;
@@ -178,10 +165,9 @@ int orbit_ledger_nodes_set(orbit_ledger_nodes_t *n, bool add, const char *node, 
             memmove(c->v + at, c->v + at + 1, (c->n - at - 1) * sizeof *c->v);
             c->n--;
             n->capsules--;
-            if (c->n == 0) { /* the node keeps its slot, not the array */
-                free(c->v);
-                c->v = NULL;
-                c->cap = 0;
+            if (c->n == 0) {
+                orbit_ledger_hmap_remove(n->nodes, nh, (uint64_t)(uintptr_t)c);
+                caps_free(c);
             }
         }
         return ORBIT_OK;
@@ -244,9 +230,7 @@ static int name_cmp(const void *a, const void *b)
 
 zlistx_t *orbit_ledger_nodes_list(orbit_ledger_nodes_t *n, const char *node)
 {
-    const caps_t *c = node_find(n, name_hash(node), node);
-    if (c && !c->n)
-        c = NULL;
+    const caps_t *c = node_find(n, node_hash(n, node), node);
     const char **names = c ? malloc(c->n * sizeof *names) : NULL;
     zlistx_t *out = c && !names ? NULL : zlistx_new();
     if (out && c) {

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ledger_dedup.h"
+#include "ledger_hmap.h"
+#include "orbit_hash.h"
 #include "orbit_err.h"
 
 #define KEY_CAP 512 /* LMDB's default maximum key size is 511 */
@@ -1172,6 +1173,15 @@ int orbit_ledger_store_expiry_due(orbit_ledger_tx_t *tx, int64_t now_ms, orbit_l
 
 /* ------------------------------------------------------------ dedup */
 
+/* The hash a pair is filed under in index m (seeded by m). */
+static uint64_t pair_hash(const orbit_ledger_hmap_t *m, const char *client_id, uint64_t request_id)
+{
+    uint8_t id[8];
+    be64(id, request_id);
+    return orbit_fnv1a(orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ orbit_ledger_hmap_seed(m), client_id), id,
+                       sizeof id);
+}
+
 static void seq_key(key_t_ *k, uint64_t seq)
 {
     k->b[0] = 'd';
@@ -1239,8 +1249,8 @@ int orbit_ledger_store_dedup_get(orbit_ledger_tx_t *tx, const char *client_id, u
     if (!tx->dedup)
         return ORBIT_EIO;
     dedup_find_t f = {tx, client_id, request_id, NULL, 0, ORBIT_OK};
-    int found = orbit_ledger_dedup_find(
-        tx->dedup, orbit_ledger_dedup_hash(tx->dedup, client_id, request_id), dedup_match, &f);
+    int found = orbit_ledger_hmap_find(tx->dedup, pair_hash(tx->dedup, client_id, request_id),
+                                       dedup_match, &f);
     if (found < 0)
         return f.rc;
     if (!found)
@@ -1265,8 +1275,7 @@ int orbit_ledger_store_dedup_put(orbit_ledger_tx_t *tx, const char *client_id, u
     wr_bytes(&w, outcome, len);
     int rc = w.rc ? w.rc : put_flags(tx, &k, w.b->p, w.b->len, MDB_APPEND);
     if (!rc)
-        rc = orbit_ledger_dedup_add(tx->dedup,
-                                    orbit_ledger_dedup_hash(tx->dedup, client_id, request_id), seq);
+        rc = orbit_ledger_hmap_add(tx->dedup, pair_hash(tx->dedup, client_id, request_id), seq);
     return rc;
 }
 
@@ -1296,9 +1305,8 @@ int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uin
             break;
         if (rec.time_ms >= cutoff_ms && *count <= max_count)
             break;
-        orbit_ledger_dedup_remove(tx->dedup,
-                                  orbit_ledger_dedup_hash(tx->dedup, rec.client_id, rec.request_id),
-                                  rd_be64(k.mv_data));
+        orbit_ledger_hmap_remove(tx->dedup, pair_hash(tx->dedup, rec.client_id, rec.request_id),
+                                 rd_be64(k.mv_data));
         rc = orbit_ledger_store_err(mdb_cursor_del(cur, 0));
         if (!rc)
             (*count)--;
@@ -1306,7 +1314,7 @@ int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uin
     return rc;
 }
 
-int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, orbit_ledger_dedup_t *d)
+int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, orbit_ledger_hmap_t *d)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -1316,8 +1324,8 @@ int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, orbit_ledger_dedup_t *
         dedup_rec_t rec;
         rc = k.mv_size == 8 ? dedup_decode(&v, &rec) : ORBIT_ECORRUPT;
         if (!rc)
-            rc = orbit_ledger_dedup_add(
-                d, orbit_ledger_dedup_hash(d, rec.client_id, rec.request_id), rd_be64(k.mv_data));
+            rc = orbit_ledger_hmap_add(d, pair_hash(d, rec.client_id, rec.request_id),
+                                       rd_be64(k.mv_data));
         if (!rc)
             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }

@@ -19,7 +19,7 @@
  *   'd' be64(seq)          dedup record: time, request id, client id,
  *                          outcome; appended (MDB_APPEND), pruned from
  *                          its front; found by pair through an index in
- *                          memory (ledger_dedup.h)
+ *                          memory (ledger_hmap.h)
  *   'h' be64(index)        history of committed commitments (appended)
  * The unnamed main database holds only the sub-database names ("#" + the
  * table's name). The logical record of a table entry is (tag + key, value):
@@ -51,7 +51,7 @@
  * is the key's last change); 5: no node → capsule index (it is kept in
  * memory, ledger_nodes.h); 6: a node's record carries its last change; 7:
  * dedup records keyed by sequence number, no age index (pairs are found
- * through an index in memory, ledger_dedup.h) */
+ * through an index in memory, ledger_hmap.h) */
 #define ORBIT_LEDGER_FORMAT 7
 
 /* Meta names (u64 unless said). */
@@ -110,7 +110,7 @@ typedef struct {
     bool node_cached;
     char node_name[ORBIT_LEDGER_NAME_MAX + 1];
     orbit_ledger_node_t node;
-    struct orbit_ledger_dedup *dedup; /* write transactions: the pair index */
+    struct orbit_ledger_hmap *dedup; /* write transactions: dedup pair → record seq */
 } orbit_ledger_tx_t;
 
 /* Open (with create: creating those missing) the table handles of txn's
@@ -264,7 +264,7 @@ int orbit_ledger_store_dedup_prune(orbit_ledger_tx_t *tx, int64_t cutoff_ms, uin
                                    uint64_t *count);
 /* Add every stored record to d (built when a ledger first needs it).
  * Errors: ORBIT_ENOMEM, ORBIT_ECORRUPT, ORBIT_EIO. */
-int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, struct orbit_ledger_dedup *d);
+int orbit_ledger_store_dedup_index(orbit_ledger_tx_t *tx, struct orbit_ledger_hmap *d);
 
 /* ---------------------------------------------------------------- history */
 /* keys: nkeys NUL-terminated strings back to back (keys_len bytes). index

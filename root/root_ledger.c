@@ -10,6 +10,7 @@
 #include "ledger.h"
 #include "ledger_applier.h"
 #include "orbit_err.h"
+#include "orbit_hash.h"
 #include "orbit_ledger_pipe.h"
 #include "orbit_log.h"
 #include "orbit_wire.h"
@@ -876,10 +877,8 @@ void orbit_root_ledger_request(orbit_root_ledger_t *rl, const uint8_t *rid, size
 
 static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
 {
-    uint64_t h = 14695981039346656037ULL ^ (uint64_t)d->kind;
-    for (const char *p = d->key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (h ^ (uint64_t)d->expires_ms) * 1099511628211ULL;
+    uint64_t h = orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ (uint64_t)d->kind, d->key);
+    return (h ^ (uint64_t)d->expires_ms) * ORBIT_FNV_PRIME;
 }
 
 /* Leader: propose Expiry for what has expired, so watchers see it. Every

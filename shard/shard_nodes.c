@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_hash.h"
 #include "shard_tomb.h"
 
 typedef struct {
@@ -80,16 +81,6 @@ void orbit_shard_nodes_destroy(orbit_shard_nodes_t **pn)
     orbit_tombs_destroy(&(*pn)->tombs);
     free(*pn);
     *pn = NULL;
-}
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static uint32_t gpu_healthy(const orbit_node_state_t *s)
@@ -282,7 +273,8 @@ static Orbit__Verdict ingest_one(orbit_shard_nodes_t *n, const Orbit__NodeDelta 
     if (fresh)
         orbit_tombs_forget(n->tombs, e->st.name); /* back before its removal was acked */
     if (full || (d->has_labels_set && d->labels_set))
-        e->labels_hash = (uint32_t)fnv(14695981039346656037ULL, e->st.labels, strlen(e->st.labels));
+        e->labels_hash =
+            (uint32_t)orbit_fnv1a(ORBIT_FNV_OFFSET, e->st.labels, strlen(e->st.labels));
     e->seq = d->seq;
     e->heard_ms = now;
     e->status = ORBIT_ALIVE;

@@ -26,7 +26,7 @@
 
 #include "ledger.h"
 #include "orbit_wire.h"
-#include "ledger_dedup.h"
+#include "ledger_hmap.h"
 #include "ledger_nodes.h"
 #include "ledger_sha256.h"
 #include "orbit_err.h"
@@ -1317,53 +1317,58 @@ static uint8_t *bulk_entry(const Orbit__Ledger__Proposal *t, size_t n, uint64_t 
     return b;
 }
 
-static int dedup_collect(void *ctx, uint64_t seq)
+static int dedup_collect(void *ctx, uint64_t v)
 {
     uint64_t *found = ctx;
-    found[found[0]++ + 1] = seq;
+    found[found[0]++ + 1] = v;
     return 0;
 }
 
-/* The pair index: several records under one hash (each found), removal of
- * one leaves the others, growth keeps everything, and random adds and
- * removes agree with a plain list (backward-shift deletion keeps every
- * probe run intact). */
-static void test_dedup_index_unit(void **state)
+static void each_collect(void *ctx, uint64_t v)
+{
+    (void)dedup_collect(ctx, v);
+}
+
+/* The hash map behind the dedup and node indexes: several values under one
+ * hash (each found), removal of one leaves the others, a seed per map,
+ * growth keeps everything, and random adds and removes agree with a plain
+ * list (backward-shift deletion keeps every probe run intact). */
+static void test_hmap_unit(void **state)
 {
     (void)state;
-    orbit_ledger_dedup_t *d = orbit_ledger_dedup_new();
+    orbit_ledger_hmap_t *d = orbit_ledger_hmap_new();
     assert_non_null(d);
-    orbit_ledger_dedup_t *e = orbit_ledger_dedup_new();
+    orbit_ledger_hmap_t *e = orbit_ledger_hmap_new();
     assert_non_null(e);
-    assert_int_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "a", 1));
-    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "a", 2));
-    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(d, "b", 1));
-    /* seeded per index */
-    assert_int_not_equal(orbit_ledger_dedup_hash(d, "a", 1), orbit_ledger_dedup_hash(e, "a", 1));
-    orbit_ledger_dedup_destroy(&e);
-    assert_int_equal(orbit_ledger_dedup_add(d, 7, 0), ORBIT_EINVAL); /* seq 0 marks empty */
+    assert_int_not_equal(orbit_ledger_hmap_seed(d), orbit_ledger_hmap_seed(e));
+    orbit_ledger_hmap_destroy(&e);
+    assert_int_equal(orbit_ledger_hmap_add(d, 7, 0), ORBIT_EINVAL); /* 0 marks empty */
     uint64_t found[8] = {0};
-    assert_int_equal(orbit_ledger_dedup_add(d, 7, 1), ORBIT_OK);
-    assert_int_equal(orbit_ledger_dedup_add(d, 7, 2), ORBIT_OK);
-    assert_int_equal(orbit_ledger_dedup_add(d, 9, 3), ORBIT_OK);
-    assert_int_equal(orbit_ledger_dedup_find(d, 7, dedup_collect, found), 0);
+    assert_int_equal(orbit_ledger_hmap_add(d, 7, 1), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_add(d, 7, 2), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_add(d, 9, 3), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_find(d, 7, dedup_collect, found), 0);
     assert_int_equal(found[0], 2);
     assert_true((found[1] == 1 && found[2] == 2) || (found[1] == 2 && found[2] == 1));
-    orbit_ledger_dedup_remove(d, 7, 1);
-    orbit_ledger_dedup_remove(d, 7, 99); /* not there: nothing */
+    orbit_ledger_hmap_remove(d, 7, 1);
+    orbit_ledger_hmap_remove(d, 7, 99); /* not there: nothing */
     memset(found, 0, sizeof found);
-    orbit_ledger_dedup_find(d, 7, dedup_collect, found);
+    orbit_ledger_hmap_find(d, 7, dedup_collect, found);
     assert_int_equal(found[0], 1);
     assert_int_equal(found[1], 2);
-    assert_int_equal(orbit_ledger_dedup_size(d), 2);
-    orbit_ledger_dedup_destroy(&d);
+    assert_int_equal(orbit_ledger_hmap_size(d), 2);
+    uint64_t all[8] = {0};
+    orbit_ledger_hmap_each(d, each_collect, all);
+    assert_int_equal(all[0], 2);
+    assert_int_equal(all[1] + all[2], 2 + 3);
+    orbit_ledger_hmap_destroy(&d);
     assert_null(d);
 
     /* against a model: hashes from a small range collide and cluster */
     enum { N = 6000 };
     static uint64_t hs[N];
     static bool in[N];
-    d = orbit_ledger_dedup_new();
+    d = orbit_ledger_hmap_new();
     assert_non_null(d);
     uint64_t rng = 42;
     size_t live = 0;
@@ -1375,20 +1380,20 @@ static void test_dedup_index_unit(void **state)
         if (!hs[i])
             hs[i] = 1 + (rng >> 20) % 1500; /* ~4 seqs a hash */
         if (in[i]) {
-            orbit_ledger_dedup_remove(d, hs[i], (uint64_t)i + 1);
+            orbit_ledger_hmap_remove(d, hs[i], (uint64_t)i + 1);
             live--;
         } else {
-            assert_int_equal(orbit_ledger_dedup_add(d, hs[i], (uint64_t)i + 1), ORBIT_OK);
+            assert_int_equal(orbit_ledger_hmap_add(d, hs[i], (uint64_t)i + 1), ORBIT_OK);
             live++;
         }
         in[i] = !in[i];
         if (step % 997 == 0) {
-            assert_int_equal(orbit_ledger_dedup_size(d), live);
+            assert_int_equal(orbit_ledger_hmap_size(d), live);
             for (int j = 0; j < N; j++) {
                 if (!hs[j])
                     continue;
                 uint64_t got[64] = {0};
-                orbit_ledger_dedup_find(d, hs[j], dedup_collect, got);
+                orbit_ledger_hmap_find(d, hs[j], dedup_collect, got);
                 bool seen = false;
                 for (uint64_t k = 0; k < got[0]; k++)
                     seen |= got[k + 1] == (uint64_t)j + 1;
@@ -1396,7 +1401,7 @@ static void test_dedup_index_unit(void **state)
             }
         }
     }
-    orbit_ledger_dedup_destroy(&d);
+    orbit_ledger_hmap_destroy(&d);
 }
 
 /* The pair index is rebuilt from the table: after a reopen a retry still
@@ -2750,7 +2755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_retry, setup, teardown),
-        cmocka_unit_test(test_dedup_index_unit),
+        cmocka_unit_test(test_hmap_unit),
         cmocka_unit_test_setup_teardown(test_dedup_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
         cmocka_unit_test(test_determinism),

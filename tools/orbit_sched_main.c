@@ -11,6 +11,7 @@
 
 #include "orbit_cli.h"
 #include "orbit_err.h"
+#include "orbit_hash.h"
 #include "orbit_ledger_client.h"
 #include "orbit_log.h"
 #include "orbit_names.h"
@@ -407,10 +408,7 @@ int main(int argc, char **argv)
     pc.score.sample = c.sample;
     pc.proposer = c.prefix;
     pc.window = c.workers * 2; /* in flight, plus as many ready to go */
-    uint64_t seed = 1469598103934665603ULL;
-    for (const char *p = c.prefix; *p; p++)
-        seed = (seed ^ (uint8_t)*p) * 1099511628211ULL;
-    pc.seed = seed;
+    pc.seed = orbit_fnv1a_str(1469598103934665603ULL, c.prefix);
     s.plan = orbit_sched_plan_new(&pc);
     if (!s.plan) {
         fprintf(stderr, "orbit-sched: out of memory\n");

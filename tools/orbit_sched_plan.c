@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
+#include "orbit_hash.h"
 #include "orbit_wire.h"
 #include "orbit_log.h"
 
@@ -738,12 +739,8 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b)
  * priority. */
 static uint64_t module_offset(const orbit_sched_plan_t *p, const mod_t *m)
 {
-    uint64_t h = 1469598103934665603ULL ^ p->cfg.seed;
-    for (const char *s = m->mission; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    h = (h ^ '/') * 1099511628211ULL;
-    for (const char *s = m->module; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    uint64_t h = orbit_fnv1a_str(1469598103934665603ULL ^ p->cfg.seed, m->mission);
+    h = orbit_fnv1a_str(orbit_fnv1a(h, "/", 1), m->module);
     orbit_sched_rng_t g;
     orbit_sched_rng_seed(&g, h);
     return orbit_sched_rng_next(&g);

@@ -5,18 +5,7 @@
 #include <string.h>
 
 #include "orbit_err.h"
-
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME  1099511628211ULL
-
-static uint64_t topo_fnv1a(uint64_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        h ^= *p;
-        h *= FNV_PRIME;
-    }
-    return h;
-}
+#include "orbit_hash.h"
 
 /* splitmix64's finalizer: FNV-1a alone leaves the high bits of names that
  * differ only in their last byte too alike to rank fairly. */
@@ -29,11 +18,11 @@ static uint64_t topo_mix(uint64_t z)
 
 uint64_t orbit_topology_hrw_weight(const char *rack, const char *shard)
 {
-    uint64_t h = topo_fnv1a(FNV_OFFSET, rack);
+    uint64_t h = orbit_fnv1a_str(ORBIT_FNV_OFFSET, rack);
     /* The separator keeps ("ab", "c") and ("a", "bc") apart; names never
      * contain a NUL byte. */
-    h *= FNV_PRIME;
-    return topo_mix(topo_fnv1a(h, shard));
+    h *= ORBIT_FNV_PRIME;
+    return topo_mix(orbit_fnv1a_str(h, shard));
 }
 
 bool orbit_topology_hrw_before(const char *rack, const char *a, const char *b)
