@@ -100,14 +100,14 @@ struct orbit_root_ledger {
 
 /* Every entry raft counts applied is in the ledger (the applier's held
  * ones applied first). A failure leaves them held. */
-static int flush_deferred(orbit_root_ledger_t *rl)
+static int sync_applier(orbit_root_ledger_t *rl)
 {
     return rl->applier ? orbit_ledger_applier_sync(rl->applier) : ORBIT_OK;
 }
 
 static int fsm_flush(void *ctx)
 {
-    return flush_deferred(ctx);
+    return sync_applier(ctx);
 }
 
 /* A follower answers nobody, so it hands its entries to the applier
@@ -124,7 +124,7 @@ static int fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len, voi
     if (rl->applier && !orbit_consensus_is_leader(rl->cons) &&
         orbit_ledger_applier_hold(rl->applier, index, buf, len) == ORBIT_OK)
         return 0;
-    int rc = flush_deferred(rl);
+    int rc = sync_applier(rl);
     fsm_result_t *r = rc ? NULL : calloc(1, sizeof *r);
     if (!rc && !r)
         rc = ORBIT_ENOMEM;
@@ -216,7 +216,7 @@ static void on_state(void *ctx, bool is_leader, uint64_t term, unsigned leader_i
     orbit_info("ledger: replica %u: %s (term %llu, leader %u)", rl->cfg.id,
                is_leader ? "leader" : "follower", (unsigned long long)term, leader_id);
     if (is_leader)
-        (void)flush_deferred(rl); /* its next apply flushes too */
+        (void)sync_applier(rl); /* its next apply flushes too */
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -325,7 +325,7 @@ static void on_committed(void *ctx, int status, uint64_t index, void *result)
  * leader changes even with skewed clocks. */
 static int64_t stamp(orbit_root_ledger_t *rl)
 {
-    (void)flush_deferred(rl); /* a new leader's applier may still hold entries */
+    (void)sync_applier(rl); /* a new leader's applier may still hold entries */
     int64_t t = zclock_time();
     int64_t applied = orbit_ledger_time(rl->ledger);
     if (t < applied)
@@ -549,7 +549,7 @@ static void enqueue_batch(orbit_root_ledger_t *rl, const Orbit__Ledger__ProposeB
 
 static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *key)
 {
-    (void)flush_deferred(rl); /* a failure answers from the state as it is */
+    (void)sync_applier(rl); /* a failure answers from the state as it is */
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     char *json = NULL;
     uint64_t index = 0;
@@ -571,7 +571,7 @@ static void answer_get(orbit_root_ledger_t *rl, const asker_t *w, const char *ke
 
 static void answer_snapshot(orbit_root_ledger_t *rl, const asker_t *w)
 {
-    (void)flush_deferred(rl);
+    (void)sync_applier(rl);
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -644,7 +644,7 @@ static int collect(void *ctx, const orbit_ledger_commit_t *c)
 static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
                          const Orbit__Ledger__WatchRequest *q)
 {
-    (void)flush_deferred(rl);
+    (void)sync_applier(rl);
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     watch_ctx_t w = {NULL,      0, q->has_max && q->max && q->max <= 10000 ? q->max : 1000,
                      q->prefix, 0, false,
@@ -670,7 +670,7 @@ static void answer_watch(orbit_root_ledger_t *rl, const asker_t *who,
 
 static void answer_status(orbit_root_ledger_t *rl, const asker_t *who)
 {
-    (void)flush_deferred(rl);
+    (void)sync_applier(rl);
     orbit_consensus_status_t cs;
     orbit_consensus_status(rl->cons, &cs);
     orbit_ledger_stats_t ls;
@@ -887,7 +887,7 @@ static void on_tick(uv_timer_t *t)
 {
     orbit_root_ledger_t *rl = t->data;
     if (orbit_consensus_is_leader(rl->cons) && rl->qn + rl->inflight == 0 &&
-        flush_deferred(rl) == ORBIT_OK) {
+        sync_applier(rl) == ORBIT_OK) {
         orbit_ledger_due_t due[64];
         size_t n = 0;
         int64_t now = zclock_time();
@@ -916,7 +916,7 @@ static void on_tick(uv_timer_t *t)
      * applying meanwhile, so about once a second it syncs first. */
     if (rl->applier && orbit_ledger_applier_pending(rl->applier) && ++rl->ticks % 4 != 0)
         return;
-    if (flush_deferred(rl) != ORBIT_OK)
+    if (sync_applier(rl) != ORBIT_OK)
         return;
     orbit_ledger_stats_t ls;
     if (orbit_ledger_stats(rl->ledger, &ls) == ORBIT_OK &&
