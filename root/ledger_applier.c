@@ -99,9 +99,27 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* The thread's batch is done (or there was none): free it, or, if it
- * failed, put it back in front of what is held; true if it failed. Loop,
- * thread idle. */
+/* The outcome rc of applying batch l, here or on the thread: on success
+ * its entries go; on failure they stay, the applier is failing until a
+ * batch succeeds, and the failure is logged. */
+static void settle(orbit_ledger_applier_t *a, list_t *l, int rc)
+{
+    a->failing = rc != ORBIT_OK;
+    if (rc == ORBIT_OK) {
+        a->st.batches++;
+        a->st.last_batch = l->n;
+        list_free(l);
+        return;
+    }
+    a->st.failures++;
+    orbit_error("ledger: cannot apply entries %llu..%llu: %s (kept, tried again)",
+                (unsigned long long)l->v[0].raft_index,
+                (unsigned long long)l->v[l->n - 1].raft_index, orbit_strerror(rc));
+}
+
+/* The thread's batch is done (or there was none): settle it; a failed one
+ * goes back in front of what is held. True if it failed. Loop, thread
+ * idle. */
 static bool collect(orbit_ledger_applier_t *a)
 {
     pthread_mutex_lock(&a->mu);
@@ -110,18 +128,9 @@ static bool collect(orbit_ledger_applier_t *a)
     pthread_mutex_unlock(&a->mu);
     if (!ran || !a->work.n)
         return false; /* nothing the thread finished (work may hold an unapplied batch) */
-    if (a->rc == ORBIT_OK) {
-        a->st.batches++;
-        a->st.last_batch = a->work.n;
-        a->failing = false;
-        list_free(&a->work);
+    settle(a, &a->work, a->rc);
+    if (!a->failing)
         return false;
-    }
-    a->st.failures++;
-    a->failing = true;
-    orbit_error("ledger: cannot apply entries %llu..%llu: %s (kept, tried again)",
-                (unsigned long long)a->work.v[0].raft_index,
-                (unsigned long long)a->work.v[a->work.n - 1].raft_index, orbit_strerror(a->rc));
     if (list_take(&a->work, &a->held) == ORBIT_OK) { /* work = failed + held */
         list_t t = a->held;
         a->held = a->work;
@@ -256,19 +265,8 @@ static int apply_here(orbit_ledger_applier_t *a, list_t *l)
     if (!l->n)
         return ORBIT_OK;
     int rc = a->apply(a->ledger, l->v, l->n);
-    if (rc != ORBIT_OK) {
-        a->st.failures++;
-        a->failing = true;
-        orbit_error("ledger: cannot apply entries %llu..%llu: %s (kept, tried again)",
-                    (unsigned long long)l->v[0].raft_index,
-                    (unsigned long long)l->v[l->n - 1].raft_index, orbit_strerror(rc));
-        return rc;
-    }
-    a->st.batches++;
-    a->st.last_batch = l->n;
-    a->failing = false;
-    list_free(l);
-    return ORBIT_OK;
+    settle(a, l, rc);
+    return rc;
 }
 
 int orbit_ledger_applier_sync(orbit_ledger_applier_t *a)
