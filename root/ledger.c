@@ -18,6 +18,7 @@
 #include "ledger_check.h"
 #include "ledger_hmap.h"
 #include "ledger_nodes.h"
+#include "ledger_prefault.h"
 #include "ledger_sha256.h"
 #include "ledger_store.h"
 #include "orbit_err.h"
@@ -33,11 +34,12 @@ struct orbit_ledger {
     orbit_ledger_buf_t scratch; /* record encoding */
     orbit_ledger_buf_t keys;    /* keys touched by the proposal being applied */
     size_t nkeys;
-    orbit_ledger_buf_t keys_sorted; /* keys_commit's scratch: pointers, then copies */
-    orbit_ledger_buf_t packed;      /* proposal / outcome packing */
-    orbit_arena_t *arena;           /* the entry being applied, decoded */
-    orbit_ledger_nodes_t *nodes;    /* node -> capsules; NULL until first needed */
-    orbit_ledger_hmap_t *dedup;     /* dedup pair -> record seq; NULL until first needed */
+    orbit_ledger_buf_t keys_sorted;    /* keys_commit's scratch: pointers, then copies */
+    orbit_ledger_buf_t packed;         /* proposal / outcome packing */
+    orbit_arena_t *arena;              /* the entry being applied, decoded */
+    orbit_ledger_nodes_t *nodes;       /* node -> capsules; NULL until first needed */
+    orbit_ledger_hmap_t *dedup;        /* dedup pair -> record seq; NULL until first needed */
+    orbit_ledger_prefault_t *prefault; /* with env; NULL if it could not start */
     /* Cache of the committed meta (updated after each commit). */
     uint64_t applied;
     uint64_t index;
@@ -325,8 +327,19 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
             orbit_errf(err, errlen, "ledger: cannot open %s: %s", l->dir, orbit_strerror(rc));
         mdb_env_close(l->env);
         l->env = NULL;
+        return rc;
     }
-    return rc;
+    l->prefault = orbit_ledger_prefault_start(l->env);
+    return ORBIT_OK;
+}
+
+/* Close l->env (the prefault thread reads its map: stopped first). */
+static void env_close(orbit_ledger_t *l)
+{
+    orbit_ledger_prefault_stop(&l->prefault);
+    if (l->env)
+        mdb_env_close(l->env);
+    l->env = NULL;
 }
 
 int orbit_ledger_open(const char *dir, orbit_ledger_t **lp, char *err, size_t errlen)
@@ -370,10 +383,9 @@ void orbit_ledger_close(orbit_ledger_t **lp)
     if (!lp || !*lp)
         return;
     orbit_ledger_t *l = *lp;
-    if (l->env) {
+    if (l->env)
         marker_close(l);
-        mdb_env_close(l->env);
-    }
+    env_close(l);
     orbit_ledger_buf_free(&l->scratch);
     orbit_ledger_buf_free(&l->keys);
     orbit_ledger_buf_free(&l->keys_sorted);
@@ -1522,6 +1534,7 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
         orbit_ledger_outcomes_free(outs, nouts);
         return rc;
     }
+    orbit_ledger_prefault_note(l->prefault);
     l->applied = r.applied;
     l->hash_valid = false;
     l->index = r.index;
@@ -2288,9 +2301,7 @@ static int swap_in(orbit_ledger_t *l, const char *tmp, char *err, size_t errlen)
     if ((size_t)snprintf(data, sizeof data, "%s/data.mdb", l->dir) >= sizeof data)
         return ORBIT_EINVAL;
     snprintf(cluster, sizeof cluster, "%s", l->cluster);
-    if (l->env)
-        mdb_env_close(l->env);
-    l->env = NULL;
+    env_close(l);
     if (rename(tmp, data) != 0) {
         orbit_errf(err, errlen, "ledger: cannot rename the snapshot into place: %s",
                    strerror(errno));

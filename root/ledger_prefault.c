@@ -1,0 +1,172 @@
+/* ledger_prefault: the pages past a ledger's last page faulted in ahead of
+ * its transactions (see ledger_prefault.h). */
+#include "ledger_prefault.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "orbit_log.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+#define WINDOW_MIN ((size_t)1 << 20)
+#define WINDOW_MAX ((size_t)32 << 20)
+#define STEP       ((size_t)1 << 20) /* one madvise call; stop is checked between */
+
+struct orbit_ledger_prefault {
+    MDB_env *env;
+    size_t psize;
+    uint8_t *map;
+    size_t map_size;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* under mu */
+    size_t used;   /* bytes up to the end of the last page in use */
+    size_t ready;  /* bytes populated from the start of the map */
+    size_t window; /* kept populated past used */
+    uint64_t populated;
+    bool failed, quit;
+};
+
+/* Whether the populated bytes fall short of used + window/2; under mu. */
+static bool behind(const orbit_ledger_prefault_t *p)
+{
+    return !p->failed && p->ready < p->map_size && p->ready < p->used + p->window / 2;
+}
+
+static void *run(void *arg)
+{
+    orbit_ledger_prefault_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->quit) {
+        if (!behind(p)) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        size_t from = p->ready > p->used ? p->ready : p->used;
+        size_t to = p->used + p->window;
+        if (to > p->map_size || to < p->used)
+            to = p->map_size;
+        size_t len = to - from > STEP ? STEP : to - from;
+        pthread_mutex_unlock(&p->mu);
+        int rc = madvise(p->map + from, len, MADV_POPULATE_READ) == 0 ? 0 : errno;
+        pthread_mutex_lock(&p->mu);
+        if (rc != 0) {
+            /* EINVAL: a kernel before 5.14; anything else: give up too. */
+            orbit_warn("ledger: cannot fault in the data file ahead of apply (%s); apply "
+                       "faults its pages in itself",
+                       strerror(rc));
+            p->failed = true;
+            continue;
+        }
+        p->ready = from + len;
+        p->populated += len;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Bytes up to the end of env's last page in use. */
+static size_t used_bytes(MDB_env *env, size_t psize)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(env, &info) != 0)
+        return 0;
+    return ((size_t)info.me_last_pgno + 1) * psize;
+}
+
+orbit_ledger_prefault_t *orbit_ledger_prefault_start(MDB_env *env)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_filehandle_t fd;
+    if (!env || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
+        mdb_env_get_fd(env, &fd) != 0)
+        return NULL;
+    orbit_ledger_prefault_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    /* A view of its own: LMDB does not tell where its map is (me_mapaddr is
+     * only set for MDB_FIXEDMAP), and the page cache behind both is one. */
+    void *map = mmap(NULL, info.me_mapsize, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        free(p);
+        return NULL;
+    }
+    p->env = env;
+    p->psize = st.ms_psize;
+    p->map = map;
+    p->map_size = info.me_mapsize;
+    p->window = WINDOW_MIN;
+    p->used = used_bytes(env, p->psize);
+    p->ready = p->used; /* pages in use were touched when written */
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        goto fail_mu;
+    if (pthread_cond_init(&p->cv, NULL) != 0)
+        goto fail_cv;
+    if (pthread_create(&p->thread, NULL, run, p) != 0)
+        goto fail_thread;
+    return p;
+fail_thread:
+    pthread_cond_destroy(&p->cv);
+fail_cv:
+    pthread_mutex_destroy(&p->mu);
+fail_mu:
+    munmap(p->map, p->map_size);
+    free(p);
+    return NULL;
+}
+
+void orbit_ledger_prefault_note(orbit_ledger_prefault_t *p)
+{
+    if (!p)
+        return;
+    size_t used = used_bytes(p->env, p->psize);
+    pthread_mutex_lock(&p->mu);
+    if (used > p->used) {
+        /* Less than half the window left populated past this commit: the
+         * window is too short for this rate of growth. */
+        if (used + p->window / 2 > p->ready && p->window < WINDOW_MAX)
+            p->window *= 2;
+        p->used = used;
+        if (behind(p))
+            pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+orbit_ledger_prefault_stats_t orbit_ledger_prefault_stats(orbit_ledger_prefault_t *p)
+{
+    orbit_ledger_prefault_stats_t st = {0};
+    if (!p)
+        return st;
+    pthread_mutex_lock(&p->mu);
+    st.populated_bytes = p->populated;
+    st.window_bytes = p->window;
+    st.failed = p->failed;
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+void orbit_ledger_prefault_stop(orbit_ledger_prefault_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    orbit_ledger_prefault_t *p = *pp;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    munmap(p->map, p->map_size);
+    free(p);
+    *pp = NULL;
+}
