@@ -7,3 +7,10 @@ add_executable(test_consensus_uv test_consensus_uv.c)
 target_link_libraries(test_consensus_uv PRIVATE PkgConfig::CMOCKA orbit_consensus)
 add_test(NAME test_consensus_uv COMMAND test_consensus_uv)
 set_tests_properties(test_consensus_uv PROPERTIES LABELS integration TIMEOUT 120)
+
+# orbit-root's posix_fallocate for raft's segments (root/consensus_segments.c
+# is part of the orbit-root executable, not of a library).
+add_executable(test_consensus_segments test_consensus_segments.c ../root/consensus_segments.c)
+target_link_libraries(test_consensus_segments PRIVATE PkgConfig::CMOCKA ${CMAKE_DL_LIBS})
+add_test(NAME test_consensus_segments COMMAND test_consensus_segments)
+set_tests_properties(test_consensus_segments PROPERTIES LABELS unit TIMEOUT 120)

@@ -1,0 +1,128 @@
+/* consensus_segments: raft's log segments allocated as written zeros.
+ *
+ * raft 0.15's libuv backend prepares each open segment (8 MiB) with
+ * posix_fallocate and then appends to it with O_DIRECT | O_DSYNC writes. On
+ * ext4 (and XFS) fallocate leaves unwritten extents, so nearly every append
+ * also converts part of an extent: a metadata change that an O_DSYNC write
+ * must commit to the journal before it returns. That is a second device
+ * write and flush on the path of every commitment, and all three replicas
+ * of a host share one journal. Measured on the build machine's virtio disk:
+ * a 4 KiB O_DIRECT + RWF_DSYNC write took 0.42 ms into fallocated space and
+ * 0.27 ms over written blocks; at 256 proposers the replicas' appends
+ * (~27 KB each) took 2.0–3.6 ms on average in fallocated segments and
+ * 1.5–2.4 ms in written ones, and commitments/s went up by ~10 %.
+ *
+ * raft has no option for this, so orbit-root defines posix_fallocate itself
+ * (an executable's definition comes before libc's for the libraries it
+ * loads). A range that lies wholly at or past the file's end, which is how
+ * raft calls it on a segment it has just created, is written with zeros,
+ * through a descriptor of its own (O_DIRECT where the range allows it, so
+ * the zeros do not fill the page cache) and synced once at the end. Any
+ * other range goes to libc's posix_fallocate unchanged: existing bytes are
+ * never overwritten. The cost is a sequential write of each segment once,
+ * off raft's loop (raft allocates in its thread pool). Should the process
+ * die before that sync, the segment is at worst partly unwritten, as with
+ * fallocate: raft's own appends are O_DSYNC either way.
+ *
+ * Thread rules: any thread (it keeps no state). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The zeros go out in 1 MiB writes with a 1 ms pause between them, so the
+ * appends' own writes and flushes get to the disk in between: the replicas
+ * of one host reach a segment's end together (their logs are the same), and
+ * prepare their next segments at the same time. Measured against writing
+ * each segment in one go: 44,600–45,800 against 43,600–44,700 commitments/s
+ * at 256 proposers. A segment takes ~100 ms under load, in raft's thread
+ * pool; raft keeps segments prepared ahead. */
+#define ZERO_CHUNK    ((size_t)1 << 20)
+#define ZERO_PAUSE_NS 1000000L
+#define DIRECT_ALIGN  4096
+
+static const uint8_t zeros[ZERO_CHUNK] __attribute__((aligned(DIRECT_ALIGN)));
+
+typedef int (*fallocate_fn)(int, off_t, off_t);
+
+static int libc_posix_fallocate(int fd, off_t offset, off_t len)
+{
+    fallocate_fn next;
+    void *sym = dlsym(RTLD_NEXT, "posix_fallocate");
+    if (!sym)
+        return ENOSYS;
+    memcpy(&next, &sym, sizeof next); /* ISO C has no object-to-function cast */
+    return next(fd, offset, len);
+}
+
+/* A descriptor of fd's file of its own: without fd's O_DSYNC (one flush at
+ * the end, not one per chunk), with O_DIRECT when `direct` (the zeros do not
+ * fill the page cache). -1 when /proc cannot give one. */
+static int reopen(int fd, bool direct)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return open(proc, O_WRONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+}
+
+/* Write zeros over [offset, offset + len) of fd; an errno value or 0. */
+static int write_zeros(int fd, off_t offset, off_t len)
+{
+    bool direct = offset % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0;
+    int zfd = reopen(fd, direct);
+    if (zfd < 0 && direct) /* a file system without O_DIRECT */
+        zfd = reopen(fd, direct = false);
+    bool own = zfd >= 0;
+    if (!own)
+        zfd = fd; /* no /proc: fd as it is, a flush per chunk */
+    int rc = 0;
+    for (off_t at = offset, end = offset + len; at < end;) {
+        size_t n = (size_t)(end - at) < ZERO_CHUNK ? (size_t)(end - at) : ZERO_CHUNK;
+        ssize_t w = pwrite(zfd, zeros, n, at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EINVAL && direct && own) { /* O_DIRECT refused at write */
+            close(zfd);
+            zfd = reopen(fd, direct = false);
+            if (zfd < 0) {
+                zfd = fd;
+                own = false;
+            }
+            continue;
+        }
+        if (w <= 0) {
+            rc = w < 0 ? errno : EIO;
+            break;
+        }
+        at += w;
+        if (at < end)
+            nanosleep(&(struct timespec){0, ZERO_PAUSE_NS}, NULL);
+    }
+    if (own) {
+        if (!rc && fdatasync(zfd) != 0)
+            rc = errno;
+        close(zfd);
+    }
+    return rc;
+}
+
+int posix_fallocate(int fd, off_t offset, off_t len)
+{
+    struct stat st;
+    if (offset < 0 || len <= 0 || offset > INT64_MAX - len)
+        return EINVAL;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (!S_ISREG(st.st_mode) || offset < st.st_size)
+        return libc_posix_fallocate(fd, offset, len);
+    return write_zeros(fd, offset, len);
+}

@@ -1,0 +1,175 @@
+/* consensus_segments: posix_fallocate, as orbit-root defines it for raft's
+ * segments, writes zeros past a file's end (no unwritten extents), leaves
+ * existing bytes alone, and keeps the descriptor's flags. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define SEGMENT (8 << 20) /* raft 0.15's open segment */
+
+static char dir[] = "/tmp/orbit-segments-XXXXXX";
+static char path[sizeof dir + 16];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof path, "%s/open-1", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+/* Extents of fd that are unwritten (fallocated, never written); -1 when
+ * the file system cannot say (no FIEMAP). */
+static int unwritten_extents(int fd)
+{
+    size_t n = 256;
+    struct fiemap *fm = calloc(1, sizeof *fm + n * sizeof(struct fiemap_extent));
+    assert_non_null(fm);
+    fm->fm_length = FIEMAP_MAX_OFFSET;
+    fm->fm_flags = FIEMAP_FLAG_SYNC;
+    fm->fm_extent_count = (uint32_t)n;
+    if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
+        free(fm);
+        return -1;
+    }
+    int unwritten = 0;
+    for (uint32_t i = 0; i < fm->fm_mapped_extents; i++)
+        if (fm->fm_extents[i].fe_flags & FIEMAP_EXTENT_UNWRITTEN)
+            unwritten++;
+    free(fm);
+    return unwritten;
+}
+
+static void assert_zeros(int fd, off_t from, off_t to)
+{
+    static uint8_t buf[1 << 16];
+    for (off_t at = from; at < to;) {
+        size_t want = (size_t)(to - at) < sizeof buf ? (size_t)(to - at) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, at);
+        assert_true(n > 0);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i]) {
+                fail_msg("byte %lld is %u, not 0", (long long)(at + i), buf[i]);
+            }
+        at += n;
+    }
+}
+
+/* A segment as raft creates it: O_DSYNC, then allocated, then direct I/O. */
+static void test_new_segment_is_written_zeros(void **state)
+{
+    (void)state;
+    unlink(path); /* a failed case before may have left it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_DSYNC, 0600);
+    assert_true(fd >= 0);
+    int flags = fcntl(fd, F_GETFL);
+    assert_int_equal(posix_fallocate(fd, 0, SEGMENT), 0);
+    assert_int_equal(fcntl(fd, F_GETFL), flags); /* O_DIRECT was only borrowed */
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, SEGMENT);
+    assert_true(st.st_blocks * 512 >= SEGMENT); /* allocated, not sparse */
+    int unwritten = unwritten_extents(fd);
+    if (unwritten >= 0)
+        assert_int_equal(unwritten, 0); /* libc's would leave unwritten extents */
+    assert_zeros(fd, 0, SEGMENT);
+    close(fd);
+    unlink(path);
+}
+
+/* Past the end but not block-aligned: buffered zeros, same result. */
+static void test_unaligned_tail_range(void **state)
+{
+    (void)state;
+    unlink(path); /* a failed case before may have left it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "abc", 3, 0), 3);
+    assert_int_equal(posix_fallocate(fd, 3, 10000), 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 10003);
+    char head[3];
+    assert_int_equal(pread(fd, head, 3, 0), 3);
+    assert_memory_equal(head, "abc", 3);
+    assert_zeros(fd, 3, 10003);
+    close(fd);
+    unlink(path);
+}
+
+/* A range over existing bytes goes to libc: nothing is overwritten. */
+static void test_existing_bytes_kept(void **state)
+{
+    (void)state;
+    unlink(path); /* a failed case before may have left it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    uint8_t data[8192];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(pwrite(fd, data, sizeof data, 0), (ssize_t)sizeof data);
+    assert_int_equal(posix_fallocate(fd, 0, 1 << 20), 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+    uint8_t back[sizeof data];
+    assert_int_equal(pread(fd, back, sizeof back, 0), (ssize_t)sizeof back);
+    assert_memory_equal(back, data, sizeof data);
+    close(fd);
+    unlink(path);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    unlink(path); /* a failed case before may have left it */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(posix_fallocate(fd, -1, 4096), EINVAL);
+    assert_int_equal(posix_fallocate(fd, 0, 0), EINVAL);
+    assert_int_equal(posix_fallocate(fd, INT64_MAX - 10, 4096), EINVAL);
+    close(fd);
+    unlink(path);
+    assert_int_equal(posix_fallocate(fd, 0, 4096), EBADF); /* closed */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(posix_fallocate(p[1], 0, 4096), ESPIPE); /* libc's answer */
+    close(p[0]);
+    close(p[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_segment_is_written_zeros),
+        cmocka_unit_test(test_unaligned_tail_range),
+        cmocka_unit_test(test_existing_bytes_kept),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
