@@ -3,32 +3,31 @@
 #include "ledger_prefault.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "orbit_log.h"
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#endif
-
 #define WINDOW_MIN ((size_t)1 << 20)
 #define WINDOW_MAX ((size_t)32 << 20)
-#define STEP       ((size_t)1 << 20) /* one madvise call; stop is checked between */
+/* One readahead(2) call: small enough that the kernel reads it whole (it
+ * cuts a call to the device's readahead size, 128 KiB on many) and that a
+ * stop is noticed soon. */
+#define STEP ((size_t)64 << 10)
 
 struct orbit_ledger_prefault {
     MDB_env *env;
+    int fd; /* the environment's data file */
     size_t psize;
-    uint8_t *map;
     size_t map_size;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* under mu */
     size_t used;   /* bytes up to the end of the last page in use */
-    size_t ready;  /* bytes populated from the start of the map */
+    size_t ready;  /* bytes populated from the start of the file */
     size_t window; /* kept populated past used */
     uint64_t populated;
     bool failed, quit;
@@ -40,26 +39,33 @@ static bool behind(const orbit_ledger_prefault_t *p)
     return !p->failed && p->ready < p->map_size && p->ready < p->used + p->window / 2;
 }
 
+/* The end of the window: used + window, within the file. Under mu. */
+static size_t window_end(const orbit_ledger_prefault_t *p)
+{
+    size_t to = p->used + p->window;
+    return to > p->map_size || to < p->used ? p->map_size : to;
+}
+
+/* Once behind, the thread fills the whole window before it waits again. */
 static void *run(void *arg)
 {
     orbit_ledger_prefault_t *p = arg;
+    bool filling = false;
     pthread_mutex_lock(&p->mu);
     while (!p->quit) {
-        if (!behind(p)) {
+        filling = !p->failed && (filling || behind(p)) && p->ready < window_end(p);
+        if (!filling) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
         size_t from = p->ready > p->used ? p->ready : p->used;
-        size_t to = p->used + p->window;
-        if (to > p->map_size || to < p->used)
-            to = p->map_size;
+        size_t to = window_end(p);
         size_t len = to - from > STEP ? STEP : to - from;
         pthread_mutex_unlock(&p->mu);
-        int rc = madvise(p->map + from, len, MADV_POPULATE_READ) == 0 ? 0 : errno;
+        int rc = readahead(p->fd, (off64_t)from, len) == 0 ? 0 : errno;
         pthread_mutex_lock(&p->mu);
         if (rc != 0) {
-            /* EINVAL: a kernel before 5.14; anything else: give up too. */
-            orbit_warn("ledger: cannot fault in the data file ahead of apply (%s); apply "
+            orbit_warn("ledger: cannot read the data file ahead of apply (%s); apply "
                        "faults its pages in itself",
                        strerror(rc));
             p->failed = true;
@@ -92,17 +98,10 @@ orbit_ledger_prefault_t *orbit_ledger_prefault_start(MDB_env *env)
     orbit_ledger_prefault_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    /* A view of its own: LMDB does not tell where its map is (me_mapaddr is
-     * only set for MDB_FIXEDMAP), and the page cache behind both is one. */
-    void *map = mmap(NULL, info.me_mapsize, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        free(p);
-        return NULL;
-    }
     p->env = env;
+    p->fd = fd;
     p->psize = st.ms_psize;
-    p->map = map;
-    p->map_size = info.me_mapsize;
+    p->map_size = info.me_mapsize; /* LMDB sizes the file to the map (MDB_WRITEMAP) */
     p->window = WINDOW_MIN;
     p->used = used_bytes(env, p->psize);
     p->ready = p->used; /* pages in use were touched when written */
@@ -118,7 +117,6 @@ fail_thread:
 fail_cv:
     pthread_mutex_destroy(&p->mu);
 fail_mu:
-    munmap(p->map, p->map_size);
     free(p);
     return NULL;
 }
@@ -166,7 +164,6 @@ void orbit_ledger_prefault_stop(orbit_ledger_prefault_t **pp)
     pthread_join(p->thread, NULL);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
-    munmap(p->map, p->map_size);
     free(p);
     *pp = NULL;
 }

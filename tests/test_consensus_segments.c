@@ -1,10 +1,12 @@
 /* consensus_segments: posix_fallocate, as orbit-root defines it for raft's
  * segments, writes zeros past a file's end (no unwritten extents), leaves
- * existing bytes alone, and keeps the descriptor's flags. */
+ * existing bytes alone, and keeps the descriptor's flags; syscall() destroys
+ * AIO contexts on a thread of its own and passes everything else on. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -17,6 +19,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -163,6 +167,54 @@ static void test_bad_arguments(void **state)
     close(p[1]);
 }
 
+typedef unsigned long aio_ctx_t;
+
+/* Whether AIO context ctx is still there (io_getevents answers, not EINVAL). */
+static bool context_alive(aio_ctx_t ctx)
+{
+    struct {
+        uint64_t data, obj;
+        int64_t res, res2;
+    } ev[1];
+    struct timespec zero = {0, 0};
+    return syscall(SYS_io_getevents, ctx, 0L, 1L, ev, &zero) >= 0;
+}
+
+static void test_io_destroy_is_deferred(void **state)
+{
+    (void)state;
+    aio_ctx_t ctx = 0;
+    assert_int_equal(syscall(SYS_io_setup, 1L, &ctx), 0); /* passed on */
+    assert_true(context_alive(ctx));
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    bool alive = true;
+    for (int i = 0; i < 500 && alive; i++) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        alive = context_alive(ctx);
+    }
+    assert_false(alive); /* destroyed, by the thread, within 5 s */
+    /* libc's io_destroy would answer EINVAL for a context that is not
+     * there; the deferred one answers at once, before it knows. */
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+}
+
+static void test_other_syscalls_pass_on(void **state)
+{
+    (void)state;
+    assert_int_equal(syscall(SYS_getpid), getpid());
+    errno = 0;
+    assert_int_equal(syscall(100000L), -1);
+    assert_int_equal(errno, ENOSYS);
+    int p[2];
+    assert_int_equal(syscall(SYS_pipe2, p, 0), 0); /* arguments passed on */
+    assert_int_equal(syscall(SYS_write, p[1], "xy", 2L), 2);
+    char buf[2];
+    assert_int_equal(read(p[0], buf, 2), 2);
+    assert_memory_equal(buf, "xy", 2);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +222,8 @@ int main(void)
         cmocka_unit_test(test_unaligned_tail_range),
         cmocka_unit_test(test_existing_bytes_kept),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_io_destroy_is_deferred),
+        cmocka_unit_test(test_other_syscalls_pass_on),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
