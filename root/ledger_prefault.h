@@ -13,11 +13,21 @@
  *   replicas (the 256-proposer p99 was 31–37 ms);
  * - in the VMs this runs on, guest memory freed earlier has been handed back
  *   to the host, so a first touch is slow: ~8 % of all CPU was this zeroing,
- *   inside apply.
+ *   inside apply, and ~20 ms for a 2 MiB folio.
  * This thread reads the pages ahead with readahead(2) on the file, in 64 KiB
  * calls: page-sized folios, a preemption point between calls, nothing
  * mapped. The transaction's fault then finds its page cached and only maps
- * it. With it the probe saw no stall over 5 ms and the p99 was 22–25 ms.
+ * it. With it the probe saw no stall over 5 ms, and the 256-proposer p99
+ * was the lowest of the three ways measured in one sitting (22.9–28.6 ms,
+ * against 31.7–40.9 populating through a mapping of its own, which left
+ * the large folios, and 30.0–37.8 without this thread).
+ *
+ * The price: page-sized folios mean one write fault per page in apply (a
+ * large folio is made writable in one), and faults are dear in this VM:
+ * `orbit-bench apply --batch 150` takes ~7.2 µs a proposal with this thread
+ * against ~5.5 without it and ~4.9 populating large folios ahead. Mapping
+ * the pages writable ahead as well (MADV_POPULATE_WRITE on LMDB's own map)
+ * removed 60 % of the faults but raised the p99, and was left out.
  *
  * The window starts at 1 MiB and doubles, up to 32 MiB, each time a commit
  * leaves less than half of it ahead, so a ledger that hardly grows (tests,
