@@ -69,6 +69,22 @@ static int unwritten_extents(int fd)
     return unwritten;
 }
 
+/* path created anew (a failed case before may have left it) with flags. */
+static int fresh(int flags)
+{
+    unlink(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void assert_size(int fd, off_t size)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, size);
+}
+
 static void assert_zeros(int fd, off_t from, off_t to)
 {
     static uint8_t buf[1 << 16];
@@ -88,12 +104,11 @@ static void assert_zeros(int fd, off_t from, off_t to)
 static void test_new_segment_is_written_zeros(void **state)
 {
     (void)state;
-    unlink(path); /* a failed case before may have left it */
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_DSYNC, 0600);
-    assert_true(fd >= 0);
+    int fd = fresh(O_DSYNC);
     int flags = fcntl(fd, F_GETFL);
     assert_int_equal(posix_fallocate(fd, 0, SEGMENT), 0);
-    assert_int_equal(fcntl(fd, F_GETFL), flags); /* O_DIRECT was only borrowed */
+    assert_int_equal(fcntl(fd, F_GETFL),
+                     flags); /* the zeros went through a descriptor of their own */
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_size, SEGMENT);
@@ -110,14 +125,10 @@ static void test_new_segment_is_written_zeros(void **state)
 static void test_unaligned_tail_range(void **state)
 {
     (void)state;
-    unlink(path); /* a failed case before may have left it */
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
+    int fd = fresh(0);
     assert_int_equal(pwrite(fd, "abc", 3, 0), 3);
     assert_int_equal(posix_fallocate(fd, 3, 10000), 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, 10003);
+    assert_size(fd, 10003);
     char head[3];
     assert_int_equal(pread(fd, head, 3, 0), 3);
     assert_memory_equal(head, "abc", 3);
@@ -130,17 +141,13 @@ static void test_unaligned_tail_range(void **state)
 static void test_existing_bytes_kept(void **state)
 {
     (void)state;
-    unlink(path); /* a failed case before may have left it */
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
+    int fd = fresh(0);
     uint8_t data[8192];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 7 + 1);
     assert_int_equal(pwrite(fd, data, sizeof data, 0), (ssize_t)sizeof data);
     assert_int_equal(posix_fallocate(fd, 0, 1 << 20), 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, 1 << 20);
+    assert_size(fd, 1 << 20);
     uint8_t back[sizeof data];
     assert_int_equal(pread(fd, back, sizeof back, 0), (ssize_t)sizeof back);
     assert_memory_equal(back, data, sizeof data);
@@ -151,9 +158,7 @@ static void test_existing_bytes_kept(void **state)
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    unlink(path); /* a failed case before may have left it */
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
+    int fd = fresh(0);
     assert_int_equal(posix_fallocate(fd, -1, 4096), EINVAL);
     assert_int_equal(posix_fallocate(fd, 0, 0), EINVAL);
     assert_int_equal(posix_fallocate(fd, INT64_MAX - 10, 4096), EINVAL);
