@@ -333,7 +333,8 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     return ORBIT_OK;
 }
 
-/* Close l->env (the prefault thread reads its map: stopped first). */
+/* Close l->env (the prefault thread reads through its descriptor: stopped
+ * first). */
 static void env_close(orbit_ledger_t *l)
 {
     orbit_ledger_prefault_stop(&l->prefault);

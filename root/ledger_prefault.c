@@ -13,8 +13,8 @@
 #define WINDOW_MIN ((size_t)1 << 20)
 #define WINDOW_MAX ((size_t)32 << 20)
 /* One readahead(2) call: small enough that the kernel reads it whole (it
- * cuts a call to the device's readahead size, 128 KiB on many) and that a
- * stop is noticed soon. */
+ * cuts a call at the larger of the device's readahead and request sizes,
+ * at least 128 KiB on common devices) and that a stop is noticed soon. */
 #define STEP ((size_t)64 << 10)
 
 struct orbit_ledger_prefault {
@@ -63,11 +63,12 @@ static void *run(void *arg)
         size_t len = to - from > STEP ? STEP : to - from;
         pthread_mutex_unlock(&p->mu);
         int rc = readahead(p->fd, (off64_t)from, len) == 0 ? 0 : errno;
-        pthread_mutex_lock(&p->mu);
-        if (rc != 0) {
+        if (rc != 0) /* logged outside mu: note() must not wait for a log write */
             orbit_warn("ledger: cannot read the data file ahead of apply (%s); apply "
                        "faults its pages in itself",
                        strerror(rc));
+        pthread_mutex_lock(&p->mu);
+        if (rc != 0) {
             p->failed = true;
             continue;
         }
@@ -128,9 +129,9 @@ void orbit_ledger_prefault_note(orbit_ledger_prefault_t *p)
     size_t used = used_bytes(p->env, p->psize);
     pthread_mutex_lock(&p->mu);
     if (used > p->used) {
-        /* Less than half the window left populated past this commit: the
-         * window is too short for this rate of growth. */
-        if (used + p->window / 2 > p->ready && p->window < WINDOW_MAX)
+        /* A commit that reached past what the thread had read: the window
+         * is too short for this rate of growth. */
+        if (used > p->ready && p->window < WINDOW_MAX)
             p->window *= 2;
         p->used = used;
         if (behind(p))
@@ -147,6 +148,7 @@ orbit_ledger_prefault_stats_t orbit_ledger_prefault_stats(orbit_ledger_prefault_
     pthread_mutex_lock(&p->mu);
     st.populated_bytes = p->populated;
     st.window_bytes = p->window;
+    st.ahead_bytes = p->ready > p->used ? p->ready - p->used : 0;
     st.failed = p->failed;
     pthread_mutex_unlock(&p->mu);
     return st;

@@ -30,12 +30,12 @@
  * removed 60 % of the faults but raised the p99, and was left out.
  *
  * The window starts at 1 MiB and doubles, up to 32 MiB, each time a commit
- * leaves less than half of it ahead, so a ledger that hardly grows (tests,
- * an idle cluster) costs a megabyte of page cache, and one that grows fast
- * stays ahead. Reading dirties nothing: what lies past the last page in use
- * is, as before, not part of the state. If the kernel refuses, the thread
- * logs it once and stops, and the ledger runs as it did without it
- * (`orbit_ledger_prefault_stats` says so).
+ * reaches past what the thread has read, so a ledger that grows slowly
+ * (tests, an idle cluster) keeps a megabyte of page cache ahead, and one
+ * that grows fast stays ahead. Reading dirties nothing: what lies past the
+ * last page in use is, as before, not part of the state. If the kernel
+ * refuses, the thread logs it once and stops, and the ledger runs as it did
+ * without it.
  *
  * Thread rules: note() from the one thread that commits write transactions
  * on the environment; start/stop around the environment's open and close
@@ -53,6 +53,7 @@ typedef struct orbit_ledger_prefault orbit_ledger_prefault_t;
 typedef struct {
     uint64_t populated_bytes; /* read ahead by the thread, in all */
     size_t window_bytes;      /* kept populated past the last page in use */
+    size_t ahead_bytes;       /* populated past the last page in use now */
     bool failed;              /* the kernel refused: the thread stopped */
 } orbit_ledger_prefault_stats_t;
 

@@ -14,3 +14,8 @@ add_executable(test_consensus_segments test_consensus_segments.c ../root/consens
 target_link_libraries(test_consensus_segments PRIVATE PkgConfig::CMOCKA ${CMAKE_DL_LIBS})
 add_test(NAME test_consensus_segments COMMAND test_consensus_segments)
 set_tests_properties(test_consensus_segments PROPERTIES LABELS unit TIMEOUT 120)
+
+# orbit-root itself must export them, or libraft binds libc's instead.
+add_test(NAME orbit_root_interposes
+         COMMAND sh -c "nm -D --defined-only \"$1\" | grep -qw posix_fallocate && nm -D --defined-only \"$1\" | grep -qw syscall" sh $<TARGET_FILE:orbit-root>)
+set_tests_properties(orbit_root_interposes PROPERTIES LABELS unit TIMEOUT 30)

@@ -8,17 +8,21 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,14 +31,19 @@
 
 #define SEGMENT (8 << 20) /* raft 0.15's open segment */
 
-static char dir[] = "/tmp/orbit-segments-XXXXXX";
+/* In the working directory (the build tree under ctest), not /tmp: the
+ * cases need a disk file system (O_DIRECT, extents), and /tmp may be tmpfs. */
+static char dir[] = "orbit-segments-XXXXXX";
+static bool on_tmpfs;
 static char path[sizeof dir + 16];
 
 static int setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
+    struct statfs fs;
+    if (!mkdtemp(dir) || statfs(dir, &fs) != 0)
         return -1;
+    on_tmpfs = fs.f_type == TMPFS_MAGIC;
     snprintf(path, sizeof path, "%s/open-1", dir);
     return 0;
 }
@@ -104,6 +113,8 @@ static void assert_zeros(int fd, off_t from, off_t to)
 static void test_new_segment_is_written_zeros(void **state)
 {
     (void)state;
+    if (on_tmpfs)
+        skip(); /* no extents to look at */
     int fd = fresh(O_DSYNC);
     int flags = fcntl(fd, F_GETFL);
     assert_int_equal(posix_fallocate(fd, 0, SEGMENT), 0);
@@ -185,22 +196,91 @@ static bool context_alive(aio_ctx_t ctx)
     return syscall(SYS_io_getevents, ctx, 0L, 1L, ev, &zero) >= 0;
 }
 
+/* A descriptor open for reading only: libc's answer, nothing written. */
+static void test_read_only_descriptor(void **state)
+{
+    (void)state;
+    close(fresh(0));
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(posix_fallocate(fd, 0, 1 << 20), EBADF);
+    assert_size(fd, 0);
+    close(fd);
+    unlink(path);
+}
+
+/* The deferred destroy waits here until the test has looked. */
+static sem_t hook_release;
+static int hook_calls;
+
+void orbit_consensus_segments_destroy_hook(unsigned long ctx);
+void orbit_consensus_segments_destroy_hook(unsigned long ctx)
+{
+    (void)ctx;
+    __atomic_add_fetch(&hook_calls, 1, __ATOMIC_SEQ_CST);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10; /* bounded: a failed test must not hang the thread */
+    while (sem_timedwait(&hook_release, &until) != 0 && errno == EINTR)
+        ;
+}
+
+/* A context with a write in flight (submitted, not reaped) is destroyed in
+ * place: io_destroy waits for the write, and the context is gone when it
+ * returns (raft frees the write's buffer after that). */
+static void test_io_destroy_with_a_write_in_flight(void **state)
+{
+    (void)state;
+    if (on_tmpfs)
+        skip(); /* O_DIRECT */
+    int fd = fresh(O_DIRECT);
+    void *buf = NULL;
+    assert_int_equal(posix_memalign(&buf, 4096, 4096), 0);
+    memset(buf, 7, 4096);
+    aio_ctx_t ctx = 0;
+    assert_int_equal(syscall(SYS_io_setup, 1L, &ctx), 0);
+    struct iocb cb = {0};
+    cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+    cb.aio_fildes = (uint32_t)fd;
+    cb.aio_buf = (uint64_t)(uintptr_t)buf;
+    cb.aio_nbytes = 4096;
+    struct iocb *cbs[1] = {&cb};
+    assert_int_equal(syscall(SYS_io_submit, ctx, 1L, cbs), 1);
+    int calls = __atomic_load_n(&hook_calls, __ATOMIC_SEQ_CST);
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    assert_false(context_alive(ctx)); /* destroyed before the call returned */
+    assert_int_equal(__atomic_load_n(&hook_calls, __ATOMIC_SEQ_CST), calls); /* not deferred */
+    free(buf);
+    assert_size(fd, 4096); /* the write was done, not lost */
+    close(fd);
+    unlink(path);
+}
+
 static void test_io_destroy_is_deferred(void **state)
 {
     (void)state;
+    assert_int_equal(sem_init(&hook_release, 0, 0), 0);
+    int calls = __atomic_load_n(&hook_calls, __ATOMIC_SEQ_CST);
     aio_ctx_t ctx = 0;
-    assert_int_equal(syscall(SYS_io_setup, 1L, &ctx), 0); /* passed on */
+    assert_int_equal(syscall(SYS_io_setup, 1L, &ctx), 0); /* passed on, and known */
     assert_true(context_alive(ctx));
     assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    /* Returned while the thread holds the destroy: the context is there. */
+    assert_true(context_alive(ctx));
+    sem_post(&hook_release);
     bool alive = true;
     for (int i = 0; i < 500 && alive; i++) {
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         alive = context_alive(ctx);
     }
     assert_false(alive); /* destroyed, by the thread, within 5 s */
-    /* libc's io_destroy would answer EINVAL for a context that is not
-     * there; the deferred one answers at once, before it knows. */
-    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    assert_int_equal(__atomic_load_n(&hook_calls, __ATOMIC_SEQ_CST), calls + 1);
+    /* Forgotten: a second destroy is made in place, and libc's answer is
+     * EINVAL. */
+    errno = 0;
+    assert_int_equal(syscall(SYS_io_destroy, ctx), -1);
+    assert_int_equal(errno, EINVAL);
+    sem_destroy(&hook_release);
 }
 
 static void test_other_syscalls_pass_on(void **state)
@@ -227,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_unaligned_tail_range),
         cmocka_unit_test(test_existing_bytes_kept),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_read_only_descriptor),
+        cmocka_unit_test(test_io_destroy_with_a_write_in_flight),
         cmocka_unit_test(test_io_destroy_is_deferred),
         cmocka_unit_test(test_other_syscalls_pass_on),
     };
