@@ -29,13 +29,14 @@
  * the pages writable ahead as well (MADV_POPULATE_WRITE on LMDB's own map)
  * removed 60 % of the faults but raised the p99, and was left out.
  *
- * The window starts at 1 MiB and doubles, up to 32 MiB, each time a commit
- * reaches past what the thread has read, so a ledger that grows slowly
- * (tests, an idle cluster) keeps a megabyte of page cache ahead, and one
- * that grows fast stays ahead. Reading dirties nothing: what lies past the
- * last page in use is, as before, not part of the state. If the kernel
- * refuses, the thread logs it once and stops, and the ledger runs as it did
- * without it.
+ * The window starts at 1 MiB and doubles, up to 32 MiB, each time the
+ * thread has to refill it (less than half of it left ahead of a commit):
+ * a ledger that does not grow (tests, an idle cluster) keeps a megabyte of
+ * page cache ahead, and one that has grown by ~16 MiB keeps 32 MiB, more
+ * than a follower's batch commit at full load (~2.5 MB). Reading dirties
+ * nothing: what lies past the last page in use is, as before, not part of
+ * the state. If the kernel refuses, the thread logs it once and stops, and
+ * the ledger runs as it did without it.
  *
  * Thread rules: note() from the one thread that commits write transactions
  * on the environment; start/stop around the environment's open and close
