@@ -1309,8 +1309,12 @@ static void chain_step(uint8_t chain[ORBIT_LEDGER_HASH_LEN], uint64_t index, int
     orbit_sha256_final(&s, chain);
 }
 
-/* The running counters of the entry being applied, written back once at
- * its end. */
+/* The running counters of the entries being applied, written back to the
+ * meta table once, at the end of the transaction (a batch of entries would
+ * otherwise put each several times). A value is written when some entry
+ * changed it, as if each entry had written its own: a value changed and
+ * changed back within a batch is still written, so the state (and its hash)
+ * does not depend on how entries were batched. */
 typedef struct {
     uint64_t index; /* last ledger index given */
     uint8_t chain[ORBIT_LEDGER_HASH_LEN];
@@ -1318,6 +1322,7 @@ typedef struct {
     uint64_t dedup_count;
     uint64_t applied; /* raft index of the last entry applied */
     int64_t time_ms;  /* entry time of the last entry */
+    bool index_set, dedup_seq_set, dedup_count_set, time_set, applied_set;
 } run_t;
 
 /* Find the bytes of each of the n proposals (Entry field 2) in the packed
@@ -1474,21 +1479,34 @@ static int apply_entry(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const uint8_t *
         if (!rc)
             rc = orbit_ledger_store_dedup_prune(tx, r->time_ms - ORBIT_LEDGER_DEDUP_AGE_MS,
                                                 ORBIT_LEDGER_DEDUP_MAX, &r->dedup_count);
-        if (!rc && r->dedup_seq != seq0)
-            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, r->dedup_seq);
-        if (!rc && r->dedup_count != count0)
-            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, r->dedup_count);
-        if (!rc && r->index != index0)
-            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_INDEX, r->index);
-        if (!rc && r->index != index0)
-            rc = orbit_ledger_store_put_raw(tx, ORBIT_LEDGER_META_CHAIN, r->chain, sizeof r->chain);
-        if (!rc)
-            rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_TIME, (uint64_t)r->time_ms);
+        r->dedup_seq_set |= r->dedup_seq != seq0;
+        r->dedup_count_set |= r->dedup_count != count0;
+        r->index_set |= r->index != index0;
+        r->time_set = true;
     }
-    if (!rc)
-        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_APPLIED, raft_index);
-    if (!rc)
+    if (!rc) {
         r->applied = raft_index;
+        r->applied_set = true;
+    }
+    return rc;
+}
+
+/* Write back what the entries of r changed (see run_t). */
+static int put_run(orbit_ledger_tx_t *tx, const run_t *r)
+{
+    int rc = ORBIT_OK;
+    if (!rc && r->dedup_seq_set)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_SEQ, r->dedup_seq);
+    if (!rc && r->dedup_count_set)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_DEDUP_COUNT, r->dedup_count);
+    if (!rc && r->index_set)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_INDEX, r->index);
+    if (!rc && r->index_set)
+        rc = orbit_ledger_store_put_raw(tx, ORBIT_LEDGER_META_CHAIN, r->chain, sizeof r->chain);
+    if (!rc && r->time_set)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_TIME, (uint64_t)r->time_ms);
+    if (!rc && r->applied_set)
+        rc = orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_APPLIED, r->applied);
     return rc;
 }
 
@@ -1502,6 +1520,8 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
     run_t r = {0};
     if (!l->env)
         return ORBIT_EIO;
+    if (outcomes && n != 1)
+        return ORBIT_EINVAL; /* one entry's outcomes, in one array */
     if (es[n - 1].raft_index <= l->applied)
         return ORBIT_OK;
     int rc = tx_begin(l, true, &tx);
@@ -1524,6 +1544,8 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
     for (size_t i = 0; !rc && i < n; i++)
         rc = apply_entry(l, &tx, es[i].entry, es[i].len, es[i].raft_index, &r,
                          outcomes ? &outs : NULL, &nouts);
+    if (!rc)
+        rc = put_run(&tx, &r);
     if (!rc)
         rc = tx_commit(&tx);
     if (rc) {
