@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "orbit_err.h"
+#include "orbit_hash.h"
 
 #define MIN_CAP 1024 /* slots, a power of two */
 
@@ -50,6 +51,11 @@ void orbit_ledger_hmap_destroy(orbit_ledger_hmap_t **pm)
 uint64_t orbit_ledger_hmap_seed(const orbit_ledger_hmap_t *m)
 {
     return m->seed;
+}
+
+uint64_t orbit_ledger_hmap_hash_str(const orbit_ledger_hmap_t *m, const char *s)
+{
+    return orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ m->seed, s);
 }
 
 static size_t home(size_t cap, uint64_t h)

@@ -31,6 +31,8 @@ void orbit_ledger_hmap_destroy(orbit_ledger_hmap_t **pm);
 
 /* This map's seed, to start the caller's hashes from. */
 uint64_t orbit_ledger_hmap_seed(const orbit_ledger_hmap_t *m);
+/* FNV-1a of s (NULL as empty) started from this map's seed. */
+uint64_t orbit_ledger_hmap_hash_str(const orbit_ledger_hmap_t *m, const char *s);
 
 /* Record value v (non-zero) under hash h. Errors: ORBIT_EINVAL (v 0),
  * ORBIT_ENOMEM (nothing recorded). */

@@ -84,7 +84,7 @@ static uint64_t name_hash(const char *s)
 /* A node's name, seeded by the map (names come from clients). */
 static uint64_t node_hash(const orbit_ledger_nodes_t *n, const char *node)
 {
-    return orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ orbit_ledger_hmap_seed(n->nodes), node);
+    return orbit_ledger_hmap_hash_str(n->nodes, node);
 }
 
 typedef struct {

@@ -1178,8 +1178,7 @@ static uint64_t pair_hash(const orbit_ledger_hmap_t *m, const char *client_id, u
 {
     uint8_t id[8];
     be64(id, request_id);
-    return orbit_fnv1a(orbit_fnv1a_str(ORBIT_FNV_OFFSET ^ orbit_ledger_hmap_seed(m), client_id), id,
-                       sizeof id);
+    return orbit_fnv1a(orbit_ledger_hmap_hash_str(m, client_id), id, sizeof id);
 }
 
 static void seq_key(key_t_ *k, uint64_t seq)
@@ -1193,7 +1192,7 @@ static void seq_key(key_t_ *k, uint64_t seq)
 typedef struct {
     int64_t time_ms;
     uint64_t request_id;
-    char client_id[256];
+    char client_id[ORBIT_LEDGER_CLIENT_MAX + 1];
     const uint8_t *outcome; /* borrowed from the value */
     size_t len;
 } dedup_rec_t;
