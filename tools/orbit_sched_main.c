@@ -408,7 +408,7 @@ int main(int argc, char **argv)
     pc.score.sample = c.sample;
     pc.proposer = c.prefix;
     pc.window = c.workers * 2; /* in flight, plus as many ready to go */
-    pc.seed = orbit_fnv1a_str(1469598103934665603ULL, c.prefix);
+    pc.seed = orbit_fnv1a_str(ORBIT_SCHED_HASH_START, c.prefix);
     s.plan = orbit_sched_plan_new(&pc);
     if (!s.plan) {
         fprintf(stderr, "orbit-sched: out of memory\n");

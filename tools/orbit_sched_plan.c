@@ -739,7 +739,7 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b)
  * priority. */
 static uint64_t module_offset(const orbit_sched_plan_t *p, const mod_t *m)
 {
-    uint64_t h = orbit_fnv1a_str(1469598103934665603ULL ^ p->cfg.seed, m->mission);
+    uint64_t h = orbit_fnv1a_str(ORBIT_SCHED_HASH_START ^ p->cfg.seed, m->mission);
     h = orbit_fnv1a_str(orbit_fnv1a(h, "/", 1), m->module);
     orbit_sched_rng_t g;
     orbit_sched_rng_seed(&g, h);

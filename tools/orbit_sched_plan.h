@@ -71,7 +71,11 @@
 #include "orbit_sched_view.h"
 
 #define ORBIT_SCHED_KEY_MAX 72 /* "x:" + an id of up to 63 bytes + NUL, rounded */
-#define ORBIT_SCHED_ID_MAX  64 /* an id (capsule, gang, identity) + NUL */
+/* Where orbit-sched's FNV-1a hashes start (its seed from the prefix, a
+ * module's offset): FNV's offset basis with its last digit lost long ago,
+ * kept on purpose, since changing it would move every scheduler's seed. */
+#define ORBIT_SCHED_HASH_START 1469598103934665603ULL
+#define ORBIT_SCHED_ID_MAX     64 /* an id (capsule, gang, identity) + NUL */
 
 typedef enum {
     ORBIT_SCHED_ACT_PLACE,  /* Placement, then IdentityBind */
