@@ -24,7 +24,8 @@
  * file open for writing, which is how raft calls it on a segment it has
  * just created, is written with zeros,
  * through a descriptor of its own (O_DIRECT where the range allows it, so
- * the zeros do not fill the page cache) and synced once at the end. Any
+ * the zeros do not fill the page cache) and synced once at the end (with
+ * no /proc to reopen it through, libc's fallocate as before). Any
  * other range goes to libc's posix_fallocate unchanged: existing bytes are
  * never overwritten. The cost is a sequential write of each segment once,
  * off raft's loop (raft allocates in its thread pool). Should the process
@@ -82,15 +83,34 @@
 static const uint8_t zeros[ZERO_CHUNK] __attribute__((aligned(DIRECT_ALIGN)));
 
 typedef int (*fallocate_fn)(int, off_t, off_t);
+typedef long (*syscall_fn)(long, ...);
+
+/* libc's own functions, the ones these definitions hide. */
+static fallocate_fn next_posix_fallocate;
+static syscall_fn next_syscall;
+static pthread_once_t next_once = PTHREAD_ONCE_INIT;
+
+static void resolve_next(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "posix_fallocate");
+    if (sym) /* ISO C has no object-to-function cast */
+        memcpy(&next_posix_fallocate, &sym, sizeof next_posix_fallocate);
+    sym = dlsym(RTLD_NEXT, "syscall");
+    if (sym)
+        memcpy(&next_syscall, &sym, sizeof next_syscall);
+}
+
+/* Resolved before main, so no first call races for them; a call before
+ * this constructor (another library's) resolves them through the once. */
+__attribute__((constructor)) static void resolve_early(void)
+{
+    pthread_once(&next_once, resolve_next);
+}
 
 static int libc_posix_fallocate(int fd, off_t offset, off_t len)
 {
-    fallocate_fn next;
-    void *sym = dlsym(RTLD_NEXT, "posix_fallocate");
-    if (!sym)
-        return ENOSYS;
-    memcpy(&next, &sym, sizeof next); /* ISO C has no object-to-function cast */
-    return next(fd, offset, len);
+    pthread_once(&next_once, resolve_next);
+    return next_posix_fallocate ? next_posix_fallocate(fd, offset, len) : ENOSYS;
 }
 
 /* A descriptor of fd's file of its own: without fd's O_DSYNC (one flush at
@@ -103,29 +123,26 @@ static int reopen(int fd, bool direct)
     return open(proc, O_WRONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 }
 
-/* Write zeros over [offset, offset + len) of fd; an errno value or 0. */
+/* Write zeros over [offset, offset + len) of fd; an errno value or 0.
+ * Without /proc, libc's fallocate as before. */
 static int write_zeros(int fd, off_t offset, off_t len)
 {
     bool direct = offset % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0;
     int zfd = reopen(fd, direct);
     if (zfd < 0 && direct) /* a file system without O_DIRECT */
         zfd = reopen(fd, direct = false);
-    bool own = zfd >= 0;
-    if (!own)
-        zfd = fd; /* no /proc: fd as it is, a flush per chunk */
+    if (zfd < 0)
+        return libc_posix_fallocate(fd, offset, len);
     int rc = 0;
     for (off_t at = offset, end = offset + len; at < end;) {
         size_t n = (size_t)(end - at) < ZERO_CHUNK ? (size_t)(end - at) : ZERO_CHUNK;
         ssize_t w = pwrite(zfd, zeros, n, at);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EINVAL && direct && own) { /* O_DIRECT refused at write */
+        if (w < 0 && errno == EINVAL && direct) { /* O_DIRECT refused at write */
             close(zfd);
-            zfd = reopen(fd, direct = false);
-            if (zfd < 0) {
-                zfd = fd;
-                own = false;
-            }
+            if ((zfd = reopen(fd, direct = false)) < 0)
+                return errno;
             continue;
         }
         if (w <= 0) {
@@ -136,11 +153,9 @@ static int write_zeros(int fd, off_t offset, off_t len)
         if (at < end)
             nanosleep(&(struct timespec){0, ZERO_PAUSE_NS}, NULL);
     }
-    if (own) {
-        if (!rc && fdatasync(zfd) != 0)
-            rc = errno;
-        close(zfd);
-    }
+    if (!rc && fdatasync(zfd) != 0)
+        rc = errno;
+    close(zfd);
     return rc;
 }
 
@@ -159,25 +174,6 @@ int posix_fallocate(int fd, off_t offset, off_t len)
 }
 
 /* ------------------------------------------------------------- io_destroy */
-
-typedef long (*syscall_fn)(long, ...);
-
-static syscall_fn next_syscall;
-static pthread_once_t next_syscall_once = PTHREAD_ONCE_INIT;
-
-static void resolve_syscall(void)
-{
-    void *sym = dlsym(RTLD_NEXT, "syscall");
-    if (sym)
-        memcpy(&next_syscall, &sym, sizeof next_syscall);
-}
-
-/* Resolved before main, so no first call races for it; a call before this
- * constructor (another library's) resolves it through the once. */
-__attribute__((constructor)) static void resolve_early(void)
-{
-    pthread_once(&next_syscall_once, resolve_syscall);
-}
 
 /* The requests each AIO context has in the kernel: io_submit adds what it
  * queued, io_getevents takes away what it reaped. A context destroyed with
@@ -273,7 +269,7 @@ long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    pthread_once(&next_syscall_once, resolve_syscall);
+    pthread_once(&next_once, resolve_next);
     if (!next_syscall) {
         errno = ENOSYS;
         return -1;

@@ -1,5 +1,5 @@
-/* ledger_prefault: the pages past a ledger's last page faulted in ahead of
- * its transactions (see ledger_prefault.h). */
+/* ledger_prefault: the pages past a ledger's last page read into the page
+ * cache ahead of its transactions (see ledger_prefault.h). */
 #include "ledger_prefault.h"
 
 #include <errno.h>
@@ -42,8 +42,8 @@ static bool behind(const orbit_ledger_prefault_t *p)
 /* The end of the window: used + window, within the file. Under mu. */
 static size_t window_end(const orbit_ledger_prefault_t *p)
 {
-    size_t to = p->used + p->window;
-    return to > p->map_size || to < p->used ? p->map_size : to;
+    size_t to = p->used + p->window; /* both at most the 4 GiB map */
+    return to > p->map_size ? p->map_size : to;
 }
 
 /* Once behind, the thread fills the whole window before it waits again. */
@@ -53,7 +53,7 @@ static void *run(void *arg)
     bool filling = false;
     pthread_mutex_lock(&p->mu);
     while (!p->quit) {
-        filling = !p->failed && (filling || behind(p)) && p->ready < window_end(p);
+        filling = (filling || behind(p)) && !p->failed && p->ready < window_end(p);
         if (!filling) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
