@@ -192,9 +192,6 @@ static void state_free(orbit_consensus_fsm_adapter_t *a, void *data, size_t len)
         free(data);
 }
 
-/* fsm version 2: bufs[0] is our envelope header, bufs[1] the state
- * machine's bytes; both are released in fsm_snapshot_finalize once raft has
- * stored them (or failed to). */
 /* Every entry apply accepted into the state (ops.flush), before a snapshot
  * is taken or restored. */
 static int state_flush(orbit_consensus_fsm_adapter_t *a)
@@ -208,6 +205,9 @@ static int state_flush(orbit_consensus_fsm_adapter_t *a)
     return rv;
 }
 
+/* fsm version 2: bufs[0] is our envelope header, bufs[1] the state
+ * machine's bytes; both are released in fsm_snapshot_finalize once raft has
+ * stored them (or failed to). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     orbit_consensus_fsm_adapter_t *a = fsm->data;

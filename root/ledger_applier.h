@@ -34,7 +34,6 @@ typedef struct {
     uint64_t held;       /* entries taken */
     uint64_t batches;    /* transactions that applied them */
     uint64_t failures;   /* batches that failed (their entries are kept and retried) */
-    uint64_t waits;      /* syncs that waited for the thread */
     uint64_t last_batch; /* entries in the last batch */
 } orbit_ledger_applier_stats_t;
 

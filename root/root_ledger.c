@@ -21,9 +21,9 @@
 #define DEFAULT_QUEUE_MAX    65536
 #define DEFAULT_HISTORY_KEEP 100000
 #define TICK_MS              250
-/* A follower's applied entries wait (copied) and are applied together, one
- * LMDB transaction for this many bytes or entries, or what came within the
- * batch time of the first (orbit_ledger_apply_many; see fsm_apply). */
+/* How long a follower holds its first committed entry before it applies
+ * what it holds in one LMDB transaction (ledger_applier.h; the byte and
+ * entry caps are there, the scaling by replica id in fsm_apply's comment). */
 #define DEFAULT_APPLY_BATCH_MS 100
 #define EXPIRY_CLIENT          "orbit-expiry"
 
@@ -76,8 +76,9 @@ struct orbit_root_ledger {
     orbit_consensus_t *cons;
     int64_t last_time;
     /* Proposals waiting for the next flush, as their encodings back to back
-     * in qb (proposal i at qs[i]): an entry is framed from them by copying,
-     * with no decode into messages and encode again on the leader. */
+     * in qb (proposal i at qs[i]): an entry is framed from them by copying.
+     * A batch whose proposals slice out of the request is copied, not
+     * encoded again (requests are still decoded, to validate them). */
     uint8_t *qb;
     size_t qb_len, qb_cap;
     qslot_t *qs;
@@ -1079,9 +1080,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void on_applier_closed(void *ctx)
 {
-    orbit_root_ledger_t *rl = ctx;
-    if (--rl->open_handles == 0 && !rl->cons)
-        finish_close(rl);
+    on_handle_closed(&(uv_handle_t){.data = ctx});
 }
 
 static void on_cons_closed(void *ctx)
