@@ -7,11 +7,13 @@
 #define ORBIT_TESTS_CONSENSUS_TFSM_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "consensus.h"
 #include "orbit_err.h"
+#include "orbit_hash.h"
 
 #define MAX_SEQ 2048
 
@@ -69,10 +71,13 @@ static inline int tfsm_apply(void *ctx, uint64_t index, const void *buf, size_t 
     if (index <= s->applied)
         s->reapplied++;
     seq = get64(p);
-    uint64_t fnv = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        fnv = (fnv ^ p[i]) * 0x100000001b3ull;
-    if (s->defer && s->nheld < 64) {
+    uint64_t fnv = orbit_fnv1a(ORBIT_FNV_OFFSET, p, len);
+    if (s->defer) {
+        if (s->nheld == sizeof s->held_index / sizeof s->held_index[0]) {
+            /* a test holding more would apply out of order */
+            fprintf(stderr, "consensus_tfsm: more than 64 entries deferred\n");
+            abort();
+        }
         s->held_index[s->nheld] = index;
         s->held_fnv[s->nheld++] = fnv;
         if (seq < MAX_SEQ)

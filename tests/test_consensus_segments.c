@@ -118,15 +118,15 @@ static void test_new_segment_is_written_zeros(void **state)
     int fd = fresh(O_DSYNC);
     int flags = fcntl(fd, F_GETFL);
     assert_int_equal(posix_fallocate(fd, 0, SEGMENT), 0);
-    assert_int_equal(fcntl(fd, F_GETFL),
-                     flags); /* the zeros went through a descriptor of their own */
+    assert_int_equal(fcntl(fd, F_GETFL), flags); /* fd's flags untouched */
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_size, SEGMENT);
     assert_true(st.st_blocks * 512 >= SEGMENT); /* allocated, not sparse */
     int unwritten = unwritten_extents(fd);
-    if (unwritten >= 0)
-        assert_int_equal(unwritten, 0); /* libc's would leave unwritten extents */
+    if (unwritten < 0)
+        skip();                     /* no FIEMAP: the one check libc's fallocate would fail */
+    assert_int_equal(unwritten, 0); /* libc's would leave unwritten extents */
     assert_zeros(fd, 0, SEGMENT);
     close(fd);
     unlink(path);

@@ -375,9 +375,6 @@ static char *nodes_joined(orbit_ledger_nodes_t *n, const char *node, char *out, 
     return out;
 }
 
-/* The in-memory node index on its own: names in order, staged changes
- * taking effect only on commit, discard leaving it as it was, a node gone
- * with its last capsule. */
 /* Capsule "c<i>" is (add) or is no longer on node "m<i>", for i < count. */
 static void nodes_set_many(orbit_ledger_nodes_t *n, bool add, int count)
 {
@@ -389,6 +386,9 @@ static void nodes_set_many(orbit_ledger_nodes_t *n, bool add, int count)
     }
 }
 
+/* The in-memory node index on its own: names in order, staged changes
+ * taking effect only on commit, discard leaving it as it was, a node gone
+ * with its last capsule. */
 static void test_nodes_index_unit(void **state)
 {
     (void)state;
@@ -560,11 +560,13 @@ static void test_placement(void **state)
     uint64_t i7 = COMMITTED(run(f, PLACE("c3", "n1", 10)));
     assert_int_equal(orbit_ledger_key_index(f->l, "node/n1", &at), ORBIT_OK);
     assert_int_equal(at, i7);
+    char observed[64];
+    snprintf(observed, sizeof observed, "node/n1 changed at %llu", (unsigned long long)i7);
     CONFLICT(run(f,
                  "{'commitment':{'placement':{'capsule':'cx','node':'n9','envelope':{}}},"
                  "'precondition':{'unchanged_since':[{'key':'node/n1','index':%d}]}}",
                  (int)i6),
-             "unchanged_since", "node/n1 changed at 7");
+             "unchanged_since", observed);
 }
 
 /* Several proposals in one entry see each other's effects, in order. */
@@ -2470,9 +2472,6 @@ static void test_foreign_environment(void **state)
     fx_open(f); /* recreated */
 }
 
-/* An environment of an older format (2: every record in the unnamed
- * database) is refused with one line that names both versions and the way
- * out. */
 /* orbit_ledger_apply_many: entries applied in groups, each group one
  * transaction, end in exactly the state of applying them one by one —
  * later entries of a group see the earlier ones' placements, dedup pairs and
@@ -2573,6 +2572,9 @@ static void test_entry_field_numbers(void **state)
                      ORBIT_LEDGER_ENTRY_PROPOSALS);
 }
 
+/* An environment of an older format (2: every record in the unnamed
+ * database) is refused with one line that names both versions and the way
+ * out. */
 static void test_old_format_refused(void **state)
 {
     fx_t *f = *state;

@@ -950,8 +950,8 @@ static void test_raw_fields_nested(void **state)
     assert_memory_equal(props[1].p, p2, l2);
     /* protobuf-c keeps only the last occurrence of a oneof member (and
      * loses the first: decoded in an arena here), so the walk finds more
-     * proposals than decoding: root_ledger's batch_slices sees the counts
-     * differ and queues the decoded proposals instead. */
+     * proposals than decoding (root_ledger's batch_slices then queues the
+     * decoded proposals instead: checked by ledger_load batch-check). */
     orbit_arena_t *a = orbit_arena_new(4096);
     assert_non_null(a);
     Orbit__Ledger__Request *d = orbit__ledger__request__unpack(orbit_arena_allocator(a), r, req);
