@@ -54,29 +54,6 @@ static void list_free(list_t *l)
     l->bytes = 0;
 }
 
-/* Append the entries of from to to, emptying from. Errors: ENOMEM. */
-static int list_take(list_t *to, list_t *from)
-{
-    if (!from->n)
-        return ORBIT_OK;
-    if (to->n + from->n > to->cap) {
-        size_t cap = to->cap ? to->cap : 64;
-        while (cap < to->n + from->n)
-            cap *= 2;
-        orbit_ledger_entry_t *v = realloc(to->v, cap * sizeof *v);
-        if (!v)
-            return ORBIT_ENOMEM;
-        to->v = v;
-        to->cap = cap;
-    }
-    memcpy(to->v + to->n, from->v, from->n * sizeof *from->v);
-    to->n += from->n;
-    to->bytes += from->bytes;
-    from->n = 0;
-    from->bytes = 0;
-    return ORBIT_OK;
-}
-
 static void *run(void *arg)
 {
     orbit_ledger_applier_t *a = arg;
@@ -118,8 +95,8 @@ static void settle(orbit_ledger_applier_t *a, list_t *l, int rc)
 }
 
 /* The thread's batch is done (or there was none): settle it; a failed one
- * goes back in front of what is held. True if it failed. Loop, thread
- * idle. */
+ * stays in work, to be handed over (or applied by sync) before what is
+ * held. True if it failed. Loop, thread idle. */
 static bool collect(orbit_ledger_applier_t *a)
 {
     pthread_mutex_lock(&a->mu);
@@ -129,14 +106,7 @@ static bool collect(orbit_ledger_applier_t *a)
     if (!ran || !a->work.n)
         return false; /* nothing the thread finished (work may hold an unapplied batch) */
     settle(a, &a->work, a->rc);
-    if (!a->failing)
-        return false;
-    if (list_take(&a->work, &a->held) == ORBIT_OK) { /* work = failed + held */
-        list_t t = a->held;
-        a->held = a->work;
-        a->work = t;
-    } /* else: both stay, the failed batch (in work) is applied again first */
-    return true;
+    return a->failing;
 }
 
 static void wait_idle(orbit_ledger_applier_t *a)
@@ -157,13 +127,13 @@ static bool is_busy(orbit_ledger_applier_t *a)
 }
 
 /* Give the thread its next batch, if it is idle: a failed batch again
- * (collect put it in front of what is held), else what is held. */
+ * (collect left it in work), else what is held. */
 static void hand_over(orbit_ledger_applier_t *a)
 {
     if (is_busy(a))
         return;
     collect(a);
-    if (!a->work.n) { /* else a failed batch that could not be merged: it first */
+    if (!a->work.n) { /* else a failed batch: it first */
         if (!a->held.n)
             return;
         list_t t = a->work; /* empty, keeps its array */
@@ -276,7 +246,7 @@ int orbit_ledger_applier_sync(orbit_ledger_applier_t *a)
     if (!a->work.n && !a->held.n)
         return ORBIT_OK;
     uv_timer_stop(&a->timer);
-    int rc = apply_here(a, &a->work); /* a failed batch collect could not merge */
+    int rc = apply_here(a, &a->work); /* a failed batch, kept in work */
     if (!rc)
         rc = apply_here(a, &a->held);
     if (rc)
