@@ -357,49 +357,44 @@ static uint8_t *frame_entry(orbit_root_ledger_t *rl, size_t n, size_t *len)
     return buf;
 }
 
+/* Everything queued becomes one entry: never more than batch_max, since
+ * queued() flushes as the queue reaches it. */
 static void flush(orbit_root_ledger_t *rl)
 {
-    while (rl->qn) {
-        size_t n = rl->qn < rl->cfg.batch_max ? rl->qn : rl->cfg.batch_max;
-        batch_t *b = calloc(1, sizeof *b);
-        asker_t *who = malloc(n * sizeof *who);
-        size_t len = 0;
-        uint8_t *buf = b && who ? frame_entry(rl, n, &len) : NULL;
-        int rc = ORBIT_ENOMEM;
-        if (buf) {
-            memcpy(who, rl->qw, n * sizeof *who);
-            b->rl = rl;
-            b->n = n;
-            b->who = who;
-            rc = orbit_consensus_propose(rl->cons, buf, len, on_committed, b);
-        }
-        free(buf);
-        if (rc == 0) {
-            rl->st.entries++;
-            rl->inflight += n;
-            rl->entries_inflight++;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                if (rc == ORBIT_ENOMEM)
-                    answer_proposal(rl, &rl->qw[i], NULL, "leader out of memory; retry");
-                else if (rl->qw[i].g)
-                    answer_proposal(rl, &rl->qw[i], NULL, "not the leader any more; retry");
-                else
-                    reply_not_leader(rl, &rl->qw[i]);
-            }
-            free(who);
-            free(b);
-        }
-        /* drop the first n: their bytes, slots and askers */
-        size_t used = n < rl->qn ? rl->qs[n].off : rl->qb_len;
-        memmove(rl->qb, rl->qb + used, rl->qb_len - used);
-        rl->qb_len -= used;
-        for (size_t i = n; i < rl->qn; i++)
-            rl->qs[i].off -= used;
-        memmove(rl->qs, rl->qs + n, (rl->qn - n) * sizeof *rl->qs);
-        memmove(rl->qw, rl->qw + n, (rl->qn - n) * sizeof *rl->qw);
-        rl->qn -= n;
+    size_t n = rl->qn;
+    if (!n)
+        return;
+    batch_t *b = calloc(1, sizeof *b);
+    asker_t *who = malloc(n * sizeof *who);
+    size_t len = 0;
+    uint8_t *buf = b && who ? frame_entry(rl, n, &len) : NULL;
+    int rc = ORBIT_ENOMEM;
+    if (buf) {
+        memcpy(who, rl->qw, n * sizeof *who);
+        b->rl = rl;
+        b->n = n;
+        b->who = who;
+        rc = orbit_consensus_propose(rl->cons, buf, len, on_committed, b);
     }
+    free(buf);
+    if (rc == 0) {
+        rl->st.entries++;
+        rl->inflight += n;
+        rl->entries_inflight++;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (rc == ORBIT_ENOMEM)
+                answer_proposal(rl, &rl->qw[i], NULL, "leader out of memory; retry");
+            else if (rl->qw[i].g)
+                answer_proposal(rl, &rl->qw[i], NULL, "not the leader any more; retry");
+            else
+                reply_not_leader(rl, &rl->qw[i]);
+        }
+        free(who);
+        free(b);
+    }
+    rl->qn = 0;
+    rl->qb_len = 0;
 }
 
 static void on_flush(uv_timer_t *t)
