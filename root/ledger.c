@@ -284,8 +284,13 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
     if (!mrc)
         mrc = mdb_env_set_maxdbs(l->env, ORBIT_LEDGER_MAXDBS);
     if (!mrc)
-        /* No sync on commit: see "durability" above. */
-        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP, 0600);
+        /* No sync on commit: see "durability" above. No readahead on the
+         * map (MADV_RANDOM): the pages a transaction writes next are read
+         * and mapped ahead by a thread (ledger_prefault.h), which a fault's
+         * readahead would undo; the file is in the page cache anyway, as
+         * a start after a crashed boot rebuilds it (see above). */
+        mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP | MDB_NORDAHEAD,
+                           0600);
     if (mrc) {
         orbit_errf(err, errlen, "ledger: cannot open %s: %s", l->dir, mdb_strerror(mrc));
         int rc = orbit_ledger_store_err(mrc);

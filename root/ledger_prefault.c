@@ -1,20 +1,30 @@
 /* ledger_prefault: the pages past a ledger's last page read into the page
- * cache ahead of its transactions (see ledger_prefault.h). */
+ * cache and mapped writable ahead of its transactions (see
+ * ledger_prefault.h). */
 #include "ledger_prefault.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
 
 #include "orbit_log.h"
 
 #define WINDOW_MIN ((size_t)1 << 20)
 #define WINDOW_MAX ((size_t)32 << 20)
-/* One readahead(2) call: small enough that the kernel reads it whole (it
- * cuts a call at the larger of the device's readahead and request sizes,
- * at least 128 KiB on common devices) and that a stop is noticed soon. */
+/* One readahead(2) and madvise(2) call: small enough that the kernel reads
+ * it whole (it cuts a call at the larger of the device's readahead and
+ * request sizes, at least 128 KiB on common devices), that the map's lock
+ * is held briefly, and that a stop is noticed soon. */
 #define STEP ((size_t)64 << 10)
 
 struct orbit_ledger_prefault {
@@ -22,6 +32,7 @@ struct orbit_ledger_prefault {
     int fd; /* the environment's data file */
     size_t psize;
     size_t map_size;
+    uint8_t *map; /* LMDB's map of the file in this process; NULL: not found */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -29,8 +40,9 @@ struct orbit_ledger_prefault {
     size_t used;   /* bytes up to the end of the last page in use */
     size_t ready;  /* bytes populated from the start of the file */
     size_t window; /* kept populated past used */
-    uint64_t populated;
+    uint64_t populated, mapped;
     bool failed, quit;
+    bool map_failed; /* the kernel refused to map pages ahead: read ahead only */
 };
 
 /* Whether the populated bytes fall short of used + window/2; under mu. */
@@ -62,18 +74,28 @@ static void *run(void *arg)
         size_t to = window_end(p);
         size_t len = to - from > STEP ? STEP : to - from;
         pthread_mutex_unlock(&p->mu);
+        bool map = p->map && !p->map_failed;
         int rc = readahead(p->fd, (off64_t)from, len) == 0 ? 0 : errno;
-        if (rc != 0) /* logged outside mu: note() must not wait for a log write */
+        int mrc = !rc && map && madvise(p->map + from, len, MADV_POPULATE_WRITE) != 0 ? errno : 0;
+        /* logged outside mu: note() must not wait for a log write */
+        if (rc != 0)
             orbit_warn("ledger: cannot read the data file ahead of apply (%s); apply "
                        "faults its pages in itself",
                        strerror(rc));
+        else if (mrc != 0)
+            orbit_warn("ledger: cannot map the data file's next pages writable ahead of apply "
+                       "(%s); reading them ahead only",
+                       strerror(mrc));
         pthread_mutex_lock(&p->mu);
         if (rc != 0) {
             p->failed = true;
             continue;
         }
+        p->map_failed |= mrc != 0;
         p->ready = from + len;
         p->populated += len;
+        if (map && !mrc)
+            p->mapped += len;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -86,6 +108,35 @@ static size_t used_bytes(MDB_env *env, size_t psize)
     if (mdb_env_info(env, &info) != 0)
         return 0;
     return ((size_t)info.me_last_pgno + 1) * psize;
+}
+
+/* Where LMDB mapped the file of fd (size bytes from offset 0, shared and
+ * writable) in this process, from /proc/self/maps: LMDB does not say.
+ * NULL if there is no such mapping. */
+static uint8_t *find_map(int fd, size_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NULL;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    uint8_t *found = NULL;
+    while (!found && getline(&line, &cap, f) > 0) {
+        unsigned long start, end, off, ino;
+        unsigned maj, min;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &off, &maj, &min,
+                   &ino) == 7 &&
+            ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev && off == 0 &&
+            end - start == size && perms[1] == 'w' && perms[3] == 's')
+            found = (uint8_t *)(uintptr_t)start;
+    }
+    free(line);
+    fclose(f);
+    return found;
 }
 
 orbit_ledger_prefault_t *orbit_ledger_prefault_start(MDB_env *env)
@@ -103,6 +154,7 @@ orbit_ledger_prefault_t *orbit_ledger_prefault_start(MDB_env *env)
     p->fd = fd;
     p->psize = st.ms_psize;
     p->map_size = info.me_mapsize; /* LMDB sizes the file to the map (MDB_WRITEMAP) */
+    p->map = find_map(fd, p->map_size);
     p->window = WINDOW_MIN;
     p->used = used_bytes(env, p->psize);
     p->ready = p->used; /* pages in use were touched when written */
@@ -150,6 +202,8 @@ orbit_ledger_prefault_stats_t orbit_ledger_prefault_stats(orbit_ledger_prefault_
         return st;
     pthread_mutex_lock(&p->mu);
     st.populated_bytes = p->populated;
+    st.mapped_bytes = p->mapped;
+    st.mapping = p->map && !p->map_failed;
     st.window_bytes = p->window;
     st.ahead_bytes = p->ready > p->used ? p->ready - p->used : 0;
     st.failed = p->failed;

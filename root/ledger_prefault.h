@@ -1,46 +1,50 @@
-/* ledger_prefault: a thread that reads the pages just past the end of a
- * ledger's LMDB data file into the page cache before a transaction writes
- * them.
+/* ledger_prefault: a thread that makes the pages just past the end of a
+ * ledger's LMDB data file ready for a transaction to write: in the page
+ * cache, and mapped writable in LMDB's map.
  *
  * The environment is mapped with MDB_WRITEMAP and LMDB sizes the file to
- * the whole map, so every page past the last one in use is a hole. The
- * first write to a hole faults, and the kernel reads it: it allocates a
- * page-cache folio and zero-fills it. Two things make that costly here:
- * - readahead from a fault allocates large folios (up to 2 MiB), and the
- *   kernel zero-fills a folio without a preemption point. `perf` and a
- *   SCHED_FIFO probe caught a CPU held 16–25 ms at a time, ~12 times in 4 s
- *   at 256 proposers: the probe itself could not run, and neither could the
- *   replicas (the 256-proposer p99 was 31–37 ms);
- * - in the VMs this runs on, guest memory freed earlier has been handed back
- *   to the host, so a first touch is slow: ~8 % of all CPU was this zeroing,
- *   inside apply, and ~20 ms for a 2 MiB folio.
- * This thread reads the pages ahead with readahead(2) on the file, in 64 KiB
- * calls: page-sized folios, a preemption point between calls, nothing
- * mapped. The transaction's fault then finds its page cached and only maps
- * it. With it the probe saw no stall over 5 ms, and the 256-proposer p99
- * was the lowest of the three ways measured in one sitting (22.9–28.6 ms,
- * against 31.7–40.9 populating through a mapping of its own, which left
- * the large folios, and 30.0–37.8 without this thread).
+ * the whole map, so every page past the last one in use is a hole, and a
+ * ledger under load grows by ~1 KB a proposal. The first write to such a
+ * page faults, and two things make that dear here:
+ * - the kernel reads a hole in with readahead from the fault, in large
+ *   folios (up to 2 MiB) that it zero-fills without a preemption point.
+ *   `perf` and a SCHED_FIFO probe caught a CPU held 16-25 ms at a time,
+ *   ~12 times in 4 s at 256 proposers (p99 31-37 ms);
+ * - every fault is a trap, and traps are dear in the VMs this runs on:
+ *   ~12 % of all CPU at 256 proposers was write faults in apply, ~10 µs
+ *   each (~0.2 a proposal on every replica).
+ * This thread reads the pages ahead with readahead(2) on the file, in
+ * 64 KiB calls (page-sized folios, a preemption point between calls), and
+ * then maps them writable in LMDB's own map with MADV_POPULATE_WRITE (one
+ * call for 16 pages, no trap each), so the transaction's write finds its
+ * page ready. Nothing is written: the pages past the last page in use are,
+ * as before, not part of the state.
  *
- * The price: page-sized folios mean one write fault per page in apply (a
- * large folio is made writable in one), and faults are dear in this VM:
- * `orbit-bench apply --batch 150` takes ~7.2 µs a proposal with this thread
- * against ~5.5 without it and ~4.9 populating large folios ahead. Mapping
- * the pages writable ahead as well (MADV_POPULATE_WRITE on LMDB's own map)
- * removed 60 % of the faults but raised the p99, and was left out.
+ * That only works with readahead on LMDB's map off (the ledger opens its
+ * environment with MDB_NORDAHEAD, which is MADV_RANDOM on the map): a
+ * fault's readahead leaves a mark on a folio ahead, and populating a marked
+ * folio starts asynchronous readahead in large folios, which leaves a mark
+ * further on. Populating then zero-filled 2 MiB folios on and on, and the
+ * probe's 18-27 ms stalls came back (p99 28-45 ms).
+ *
+ * Measured at 256 proposers, four alternating runs each (Release, 2 cores):
+ * 43,823-45,417 commitments/s and p99 18.5-19.9 ms, against 38,403-41,287
+ * and 21.7-24.5 ms reading ahead only; `orbit-bench apply` faults 13,400
+ * times instead of 88,900 for 500,000 proposals.
  *
  * The window starts at 1 MiB and doubles, up to 32 MiB, each time the
  * thread has to refill it (less than half of it left ahead of a commit):
- * a ledger that does not grow (tests, an idle cluster) keeps a megabyte of
- * page cache ahead, and one that has grown by ~16 MiB keeps 32 MiB, more
- * than a follower's batch commit at full load (~2.5 MB). Reading dirties
- * nothing: what lies past the last page in use is, as before, not part of
- * the state. If the kernel refuses, the thread logs it once and stops, and
- * the ledger runs as it did without it.
+ * a ledger that does not grow (tests, an idle cluster) keeps a megabyte
+ * ready, and one that has grown by ~16 MiB keeps 32 MiB, more than a
+ * follower's batch commit at full load (~2.5 MB). If the kernel refuses
+ * readahead, the thread logs it once and stops, and the ledger runs as it
+ * did without it; if it refuses to map pages ahead (a kernel before 5.14,
+ * or LMDB's map not found in /proc/self/maps), the thread logs it once and
+ * reads ahead only.
  *
  * Thread rules: note() from the one thread that commits write transactions
  * on the environment; start/stop around the environment's open and close
- * (stop before mdb_env_close: the thread reads through its descriptor). */
+ * (stop before mdb_env_close: the thread uses its descriptor and map). */
 #ifndef ORBIT_LEDGER_PREFAULT_H
 #define ORBIT_LEDGER_PREFAULT_H
 
@@ -53,6 +57,8 @@ typedef struct orbit_ledger_prefault orbit_ledger_prefault_t;
 
 typedef struct {
     uint64_t populated_bytes; /* read ahead by the thread, in all */
+    uint64_t mapped_bytes;    /* of which mapped writable in LMDB's map */
+    bool mapping;             /* LMDB's map was found and the kernel maps ahead */
     size_t window_bytes;      /* kept populated past the last page in use */
     size_t ahead_bytes;       /* populated past the last page in use now */
     bool failed;              /* the kernel refused: the thread stopped */

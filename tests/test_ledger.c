@@ -482,6 +482,34 @@ static void test_open_empty(void **state)
     orbit_ledger_close(&none);
 }
 
+/* The data file is mapped without readahead (MADV_RANDOM: "rr" in the
+ * mapping's VmFlags), which the read-and-map-ahead thread needs
+ * (ledger_prefault.h). */
+static void test_map_without_readahead(void **state)
+{
+    fx_t *f = *state;
+    char want[128], path[4096], line[8192];
+    snprintf(want, sizeof want, "%s/data.mdb", f->dir);
+    assert_non_null(realpath(want, path));
+    FILE *sm = fopen("/proc/self/smaps", "r");
+    assert_non_null(sm);
+    bool in = false, found = false, rr = false;
+    while (fgets(line, sizeof line, sm)) {
+        line[strcspn(line, "\n")] = '\0';
+        size_t ll = strlen(line), pl = strlen(path);
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2) /* a mapping's first line */
+            in = ll > pl && !strcmp(line + ll - pl, path);
+        if (in && !strncmp(line, "VmFlags:", 8)) {
+            found = true;
+            rr = strstr(line, " rr") != NULL;
+        }
+    }
+    fclose(sm);
+    assert_true(found);
+    assert_true(rr);
+}
+
 static void test_placement(void **state)
 {
     fx_t *f = *state;
@@ -2741,6 +2769,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_nodes_index_unit),
         cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_without_readahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_fits, setup, teardown),
