@@ -46,7 +46,8 @@ struct orbit_ledger {
     int64_t time_ms;
     uint8_t chain[ORBIT_LEDGER_HASH_LEN];
     char cluster[ORBIT_LEDGER_NAME_MAX + 1];
-    bool discarded; /* a crashed boot's environment was thrown away on open */
+    bool discarded;        /* a crashed boot's environment was thrown away on open */
+    uint64_t history_keep; /* commitments of history kept by apply; 0: all */
     /* The last state hash, valid until the state changes (status polls
      * hash an idle ledger often; the hash walks the whole state). */
     bool hash_valid;
@@ -1515,6 +1516,31 @@ static int put_run(orbit_ledger_tx_t *tx, const run_t *r)
     return rc;
 }
 
+/* History records dropped by one apply transaction, beyond twice the
+ * commitments it added: enough to catch up after history_keep was lowered
+ * or compaction was off, in steps short enough not to stall the apply. */
+#define COMPACT_STEP_MIN 256
+
+/* Keep history to l->history_keep commitments behind r->index, within tx:
+ * the oldest go, at most COMPACT_STEP_MIN + twice the commitments that tx
+ * added (from index0), so each transaction does a share of the work that
+ * follows its own size. Where each replica compacts to is its own (not
+ * replicated, not hashed), but as a function of the index it is the same
+ * on each one with the same --history-keep. */
+static int compact_step(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const run_t *r, uint64_t index0)
+{
+    if (!l->history_keep || r->index <= l->history_keep)
+        return ORBIT_OK;
+    uint64_t mark = 0, target = r->index - l->history_keep;
+    int rc = meta_u64(tx, ORBIT_LEDGER_META_COMPACTED, &mark);
+    if (rc || target <= mark)
+        return rc;
+    uint64_t step = COMPACT_STEP_MIN + 2 * (r->index - index0);
+    uint64_t upto = target - mark > step ? mark + step : target;
+    rc = orbit_ledger_store_history_drop(tx, upto);
+    return rc ? rc : orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_COMPACTED, upto);
+}
+
 /* Apply es[0..n) in one transaction; outcomes only for a single entry. */
 static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size_t n,
                          Orbit__Ledger__Outcome ***outcomes, size_t *nout)
@@ -1549,6 +1575,8 @@ static int apply_entries(orbit_ledger_t *l, const orbit_ledger_entry_t *es, size
     for (size_t i = 0; !rc && i < n; i++)
         rc = apply_entry(l, &tx, es[i].entry, es[i].len, es[i].raft_index, &r,
                          outcomes ? &outs : NULL, &nouts);
+    if (!rc)
+        rc = compact_step(l, &tx, &r, l->index);
     if (!rc)
         rc = put_run(&tx, &r);
     if (!rc)
@@ -2085,6 +2113,12 @@ bool orbit_ledger_commit_touches(const orbit_ledger_commit_t *c, const char *pre
         k += strlen(k) + 1;
     }
     return false;
+}
+
+void orbit_ledger_set_history_keep(orbit_ledger_t *l, uint64_t keep)
+{
+    if (l)
+        l->history_keep = keep;
 }
 
 int orbit_ledger_compact_history(orbit_ledger_t *l, uint64_t upto_index)

@@ -86,7 +86,6 @@ struct orbit_root_ledger {
     size_t qn, qcap;
     orbit_arena_t *arena;            /* the request being handled */
     orbit_ledger_applier_t *applier; /* a follower's entries (see fsm_apply) */
-    unsigned ticks;
     size_t inflight;
     size_t entries_inflight; /* Raft entries proposed, not yet committed or failed */
     uv_timer_t flush, tick;
@@ -877,8 +876,7 @@ static uint64_t expiry_request_id(const orbit_ledger_due_t *d)
     return (h ^ (uint64_t)d->expires_ms) * ORBIT_FNV_PRIME;
 }
 
-/* Leader: propose Expiry for what has expired, so watchers see it. Every
- * replica: keep the local history to history_keep commitments. */
+/* Leader: propose Expiry for what has expired, so watchers see it. */
 static void on_tick(uv_timer_t *t)
 {
     orbit_root_ledger_t *rl = t->data;
@@ -908,16 +906,6 @@ static void on_tick(uv_timer_t *t)
             }
         }
     }
-    /* History compaction reads the ledger: a follower's applier must not be
-     * applying meanwhile, so about once a second it syncs first. */
-    if (rl->applier && orbit_ledger_applier_pending(rl->applier) && ++rl->ticks % 4 != 0)
-        return;
-    if (sync_applier(rl) != ORBIT_OK)
-        return;
-    orbit_ledger_stats_t ls;
-    if (orbit_ledger_stats(rl->ledger, &ls) == ORBIT_OK &&
-        ls.ledger_index > ls.compacted_index + 2 * rl->cfg.history_keep)
-        orbit_ledger_compact_history(rl->ledger, ls.ledger_index - rl->cfg.history_keep);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -1004,6 +992,10 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     if (orbit_ledger_set_cluster_id(rl->ledger, cfg->cluster, err, errlen) != ORBIT_OK)
         goto fail;
     rl->last_time = orbit_ledger_time(rl->ledger);
+    /* Apply compacts the history as it goes (orbit_ledger_set_history_keep):
+     * compacting 100,000 records at once on a tick stalled this loop
+     * 25-50 ms, on the leader too, every ~2 s at full load. */
+    orbit_ledger_set_history_keep(rl->ledger, rl->cfg.history_keep);
     /* The node -> capsules index lives in memory: built now, before Raft
      * runs, rather than by the first "get node/..." on the loop. */
     size_t indexed = 0;

@@ -18,8 +18,8 @@
  *   compacted history answers compacted_index.
  * - status, and membership changes (on the leader).
  * The leader also proposes Expiry entries for leases and quota grants that
- * have expired, and every replica compacts its local history beyond
- * history_keep commitments.
+ * have expired, and every replica's apply compacts its local history
+ * beyond history_keep commitments, a little with each transaction.
  *
  * Thread rules: everything runs on the root's libuv loop thread, except a
  * follower's batches of entries, which its applier applies on a thread of

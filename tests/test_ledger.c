@@ -2049,6 +2049,49 @@ static void test_history_and_compaction(void **state)
     assert_memory_not_equal(h1, h2, 32);
 }
 
+/* Apply keeps the history to history_keep commitments as it goes, in
+ * steps bounded by each transaction's size, and that changes no hash. */
+static void test_history_kept_by_apply(void **state)
+{
+    fx_t *f = *state;
+    fx_t *g = fx_new(); /* the same entries, history kept whole */
+    uint8_t h1[ORBIT_LEDGER_HASH_LEN], h2[ORBIT_LEDGER_HASH_LEN];
+    orbit_ledger_set_history_keep(f->l, 5);
+    orbit_ledger_stats_t st;
+    for (int i = 1; i <= 20; i++) {
+        COMMITTED(run(f, LEASE("h", "r%d", 100), i));
+        COMMITTED(run(g, LEASE("h", "r%d", 100), i));
+        assert_int_equal(orbit_ledger_stats(f->l, &st), ORBIT_OK);
+        assert_int_equal(st.compacted_index, i > 5 ? i - 5 : 0);
+    }
+    uint64_t compacted = 0;
+    seen_t s = {0};
+    assert_int_equal(orbit_ledger_history_from(f->l, 15, collect, &s, &compacted),
+                     ORBIT_ECOMPACTED);
+    assert_int_equal(compacted, 15);
+    assert_int_equal(orbit_ledger_history_from(f->l, 16, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.idx[0], 16);
+    hash_of(f, h1);
+    hash_of(g, h2);
+    ASSERT_SAME_HASH(h1, h2);
+    /* A backlog (keep lowered from "all" to 10 after 300 commitments) goes
+     * in steps: 256 + 2 records per one-commitment entry, not all at once. */
+    for (int i = 21; i <= 300; i++)
+        COMMITTED(run(g, LEASE("h", "r%d", 100), i));
+    orbit_ledger_set_history_keep(g->l, 10);
+    COMMITTED(run(g, LEASE("h", "r%d", 100), 301));
+    assert_int_equal(orbit_ledger_stats(g->l, &st), ORBIT_OK);
+    assert_int_equal(st.compacted_index, 258);
+    COMMITTED(run(g, LEASE("h", "r%d", 100), 302));
+    assert_int_equal(orbit_ledger_stats(g->l, &st), ORBIT_OK);
+    assert_int_equal(st.compacted_index, 292); /* caught up: 302 - 10 */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(orbit_ledger_history_from(g->l, 293, collect, &s, NULL), ORBIT_OK);
+    assert_int_equal(s.n, 10);
+    fx_destroy(g);
+}
+
 static void test_get_json(void **state)
 {
     fx_t *f = *state;
@@ -2770,6 +2813,7 @@ int main(void)
         cmocka_unit_test(test_nodes_index_unit),
         cmocka_unit_test_setup_teardown(test_open_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_without_readahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_kept_by_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_fits, setup, teardown),
