@@ -41,10 +41,13 @@ typedef struct {
     const char *raft;     /* "host:port" this replica's Raft listens on */
     orbit_consensus_peer_t peers[ORBIT_ROOT_PEERS_MAX];
     size_t n_peers;
-    const char *cluster;         /* cluster name stored at first start */
-    unsigned snapshot_threshold; /* Raft entries between snapshots (0: default) */
-    uint64_t snapshot_bytes;     /* Raft log bytes between snapshots (0: default) */
-    uint64_t history_keep;       /* commitments of history kept (0: 100,000) */
+    const char *cluster; /* cluster name stored at first start */
+    /* Raft entries and log bytes between snapshots (0: the defaults);
+     * replica id i waits (4 + i % 3) / 4 of each, so replicas do not all
+     * write a snapshot at once. */
+    unsigned snapshot_threshold;
+    uint64_t snapshot_bytes;
+    uint64_t history_keep; /* commitments of history kept (0: 100,000) */
     /* How long a follower holds applied entries to apply them together
      * (0: the default, 100; see fsm_apply in root_ledger.c); replica id i
      * waits (2 + i % 3) / 3 of it, so replicas do not all apply at once. */

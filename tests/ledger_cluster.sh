@@ -184,6 +184,13 @@ compaction)
         fail "resumed watch is not gap-free after $c"
     last=$(tail -1 "$WORK/watch.json" | jq '.index')
     [ "$last" = 300 ] || fail "watch ended at $last, expected 300"
+    # Snapshot thresholds are staggered by replica id (64 entries scaled by
+    # 1.25, 1.5 and 1 for ids 1, 2, 3), so the replicas do not all write a
+    # snapshot at the same index.
+    status_json > "$WORK/status.json"
+    jq -e '[.replicas[].raft_snapshot_index] | (all(. > 0)) and (unique | length) > 1' \
+        "$WORK/status.json" >/dev/null ||
+        fail "snapshots not staggered: $(jq -c '[.replicas[] | [.id, .raft_snapshot_index]]' "$WORK/status.json")"
     # The client's way past the gap: load a snapshot of the state.
     ctl --json ledger snapshot "$WORK/snap" > "$WORK/snap.json" || fail "ledger snapshot"
     jq -e '.ledger_index == 300' "$WORK/snap.json" >/dev/null || fail "snapshot: $(cat "$WORK/snap.json")"

@@ -56,12 +56,13 @@ static int cmd_status(orbit_ledger_client_t *c, int timeout, char *err, size_t e
             leader = s;
         json_array_append_new(
             replicas,
-            json_pack("{s:s,s:b,s:i,s:b,s:I,s:I,s:I,s:I,s:s?}", "endpoint",
+            json_pack("{s:s,s:b,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:s?}", "endpoint",
                       orbit_ledger_client_endpoint(c, i), "reachable", 1, "id", (int)s->id,
                       "leader", s->has_leader_id && s->leader_id == s->id, "term",
                       (json_int_t)s->term, "commit_index", (json_int_t)s->commit_index,
                       "applied_index", (json_int_t)s->applied_index, "ledger_index",
-                      (json_int_t)s->ledger_index, "state_hash", s->state_hash));
+                      (json_int_t)s->ledger_index, "raft_snapshot_index",
+                      (json_int_t)s->raft_snapshot_index, "state_hash", s->state_hash));
     }
     int status = 0;
     if (!answered) {
@@ -90,18 +91,18 @@ static int cmd_status(orbit_ledger_client_t *c, int timeout, char *err, size_t e
                    leader->commit_index, leader->ledger_index);
         else
             printf("no leader right now\n");
-        printf("%-26s %4s %-8s %8s %14s %14s\n", "ENDPOINT", "ID", "ROLE", "TERM", "COMMIT",
-               "APPLIED");
+        printf("%-26s %4s %-8s %8s %14s %14s %14s\n", "ENDPOINT", "ID", "ROLE", "TERM", "COMMIT",
+               "APPLIED", "SNAPSHOT");
         for (int i = 0; i < n && i < 8; i++) {
             const Orbit__Ledger__Status *s = replies[i] ? replies[i]->status : NULL;
             if (!s) {
                 printf("%-26s    - unreachable\n", orbit_ledger_client_endpoint(c, i));
                 continue;
             }
-            printf("%-26s %4u %-8s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
+            printf("%-26s %4u %-8s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
                    orbit_ledger_client_endpoint(c, i), s->id,
                    s->has_leader_id && s->leader_id == s->id ? "leader" : "follower", s->term,
-                   s->commit_index, s->applied_index);
+                   s->commit_index, s->applied_index, s->raft_snapshot_index);
         }
     }
     json_decref(replicas);
