@@ -599,8 +599,7 @@ static int release(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const orbit_ledger_
     if (rc)
         return rc;
     n.placements--;
-    n.changed = index;
-    rc = orbit_ledger_store_put_node(tx, p->node, &n);
+    rc = orbit_ledger_store_put_node(tx, p->node, &n, index);
     if (!rc && p->principal[0]) {
         orbit_ledger_quota_t q;
         rc = quota_or_empty(tx, p->principal, &q); /* absent: zero usage */
@@ -670,12 +669,11 @@ static int apply_placement(ctx_t *c, const Orbit__Ledger__Placement *m)
         return ORBIT_OK;
     }
     n.placements++;
-    n.changed = c->index;
     rc = orbit_ledger_store_put_placement(c->tx, &p);
     if (!rc)
         rc = nodes_note(c->l, true, m->node, m->capsule);
     if (!rc)
-        rc = orbit_ledger_store_put_node(c->tx, m->node, &n);
+        rc = orbit_ledger_store_put_node(c->tx, m->node, &n, c->index);
     if (!rc && charged)
         rc = orbit_ledger_store_put_quota(c->tx, m->principal, &q);
     if (!rc)
@@ -774,8 +772,7 @@ static int apply_gang(ctx_t *c, const Orbit__Ledger__GangPlacement *g)
         if (!rc) {
             res_add(&n.used, &adds[i].add); /* checked above */
             n.placements += adds[i].count;
-            n.changed = c->index;
-            rc = orbit_ledger_store_put_node(c->tx, adds[i].node, &n);
+            rc = orbit_ledger_store_put_node(c->tx, adds[i].node, &n, c->index);
         }
         if (!rc)
             rc = key_add_name(c->l, "node/", adds[i].node);

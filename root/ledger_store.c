@@ -643,10 +643,12 @@ int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_l
 }
 
 int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
-                                const orbit_ledger_node_t *n)
+                                const orbit_ledger_node_t *in, uint64_t index)
 {
     key_t_ k;
     wr_t w;
+    orbit_ledger_node_t stamped = *in, *n = &stamped;
+    stamped.changed = index;
     int rc = mkkey(&k, 'n', node);
     if (rc)
         return rc;

@@ -168,11 +168,14 @@ typedef int (*orbit_ledger_store_placement_fn)(void *ctx, const orbit_ledger_pla
 int orbit_ledger_store_placement_each(orbit_ledger_tx_t *tx, orbit_ledger_store_placement_fn fn,
                                       void *ctx);
 
-/* Zero usage if absent; a put with no placements deletes the record (the
- * caller then records the key's change in the last-changed table). */
+/* Zero usage if absent. A put is the node's change at ledger index `index`,
+ * which the record carries (n->changed is ignored): what
+ * unchanged_since("node/...") judges while the node holds placements. A
+ * put with no placements deletes the record (the caller then records the
+ * key's change in the last-changed table). */
 int orbit_ledger_store_get_node(orbit_ledger_tx_t *tx, const char *node, orbit_ledger_node_t *out);
 int orbit_ledger_store_put_node(orbit_ledger_tx_t *tx, const char *node,
-                                const orbit_ledger_node_t *n);
+                                const orbit_ledger_node_t *n, uint64_t index);
 
 /* A put with no grant and zero usage deletes the record. */
 int orbit_ledger_store_get_quota(orbit_ledger_tx_t *tx, const char *principal,
