@@ -206,15 +206,23 @@ static orbit_ledger_prefault_stats_t wait_ahead(orbit_ledger_prefault_t *p)
     return st;
 }
 
+/* A thread for e, once it has made its first window (1 MiB) ready. */
+static orbit_ledger_prefault_t *start_first_window(env_t *e, orbit_ledger_prefault_stats_t *st)
+{
+    orbit_ledger_prefault_t *p = orbit_ledger_prefault_start(e->env);
+    assert_non_null(p);
+    *st = wait_populated(p, MIB);
+    return p;
+}
+
 static void test_window_past_the_end_is_cached(void **state)
 {
     env_t *e = *state;
     if (e->tmpfs)
         skip();
-    orbit_ledger_prefault_t *p = orbit_ledger_prefault_start(e->env);
-    assert_non_null(p);
     /* At start: the first window, 1 MiB past the last page. */
-    orbit_ledger_prefault_stats_t st = wait_populated(p, MIB);
+    orbit_ledger_prefault_stats_t st;
+    orbit_ledger_prefault_t *p = start_first_window(e, &st);
     assert_false(st.failed);
     assert_int_equal(st.window_bytes, MIB);
     assert_true(st.populated_bytes >= MIB);
@@ -244,9 +252,8 @@ static void test_window_grows_with_the_rate(void **state)
     env_t *e = *state;
     if (e->tmpfs)
         skip();
-    orbit_ledger_prefault_t *p = orbit_ledger_prefault_start(e->env);
-    assert_non_null(p);
-    wait_populated(p, MIB);
+    orbit_ledger_prefault_stats_t st;
+    orbit_ledger_prefault_t *p = start_first_window(e, &st);
     /* Commits of a little over 2 MiB: each leaves less than half the
      * window ahead until it is 8 MiB; more if the thread fell behind. */
     for (int i = 0; i < 6; i++) {
@@ -260,7 +267,7 @@ static void test_window_grows_with_the_rate(void **state)
         grow(e, 20 * MIB);
         orbit_ledger_prefault_note(p);
     }
-    orbit_ledger_prefault_stats_t st = orbit_ledger_prefault_stats(p);
+    st = orbit_ledger_prefault_stats(p);
     assert_int_equal(st.window_bytes, 32 * MIB);
     st = wait_ahead(p);
     assert_false(st.failed);
@@ -279,9 +286,8 @@ static void test_window_is_mapped_writable(void **state)
     env_t *e = *state;
     if (e->tmpfs)
         skip();
-    orbit_ledger_prefault_t *p = orbit_ledger_prefault_start(e->env);
-    assert_non_null(p);
-    orbit_ledger_prefault_stats_t st = wait_populated(p, MIB);
+    orbit_ledger_prefault_stats_t st;
+    orbit_ledger_prefault_t *p = start_first_window(e, &st);
     if (!st.mapping) {
         orbit_ledger_prefault_stop(&p);
         skip(); /* a kernel before 5.14: reading ahead only, as the log says */
