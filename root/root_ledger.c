@@ -706,6 +706,13 @@ static void answer_status(orbit_root_ledger_t *rl, const asker_t *who)
     s.snapshot_index = ls.compacted_index;
     s.has_raft_snapshot_index = true;
     s.raft_snapshot_index = cs.snapshot_index;
+    if (rl->applier) {
+        const orbit_ledger_applier_stats_t *as = orbit_ledger_applier_stats(rl->applier);
+        s.has_apply_held = s.has_apply_batches = s.has_apply_failures = true;
+        s.apply_held = as->held;
+        s.apply_batches = as->batches;
+        s.apply_failures = as->failures;
+    }
     Orbit__Ledger__Reply rep = ORBIT__LEDGER__REPLY__INIT;
     rep.status = &s;
     send_reply(rl, who, &rep);

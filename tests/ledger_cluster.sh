@@ -83,8 +83,15 @@ JSON
         done
     done
     wait_for 10 "replicas converge" hashes_equal >/dev/null || exit 1
-    ctl --json ledger status | jq -e '[.replicas[].commit_index] | unique | length == 1' \
+    ctl --json ledger status > "$WORK/status.json"
+    jq -e '[.replicas[].commit_index] | unique | length == 1' "$WORK/status.json" \
         >/dev/null || fail "commit indexes differ"
+    # The followers held their entries for the applier, which applied them
+    # in batches, none failed.
+    jq -e '[.replicas[] | select(.leader | not)] | length == 2 and
+        all(.apply_held > 0 and .apply_batches > 0 and .apply_failures == 0)' \
+        "$WORK/status.json" >/dev/null ||
+        fail "followers' appliers: $(jq -c '[.replicas[] | [.id, .leader, .apply_held, .apply_batches, .apply_failures]]' "$WORK/status.json")"
     # Watch from the start: every commitment, in order, nothing missing.
     ctl --json ledger watch --from 1 > "$WORK/watch.json" || fail "watch"
     n=$(wc -l < "$WORK/watch.json")

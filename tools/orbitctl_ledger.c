@@ -56,13 +56,15 @@ static int cmd_status(orbit_ledger_client_t *c, int timeout, char *err, size_t e
             leader = s;
         json_array_append_new(
             replicas,
-            json_pack("{s:s,s:b,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:s?}", "endpoint",
+            json_pack("{s:s,s:b,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "endpoint",
                       orbit_ledger_client_endpoint(c, i), "reachable", 1, "id", (int)s->id,
                       "leader", s->has_leader_id && s->leader_id == s->id, "term",
                       (json_int_t)s->term, "commit_index", (json_int_t)s->commit_index,
                       "applied_index", (json_int_t)s->applied_index, "ledger_index",
                       (json_int_t)s->ledger_index, "raft_snapshot_index",
-                      (json_int_t)s->raft_snapshot_index, "state_hash", s->state_hash));
+                      (json_int_t)s->raft_snapshot_index, "apply_held", (json_int_t)s->apply_held,
+                      "apply_batches", (json_int_t)s->apply_batches, "apply_failures",
+                      (json_int_t)s->apply_failures, "state_hash", s->state_hash));
     }
     int status = 0;
     if (!answered) {
