@@ -288,8 +288,9 @@ static int env_open(orbit_ledger_t *l, char *err, size_t errlen)
         /* No sync on commit: see "durability" above. No readahead on the
          * map (MADV_RANDOM): the pages a transaction writes next are read
          * and mapped ahead by a thread (ledger_prefault.h), which a fault's
-         * readahead would undo; the file is in the page cache anyway, as
-         * a start after a crashed boot rebuilds it (see above). */
+         * readahead would undo. That thread also asks the kernel to read
+         * the pages in use at start, so that a cold file (after a clean
+         * reboot) is not read a page at a time. */
         mrc = mdb_env_open(l->env, l->dir, MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP | MDB_NORDAHEAD,
                            0600);
     if (mrc) {
@@ -1522,8 +1523,12 @@ static int put_run(orbit_ledger_tx_t *tx, const run_t *r)
  * the oldest go, at most COMPACT_STEP_MIN + twice the commitments that tx
  * added (from index0), so each transaction does a share of the work that
  * follows its own size. Where each replica compacts to is its own (not
- * replicated, not hashed), but as a function of the index it is the same
- * on each one with the same --history-keep. */
+ * replicated, not hashed): in the steady state it is index - keep on every
+ * replica with the same --history-keep, but while a backlog is worked off
+ * (keep lowered, or a ledger of an older format) the steps follow each
+ * replica's transactions, which differ (the leader applies an entry per
+ * transaction, a follower a batch). An idle ledger works off no backlog:
+ * compaction runs with apply. */
 static int compact_step(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const run_t *r, uint64_t index0)
 {
     if (!l->history_keep || r->index <= l->history_keep)

@@ -452,7 +452,8 @@ bool orbit_ledger_commit_touches(const orbit_ledger_commit_t *c, const char *pre
 
 /* Delete history up to upto_index (capped at the ledger index) and record it
  * as the compacted index (never lowered). A local decision: not replicated,
- * not in the hash. Errors: ORBIT_EINVAL, ORBIT_EIO. */
+ * not in the hash. A write transaction: from the thread that applies.
+ * Errors: ORBIT_EINVAL, ORBIT_EIO. */
 int orbit_ledger_compact_history(orbit_ledger_t *l, uint64_t upto_index);
 
 /* From now on apply keeps the history to `keep` commitments (0, the
@@ -460,7 +461,8 @@ int orbit_ledger_compact_history(orbit_ledger_t *l, uint64_t upto_index);
  * that follows the transaction's own size (up to 256 more than twice the
  * commitments it adds), so the compaction is spread over the applies
  * instead of one long delete (~25-50 ms per 100,000 records on the
- * replica's loop, measured at 256 proposers). */
+ * replica's loop, measured at 256 proposers). Call it before anything
+ * applies (after open), or from the thread that applies. */
 void orbit_ledger_set_history_keep(orbit_ledger_t *l, uint64_t keep);
 
 /* ------------------------------------------------------------ leader helpers */

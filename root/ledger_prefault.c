@@ -110,14 +110,11 @@ static size_t used_bytes(MDB_env *env, size_t psize)
     return ((size_t)info.me_last_pgno + 1) * psize;
 }
 
-/* Where LMDB mapped the file of fd (size bytes from offset 0, shared and
- * writable) in this process, from /proc/self/maps: LMDB does not say.
- * NULL if there is no such mapping. */
-static uint8_t *find_map(int fd, size_t size)
+/* One pass over /proc/self/maps for the mapping of inode ino (size bytes
+ * from offset 0, shared and writable). The device is not compared: on
+ * overlayfs and btrfs the maps file names another device than fstat. */
+static uint8_t *scan_maps(unsigned long ino, size_t size)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return NULL;
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
         return NULL;
@@ -125,17 +122,31 @@ static uint8_t *find_map(int fd, size_t size)
     size_t cap = 0;
     uint8_t *found = NULL;
     while (!found && getline(&line, &cap, f) > 0) {
-        unsigned long start, end, off, ino;
+        unsigned long start, end, off, lino;
         unsigned maj, min;
         char perms[5];
         if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &off, &maj, &min,
-                   &ino) == 7 &&
-            ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev && off == 0 &&
-            end - start == size && perms[1] == 'w' && perms[3] == 's')
+                   &lino) == 7 &&
+            lino == ino && off == 0 && end - start == size && perms[1] == 'w' && perms[3] == 's')
             found = (uint8_t *)(uintptr_t)start;
     }
     free(line);
     fclose(f);
+    return found;
+}
+
+/* Where LMDB mapped the file of fd in this process: LMDB does not say.
+ * Another thread mapping or unmapping meanwhile can make a pass over the
+ * maps file miss a line, so it is read up to three times. NULL if there is
+ * no such mapping. */
+static uint8_t *find_map(int fd, size_t size)
+{
+    struct stat st;
+    uint8_t *found = NULL;
+    if (fstat(fd, &st) != 0)
+        return NULL;
+    for (int i = 0; i < 3 && !found; i++)
+        found = scan_maps((unsigned long)st.st_ino, size);
     return found;
 }
 
@@ -155,8 +166,15 @@ orbit_ledger_prefault_t *orbit_ledger_prefault_start(MDB_env *env)
     p->psize = st.ms_psize;
     p->map_size = info.me_mapsize; /* LMDB sizes the file to the map (MDB_WRITEMAP) */
     p->map = find_map(fd, p->map_size);
+    if (!p->map)
+        orbit_warn("ledger: LMDB's map of its data file not found in /proc/self/maps; its next "
+                   "pages are read ahead of apply but not mapped");
     p->window = WINDOW_MIN;
     p->used = used_bytes(env, p->psize);
+    /* The pages in use, into the page cache in the background: LMDB's map
+     * has no readahead (MDB_NORDAHEAD), so after a reboot each cold page
+     * would be a 4 KiB read of its own. */
+    (void)posix_fadvise(fd, 0, (off_t)p->used, POSIX_FADV_WILLNEED);
     p->ready = p->used; /* pages in use were touched when written */
     if (pthread_mutex_init(&p->mu, NULL) != 0)
         goto fail_mu;
@@ -203,6 +221,7 @@ orbit_ledger_prefault_stats_t orbit_ledger_prefault_stats(orbit_ledger_prefault_
     pthread_mutex_lock(&p->mu);
     st.populated_bytes = p->populated;
     st.mapped_bytes = p->mapped;
+    st.map_found = p->map != NULL;
     st.mapping = p->map && !p->map_failed;
     st.window_bytes = p->window;
     st.ahead_bytes = p->ready > p->used ? p->ready - p->used : 0;

@@ -17,8 +17,14 @@
  * 64 KiB calls (page-sized folios, a preemption point between calls), and
  * then maps them writable in LMDB's own map with MADV_POPULATE_WRITE (one
  * call for 16 pages, no trap each), so the transaction's write finds its
- * page ready. Nothing is written: the pages past the last page in use are,
- * as before, not part of the state.
+ * page ready. No byte changes: the pages past the last page in use stay
+ * zeros and, as before, not part of the state. Mapping them writable does
+ * mark them dirty (and reserves their blocks), so writeback may write those
+ * zeros, at most a window's worth; a page cleaned by writeback before apply
+ * writes it takes its write fault again, as it would have anyway. At start
+ * the pages in use are handed to the kernel to read in the background
+ * (POSIX_FADV_WILLNEED): with readahead off on the map (below), a cold page
+ * after a reboot would otherwise be a 4 KiB read of its own.
  *
  * That only works with readahead on LMDB's map off (the ledger opens its
  * environment with MDB_NORDAHEAD, which is MADV_RANDOM on the map): a
@@ -38,8 +44,8 @@
  * ready, and one that has grown by ~16 MiB keeps 32 MiB, more than a
  * follower's batch commit at full load (~2.5 MB). If the kernel refuses
  * readahead, the thread logs it once and stops, and the ledger runs as it
- * did without it; if it refuses to map pages ahead (a kernel before 5.14,
- * or LMDB's map not found in /proc/self/maps), the thread logs it once and
+ * did without it; if it refuses to map pages ahead (a kernel before 5.14)
+ * or LMDB's map is not found in /proc/self/maps, it logs that once and
  * reads ahead only.
  *
  * Thread rules: note() from the one thread that commits write transactions
@@ -58,7 +64,8 @@ typedef struct orbit_ledger_prefault orbit_ledger_prefault_t;
 typedef struct {
     uint64_t populated_bytes; /* read ahead by the thread, in all */
     uint64_t mapped_bytes;    /* of which mapped writable in LMDB's map */
-    bool mapping;             /* LMDB's map was found and the kernel maps ahead */
+    bool map_found;           /* LMDB's map was found in /proc/self/maps */
+    bool mapping;             /* ... and the kernel maps ahead (not refused) */
     size_t window_bytes;      /* kept populated past the last page in use */
     size_t ahead_bytes;       /* populated past the last page in use now */
     bool failed;              /* the kernel refused: the thread stopped */

@@ -2,6 +2,7 @@
 #include "root_ledger.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1029,7 +1030,8 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     uint64_t entries =
         cfg->snapshot_threshold ? cfg->snapshot_threshold : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD;
     uint64_t bytes = cfg->snapshot_bytes ? cfg->snapshot_bytes : ORBIT_CONSENSUS_SNAPSHOT_BYTES;
-    cc.snapshot_threshold = (unsigned)(entries * (4 + cfg->id % 3) / 4);
+    entries = entries * (4 + cfg->id % 3) / 4;
+    cc.snapshot_threshold = entries > UINT_MAX ? UINT_MAX : (unsigned)entries;
     cc.snapshot_bytes = bytes * (4 + cfg->id % 3) / 4;
     cc.fsm = &fsm;
     cc.fsm_ctx = rl;

@@ -20,13 +20,13 @@
 #                start answers Compacted and resumes after it, gap-free.
 #   members    - replace a replica online: a fourth joins empty, is added and
 #                promoted to voter, catches up (by a snapshot: the log is
-#                compacted every 16 entries); the third is removed; the
+#                compacted every 16-24 entries, by replica id); the third is removed; the
 #                cluster keeps committing throughout.
 source "$(dirname "$0")/lib.sh"
 SCENARIO=${1:?scenario}
 LOAD=$BIN/tests/ledger_load
 EXTRA=()
-[ "$SCENARIO" = compaction ] && EXTRA=(--snapshot-threshold 64 --history-keep 50)
+[ "$SCENARIO" = compaction ] && EXTRA=(--snapshot-threshold 32 --history-keep 50)
 # members: the joining replica finds the log compacted and installs a snapshot.
 [ "$SCENARIO" = members ] && EXTRA=(--snapshot-threshold 16)
 # basic: followers hold what they apply for an hour (or 1,024 entries), so
@@ -191,9 +191,10 @@ compaction)
         fail "resumed watch is not gap-free after $c"
     last=$(tail -1 "$WORK/watch.json" | jq '.index')
     [ "$last" = 300 ] || fail "watch ended at $last, expected 300"
-    # Snapshot thresholds are staggered by replica id (64 entries scaled by
-    # 1.25, 1.5 and 1 for ids 1, 2, 3), so the replicas do not all write a
-    # snapshot at the same index.
+    # Snapshot thresholds are staggered by replica id (32 entries scaled by
+    # 1.25, 1.5 and 1 for ids 1, 2, 3: at most 48, and the 300 proposals
+    # make 75 entries or more), so the replicas do not all write a snapshot
+    # at the same index.
     status_json > "$WORK/status.json"
     jq -e '[.replicas[].raft_snapshot_index] | (all(. > 0)) and (unique | length) > 1' \
         "$WORK/status.json" >/dev/null ||
@@ -207,7 +208,9 @@ compaction)
     echo "PASS compaction (history up to $c compacted; snapshot loaded; watch resumed at $((c + 1)) to $last)"
     ;;
 members)
-    "$LOAD" "$ROOT_EP" place m 100000000 2 20 before > "$WORK/before.txt" || fail "proposals before"
+    # 80 proposals: 40 or more entries, past every replica's scaled threshold
+    # (16 x 1.25, 1.5 or 1) with room, so the leader's log is compacted.
+    "$LOAD" "$ROOT_EP" place m 100000000 2 40 before > "$WORK/before.txt" || fail "proposals before"
     LISTEN[4]=tcp://127.0.0.1:$(free_port)
     RAFT[4]=127.0.0.1:$(free_port)
     start root4 "$ROOT_BIN" --id 4 --data "$WORK/data4" --raft "${RAFT[4]}" --join \
@@ -230,7 +233,7 @@ members)
     }
     wait_for 10 "the new replica holds every placement" replica4_has_all >/dev/null || exit 1
     grep -q "restored a snapshot" "$WORK/root4.log" || fail "the new replica did not install a snapshot"
-    echo "PASS members (4 joined and voted, 3 removed, 80 placements on the new replica)"
+    echo "PASS members (4 joined and voted, 3 removed, 120 placements on the new replica)"
     ;;
 *) fail "unknown scenario $SCENARIO" ;;
 esac
