@@ -1514,6 +1514,19 @@ static int put_run(orbit_ledger_tx_t *tx, const run_t *r)
     return rc;
 }
 
+/* Within tx, drop the history up to target, at most step records past the
+ * compacted mark, and move the mark there (never back). */
+static int compact_to(orbit_ledger_tx_t *tx, uint64_t target, uint64_t step)
+{
+    uint64_t mark = 0;
+    int rc = meta_u64(tx, ORBIT_LEDGER_META_COMPACTED, &mark);
+    if (rc || target <= mark)
+        return rc;
+    uint64_t upto = target - mark > step ? mark + step : target;
+    rc = orbit_ledger_store_history_drop(tx, upto);
+    return rc ? rc : orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_COMPACTED, upto);
+}
+
 /* History records dropped by one apply transaction, beyond twice the
  * commitments it added: enough to catch up after history_keep was lowered
  * or compaction was off, in steps short enough not to stall the apply. */
@@ -1533,14 +1546,7 @@ static int compact_step(orbit_ledger_t *l, orbit_ledger_tx_t *tx, const run_t *r
 {
     if (!l->history_keep || r->index <= l->history_keep)
         return ORBIT_OK;
-    uint64_t mark = 0, target = r->index - l->history_keep;
-    int rc = meta_u64(tx, ORBIT_LEDGER_META_COMPACTED, &mark);
-    if (rc || target <= mark)
-        return rc;
-    uint64_t step = COMPACT_STEP_MIN + 2 * (r->index - index0);
-    uint64_t upto = target - mark > step ? mark + step : target;
-    rc = orbit_ledger_store_history_drop(tx, upto);
-    return rc ? rc : orbit_ledger_store_put_u64(tx, ORBIT_LEDGER_META_COMPACTED, upto);
+    return compact_to(tx, r->index - l->history_keep, COMPACT_STEP_MIN + 2 * (r->index - index0));
 }
 
 /* Apply es[0..n) in one transaction; outcomes only for a single entry. */
@@ -2126,21 +2132,15 @@ void orbit_ledger_set_history_keep(orbit_ledger_t *l, uint64_t keep)
 int orbit_ledger_compact_history(orbit_ledger_t *l, uint64_t upto_index)
 {
     orbit_ledger_tx_t tx = {0};
-    uint64_t mark = 0;
     if (!l)
         return ORBIT_EINVAL;
     if (upto_index > l->index)
         upto_index = l->index;
     int rc = tx_begin(l, true, &tx);
     if (!rc)
-        rc = meta_u64(&tx, ORBIT_LEDGER_META_COMPACTED, &mark);
-    if (!rc && upto_index > mark) {
-        rc = orbit_ledger_store_history_drop(&tx, upto_index);
-        if (!rc)
-            rc = orbit_ledger_store_put_u64(&tx, ORBIT_LEDGER_META_COMPACTED, upto_index);
-        if (!rc)
-            rc = tx_commit(&tx);
-    }
+        rc = compact_to(&tx, upto_index, UINT64_MAX);
+    if (!rc)
+        rc = tx_commit(&tx);
     tx_abort(&tx);
     return rc;
 }
