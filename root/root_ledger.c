@@ -1027,12 +1027,13 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
      * 12 s was 23.7-30.8 ms with that, 16.9-19.1 ms staggered. Replica id
      * i waits (4 + i % 3) / 4 of each threshold: 1.25, 1.5, 1 for ids 1,
      * 2, 3. */
+    uint64_t quarters = 4 + cfg->id % 3;
     uint64_t entries =
-        cfg->snapshot_threshold ? cfg->snapshot_threshold : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD;
-    uint64_t bytes = cfg->snapshot_bytes ? cfg->snapshot_bytes : ORBIT_CONSENSUS_SNAPSHOT_BYTES;
-    entries = entries * (4 + cfg->id % 3) / 4;
+        (cfg->snapshot_threshold ? cfg->snapshot_threshold : ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD) *
+        quarters / 4;
     cc.snapshot_threshold = entries > UINT_MAX ? UINT_MAX : (unsigned)entries;
-    cc.snapshot_bytes = bytes * (4 + cfg->id % 3) / 4;
+    cc.snapshot_bytes =
+        (cfg->snapshot_bytes ? cfg->snapshot_bytes : ORBIT_CONSENSUS_SNAPSHOT_BYTES) * quarters / 4;
     cc.fsm = &fsm;
     cc.fsm_ctx = rl;
     cc.on_state = on_state;
@@ -1078,16 +1079,21 @@ static void finish_close(orbit_root_ledger_t *rl)
         done(arg);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of the handles (the timers, the applier) is closed. */
+static void handle_closed(orbit_root_ledger_t *rl)
 {
-    orbit_root_ledger_t *rl = h->data;
     if (--rl->open_handles == 0 && !rl->cons)
         finish_close(rl);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
 static void on_applier_closed(void *ctx)
 {
-    on_handle_closed(&(uv_handle_t){.data = ctx});
+    handle_closed(ctx);
 }
 
 static void on_cons_closed(void *ctx)
