@@ -282,18 +282,13 @@ long syscall(long number, ...)
             return 0;
     }
     long rv = next_syscall(number, a1, a2, a3, a4, a5, a6);
-    if (rv == 0 && number == SYS_io_setup && a2) {
-        int saved = errno;
+    /* count_inflight leaves errno as the call left it (pthread's mutex
+     * calls answer with their return value, never errno). */
+    if (rv == 0 && number == SYS_io_setup && a2)
         count_inflight(*(unsigned long *)(uintptr_t)a2, 0); /* known from now on */
-        errno = saved;
-    } else if (rv > 0 && number == SYS_io_submit) {
-        int saved = errno;
+    else if (rv > 0 && number == SYS_io_submit)
         count_inflight((unsigned long)a1, rv);
-        errno = saved;
-    } else if (rv > 0 && number == SYS_io_getevents) {
-        int saved = errno;
+    else if (rv > 0 && number == SYS_io_getevents)
         count_inflight((unsigned long)a1, -rv);
-        errno = saved;
-    }
     return rv;
 }
