@@ -184,26 +184,30 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Wait (at most 10 s) until the thread has populated at least `bytes`. */
-static orbit_ledger_prefault_stats_t wait_populated(orbit_ledger_prefault_t *p, uint64_t bytes)
+/* The thread's stats once it has populated at least `bytes` (0: any) and
+ * has at least half its window ahead (ahead), or has failed; waits 10 s at
+ * most. */
+static orbit_ledger_prefault_stats_t wait_for(orbit_ledger_prefault_t *p, uint64_t bytes,
+                                              bool ahead)
 {
     orbit_ledger_prefault_stats_t st = orbit_ledger_prefault_stats(p);
-    for (int i = 0; i < 1000 && st.populated_bytes < bytes && !st.failed; i++) {
+    for (int i = 0; i < 1000 && !st.failed &&
+                    (st.populated_bytes < bytes || (ahead && st.ahead_bytes < st.window_bytes / 2));
+         i++) {
         sleep_ms(10);
         st = orbit_ledger_prefault_stats(p);
     }
     return st;
 }
 
-/* Wait (at most 10 s) until the thread has at least half the window ahead. */
+static orbit_ledger_prefault_stats_t wait_populated(orbit_ledger_prefault_t *p, uint64_t bytes)
+{
+    return wait_for(p, bytes, false);
+}
+
 static orbit_ledger_prefault_stats_t wait_ahead(orbit_ledger_prefault_t *p)
 {
-    orbit_ledger_prefault_stats_t st = orbit_ledger_prefault_stats(p);
-    for (int i = 0; i < 1000 && st.ahead_bytes < st.window_bytes / 2 && !st.failed; i++) {
-        sleep_ms(10);
-        st = orbit_ledger_prefault_stats(p);
-    }
-    return st;
+    return wait_for(p, 0, true);
 }
 
 /* A thread for e, once it has made its first window (1 MiB) ready. */
