@@ -57,6 +57,8 @@ struct sv_module {
     Orbit__Ledger__ModuleSpec *spec; /* NULL: revoked or never adjusted */
     uint64_t index;
     uint64_t placed;
+    uint64_t version;         /* stamped at each change a planner sees */
+    uint64_t *stamps;         /* the view's stamp clock */
     sv_place_t *head;         /* its placements */
     sv_module_t *prev, *next; /* every module */
 };
@@ -102,6 +104,7 @@ typedef struct {
     zhashx_t *quotas;     /* principal -> sv_quota_t (owned) */
     zhashx_t *idents;     /* identity -> capsule (owned strings) */
     zhashx_t *cap_idents; /* capsule -> identity (owned strings) */
+    uint64_t *stamps;     /* the view's stamp clock (outlives a snapshot swap) */
 } sv_ledger_t;
 
 /* A COMMITTED proposal of this process, counted ahead of the watch. */
@@ -129,6 +132,7 @@ struct orbit_sched_view {
     size_t nnotes, capnotes;
     bool needs_reload; /* an apply failed half-way: reload a snapshot */
     uint64_t telemetry_changes;
+    uint64_t stamps; /* the last module version handed out */
     orbit_sched_view_stats_t st;
     /* network */
     orbit_ledger_client_t *lc;
@@ -238,9 +242,10 @@ static void ledger_close(sv_ledger_t *s)
     s->mods = NULL;
 }
 
-static int ledger_init(sv_ledger_t *s)
+static int ledger_init(sv_ledger_t *s, uint64_t *stamps)
 {
     memset(s, 0, sizeof *s);
+    s->stamps = stamps;
     s->places = hash_new(place_free);
     s->modules = hash_new(module_free);
     s->gangs = hash_new(place_free);
@@ -309,6 +314,15 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
 
 /* ------------------------------------------------------------ modules, gangs, quotas */
 
+/* A new version for m: its spec, a placement of it, a placement's identity
+ * or health changed. Stamps come from one clock per view, so a version is
+ * never seen twice, not even across a snapshot swap. */
+static void module_touch(sv_module_t *m)
+{
+    if (m)
+        m->version = ++*m->stamps;
+}
+
 static sv_module_t *module_get(sv_ledger_t *s, const char *key)
 {
     sv_module_t *m = zhashx_lookup(s->modules, key);
@@ -321,6 +335,8 @@ static sv_module_t *module_get(sv_ledger_t *s, const char *key)
         return NULL;
     memcpy(m->mission, key, (size_t)(slash - key));
     snprintf(m->module, sizeof m->module, "%s", slash + 1);
+    m->stamps = s->stamps;
+    module_touch(m);
     m->next = s->mods;
     if (s->mods)
         s->mods->prev = m;
@@ -385,6 +401,7 @@ static void place_link(sv_place_t *p)
             p->mod->head->mprev = p;
         p->mod->head = p;
         p->mod->placed++;
+        module_touch(p->mod);
     }
     if (p->gang) {
         p->gprev = NULL;
@@ -420,6 +437,7 @@ static void place_unlink(sv_place_t *p)
         if (p->mnext)
             p->mnext->mprev = p->mprev;
         p->mod->placed--;
+        module_touch(p->mod);
     }
     if (p->gang) {
         if (p->gprev)
@@ -493,6 +511,8 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
         if (mode == MODE_OWN)
             return ORBIT_OK; /* the watch revokes the old one first */
         if (old->index == index) {
+            if (old->own)
+                module_touch(old->mod);
             old->own = false; /* confirmed */
             return ORBIT_OK;
         }
@@ -539,6 +559,14 @@ static void gang_revoke(sv_ledger_t *s, const char *gang)
 
 /* ------------------------------------------------------------ identities */
 
+/* The module of capsule's placement has a new version: its identity changed. */
+static void ident_touch(sv_ledger_t *s, const char *capsule)
+{
+    const sv_place_t *p = zhashx_lookup(s->places, capsule);
+    if (p)
+        module_touch(p->mod);
+}
+
 static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
 {
     if (!name_ok(identity) || !name_ok(capsule))
@@ -552,8 +580,11 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
         free(b);
         return ORBIT_ENOMEM;
     }
-    if (cur)
+    if (cur) {
+        ident_touch(s, cur);
         zhashx_delete(s->cap_idents, cur);
+    }
+    ident_touch(s, capsule);
     const char *prev = zhashx_lookup(s->cap_idents, capsule);
     if (prev)
         zhashx_delete(s->idents, prev);
@@ -569,6 +600,7 @@ static void ident_unbind(sv_ledger_t *s, const char *identity)
     const char *capsule = zhashx_lookup(s->idents, identity);
     if (!capsule)
         return;
+    ident_touch(s, capsule);
     zhashx_delete(s->cap_idents, capsule);
     zhashx_delete(s->idents, identity);
 }
@@ -610,6 +642,7 @@ static int module_adjust(sv_ledger_t *s, const Orbit__Ledger__ModuleAdjustment *
         orbit__ledger__module_spec__free_unpacked(mod->spec, NULL);
     mod->spec = spec;
     mod->index = index;
+    module_touch(mod);
     return ORBIT_OK;
 }
 
@@ -622,6 +655,7 @@ static void module_revoke(sv_ledger_t *s, const char *key, uint64_t index)
         orbit__ledger__module_spec__free_unpacked(mod->spec, NULL);
     mod->spec = NULL;
     mod->index = index;
+    module_touch(mod);
     module_gc(s, mod);
 }
 
@@ -780,7 +814,7 @@ orbit_sched_view_t *orbit_sched_view_new(void)
     if (!v)
         return NULL;
     v->node_index = zhashx_new();
-    if (!v->node_index || ledger_init(&v->led) != ORBIT_OK) {
+    if (!v->node_index || ledger_init(&v->led, &v->stamps) != ORBIT_OK) {
         zhashx_destroy(&v->node_index);
         free(v);
         return NULL;
@@ -1015,7 +1049,7 @@ int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, s
                    strerror(errno));
         return ORBIT_EIO;
     }
-    if (ledger_init(&s) != ORBIT_OK) {
+    if (ledger_init(&s, &v->stamps) != ORBIT_OK) {
         rmdir(dir);
         orbit_errf(err, errlen, "sched view: out of memory");
         return ORBIT_ENOMEM;
@@ -1083,6 +1117,13 @@ out:
 }
 
 /* ------------------------------------------------------------ telemetry */
+
+/* The capsules' health on n changed: so did the modules placed there. */
+static void health_touch(const sv_node_t *n)
+{
+    for (const sv_place_t *p = n->head; p; p = p->nnext)
+        module_touch(p->mod);
+}
 
 static int cmp_capsule(const void *a, const void *b)
 {
@@ -1160,6 +1201,8 @@ int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row,
         return ORBIT_ENOMEM;
     }
     bool changed = !n->seen;
+    bool health_changed =
+        nhealth != n->nhealth || (nhealth && memcmp(health, n->health, nhealth * sizeof *health));
     orbit_sched_res_t cap = {row->has_cpu_capacity_m ? row->cpu_capacity_m : 0,
                              row->has_mem_capacity ? row->mem_capacity : 0,
                              row->has_gpu_healthy ? row->gpu_healthy : 0};
@@ -1169,8 +1212,7 @@ int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row,
     changed |= memcmp(&cap, &n->capacity, sizeof cap) != 0 || gpu_cap != n->gpu_capacity ||
                pressure != n->mem_pressure || strcmp(labels, n->labels) != 0 ||
                strncmp(row->shard ? row->shard : "", n->shard, sizeof n->shard) != 0 ||
-               nhealth != n->nhealth ||
-               (nhealth && memcmp(health, n->health, nhealth * sizeof *health) != 0);
+               health_changed;
     set_status(n, row->status, now_ms, &changed);
     n->seen = true;
     n->fresh = true;
@@ -1182,6 +1224,8 @@ int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row,
     free(n->health);
     n->health = health;
     n->nhealth = nhealth;
+    if (health_changed)
+        health_touch(n);
     if (changed)
         v->telemetry_changes++;
     v->st.rows_applied++;
@@ -1203,6 +1247,8 @@ void orbit_sched_view_rows_done(orbit_sched_view_t *v, int64_t now_ms)
             memset(&n->capacity, 0, sizeof n->capacity);
             n->gpu_capacity = 0;
             n->mem_pressure = 0;
+            if (n->nhealth)
+                health_touch(n);
             free(n->health);
             n->health = NULL;
             n->nhealth = 0;
@@ -1272,6 +1318,7 @@ static void module_out(const sv_module_t *m, orbit_sched_module_t *out)
     out->spec = m->spec;
     out->index = m->index;
     out->placed = m->placed;
+    out->version = m->version;
 }
 
 int orbit_sched_view_each_module(const orbit_sched_view_t *v, orbit_sched_module_fn fn, void *arg)

@@ -76,6 +76,8 @@ typedef struct {
     uint64_t index;                        /* last adjustment's ledger index (0: none) */
                                            /* (a module revocation counts as one) */
     uint64_t placed;                       /* its active placements */
+    uint64_t version; /* changes whenever its spec, its placements, or their identities or */
+                      /* health change (never the same value twice in one view) */
 } orbit_sched_module_t;
 
 typedef struct {

@@ -404,6 +404,52 @@ static void test_failed_backoff(void **state)
     assert_int_equal(stats(f).backoffs, 4);
 }
 
+/* A module every capsule of which is placed and bound, with nothing failed
+ * or in flight, is passed over until the view changes it; what time alone
+ * brings due (a missing identity's repair, a backoff) keeps it walked. */
+static void test_settled_modules(void **state)
+{
+    fx_t *f = *state;
+    alive(f->v, "n1", 64000, 64 * GIB, 0);
+    module(f->v, "m", "w", 2, 1000, GIB, 0, 0, false, NULL);
+    int64_t t = 100000;
+    assert_int_equal(round_at(f, t), 2);
+    commit_all(f, t);
+    uint64_t walks = stats(f).walks;
+    assert_int_equal(round_at(f, t + 1), 0); /* walked once more: settled there */
+    assert_int_equal(stats(f).walks, walks + 1);
+    assert_int_equal(stats(f).settled, 0);
+    assert_int_equal(round_at(f, t + 2), 0);
+    assert_int_equal(round_at(f, t + 60000), 0); /* time alone changes nothing */
+    assert_int_equal(stats(f).walks, walks + 1);
+    assert_int_equal(stats(f).settled, 2);
+    /* Another module's placement, bound by someone else: its identity is
+     * repaired after bind_repair_ms while the settled one stays passed over. */
+    module(f->v, "m", "x", 1, 1000, GIB, 0, 0, false, NULL);
+    place(f->v, "m/x/0", "n1", 1000, GIB, 0);
+    t += 60000;
+    assert_int_equal(round_at(f, t), 0);
+    assert_int_equal(round_at(f, t + 4999), 0);
+    assert_int_equal(round_at(f, t + 5000), 1);
+    assert_int_equal(f->acts[0]->kind, ORBIT_SCHED_ACT_BIND);
+    assert_string_equal(f->acts[0]->key, "m/x/0");
+    commit_all(f, t + 5000);
+    assert_int_equal(stats(f).settled, 5);
+    /* A failure report changes the module's version: walked, backed off,
+     * and walked every round until the delay passes and it is revoked. */
+    t += 10000;
+    report(f, "n1", "m/w/1", ORBIT__CAPSULE_STATE__CAPSULE_FAILED, 0, 11, t);
+    walks = stats(f).walks;
+    assert_int_equal(round_at(f, t), 0);
+    OK(orbit_sched_plan_backoff(f->p, "c:m/w/1", NULL, NULL));
+    assert_int_equal(round_at(f, t + 999), 0);
+    assert_int_equal(round_at(f, t + 1000), 1);
+    assert_int_equal(f->acts[0]->why, ORBIT_SCHED_WHY_FAILED);
+    assert_string_equal(revoked(f->acts[0])->key, "m/w/1");
+    assert_true(stats(f).walks >= walks + 3);
+    commit_all(f, t + 1000);
+}
+
 static void test_exit_zero_is_done(void **state)
 {
     fx_t *f = *state;
@@ -587,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settled_modules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_zero_is_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gang_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priority, setup_window1, teardown),

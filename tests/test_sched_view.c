@@ -639,6 +639,84 @@ static void test_capsule_health(void **state)
     assert_int_equal(h.state, ORBIT_CAPSULE_FAILED);
 }
 
+/* The version of module key "mission/module". */
+static uint64_t version_of(orbit_sched_view_t *v, const char *mission, const char *module)
+{
+    orbit_sched_module_t m;
+    OK(orbit_sched_view_module(v, mission, module, &m));
+    return m.version;
+}
+
+/* A module's version moves with everything a planner reads of it (its spec,
+ * its placements, their identities and health) and with nothing else. */
+static void test_module_version(void **state)
+{
+    orbit_sched_view_t *v = *state;
+    row_t r;
+    static const char *const on1[] = {"a/b/0"};
+    static const char *const on2[] = {"c/d/0"};
+    OK(commit_at(v, 1, ADJUST("a", "b", "{'count':2,'command':'sleep 1','gang':false}")));
+    OK(commit_at(v, 2, ADJUST("c", "d", "{'count':1,'command':'sleep 1','gang':false}")));
+    uint64_t ab = version_of(v, "a", "b"), cd = version_of(v, "c", "d");
+    assert_true(ab > 0 && cd > 0 && ab != cd);
+    /* a placement: its module only */
+    OK(commit_at(v, 3, PLACE("a/b/0", "n1", 10)));
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    ab = version_of(v, "a", "b");
+    OK(commit_at(v, 4, PLACE("c/d/0", "n2", 10)));
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    cd = version_of(v, "c", "d");
+    /* an identity bound, moved to another capsule, unbound */
+    OK(commit_at(v, 5, BIND("a/b/0", "id-0")));
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    ab = version_of(v, "a", "b");
+    OK(commit_at(v, 6, BIND("c/d/0", "id-0"))); /* a/b/0 loses it */
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_true(version_of(v, "c", "d") > cd);
+    ab = version_of(v, "a", "b");
+    cd = version_of(v, "c", "d");
+    OK(commit_at(v, 7, REVOKE("REF_IDENTITY", "id-0")));
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    assert_true(version_of(v, "c", "d") > cd);
+    cd = version_of(v, "c", "d");
+    /* health: a row whose capsules changed moves the modules placed on
+     * that node; the same row again, or other fields of it, do not */
+    mkrow(&r, "n1", ORBIT__NODE_STATUS__ALIVE, 1000, 0, on1, 1);
+    OK(orbit_sched_view_apply_row(v, &r.row, 1));
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    ab = version_of(v, "a", "b");
+    mkrow(&r, "n1", ORBIT__NODE_STATUS__SUSPECT, 2000, 0, on1, 1);
+    OK(orbit_sched_view_apply_row(v, &r.row, 2));
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    r.c[0].state = ORBIT__CAPSULE_STATE__CAPSULE_FAILED;
+    OK(orbit_sched_view_apply_row(v, &r.row, 3));
+    assert_true(version_of(v, "a", "b") > ab);
+    ab = version_of(v, "a", "b");
+    mkrow(&r, "n2", ORBIT__NODE_STATUS__ALIVE, 1000, 0, on2, 1);
+    OK(orbit_sched_view_apply_row(v, &r.row, 4));
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    assert_true(version_of(v, "c", "d") > cd);
+    cd = version_of(v, "c", "d");
+    /* a refresh without n1: its capsules' health is gone */
+    orbit_sched_view_rows_done(v, 4); /* both rows were fresh: nothing goes */
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    OK(orbit_sched_view_apply_row(v, &r.row, 5));
+    orbit_sched_view_rows_done(v, 5);
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    ab = version_of(v, "a", "b");
+    /* the spec, and the placement revoked */
+    OK(commit_at(v, 8, ADJUST("a", "b", "{'count':1}")));
+    assert_true(version_of(v, "a", "b") > ab);
+    ab = version_of(v, "a", "b");
+    OK(commit_at(v, 9, REVOKE("REF_PLACEMENT", "a/b/0")));
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+}
+
 /* ---------------------------------------------------------------- snapshots */
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1016,6 +1094,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capsule_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_version, setup, teardown),
         cmocka_unit_test(test_snapshot_equals_replay),
         cmocka_unit_test_setup_teardown(test_no_sources, setup, teardown),
     };

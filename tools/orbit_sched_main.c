@@ -175,6 +175,8 @@ static json_t *stats_json(sched_t *s)
         return NULL;
     json_object_set_new(j, "remembered", json_integer((json_int_t)p.remembered));
     json_object_set_new(j, "forgotten", json_integer((json_int_t)p.forgotten));
+    json_object_set_new(j, "module_walks", json_integer((json_int_t)p.walks));
+    json_object_set_new(j, "modules_settled", json_integer((json_int_t)p.settled));
     json_object_set_new(j, "view",
                         json_pack("{sI sI sI sI sI sI sI sI}", "index", (json_int_t)vi, "lag",
                                   (json_int_t)(p.max_index > vi ? p.max_index - vi : 0),

@@ -58,6 +58,15 @@ typedef struct {
     int64_t running_since;   /* our clock; 0: not seen running */
 } backoff_t;
 
+/* A module whose last walk found every index placed and bound, nothing failed,
+ * backed off or in flight: nothing to do, and nothing the clock alone can
+ * change. Until the view gives the module another version, a round passes it
+ * over instead of going through its placements again. */
+typedef struct {
+    uint64_t version; /* the module's version at that walk */
+    uint64_t round;   /* the last round that saw the module */
+} settled_t;
+
 struct orbit_sched_plan {
     orbit_sched_plan_cfg_t cfg;
     char proposer[128];
@@ -70,6 +79,7 @@ struct orbit_sched_plan {
     zhashx_t *conflicts; /* "c:"/"g:" key -> uint32_t conflicts in a row */
     zhashx_t *selfbound; /* "c:"/"g:" key -> 1: identity bound to itself already */
     zhashx_t *unbound;   /* capsule -> int64_t first seen without identity */
+    zhashx_t *settled;   /* "mission/module" -> settled_t */
     uint64_t gen;
     int64_t last_sweep;
     bool more;
@@ -139,9 +149,10 @@ orbit_sched_plan_t *orbit_sched_plan_new(const orbit_sched_plan_cfg_t *cfg)
     p->conflicts = map_new();
     p->selfbound = map_new();
     p->unbound = map_new();
+    p->settled = map_new();
     p->rl.burst = 5;
     if (!p->inflight || !p->reserved || !p->quota || !p->doubtful || !p->backoff || !p->conflicts ||
-        !p->selfbound || !p->unbound)
+        !p->selfbound || !p->unbound || !p->settled)
         orbit_sched_plan_destroy(&p);
     return p;
 }
@@ -158,6 +169,7 @@ void orbit_sched_plan_destroy(orbit_sched_plan_t **pp)
     zhashx_destroy(&p->backoff);
     zhashx_destroy(&p->conflicts);
     zhashx_destroy(&p->selfbound);
+    zhashx_destroy(&p->settled);
     zhashx_destroy(&p->unbound);
     free(p);
     *pp = NULL;
@@ -441,7 +453,8 @@ typedef struct {
     const char *mission, *module;
     const Orbit__Ledger__ModuleSpec *spec;
     uint64_t index;
-    uint64_t order; /* this scheduler's own rank among modules of one priority */
+    uint64_t version; /* the view's version of the module */
+    uint64_t order;   /* this scheduler's own rank among modules of one priority */
 } mod_t;
 
 typedef struct {
@@ -814,9 +827,12 @@ static int check_bound(round_t *r, const mod_t *m, const plc_t *c)
     return ORBIT_OK;
 }
 
-static int plan_single(round_t *r, const mod_t *m, plcs_t *pl)
+/* Plan module m from its placements pl. *settled: nothing was left to do
+ * and nothing may become due with time alone (see settled_t). */
+static int plan_single(round_t *r, const mod_t *m, plcs_t *pl, bool *settled)
 {
     orbit_sched_plan_t *p = r->p;
+    bool quiet = true;
     uint32_t count = m->spec->has_count ? m->spec->count : 0;
     uint8_t *bits = count ? calloc((count + 7) / 8, 1) : NULL;
     if (count && !bits)
@@ -826,6 +842,7 @@ static int plan_single(round_t *r, const mod_t *m, plcs_t *pl)
     for (size_t i = 0; i < pl->n && !rc; i++) {
         const plc_t *c = &pl->v[i];
         if (!c->indexed || c->index >= count) {
+            quiet = false;
             rc = revoke_plc(r, c, ORBIT_SCHED_WHY_SURPLUS);
             continue;
         }
@@ -838,17 +855,26 @@ static int plan_single(round_t *r, const mod_t *m, plcs_t *pl)
         if (hs < 0 && !(c->gang && *c->gang)) {
             backoff_fail(p, bkey, c->node, c->placed_at, &h,
                          r->now); /* revoked once the delay passed */
+            quiet = false;
             continue;
         }
         if (!(c->gang && *c->gang) && failure_due(r, bkey, c)) {
             if (!orbit_sched_plan_busy(p, ORBIT__LEDGER__REF_KIND__REF_PLACEMENT, c->capsule) &&
                 room_left(r))
                 rc = revoke_plc(r, c, ORBIT_SCHED_WHY_FAILED);
+            quiet = false;
             continue;
         }
         backoff_seen(p, bkey, hs > 0, r->now);
         rc = check_bound(r, m, c);
+        /* What this walk leaves behind: a backoff runs out and a missing
+         * identity is repaired with time alone; an action in flight ends
+         * with a change to the view or a retry. */
+        if (quiet && (!c->identity || !*c->identity || zhashx_lookup(p->backoff, bkey) ||
+                      zhashx_lookup(p->inflight, bkey)))
+            quiet = false;
     }
+    *settled = !rc && quiet && valid >= count;
     if (rc || valid >= count) {
         free(bits);
         return rc;
@@ -1100,6 +1126,21 @@ static int plan_gang(round_t *r, const mod_t *m, plcs_t *pl)
 
 static int plan_module(round_t *r, const mod_t *m)
 {
+    orbit_sched_plan_t *p = r->p;
+    bool single = m->spec && !(m->spec->has_gang && m->spec->gang), settled = false;
+    char key[2 * ORBIT_SCHED_ID_MAX]; /* mission/module */
+    settled_t *st = NULL;
+    if (single && (size_t)snprintf(key, sizeof key, "%s/%s", m->mission, m->module) >= sizeof key)
+        single = false; /* not a module the ledger names: walked every round */
+    if (single) {
+        st = zhashx_lookup(p->settled, key);
+        if (st && st->version == m->version) {
+            st->round = p->st.rounds;
+            p->st.settled++;
+            return ORBIT_OK;
+        }
+    }
+    p->st.walks++;
     plcs_t pl = {NULL, 0, 0, m, false};
     int rc = orbit_sched_view_each_module_placement(r->v, m->mission, m->module, collect_plc, &pl);
     if (pl.oom)
@@ -1112,9 +1153,15 @@ static int plan_module(round_t *r, const mod_t *m)
     } else if (!rc && m->spec->has_gang && m->spec->gang) {
         rc = plan_gang(r, m, &pl);
     } else if (!rc) {
-        rc = plan_single(r, m, &pl);
+        rc = plan_single(r, m, &pl, &settled);
     }
     free(pl.v);
+    if (single && settled && (st || (st = map_get_or_add(p->settled, key, sizeof *st)))) {
+        st->version = m->version;
+        st->round = p->st.rounds;
+    } else if (st) {
+        zhashx_delete(p->settled, key);
+    }
     return rc;
 }
 
@@ -1137,7 +1184,7 @@ static int collect_mod(void *arg, const orbit_sched_module_t *m)
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (mod_t){m->mission, m->module, m->spec, m->index, 0};
+    c->v[c->n++] = (mod_t){m->mission, m->module, m->spec, m->index, m->version, 0};
     return 0;
 }
 
@@ -1215,6 +1262,20 @@ static void sweep(orbit_sched_plan_t *p, const orbit_sched_view_t *v)
     sweep_map(p, v, p->unbound, true);
 }
 
+/* Drop the settled records of modules this round did not see (gone). */
+static void forget_settled(orbit_sched_plan_t *p)
+{
+    zlistx_t *keys = zhashx_keys(p->settled);
+    if (!keys)
+        return; /* out of memory: the next round */
+    for (const char *k = zlistx_first(keys); k; k = zlistx_next(keys)) {
+        const settled_t *st = zhashx_lookup(p->settled, k);
+        if (st->round != p->st.rounds)
+            zhashx_delete(p->settled, k);
+    }
+    zlistx_destroy(&keys);
+}
+
 int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, int64_t now_ms,
                            orbit_sched_emit_fn emitfn, void *arg)
 {
@@ -1242,6 +1303,8 @@ int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, i
         qsort(ms.v, ms.n, sizeof *ms.v, cmp_mod);
     for (size_t i = 0; i < ms.n && !rc; i++)
         rc = plan_module(&r, &ms.v[i]);
+    if (zhashx_size(p->settled) > ms.n)
+        forget_settled(p);
     free(ms.v);
     return rc ? rc : r.emitted;
 }

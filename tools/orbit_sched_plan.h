@@ -172,6 +172,8 @@ typedef struct {
                              or missing bind on record */
     uint64_t forgotten;   /* such records dropped: their capsule or gang is gone */
     uint64_t in_flight;
+    uint64_t walks;   /* modules whose placements a round went through */
+    uint64_t settled; /* modules a round passed over: settled, and unchanged since */
     orbit_sched_pick_stats_t pick;
 } orbit_sched_plan_stats_t;
 
