@@ -111,21 +111,32 @@ void orbit_arena_destroy(orbit_arena_t **pa)
     *pa = NULL;
 }
 
+/* The most an arena grows its chunk size to on its own (see reset). */
+#define ARENA_GROW_MAX (32u << 20)
+
 void orbit_arena_reset(orbit_arena_t *a)
 {
-    /* Keep only the largest recent chunk: a steady workload then never
-     * touches malloc. */
+    /* One chunk held what was asked: keep it, and a steady workload never
+     * touches malloc. Several: what was asked is larger than a chunk, so
+     * the next chunk is made as large as all of them together (up to
+     * ARENA_GROW_MAX), and the next message of that size fits in one. */
     arena_chunk_t *keep = a->head;
     if (!keep)
         return;
-    arena_chunk_t *c = keep->next;
-    while (c) {
+    if (!keep->next) {
+        keep->used = 0;
+        return;
+    }
+    size_t total = 0;
+    for (arena_chunk_t *c = keep; c;) {
         arena_chunk_t *n = c->next;
+        total += c->size;
         free(c);
         c = n;
     }
-    keep->next = NULL;
-    keep->used = 0;
+    a->head = NULL;
+    if (total > a->chunk)
+        a->chunk = total < ARENA_GROW_MAX ? total : ARENA_GROW_MAX;
 }
 
 void *orbit_arena_alloc(orbit_arena_t *a, size_t size)

@@ -69,11 +69,11 @@ void orbit_ledger_client_stamp(orbit_ledger_client_t *c, Orbit__Ledger__Proposal
 
 /* One attempt at replica i with a fresh transport id. */
 static int attempt(orbit_ledger_client_t *c, int i, Orbit__Ledger__Request *req, int ms,
-                   Orbit__Ledger__Reply **reply)
+                   ProtobufCAllocator *alloc, Orbit__Ledger__Reply **reply)
 {
     req->request_id = c->next_transport++;
     return orbit_replicas_call(&c->replicas, i, ORBIT_MSG_LEDGER_REQUEST, &req->base,
-                               ORBIT_MSG_LEDGER_REPLY, ms, (ProtobufCMessage **)reply);
+                               ORBIT_MSG_LEDGER_REPLY, ms, alloc, (ProtobufCMessage **)reply);
 }
 
 int orbit_ledger_client_replicas(const orbit_ledger_client_t *c)
@@ -89,11 +89,18 @@ const char *orbit_ledger_client_endpoint(const orbit_ledger_client_t *c, int i)
 int orbit_ledger_client_call_one(orbit_ledger_client_t *c, int i, Orbit__Ledger__Request *req,
                                  int timeout_ms, Orbit__Ledger__Reply **reply)
 {
-    return attempt(c, i, req, timeout_ms, reply);
+    return attempt(c, i, req, timeout_ms, NULL, reply);
 }
 
 int orbit_ledger_client_call(orbit_ledger_client_t *c, Orbit__Ledger__Request *req, int timeout_ms,
                              Orbit__Ledger__Reply **reply)
+{
+    return orbit_ledger_client_call_in(c, req, timeout_ms, NULL, reply);
+}
+
+int orbit_ledger_client_call_in(orbit_ledger_client_t *c, Orbit__Ledger__Request *req,
+                                int timeout_ms, ProtobufCAllocator *alloc,
+                                Orbit__Ledger__Reply **reply)
 {
     int64_t deadline = zclock_mono() + timeout_ms;
     int rc = ORBIT_ETIMEDOUT;
@@ -101,11 +108,11 @@ int orbit_ledger_client_call(orbit_ledger_client_t *c, Orbit__Ledger__Request *r
     while (zclock_mono() < deadline) {
         int left = (int)(deadline - zclock_mono());
         int i = c->leader;
-        rc = attempt(c, i, req, left < ATTEMPT_MS ? left : ATTEMPT_MS, reply);
+        rc = attempt(c, i, req, left < ATTEMPT_MS ? left : ATTEMPT_MS, alloc, reply);
         if (rc == ORBIT_OK && !((*reply)->has_not_leader && (*reply)->not_leader))
             return ORBIT_OK;
         if (rc == ORBIT_OK) {
-            orbit__ledger__reply__free_unpacked(*reply, NULL);
+            orbit__ledger__reply__free_unpacked(*reply, alloc);
             *reply = NULL;
             rc = ORBIT_ETIMEDOUT;
         }

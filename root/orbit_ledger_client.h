@@ -44,6 +44,15 @@ const char *orbit_ledger_client_id(const orbit_ledger_client_t *c);
 int orbit_ledger_client_call(orbit_ledger_client_t *c, Orbit__Ledger__Request *req, int timeout_ms,
                              Orbit__Ledger__Reply **reply);
 
+/* orbit_ledger_client_call with the reply decoded by alloc (NULL: malloc),
+ * typically an arena's (orbit_arena_allocator): a large reply then costs no
+ * malloc per field. Free it with orbit__ledger__reply__free_unpacked(reply,
+ * alloc), or, for an arena, by resetting the arena once it is no longer
+ * read. */
+int orbit_ledger_client_call_in(orbit_ledger_client_t *c, Orbit__Ledger__Request *req,
+                                int timeout_ms, ProtobufCAllocator *alloc,
+                                Orbit__Ledger__Reply **reply);
+
 /* Number of replica endpoints, and one of them (i < count). */
 int orbit_ledger_client_replicas(const orbit_ledger_client_t *c);
 const char *orbit_ledger_client_endpoint(const orbit_ledger_client_t *c, int i);

@@ -59,7 +59,7 @@ static uint64_t request_id(const ProtobufCMessage *m)
 
 int orbit_replicas_call(orbit_replicas_t *r, int i, orbit_msg_type_t type,
                         const ProtobufCMessage *msg, orbit_msg_type_t reply_type, int timeout_ms,
-                        ProtobufCMessage **reply)
+                        ProtobufCAllocator *alloc, ProtobufCMessage **reply)
 {
     if (i < 0 || i >= r->n)
         return ORBIT_EINVAL;
@@ -78,11 +78,11 @@ int orbit_replicas_call(orbit_replicas_t *r, int i, orbit_msg_type_t type,
         if (orbit_wire_recv(r->socks[i], 0, &r->rx) != ORBIT_OK)
             continue;
         ProtobufCMessage *m = NULL;
-        if (orbit_wire_decode(orbit_rx_data(&r->rx), orbit_rx_size(&r->rx), reply_type, NULL, NULL,
+        if (orbit_wire_decode(orbit_rx_data(&r->rx), orbit_rx_size(&r->rx), reply_type, alloc, NULL,
                               &m) != ORBIT_OK)
             continue;
         if (request_id(m) != id) { /* a late answer to an earlier request */
-            protobuf_c_message_free_unpacked(m, NULL);
+            protobuf_c_message_free_unpacked(m, alloc);
             continue;
         }
         *reply = m;

@@ -38,13 +38,13 @@ void orbit_replicas_drop(orbit_replicas_t *r, int i);
 
 /* Send msg (envelope type `type`, its request_id field already set) to
  * replica i, then wait up to timeout_ms for a `reply_type` message with the
- * same request_id, which is returned malloc'd in *reply (free with
- * protobuf_c_message_free_unpacked(*reply, NULL)). Answers to earlier
- * requests are skipped.
+ * same request_id, which is decoded with alloc (NULL: malloc) into *reply
+ * (free with protobuf_c_message_free_unpacked(*reply, alloc)). Answers to
+ * earlier requests are skipped.
  * Errors: ORBIT_EINVAL (bad i), ORBIT_EIO (no socket), ORBIT_ETIMEDOUT,
  * ORBIT_ENOMEM. */
 int orbit_replicas_call(orbit_replicas_t *r, int i, orbit_msg_type_t type,
                         const ProtobufCMessage *msg, orbit_msg_type_t reply_type, int timeout_ms,
-                        ProtobufCMessage **reply);
+                        ProtobufCAllocator *alloc, ProtobufCMessage **reply);
 
 #endif

@@ -40,11 +40,18 @@ void orbit_view_client_destroy(orbit_view_client_t **pc)
 int orbit_view_client_query(orbit_view_client_t *c, Orbit__ViewQuery *q, int timeout_ms,
                             Orbit__ViewReply **reply)
 {
+    return orbit_view_client_query_in(c, q, timeout_ms, NULL, reply);
+}
+
+int orbit_view_client_query_in(orbit_view_client_t *c, Orbit__ViewQuery *q, int timeout_ms,
+                               ProtobufCAllocator *alloc, Orbit__ViewReply **reply)
+{
     int rc = ORBIT_ETIMEDOUT;
     for (int i = 0; i < c->replicas.n; i++) {
         q->request_id = ++c->next_id;
         rc = orbit_replicas_call(&c->replicas, i, ORBIT_MSG_VIEW_QUERY, &q->base,
-                                 ORBIT_MSG_VIEW_REPLY, timeout_ms, (ProtobufCMessage **)reply);
+                                 ORBIT_MSG_VIEW_REPLY, timeout_ms, alloc,
+                                 (ProtobufCMessage **)reply);
         if (rc == ORBIT_OK)
             return rc;
     }

@@ -25,4 +25,11 @@ void orbit_view_client_destroy(orbit_view_client_t **pc);
 int orbit_view_client_query(orbit_view_client_t *c, Orbit__ViewQuery *q, int timeout_ms,
                             Orbit__ViewReply **reply);
 
+/* orbit_view_client_query with the reply decoded by alloc (NULL: malloc),
+ * e.g. an arena's (orbit_arena_allocator): free it with
+ * orbit__view_reply__free_unpacked(reply, alloc), or, for an arena, by
+ * resetting the arena once the reply is no longer read. */
+int orbit_view_client_query_in(orbit_view_client_t *c, Orbit__ViewQuery *q, int timeout_ms,
+                               ProtobufCAllocator *alloc, Orbit__ViewReply **reply);
+
 #endif
