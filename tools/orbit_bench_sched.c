@@ -563,12 +563,33 @@ static int start_schedulers(const orbit_bench_sched_cfg_t *c, cluster_t *cl, uin
     return ORBIT_OK;
 }
 
+enum { CPU_SCHED, CPU_ROOT, CPU_REST };
+
+/* CPU seconds so far of the cluster's children, by kind (cpu[3]). A child
+ * gone counts nothing, which the check for dead children reports anyway. */
+static void cluster_cpu(const cluster_t *cl, double cpu[3])
+{
+    cpu[CPU_SCHED] = cpu[CPU_ROOT] = cpu[CPU_REST] = 0;
+    for (size_t i = 0; i < cl->nprocs; i++) {
+        double s = 0;
+        uint64_t rss = 0;
+        if (!cl->procs[i].pid || orbit_bench_proc_usage(cl->procs[i].pid, &s, &rss) != ORBIT_OK)
+            continue;
+        const char *n = cl->procs[i].name;
+        cpu[!strncmp(n, "sched", 5)  ? CPU_SCHED
+            : !strncmp(n, "root", 4) ? CPU_ROOT
+                                     : CPU_REST] += s;
+    }
+}
+
 static int submit_and_wait(const orbit_bench_sched_cfg_t *c, cluster_t *cl,
                            orbit_ledger_client_t *lc, orbit_bench_sched_run_t *r)
 {
     uint32_t gang_capsules = c->gangs * GANG_SIZE;
     uint32_t plain = c->capsules > gang_capsules ? c->capsules - gang_capsules : 0;
     uint64_t total = (uint64_t)plain + gang_capsules;
+    double cpu0[3], cpu1[3];
+    cluster_cpu(cl, cpu0);
     int64_t t0 = orbit_bench_now_ms();
     for (uint32_t g = 0; g < c->gangs; g++)
         if (submit_module(lc, g, GANG_SIZE, true, r) != ORBIT_OK)
@@ -591,6 +612,10 @@ static int submit_and_wait(const orbit_bench_sched_cfg_t *c, cluster_t *cl,
             if (placed >= total) {
                 r->all_ms = (double)(now - t0);
                 r->per_s = r->all_ms > 0 ? (double)total * 1000.0 / r->all_ms : 0;
+                cluster_cpu(cl, cpu1);
+                r->sched_cpu_us = (cpu1[CPU_SCHED] - cpu0[CPU_SCHED]) * 1e6 / (double)total;
+                r->root_cpu_us = (cpu1[CPU_ROOT] - cpu0[CPU_ROOT]) * 1e6 / (double)total;
+                r->rest_cpu_us = (cpu1[CPU_REST] - cpu0[CPU_REST]) * 1e6 / (double)total;
                 return ORBIT_OK;
             }
         }
@@ -613,6 +638,7 @@ int orbit_bench_sched_run(const orbit_bench_sched_cfg_t *c, size_t i, orbit_benc
 {
     memset(r, 0, sizeof *r);
     r->first_ms = r->all_ms = -1;
+    r->sched_cpu_us = r->root_cpu_us = r->rest_cpu_us = -1;
     r->schedulers = c->schedulers[i];
     zsys_init();
     cluster_t *cl = calloc(1, sizeof *cl);
@@ -730,10 +756,12 @@ void orbit_bench_sched_print(const orbit_bench_sched_cfg_t *c, const orbit_bench
             printf("%s{\"schedulers\":%u,\"placed\":%" PRIu64
                    ",\"first_ms\":%.0f,\"all_ms\":%.0f,\"placements_per_s\":%.0f,"
                    "\"conflicts\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"proposals\":%" PRIu64
-                   ",\"conflict_rate\":%.4f,\"check\":",
+                   ",\"conflict_rate\":%.4f,\"cpu_us_per_placement\":{\"schedulers\":%.1f,"
+                   "\"replicas\":%.1f,\"rest\":%.1f},\"check\":",
                    i ? "," : "", x->schedulers, x->placed, x->first_ms, x->all_ms, x->per_s,
                    x->conflicts, x->retries, x->proposals,
-                   x->proposals ? (double)x->conflicts / (double)x->proposals : 0.0);
+                   x->proposals ? (double)x->conflicts / (double)x->proposals : 0.0,
+                   x->sched_cpu_us, x->root_cpu_us, x->rest_cpu_us);
             check_json(&x->check);
             if (x->error[0])
                 print_json_error(x->error);
@@ -745,14 +773,17 @@ void orbit_bench_sched_print(const orbit_bench_sched_cfg_t *c, const orbit_bench
     printf("scheduling: %u simulated nodes, %u capsules (%u gangs of %d), %u workers per "
            "scheduler\n",
            c->nodes, c->capsules, c->gangs, GANG_SIZE, c->workers);
-    printf("%-11s %9s %10s %12s %13s %10s %9s %9s %s\n", "schedulers", "placed", "first",
-           "all placed", "placements/s", "conflicts", "rate", "retries", "invariants");
+    printf("%-11s %9s %10s %12s %13s %10s %9s %9s %10s %s\n", "schedulers", "placed", "first",
+           "all placed", "placements/s", "conflicts", "rate", "retries", "invariants",
+           "CPU us/placement: schedulers replicas rest");
     for (size_t i = 0; i < n; i++) {
         const orbit_bench_sched_run_t *x = &r[i];
-        printf("%-11u %9" PRIu64 " %8.0fms %10.0fms %13.0f %10" PRIu64 " %8.2f%% %9" PRIu64 " %s\n",
+        printf("%-11u %9" PRIu64 " %8.0fms %10.0fms %13.0f %10" PRIu64 " %8.2f%% %9" PRIu64
+               " %10s %.1f %.1f %.1f\n",
                x->schedulers, x->placed, x->first_ms, x->all_ms, x->per_s, x->conflicts,
                x->proposals ? 100.0 * (double)x->conflicts / (double)x->proposals : 0.0, x->retries,
-               orbit_bench_sched_check_ok(&x->check) ? "ok" : "VIOLATED");
+               orbit_bench_sched_check_ok(&x->check) ? "ok" : "VIOLATED", x->sched_cpu_us,
+               x->root_cpu_us, x->rest_cpu_us);
         if (x->error[0])
             printf("  error: %s\n", x->error);
     }

@@ -68,6 +68,10 @@ typedef struct {
     double all_ms;   /* submission to all placed (-1: not reached) */
     double per_s;    /* placements/s over all_ms (or over the wait when not reached) */
     uint64_t conflicts, retries, proposals; /* summed over the schedulers' stats */
+    /* CPU time (user + system) spent from submission to all placed, per
+     * capsule placed, in microseconds: all schedulers together, all root
+     * replicas together, the simulator and shards (-1: not measured) */
+    double sched_cpu_us, root_cpu_us, rest_cpu_us;
     orbit_bench_sched_check_t check;
     char error[256];
     char dir[256];
