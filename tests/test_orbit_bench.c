@@ -14,6 +14,7 @@
 
 #include "orbit_bench_frames.h"
 #include "orbit_bench_ledger.h"
+#include "orbit_bench_plan.h"
 #include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_wire.h"
@@ -280,17 +281,43 @@ static void test_frames_bad_arguments(void **state)
     assert_int_equal(g.nframes, 0);
 }
 
+/* orbit-bench plan places every capsule, watches two commitments for each
+ * (placement and bind) after the module adjustments, and times every part. */
+static void test_plan_places_all(void **state)
+{
+    (void)state;
+    orbit_bench_plan_cfg_t c;
+    orbit_bench_plan_cfg_default(&c);
+    c.nodes = 200;
+    c.capsules = 2500; /* modules of 1,000, 1,000 and 500 */
+    c.observers = 2;
+    c.window = 256;
+    orbit_bench_plan_result_t r;
+    assert_int_equal(orbit_bench_plan_run(&c, &r), ORBIT_OK);
+    assert_string_equal(r.error, "");
+    assert_int_equal(r.placed, 2500);
+    assert_int_equal(r.actions, 2500);
+    assert_int_equal(r.commitments, 5000);
+    assert_true(r.rounds >= 2500 / 256);
+    assert_true(r.round_us > 0 && r.done_us > 0 && r.watch_us > 0 && r.observer_us > 0);
+    /* nowhere to place: the rounds stop placing, which is an error */
+    c.nodes = 1;
+    c.capsules = 300; /* 256 at most per node */
+    assert_int_equal(orbit_bench_plan_run(&c, &r), ORBIT_ECORRUPT);
+    assert_int_equal(r.placed, 256);
+    assert_non_null(strstr(r.error, "stopped placing at 256 of 300"));
+    c.capsules = 0;
+    assert_int_equal(orbit_bench_plan_run(&c, &r), ORBIT_EINVAL);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, frames_setup, frames_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_median_min_max),
-        cmocka_unit_test(test_hist_quantiles),
-        cmocka_unit_test(test_parse_counts),
-        cmocka_unit_test(test_split_root_args),
-        T(test_frames_layout),
-        T(test_frames_apply_then_duplicates),
-        T(test_frames_stamp_replay_is_reboot),
+        cmocka_unit_test(test_median_min_max),  cmocka_unit_test(test_hist_quantiles),
+        cmocka_unit_test(test_parse_counts),    cmocka_unit_test(test_split_root_args),
+        cmocka_unit_test(test_plan_places_all), T(test_frames_layout),
+        T(test_frames_apply_then_duplicates),   T(test_frames_stamp_replay_is_reboot),
         T(test_frames_bad_arguments),
     };
 #undef T

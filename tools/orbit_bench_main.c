@@ -9,6 +9,7 @@
 #include "orbit_bench_apply.h"
 #include "orbit_bench_ingest.h"
 #include "orbit_bench_ledger.h"
+#include "orbit_bench_plan.h"
 #include "orbit_bench_sched.h"
 #include "orbit_bench_stats.h"
 #include "orbit_bench_tree.h"
@@ -22,7 +23,8 @@ static const orbit_opt_t opts[] = {
     {"seed", "S", "seed of the simulated fleet (default 1)", false},
     /* ingest */
     {"nodes", "N",
-     "ingest: nodes in the delta stream; ledger: nodes placed on; sched: simulated leaves "
+     "ingest: nodes in the delta stream; ledger: nodes placed on; sched: simulated leaves; plan: "
+     "nodes in the view "
      "(default 10000)",
      false},
     {"batch", "B", "ingest: node messages per frame; apply: proposals per entry (default 64)",
@@ -68,9 +70,11 @@ static const orbit_opt_t opts[] = {
     /* sched, check */
     {"schedulers", "N[,N...]",
      "sched: concurrent orbit-sched processes, one run each (default 1,4)", false},
-    {"capsules", "N", "sched: capsules to place (default 40000)", false},
+    {"capsules", "N", "sched, plan: capsules to place (default 40000)", false},
     {"gangs", "N", "sched: gang modules of 8 one-GPU capsules among them (default 10)", false},
-    {"workers", "N", "sched: proposals in flight per scheduler (its --workers, default 512)",
+    {"workers", "N",
+     "sched: proposals in flight per scheduler (its --workers); plan: the planner's window "
+     "(default 512)",
      false},
     {"refresh-ms", "MS", "sched: the schedulers' telemetry refresh period (default 1000)", false},
     {"place-timeout-s", "S", "sched: bound on waiting for all placed (default 300)", false},
@@ -78,6 +82,9 @@ static const orbit_opt_t opts[] = {
     /* apply */
     {"proposals", "N", "apply: proposals to apply (default 500000)", false},
     {"warmup", "N", "apply: proposals before the steady-state figure (default 200000)", false},
+    /* plan */
+    {"observers", "N", "plan: views that only watch, as other schedulers' would (0..16, default 3)",
+     false},
     {NULL, NULL, NULL, false}};
 
 static const orbit_cli_t cli = {"orbit-bench",
@@ -85,8 +92,10 @@ static const orbit_cli_t cli = {"orbit-bench",
                                 "freshness and root message rate; ledger commitments/s, latency, "
                                 "failover and restart; scheduling placements/s with its invariant "
                                 "check (also alone: check --root EPS); state machine apply cost "
-                                "per proposal (apply).",
-                                "ingest|tree|ledger|sched|check|apply [options]", "bench", opts};
+                                "per proposal (apply); a scheduler's CPU per capsule placed, in "
+                                "process (plan).",
+                                "ingest|tree|ledger|sched|check|apply|plan [options]", "bench",
+                                opts};
 
 static volatile int stop_flag;
 
@@ -266,6 +275,23 @@ static int run_apply(zhashx_t *v, bool json)
     return rc != ORBIT_OK || stop_flag ? 1 : 0;
 }
 
+static int run_plan(zhashx_t *v, bool json)
+{
+    orbit_bench_plan_cfg_t c;
+    orbit_bench_plan_cfg_default(&c);
+    u32(v, "nodes", 1, 1000000, &c.nodes);
+    u32(v, "capsules", 1, 10000000, &c.capsules);
+    u32(v, "observers", 0, 16, &c.observers);
+    u32(v, "workers", 1, 4096, &c.window);
+    uint32_t seed = 1;
+    u32(v, "seed", 0, UINT32_MAX, &seed);
+    c.seed = seed;
+    orbit_bench_plan_result_t r;
+    int rc = orbit_bench_plan_run(&c, &r);
+    orbit_bench_plan_print(&c, &r, json);
+    return rc != ORBIT_OK ? 1 : 0;
+}
+
 static int run_check(zhashx_t *v, bool json)
 {
     const char *roots = orbit_cli_str(v, "root");
@@ -291,11 +317,11 @@ int main(int argc, char **argv)
         orbit_cli_die(cli.prog, err);
     if (npos != 1 ||
         (strcmp(pos[0], "ingest") && strcmp(pos[0], "tree") && strcmp(pos[0], "ledger") &&
-         strcmp(pos[0], "sched") && strcmp(pos[0], "check") && strcmp(pos[0], "apply"))) {
+         strcmp(pos[0], "sched") && strcmp(pos[0], "check") && strcmp(pos[0], "apply") &&
+         strcmp(pos[0], "plan"))) {
         zhashx_destroy(&v);
-        orbit_cli_die(
-            cli.prog,
-            "expected one benchmark: ingest, tree, ledger, sched, check or apply (see --help)");
+        orbit_cli_die(cli.prog, "expected one benchmark: ingest, tree, ledger, sched, check, apply "
+                                "or plan (see --help)");
     }
     /* Our own handlers: czmq's would only set zsys_interrupted. */
     zsys_handler_set(NULL);
@@ -310,6 +336,7 @@ int main(int argc, char **argv)
                  : !strcmp(pos[0], "ledger") ? run_ledger(v, json)
                  : !strcmp(pos[0], "sched")  ? run_sched(v, json)
                  : !strcmp(pos[0], "apply")  ? run_apply(v, json)
+                 : !strcmp(pos[0], "plan")   ? run_plan(v, json)
                                              : run_check(v, json);
     zhashx_destroy(&v);
     return status;
