@@ -263,13 +263,20 @@ int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_
 
 ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m)
 {
+    return orbit_wire_copy_in(m, NULL);
+}
+
+ProtobufCMessage *orbit_wire_copy_in(const ProtobufCMessage *m, ProtobufCAllocator *alloc)
+{
+    uint8_t small[1024];
     size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = malloc(n ? n : 1);
+    uint8_t *b = n <= sizeof small ? small : malloc(n);
     if (!b)
         return NULL;
     protobuf_c_message_pack(m, b);
-    ProtobufCMessage *c = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
-    free(b);
+    ProtobufCMessage *c = protobuf_c_message_unpack(m->descriptor, alloc, n, b);
+    if (b != small)
+        free(b);
     return c;
 }
 

@@ -85,6 +85,9 @@ int orbit_wire_encode(orbit_msg_type_t type, const ProtobufCMessage *msg, uint8_
  * with protobuf_c_message_free_unpacked(copy, NULL)). NULL when out of
  * memory. */
 ProtobufCMessage *orbit_wire_copy(const ProtobufCMessage *m);
+/* The same, the copy made with alloc (NULL: malloc; an arena's: one reset
+ * or destroy frees it). NULL when out of memory. */
+ProtobufCMessage *orbit_wire_copy_in(const ProtobufCMessage *m, ProtobufCAllocator *alloc);
 
 /* --- raw fields: embedded messages passed through as their encoded bytes,
  * without being decoded and encoded again (the ledger leader queues the

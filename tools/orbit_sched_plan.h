@@ -68,6 +68,7 @@
 
 #include "ledger.pb-c.h"
 #include "orbit_sched_score.h"
+#include "orbit_wire.h"
 #include "orbit_sched_view.h"
 
 #define ORBIT_SCHED_KEY_MAX 72 /* "x:" + an id of up to 63 bytes + NUL, rounded */
@@ -101,9 +102,10 @@ typedef struct orbit_sched_act {
     orbit_sched_why_t why;         /* REVOKE */
     char key[ORBIT_SCHED_ID_MAX];  /* capsule (PLACE, BIND, REVOKE of a placement) or gang */
     uint64_t fence_index;          /* reaper's revocations: lease/reaper index carried */
-    Orbit__Ledger__Proposal *prop; /* owned (heap, free_unpacked) */
+    Orbit__Ledger__Proposal *prop; /* owned: in mem (or on the heap, free_unpacked) */
     size_t nbinds;
-    Orbit__Ledger__Proposal **binds; /* owned; proposed in order after prop commits */
+    Orbit__Ledger__Proposal **binds; /* owned, as prop; proposed in order after prop commits */
+    orbit_arena_t *mem;              /* prop and binds, when set: one destroy frees them */
     /* Filled by whoever runs it (orbit_sched_work_run). */
     int rc; /* ORBIT_OK: outcome set */
     char err[160];
