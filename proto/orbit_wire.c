@@ -120,23 +120,37 @@ void orbit_arena_reset(orbit_arena_t *a)
      * touches malloc. Several: what was asked is larger than a chunk, so
      * the next chunk is made as large as all of them together (up to
      * ARENA_GROW_MAX), and the next message of that size fits in one. */
-    arena_chunk_t *keep = a->head;
-    if (!keep)
+    arena_chunk_t *head = a->head;
+    if (!head)
         return;
-    if (!keep->next) {
-        keep->used = 0;
+    if (!head->next) {
+        head->used = 0;
         return;
     }
     size_t total = 0;
-    for (arena_chunk_t *c = keep; c;) {
-        arena_chunk_t *n = c->next;
+    arena_chunk_t *largest = head;
+    for (arena_chunk_t *c = head; c; c = c->next) {
         total += c->size;
-        free(c);
+        if (c->size > largest->size)
+            largest = c;
+    }
+    /* Past the cap the largest chunk is kept, so that a workload that big
+     * does not map and unmap it on every cycle. */
+    arena_chunk_t *keep = total > ARENA_GROW_MAX ? largest : NULL;
+    for (arena_chunk_t *c = head; c;) {
+        arena_chunk_t *n = c->next;
+        if (c != keep)
+            free(c);
         c = n;
     }
-    a->head = NULL;
-    if (total > a->chunk)
-        a->chunk = total < ARENA_GROW_MAX ? total : ARENA_GROW_MAX;
+    a->head = keep;
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    size_t grown = total < ARENA_GROW_MAX ? total : ARENA_GROW_MAX;
+    if (grown > a->chunk)
+        a->chunk = grown; /* never shrinks: an arena made with a larger chunk keeps it */
 }
 
 void *orbit_arena_alloc(orbit_arena_t *a, size_t size)

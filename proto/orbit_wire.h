@@ -50,7 +50,8 @@ orbit_arena_t *orbit_arena_new(size_t chunk);
 void orbit_arena_destroy(orbit_arena_t **pa);
 /* Forget every allocation. The only chunk is kept for reuse; when more than
  * one was needed they are freed and the next chunk is made as large as all
- * of them (up to 32 MiB), so that a steady workload settles on one chunk. */
+ * of them (up to 32 MiB), so that a steady workload settles on one chunk.
+ * Past 32 MiB in all, the largest chunk is kept instead. */
 void orbit_arena_reset(orbit_arena_t *a);
 /* The protobuf-c allocator view of the arena (valid while the arena lives). */
 ProtobufCAllocator *orbit_arena_allocator(orbit_arena_t *a);

@@ -509,9 +509,12 @@ static void test_arena_alloc_reset_reuse(void **state)
     assert_non_null(huge);
     for (int i = 0; i < 3; i++)
         assert_non_null(orbit_arena_alloc(huge, 20u << 20));
-    orbit_arena_reset(huge);
+    orbit_arena_reset(huge); /* 60 MiB in all: the largest chunk is kept */
+    assert_int_equal(orbit_arena_capacity(huge), 20u << 20);
     assert_non_null(orbit_arena_alloc(huge, 16));
-    assert_int_equal(orbit_arena_capacity(huge), 32u << 20);
+    assert_int_equal(orbit_arena_capacity(huge), 20u << 20); /* served by the kept chunk */
+    assert_non_null(orbit_arena_alloc(huge, 20u << 20));     /* the next: 32 MiB */
+    assert_int_equal(orbit_arena_capacity(huge), (20u << 20) + (32u << 20));
     orbit_arena_destroy(&huge);
 
     /* Resetting an arena that never allocated is harmless. */
