@@ -58,7 +58,6 @@ struct sv_module {
     uint64_t index;
     uint64_t placed;
     uint64_t version;         /* stamped at each change a planner sees */
-    uint64_t *stamps;         /* the view's stamp clock */
     sv_place_t *head;         /* its placements */
     sv_module_t *prev, *next; /* every module */
 };
@@ -104,7 +103,6 @@ typedef struct {
     zhashx_t *quotas;     /* principal -> sv_quota_t (owned) */
     zhashx_t *idents;     /* identity -> capsule (owned strings) */
     zhashx_t *cap_idents; /* capsule -> identity (owned strings) */
-    uint64_t *stamps;     /* the view's stamp clock (outlives a snapshot swap) */
 } sv_ledger_t;
 
 /* A COMMITTED proposal of this process, counted ahead of the watch. */
@@ -132,7 +130,6 @@ struct orbit_sched_view {
     size_t nnotes, capnotes;
     bool needs_reload; /* an apply failed half-way: reload a snapshot */
     uint64_t telemetry_changes;
-    uint64_t stamps; /* the last module version handed out */
     orbit_sched_view_stats_t st;
     /* network */
     orbit_ledger_client_t *lc;
@@ -243,10 +240,9 @@ static void ledger_close(sv_ledger_t *s)
     s->mods = NULL;
 }
 
-static int ledger_init(sv_ledger_t *s, uint64_t *stamps)
+static int ledger_init(sv_ledger_t *s)
 {
     memset(s, 0, sizeof *s);
-    s->stamps = stamps;
     s->places = hash_new(place_free);
     s->modules = hash_new(module_free);
     s->gangs = hash_new(place_free);
@@ -315,13 +311,17 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
 
 /* ------------------------------------------------------------ modules, gangs, quotas */
 
+/* The last module version handed out, in this process. */
+static uint64_t module_stamps;
+
 /* A new version for m: its spec, a placement of it, a placement's identity
- * or health changed. Stamps come from one clock per view, so a version is
- * never seen twice, not even across a snapshot swap. */
+ * or health changed. Stamps come from one clock for the whole process, so a
+ * version is never seen twice: not across a snapshot swap, and not by a
+ * planner that is given another view. */
 static void module_touch(sv_module_t *m)
 {
     if (m)
-        m->version = ++*m->stamps;
+        m->version = __atomic_add_fetch(&module_stamps, 1, __ATOMIC_RELAXED);
 }
 
 static sv_module_t *module_get(sv_ledger_t *s, const char *key)
@@ -336,7 +336,6 @@ static sv_module_t *module_get(sv_ledger_t *s, const char *key)
         return NULL;
     memcpy(m->mission, key, (size_t)(slash - key));
     snprintf(m->module, sizeof m->module, "%s", slash + 1);
-    m->stamps = s->stamps;
     module_touch(m);
     m->next = s->mods;
     if (s->mods)
@@ -816,7 +815,7 @@ orbit_sched_view_t *orbit_sched_view_new(void)
         return NULL;
     v->node_index = zhashx_new();
     v->arena = orbit_arena_new(1 << 20);
-    if (!v->node_index || !v->arena || ledger_init(&v->led, &v->stamps) != ORBIT_OK) {
+    if (!v->node_index || !v->arena || ledger_init(&v->led) != ORBIT_OK) {
         zhashx_destroy(&v->node_index);
         orbit_arena_destroy(&v->arena);
         free(v);
@@ -1053,7 +1052,7 @@ int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, s
                    strerror(errno));
         return ORBIT_EIO;
     }
-    if (ledger_init(&s, &v->stamps) != ORBIT_OK) {
+    if (ledger_init(&s) != ORBIT_OK) {
         rmdir(dir);
         orbit_errf(err, errlen, "sched view: out of memory");
         return ORBIT_ENOMEM;
@@ -1517,10 +1516,9 @@ static int left_ms(int64_t deadline, int *ms)
     return ORBIT_OK;
 }
 
-/* One ledger request; a reply carrying an error is ORBIT_EIO (reason in
- * err). */
-/* The reply to req in *rep, decoded with alloc (NULL: malloc); free it as
- * orbit_ledger_client_call_in says. */
+/* One ledger request, its reply in *rep decoded with alloc (NULL: malloc;
+ * free it as orbit_ledger_client_call_in says). A reply carrying an error
+ * is ORBIT_EIO (reason in err). */
 static int ledger_call(orbit_sched_view_t *v, Orbit__Ledger__Request *req, int64_t deadline,
                        const char *what, ProtobufCAllocator *alloc, Orbit__Ledger__Reply **rep,
                        char *err, size_t errlen)

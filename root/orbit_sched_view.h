@@ -77,7 +77,7 @@ typedef struct {
                                            /* (a module revocation counts as one) */
     uint64_t placed;                       /* its active placements */
     uint64_t version; /* changes whenever its spec, its placements, or their identities or */
-                      /* health change (never the same value twice in one view) */
+                      /* health change (never the same value twice in one process) */
 } orbit_sched_module_t;
 
 typedef struct {

@@ -715,6 +715,23 @@ static void test_module_version(void **state)
     OK(commit_at(v, 9, REVOKE("REF_PLACEMENT", "a/b/0")));
     assert_true(version_of(v, "a", "b") > ab);
     assert_int_equal(version_of(v, "c", "d"), cd);
+    ab = version_of(v, "a", "b");
+    /* an own placement counted ahead of the watch, then confirmed by it */
+    OK(note(v, 10, PLACE("a/b/0", "n2", 10)));
+    assert_true(version_of(v, "a", "b") > ab);
+    ab = version_of(v, "a", "b");
+    OK(commit_at(v, 10, PLACE("a/b/0", "n2", 10)));
+    assert_true(version_of(v, "a", "b") > ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    /* another view of the same commitments never hands out the same
+     * versions: a planner moved to it walks every module again */
+    orbit_sched_view_t *w = orbit_sched_view_new();
+    assert_non_null(w);
+    OK(commit_at(w, 1, ADJUST("a", "b", "{'count':2,'command':'sleep 1','gang':false}")));
+    orbit_sched_module_t m;
+    OK(orbit_sched_view_module(w, "a", "b", &m));
+    assert_true(m.version > version_of(v, "a", "b"));
+    orbit_sched_view_destroy(&w);
 }
 
 /* ---------------------------------------------------------------- snapshots */
