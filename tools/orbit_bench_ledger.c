@@ -492,7 +492,7 @@ static int check_alive(cluster_t *cl, orbit_bench_ledger_result_t *r)
 {
     for (int i = 0; i < REPLICAS; i++)
         if (!orbit_bench_proc_alive(&cl->procs[i])) {
-            snprintf(r->error, sizeof r->error, "%s exited (status %d); see %.180s",
+            snprintf(r->error, sizeof r->error, "%.40s exited (status %d); see %.180s",
                      cl->procs[i].name, cl->procs[i].status, cl->procs[i].log);
             return ORBIT_EIO;
         }

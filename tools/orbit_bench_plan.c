@@ -58,7 +58,8 @@ static void collect(void *arg, orbit_sched_act_t *a)
         orbit_sched_act_t **v = realloc(b->acts, cap * sizeof *v);
         if (!v) {
             b->oom = true;
-            orbit_sched_act_destroy(&a);
+            a->rc = ORBIT_ENOMEM; /* handed back unanswered: no longer in flight */
+            orbit_sched_plan_done(b->plan, b->views[0], &a, 0);
             return;
         }
         b->acts = v;

@@ -616,6 +616,8 @@ static int submit_and_wait(const orbit_bench_sched_cfg_t *c, cluster_t *cl,
                 r->sched_cpu_us = (cpu1[CPU_SCHED] - cpu0[CPU_SCHED]) * 1e6 / (double)total;
                 r->root_cpu_us = (cpu1[CPU_ROOT] - cpu0[CPU_ROOT]) * 1e6 / (double)total;
                 r->rest_cpu_us = (cpu1[CPU_REST] - cpu0[CPU_REST]) * 1e6 / (double)total;
+                if (r->sched_cpu_us < 0 || r->root_cpu_us < 0 || r->rest_cpu_us < 0)
+                    r->sched_cpu_us = r->root_cpu_us = r->rest_cpu_us = -1; /* a child left */
                 return ORBIT_OK;
             }
         }

@@ -232,10 +232,9 @@ int orbit_sched_capsule_index(const char *capsule, const char *mission, const ch
 
 /* ------------------------------------------------------------ proposals */
 
-/* A heap copy of a proposal built on the stack (pack and unpack: every
- * part owned by the copy). */
-/* p (on the caller's stack) copied into a's memory: a few bump allocations
- * in one arena instead of a malloc per field, and one free for them all. */
+/* p (built on the caller's stack) copied into a's memory, every part owned
+ * by the copy: a few bump allocations in one arena instead of a malloc per
+ * field, and one free for them all. */
 static Orbit__Ledger__Proposal *own_copy(orbit_sched_act_t *a, const Orbit__Ledger__Proposal *p)
 {
     return (Orbit__Ledger__Proposal *)orbit_wire_copy_in(&p->base, orbit_arena_allocator(a->mem));
