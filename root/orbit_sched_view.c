@@ -1121,16 +1121,32 @@ out:
 
 /* ------------------------------------------------------------ telemetry */
 
-/* The capsules' health on n changed: so did the modules placed there. */
-static void health_touch(const sv_node_t *n)
-{
-    for (const sv_place_t *p = n->head; p; p = p->nnext)
-        module_touch(p->mod);
-}
-
 static int cmp_capsule(const void *a, const void *b)
 {
     return strcmp(((const orbit_capsule_t *)a)->id, ((const orbit_capsule_t *)b)->id);
+}
+
+/* Node n's capsule health goes from a (na, sorted by id) to b (nb, the
+ * same): the module of each capsule placed on n whose entry came, went or
+ * changed has a new version. Only those: a refresh in a busy cluster
+ * changes some capsules on most nodes, and versioning every module placed
+ * there would leave no module settled. */
+static void health_touch(orbit_sched_view_t *v, const sv_node_t *n, const orbit_capsule_t *a,
+                         size_t na, const orbit_capsule_t *b, size_t nb)
+{
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i].id, b[j].id);
+        const char *id = c <= 0 ? a[i].id : b[j].id;
+        bool same = c == 0 && !memcmp(&a[i], &b[j], sizeof *a);
+        i += c <= 0;
+        j += c >= 0;
+        if (same)
+            continue;
+        const sv_place_t *p = zhashx_lookup(v->led.places, id);
+        if (p && p->node == n)
+            module_touch(p->mod);
+    }
 }
 
 /* The row's capsules as a sorted array (*out NULL when none). Entries with
@@ -1224,11 +1240,11 @@ int orbit_sched_view_apply_row(orbit_sched_view_t *v, const Orbit__NodeRow *row,
     n->mem_pressure = pressure;
     memcpy(n->labels, labels, sizeof labels);
     snprintf(n->shard, sizeof n->shard, "%s", row->shard ? row->shard : "");
+    if (health_changed)
+        health_touch(v, n, n->health, n->nhealth, health, nhealth);
     free(n->health);
     n->health = health;
     n->nhealth = nhealth;
-    if (health_changed)
-        health_touch(n);
     if (changed)
         v->telemetry_changes++;
     v->st.rows_applied++;
@@ -1250,8 +1266,7 @@ void orbit_sched_view_rows_done(orbit_sched_view_t *v, int64_t now_ms)
             memset(&n->capacity, 0, sizeof n->capacity);
             n->gpu_capacity = 0;
             n->mem_pressure = 0;
-            if (n->nhealth)
-                health_touch(n);
+            health_touch(v, n, n->health, n->nhealth, NULL, 0);
             free(n->health);
             n->health = NULL;
             n->nhealth = 0;

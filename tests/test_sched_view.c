@@ -695,6 +695,17 @@ static void test_module_version(void **state)
     OK(orbit_sched_view_apply_row(v, &r.row, 3));
     assert_true(version_of(v, "a", "b") > ab);
     ab = version_of(v, "a", "b");
+    /* entries of other capsules on n1 come (one placed on n2, one placed
+     * nowhere) while a/b/0's stays as it was: nothing moves */
+    static const char *const more[] = {"a/b/0", "c/d/0", "x/y/0"};
+    mkrow(&r, "n1", ORBIT__NODE_STATUS__SUSPECT, 2000, 0, more, 3);
+    r.c[0].state = ORBIT__CAPSULE_STATE__CAPSULE_FAILED;
+    OK(orbit_sched_view_apply_row(v, &r.row, 3));
+    assert_int_equal(version_of(v, "a", "b"), ab);
+    assert_int_equal(version_of(v, "c", "d"), cd);
+    r.c[2].state = ORBIT__CAPSULE_STATE__CAPSULE_EXITED;
+    OK(orbit_sched_view_apply_row(v, &r.row, 3));
+    assert_int_equal(version_of(v, "a", "b"), ab);
     mkrow(&r, "n2", ORBIT__NODE_STATUS__ALIVE, 1000, 0, on2, 1);
     OK(orbit_sched_view_apply_row(v, &r.row, 4));
     assert_int_equal(version_of(v, "a", "b"), ab);
