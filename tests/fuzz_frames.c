@@ -68,7 +68,7 @@ static uint8_t *capsule_batch(const char *node, uint64_t seq, bool full, int64_t
     /* Hostile lists are built by hand: orbit_node_state_set_capsules refuses them. */
     enum { MANY = ORBIT_CAPSULES_MAX + 1 };
     static Orbit__CapsuleHealth hs[MANY], *hp[MANY];
-    static char ids[MANY][16], reason[ORBIT_CAPSULE_REASON_MAX + 8];
+    static char ids[MANY][32], reason[ORBIT_CAPSULE_REASON_MAX + 8];
     if (hostile != HOSTILE_NONE) {
         size_t n = hostile == HOSTILE_TOO_MANY ? MANY : 2;
         for (size_t i = 0; i < n; i++) {

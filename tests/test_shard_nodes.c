@@ -1030,7 +1030,7 @@ static void test_fuzz_ingest(void **state)
                   (unsigned long long)s->unknown_nodes, (unsigned long long)s->stale_incarnations,
                   orbit_shard_nodes_count(fx->n));
     assert_int_equal(s->frames, frames);
-    assert_true(honest_ok > frames / 5);
+    assert_true(honest_ok > (uint64_t)frames / 5);
     for (int i = 4; i < 8; i++)
         if (!honest_full[i - 4])
             ASSERT_SHARD_HAS(fx, &fx->leaves[i]);
