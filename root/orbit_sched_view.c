@@ -58,6 +58,7 @@ struct sv_module {
     uint64_t index;
     uint64_t placed;
     uint64_t version;         /* stamped at each change a planner sees */
+    int64_t others_ms;        /* entry time of the latest placement by another client */
     sv_place_t *head;         /* its placements */
     sv_module_t *prev, *next; /* every module */
 };
@@ -130,6 +131,9 @@ struct orbit_sched_view {
     size_t nnotes, capnotes;
     bool needs_reload; /* an apply failed half-way: reload a snapshot */
     uint64_t telemetry_changes;
+    char self[64];    /* this view's own proposer ("": unknown) */
+    bool foreign;     /* the commitment being applied is another client's */
+    int64_t entry_ms; /* the entry time of the commitment being applied */
     orbit_sched_view_stats_t st;
     /* network */
     orbit_ledger_client_t *lc;
@@ -520,6 +524,8 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
     sv_place_t *p = place_make(v, s, capsule, node, principal, gang, env, index, mode == MODE_OWN);
     if (!p)
         return ORBIT_ENOMEM;
+    if (v->foreign && p->mod)
+        p->mod->others_ms = v->entry_ms;
     /* linked before the old one goes, so that the records they share stay */
     place_link(p);
     if (old)
@@ -848,6 +854,22 @@ void orbit_sched_view_destroy(orbit_sched_view_t **pv)
 
 /* ------------------------------------------------------------ applying */
 
+void orbit_sched_view_set_self(orbit_sched_view_t *v, const char *self)
+{
+    if (v)
+        snprintf(v->self, sizeof v->self, "%s", self && strlen(self) < sizeof v->self ? self : "");
+}
+
+/* Whether p was proposed by another client than this view's own. */
+static bool is_foreign(const orbit_sched_view_t *v, const Orbit__Ledger__Proposal *p)
+{
+    size_t n = strlen(v->self);
+    if (!n || !p || !p->client_id)
+        return false;
+    return strncmp(p->client_id, v->self, n) != 0 ||
+           (p->client_id[n] != '\0' && p->client_id[n] != '-');
+}
+
 int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t time_ms,
                                   const Orbit__Ledger__Proposal *p)
 {
@@ -861,7 +883,10 @@ int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t
         return ORBIT_EAGAIN;
     bool noted = false;
     size_t at = note_find(v, index, &noted);
+    v->foreign = !noted && is_foreign(v, p);
+    v->entry_ms = time_ms;
     int rc = apply_commitment(v, noted ? MODE_CONFIRM : MODE_WATCH, p, index);
+    v->foreign = false;
     if (rc) {
         v->needs_reload = true; /* part of it may be applied */
         return rc;
@@ -1337,6 +1362,7 @@ static void module_out(const sv_module_t *m, orbit_sched_module_t *out)
     out->index = m->index;
     out->placed = m->placed;
     out->version = m->version;
+    out->others_ms = m->others_ms;
 }
 
 int orbit_sched_view_each_module(const orbit_sched_view_t *v, orbit_sched_module_fn fn, void *arg)

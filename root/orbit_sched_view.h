@@ -76,8 +76,10 @@ typedef struct {
     uint64_t index;                        /* last adjustment's ledger index (0: none) */
                                            /* (a module revocation counts as one) */
     uint64_t placed;                       /* its active placements */
-    uint64_t version; /* changes whenever its spec, its placements, or their identities or */
-                      /* health change (never the same value twice in one process) */
+    uint64_t version;  /* changes whenever its spec, its placements, or their identities or */
+                       /* health change (never the same value twice in one process) */
+    int64_t others_ms; /* entry time of its latest placement by another client, from the */
+                       /* watch (0: none; see orbit_sched_view_set_self) */
 } orbit_sched_module_t;
 
 typedef struct {
@@ -119,6 +121,14 @@ typedef struct {
 /* An empty view with no sources (tests feed it; orbit_sched_view_connect
  * makes one that reads the network). NULL when out of memory. */
 orbit_sched_view_t *orbit_sched_view_new(void);
+
+/* Name this view's own proposer: placements whose client_id is self, or
+ * self followed by '-' and anything, are its own; a placement by any other
+ * client that the watch delivers stamps its module's others_ms, so that a
+ * scheduler can tell which modules another one is filling right now.
+ * Without a self nothing is stamped. self is copied (at most 63 bytes;
+ * longer, or NULL, clears it). */
+void orbit_sched_view_set_self(orbit_sched_view_t *v, const char *self);
 void orbit_sched_view_destroy(orbit_sched_view_t **pv);
 
 /* Replace all ledger state with that of a snapshot (the LMDB data file of

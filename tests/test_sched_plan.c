@@ -506,6 +506,64 @@ static void test_priority(void **state)
     commit_all(f, 2);
 }
 
+static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Orbit__Ledger__Proposal *p = mkprop_v(fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* A module another scheduler placed in lately comes after the others of its
+ * priority; the claim lapses with ledger time. */
+static void test_claimed_modules(void **state)
+{
+    fx_t *f = *state;                               /* window 1: one action per round */
+    orbit_sched_view_set_self(f->v, "orbit-sched"); /* the planner's proposer */
+    alive(f->v, "n1", 64000, 64 * GIB, 0);
+    module(f->v, "m", "a", 3, 1000, GIB, 0, 0, false, NULL);
+    module(f->v, "m", "b", 3, 1000, GIB, 0, 0, false, NULL);
+    assert_int_equal(round_at(f, 0), 1);
+    char first[64], other[64];
+    const char *c0 = placement_of(f->acts[0])->capsule; /* "m/a/i" or "m/b/i" */
+    snprintf(first, sizeof first, "%.3s", c0);
+    snprintf(other, sizeof other, "m/%c", c0[2] == 'a' ? 'b' : 'a');
+    commit_all(f, 0);
+    orbit_sched_module_t m;
+    OK(orbit_sched_view_module(f->v, "m", first + 2, &m));
+    assert_int_equal(m.others_ms, 0); /* our own placement */
+    /* Unclaimed, the planner keeps to its own order: the same module. */
+    assert_int_equal(round_at(f, 1), 1);
+    assert_memory_equal(placement_of(f->acts[0])->capsule, first, 3);
+    commit_all(f, 1);
+    /* Another client (the test's "t") places in it: claimed, so the next
+     * capsule goes to the other module although that one comes later. */
+    char cap[80];
+    for (int i = 0; i < 3; i++) {
+        snprintf(cap, sizeof cap, "%.8s/%d", first, i);
+        orbit_sched_placement_t pl;
+        if (orbit_sched_view_placement(f->v, cap, &pl) != ORBIT_OK)
+            break;
+    }
+    place(f->v, cap, "n1", 1000, GIB, 0);
+    OK(orbit_sched_view_module(f->v, "m", first + 2, &m));
+    assert_int_equal(m.others_ms, orbit_sched_view_time(f->v));
+    module(f->v, "m", first + 2, 4, 1000, GIB, 0, 0, false, NULL); /* one more to place */
+    assert_int_equal(round_at(f, 2), 1);
+    assert_memory_equal(placement_of(f->acts[0])->capsule, other, 3);
+    commit_all(f, 2);
+    /* A second later in ledger time the claim has lapsed: its own order again. */
+    Orbit__Ledger__Proposal *g = mkprop("{'quota_grant':{'principal':'x','resources':{}}}");
+    OK(orbit_sched_view_apply_commit(f->v, orbit_sched_view_index(f->v) + 1,
+                                     orbit_sched_view_time(f->v) + 1000, g));
+    orbit__ledger__proposal__free_unpacked(g, NULL);
+    assert_int_equal(round_at(f, 3), 1);
+    assert_memory_equal(placement_of(f->acts[0])->capsule, first, 3);
+    commit_all(f, 3);
+}
+
 static void test_conflicts(void **state)
 {
     fx_t *f = *state;
@@ -637,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_zero_is_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gang_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priority, setup_window1, teardown),
+        cmocka_unit_test_setup_teardown(test_claimed_modules, setup_window1, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_gone, setup, teardown),

@@ -745,6 +745,39 @@ static void test_module_version(void **state)
     orbit_sched_view_destroy(&w);
 }
 
+/* others_ms: a placement by another client than the view's own stamps its
+ * module with the entry time; its own (self, or self-anything) do not. */
+static void test_others(void **state)
+{
+    orbit_sched_view_t *v = *state;
+    OK(commit_at(v, 1, ADJUST("a", "b", "{'count':9,'command':'sleep 1','gang':false}")));
+    OK(commit_at(v, 2, PLACE("a/b/0", "n1", 10))); /* no self: nothing is stamped */
+    orbit_sched_module_t m;
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, 0);
+    orbit_sched_view_set_self(v, "t"); /* the test's proposals are "t"'s */
+    OK(commit_at(v, 3, PLACE("a/b/1", "n1", 10)));
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, 0);
+    orbit_sched_view_set_self(v, "tt"); /* "t" is another client of "tt" */
+    OK(commit_at(v, 4, PLACE("a/b/2", "n1", 10)));
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, T0 + 4);
+    /* a noted own placement confirmed by the watch is not another's */
+    OK(note(v, 5, PLACE("a/b/3", "n1", 10)));
+    OK(commit_at(v, 5, PLACE("a/b/3", "n1", 10)));
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, T0 + 4);
+    /* nor is a revocation, by anyone */
+    OK(commit_at(v, 6, REVOKE("REF_PLACEMENT", "a/b/0")));
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, T0 + 4);
+    orbit_sched_view_set_self(v, NULL);
+    OK(commit_at(v, 7, PLACE("a/b/4", "n1", 10)));
+    OK(orbit_sched_view_module(v, "a", "b", &m));
+    assert_int_equal(m.others_ms, T0 + 4);
+}
+
 /* ---------------------------------------------------------------- snapshots */
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1123,6 +1156,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capsule_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_others, setup, teardown),
         cmocka_unit_test(test_snapshot_equals_replay),
         cmocka_unit_test_setup_teardown(test_no_sources, setup, teardown),
     };

@@ -386,6 +386,9 @@ int main(int argc, char **argv)
         zhashx_destroy(&v);
         orbit_cli_die(cli.prog, err);
     }
+    /* Its proposals go out as "<prefix>-pipe" (orbit_sched_work): the
+     * view tells them from other schedulers' (modules being claimed). */
+    orbit_sched_view_set_self(s.view, c.prefix);
     /* First sync: the ledger may still be electing. */
     for (;;) {
         int rc = orbit_sched_view_sync(s.view, SYNC_TIMEOUT_MS, err, sizeof err);

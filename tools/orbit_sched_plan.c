@@ -44,6 +44,7 @@ void orbit_sched_plan_cfg_default(orbit_sched_plan_cfg_t *c)
     c->backoff_max_ms = 60000;
     c->backoff_reset_ms = 60000;
     c->bind_repair_ms = 5000;
+    c->claim_ms = 1000;
     c->sweep_ms = 10000;
 }
 
@@ -459,6 +460,7 @@ typedef struct {
     const Orbit__Ledger__ModuleSpec *spec;
     uint64_t index;
     uint64_t version; /* the view's version of the module */
+    bool claimed;     /* another client placed in it within claim_ms */
     uint64_t order;   /* this scheduler's own rank among modules of one priority */
 } mod_t;
 
@@ -1174,6 +1176,8 @@ typedef struct {
     mod_t *v;
     size_t n, cap;
     bool oom;
+    int64_t now_ms;   /* the view's ledger time */
+    int64_t claim_ms; /* the plan's claim_ms */
 } mods_t;
 
 static int collect_mod(void *arg, const orbit_sched_module_t *m)
@@ -1189,7 +1193,11 @@ static int collect_mod(void *arg, const orbit_sched_module_t *m)
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (mod_t){m->mission, m->module, m->spec, m->index, m->version, 0};
+    c->v[c->n++] = (mod_t){
+        m->mission, m->module,
+        m->spec,    m->index,
+        m->version, c->claim_ms > 0 && m->others_ms > 0 && c->now_ms - m->others_ms < c->claim_ms,
+        0};
     return 0;
 }
 
@@ -1202,6 +1210,8 @@ static int cmp_mod(const void *a, const void *b)
     int32_t py = y->spec && y->spec->has_priority ? y->spec->priority : 0;
     if (px != py)
         return px > py ? -1 : 1;
+    if (x->claimed != y->claimed) /* one another scheduler is filling: fewer races */
+        return x->claimed ? 1 : -1;
     if (x->order != y->order) /* each scheduler its own order: fewer races */
         return x->order < y->order ? -1 : 1;
     int c = strcmp(x->mission, y->mission);
@@ -1299,7 +1309,7 @@ int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, i
     r.retries = p->cfg.retry_budget;
     p->more = false;
     p->st.rounds++;
-    mods_t ms = {NULL, 0, 0, false};
+    mods_t ms = {NULL, 0, 0, false, orbit_sched_view_time(v), p->cfg.claim_ms};
     orbit_sched_view_each_module(v, collect_mod, &ms);
     int rc = ms.oom ? ORBIT_ENOMEM : ORBIT_OK;
     for (size_t i = 0; i < ms.n; i++)

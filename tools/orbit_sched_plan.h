@@ -144,6 +144,10 @@ typedef struct {
     int64_t backoff_max_ms;   /* 60000 */
     int64_t backoff_reset_ms; /* 60000: RUNNING this long forgets the failures */
     int64_t bind_repair_ms;   /* 5000 */
+    int64_t claim_ms;         /* 1000: a module another client placed in within this long (ledger
+                                 time, orbit_sched_view_set_self) comes after the others of its
+                                 priority: two schedulers filling one module race for the same
+                                 capsules. 0: no such ordering */
     int64_t sweep_ms;         /* 10000: how often per-capsule memory of capsules, gangs
                                  and placements that are gone is dropped */
 } orbit_sched_plan_cfg_t;
