@@ -506,16 +506,6 @@ static void test_priority(void **state)
     commit_all(f, 2);
 }
 
-static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    Orbit__Ledger__Proposal *p = mkprop_v(fmt, ap);
-    va_end(ap);
-    return p;
-}
-
 /* A module another scheduler placed in lately comes after the others of its
  * priority; the claim lapses with ledger time. */
 static void test_claimed_modules(void **state)

@@ -45,6 +45,17 @@ UTIL Orbit__Ledger__Proposal *mkprop_v(const char *fmt, va_list ap)
     return (Orbit__Ledger__Proposal *)m;
 }
 
+/* The proposal of commitment JSON fmt (single quotes for double). */
+UTIL Orbit__Ledger__Proposal *mkprop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+UTIL Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Orbit__Ledger__Proposal *p = mkprop_v(fmt, ap);
+    va_end(ap);
+    return p;
+}
+
 /* Apply the commitment (JSON) at the view's next index. */
 UTIL void commit(orbit_sched_view_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 UTIL void commit(orbit_sched_view_t *v, const char *fmt, ...)

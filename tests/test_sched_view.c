@@ -25,19 +25,9 @@
 #include "orbit_err.h"
 #include "orbit_json.h"
 #include "orbit_sched_view.h"
-#include "test_sched_util.h" /* mkprop_v, T0, OK */
+#include "test_sched_util.h" /* mkprop, T0, OK */
 
 /* ---------------------------------------------------------------- building */
-
-static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static Orbit__Ledger__Proposal *mkprop(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    Orbit__Ledger__Proposal *p = mkprop_v(fmt, ap);
-    va_end(ap);
-    return p;
-}
 
 /* Apply commitment JSON at index; returns the view's code. */
 static int commit_at(orbit_sched_view_t *v, uint64_t index, const char *fmt, ...)
