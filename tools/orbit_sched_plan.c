@@ -59,15 +59,6 @@ typedef struct {
     int64_t running_since;   /* our clock; 0: not seen running */
 } backoff_t;
 
-/* A module whose last walk found every index placed and bound, nothing failed,
- * backed off or in flight: nothing to do, and nothing the clock alone can
- * change. Until the view gives the module another version, a round passes it
- * over instead of going through its placements again. */
-typedef struct {
-    uint64_t version; /* the module's version at that walk */
-    uint64_t round;   /* the last round that saw the module */
-} settled_t;
-
 struct orbit_sched_plan {
     orbit_sched_plan_cfg_t cfg;
     char proposer[128];
@@ -80,7 +71,11 @@ struct orbit_sched_plan {
     zhashx_t *conflicts; /* "c:"/"g:" key -> uint32_t conflicts in a row */
     zhashx_t *selfbound; /* "c:"/"g:" key -> 1: identity bound to itself already */
     zhashx_t *unbound;   /* capsule -> int64_t first seen without identity */
-    zhashx_t *settled;   /* "mission/module" -> settled_t */
+    /* "mission/module" -> uint64_t: the version a walk of the module found
+     * every index placed and bound, nothing failed, backed off or in flight.
+     * Nothing to do, and nothing the clock alone can change: until the view
+     * gives the module another version, a round passes it over. */
+    zhashx_t *settled;
     uint64_t gen;
     int64_t last_sweep;
     bool more;
@@ -181,17 +176,13 @@ void orbit_sched_act_destroy(orbit_sched_act_t **pa)
     if (!pa || !*pa)
         return;
     orbit_sched_act_t *a = *pa;
-    if (a->prop && !a->mem)
-        orbit__ledger__proposal__free_unpacked(a->prop, NULL);
     if (a->outcome)
         orbit__ledger__outcome__free_unpacked(a->outcome, NULL);
     for (size_t i = 0; i < a->nbinds; i++) {
-        if (a->binds && a->binds[i] && !a->mem)
-            orbit__ledger__proposal__free_unpacked(a->binds[i], NULL);
         if (a->bind_outcomes && a->bind_outcomes[i])
             orbit__ledger__outcome__free_unpacked(a->bind_outcomes[i], NULL);
     }
-    orbit_arena_destroy(&a->mem);
+    orbit_arena_destroy(&a->mem); /* prop and binds */
     free(a->binds);
     free(a->bind_outcomes);
     free(a);
@@ -459,9 +450,10 @@ typedef struct {
     const char *mission, *module;
     const Orbit__Ledger__ModuleSpec *spec;
     uint64_t index;
-    uint64_t version; /* the view's version of the module */
-    bool claimed;     /* another client placed in it within claim_ms */
-    uint64_t order;   /* this scheduler's own rank among modules of one priority */
+    uint64_t version;  /* the view's version of the module */
+    int64_t others_ms; /* the view's others_ms of the module */
+    bool claimed;      /* another client placed in it within claim_ms */
+    uint64_t order;    /* this scheduler's own rank among modules of one priority */
 } mod_t;
 
 typedef struct {
@@ -1136,16 +1128,12 @@ static int plan_module(round_t *r, const mod_t *m)
     orbit_sched_plan_t *p = r->p;
     bool single = m->spec && !(m->spec->has_gang && m->spec->gang), settled = false;
     char key[2 * ORBIT_SCHED_ID_MAX]; /* mission/module */
-    settled_t *st = NULL;
+    uint64_t *st = NULL;
     if (single && (size_t)snprintf(key, sizeof key, "%s/%s", m->mission, m->module) >= sizeof key)
         single = false; /* not a module the ledger names: walked every round */
-    if (single) {
-        st = zhashx_lookup(p->settled, key);
-        if (st && st->version == m->version) {
-            st->round = p->st.rounds;
-            p->st.settled++;
-            return ORBIT_OK;
-        }
+    if (single && (st = zhashx_lookup(p->settled, key)) && *st == m->version) {
+        p->st.settled++;
+        return ORBIT_OK;
     }
     p->st.walks++;
     plcs_t pl = {NULL, 0, 0, m, false};
@@ -1163,12 +1151,10 @@ static int plan_module(round_t *r, const mod_t *m)
         rc = plan_single(r, m, &pl, &settled);
     }
     free(pl.v);
-    if (single && settled && (st || (st = map_get_or_add(p->settled, key, sizeof *st)))) {
-        st->version = m->version;
-        st->round = p->st.rounds;
-    } else if (st) {
+    if (single && settled && (st || (st = map_get_or_add(p->settled, key, sizeof *st))))
+        *st = m->version;
+    else if (st)
         zhashx_delete(p->settled, key);
-    }
     return rc;
 }
 
@@ -1176,8 +1162,6 @@ typedef struct {
     mod_t *v;
     size_t n, cap;
     bool oom;
-    int64_t now_ms;   /* the view's ledger time */
-    int64_t claim_ms; /* the plan's claim_ms */
 } mods_t;
 
 static int collect_mod(void *arg, const orbit_sched_module_t *m)
@@ -1193,11 +1177,8 @@ static int collect_mod(void *arg, const orbit_sched_module_t *m)
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (mod_t){
-        m->mission, m->module,
-        m->spec,    m->index,
-        m->version, c->claim_ms > 0 && m->others_ms > 0 && c->now_ms - m->others_ms < c->claim_ms,
-        0};
+    c->v[c->n++] =
+        (mod_t){m->mission, m->module, m->spec, m->index, m->version, m->others_ms, false, 0};
     return 0;
 }
 
@@ -1247,48 +1228,38 @@ static bool still_wanted(const orbit_sched_view_t *v, const char *id, bool gang)
     return orbit_sched_capsule_index(id, mission, module, &i) == ORBIT_OK && i < count;
 }
 
-/* Drop the records of h (keys "c:<capsule>"/"g:<gang>", or bare capsule ids
- * with bare) whose capsule or gang is gone and has nothing in flight. */
-static void sweep_map(orbit_sched_plan_t *p, const orbit_sched_view_t *v, zhashx_t *h, bool bare)
+/* Drop the records of h whose capsule, gang or module is gone and has
+ * nothing in flight. Keys are "c:<capsule>"/"g:<gang>", or with bare 'c'
+ * bare capsule ids, with bare 'g' bare "mission/module" keys (judged as a
+ * gang's: the module still has a spec). */
+static uint64_t sweep_map(orbit_sched_plan_t *p, const orbit_sched_view_t *v, zhashx_t *h,
+                          char bare)
 {
+    uint64_t dropped = 0;
     zlistx_t *keys = zhashx_keys(h);
     if (!keys)
-        return; /* out of memory: the next sweep */
+        return 0; /* out of memory: the next sweep */
     for (const char *k = zlistx_first(keys); k; k = zlistx_next(keys)) {
-        char kind = bare ? 'c' : k[0];
+        char kind = bare ? bare : k[0];
         const char *id = bare ? k : k + 2;
         if ((kind != 'c' && kind != 'g') || (!bare && k[1] != ':') || busy_key(p, kind, id) ||
             still_wanted(v, id, kind == 'g'))
             continue;
         zhashx_delete(h, k);
-        p->st.forgotten++;
+        dropped++;
     }
     zlistx_destroy(&keys);
+    return dropped;
 }
 
 /* Backoffs, conflict counts, own identities and missing binds are kept per
- * capsule or gang; a mission stopped or scaled down would otherwise leave
- * them behind for as long as the scheduler runs. */
+ * capsule or gang, settled versions per module; a mission stopped or scaled
+ * down would otherwise leave them behind for as long as the scheduler runs. */
 static void sweep(orbit_sched_plan_t *p, const orbit_sched_view_t *v)
 {
-    sweep_map(p, v, p->backoff, false);
-    sweep_map(p, v, p->conflicts, false);
-    sweep_map(p, v, p->selfbound, false);
-    sweep_map(p, v, p->unbound, true);
-}
-
-/* Drop the settled records of modules this round did not see (gone). */
-static void forget_settled(orbit_sched_plan_t *p)
-{
-    zlistx_t *keys = zhashx_keys(p->settled);
-    if (!keys)
-        return; /* out of memory: the next round */
-    for (const char *k = zlistx_first(keys); k; k = zlistx_next(keys)) {
-        const settled_t *st = zhashx_lookup(p->settled, k);
-        if (st->round != p->st.rounds)
-            zhashx_delete(p->settled, k);
-    }
-    zlistx_destroy(&keys);
+    p->st.forgotten += sweep_map(p, v, p->backoff, 0) + sweep_map(p, v, p->conflicts, 0) +
+                       sweep_map(p, v, p->selfbound, 0) + sweep_map(p, v, p->unbound, 'c');
+    sweep_map(p, v, p->settled, 'g'); /* a cache of walks, not memory of a capsule: not counted */
 }
 
 int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, int64_t now_ms,
@@ -1309,17 +1280,20 @@ int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, i
     r.retries = p->cfg.retry_budget;
     p->more = false;
     p->st.rounds++;
-    mods_t ms = {NULL, 0, 0, false, orbit_sched_view_time(v), p->cfg.claim_ms};
+    mods_t ms = {NULL, 0, 0, false};
     orbit_sched_view_each_module(v, collect_mod, &ms);
     int rc = ms.oom ? ORBIT_ENOMEM : ORBIT_OK;
-    for (size_t i = 0; i < ms.n; i++)
-        ms.v[i].order = module_offset(p, &ms.v[i]);
+    int64_t now = orbit_sched_view_time(v); /* ledger time: what others_ms is in */
+    for (size_t i = 0; i < ms.n; i++) {
+        mod_t *m = &ms.v[i];
+        m->order = module_offset(p, m);
+        m->claimed =
+            p->cfg.claim_ms > 0 && m->others_ms > 0 && now - m->others_ms < p->cfg.claim_ms;
+    }
     if (!rc && ms.n)
         qsort(ms.v, ms.n, sizeof *ms.v, cmp_mod);
     for (size_t i = 0; i < ms.n && !rc; i++)
         rc = plan_module(&r, &ms.v[i]);
-    if (zhashx_size(p->settled) > ms.n)
-        forget_settled(p);
     free(ms.v);
     return rc ? rc : r.emitted;
 }

@@ -102,10 +102,10 @@ typedef struct orbit_sched_act {
     orbit_sched_why_t why;         /* REVOKE */
     char key[ORBIT_SCHED_ID_MAX];  /* capsule (PLACE, BIND, REVOKE of a placement) or gang */
     uint64_t fence_index;          /* reaper's revocations: lease/reaper index carried */
-    Orbit__Ledger__Proposal *prop; /* owned: in mem (or on the heap, free_unpacked) */
+    Orbit__Ledger__Proposal *prop; /* in mem */
     size_t nbinds;
-    Orbit__Ledger__Proposal **binds; /* owned, as prop; proposed in order after prop commits */
-    orbit_arena_t *mem;              /* prop and binds, when set: one destroy frees them */
+    Orbit__Ledger__Proposal **binds; /* in mem; proposed in order after prop commits */
+    orbit_arena_t *mem;              /* owned: prop and binds, freed at once */
     /* Filled by whoever runs it (orbit_sched_work_run). */
     int rc; /* ORBIT_OK: outcome set */
     char err[160];
