@@ -131,9 +131,7 @@ struct orbit_sched_view {
     size_t nnotes, capnotes;
     bool needs_reload; /* an apply failed half-way: reload a snapshot */
     uint64_t telemetry_changes;
-    char self[64];    /* this view's own proposer ("": unknown) */
-    bool foreign;     /* the commitment being applied is another client's */
-    int64_t entry_ms; /* the entry time of the commitment being applied */
+    char self[64]; /* this view's own proposer ("": unknown) */
     orbit_sched_view_stats_t st;
     /* network */
     orbit_ledger_client_t *lc;
@@ -524,8 +522,6 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
     sv_place_t *p = place_make(v, s, capsule, node, principal, gang, env, index, mode == MODE_OWN);
     if (!p)
         return ORBIT_ENOMEM;
-    if (v->foreign && p->mod)
-        p->mod->others_ms = v->entry_ms;
     /* linked before the old one goes, so that the records they share stay */
     place_link(p);
     if (old)
@@ -870,6 +866,23 @@ static bool is_foreign(const orbit_sched_view_t *v, const Orbit__Ledger__Proposa
            (p->client_id[n] != '\0' && p->client_id[n] != '-');
 }
 
+/* Placement (or gang placement) p, applied, came from another client at
+ * time_ms: its module says so (a gang's members share one module). */
+static void stamp_others(orbit_sched_view_t *v, const Orbit__Ledger__Proposal *p, int64_t time_ms)
+{
+    const Orbit__Ledger__Commitment *c = p->commitment;
+    const char *capsule = NULL;
+    if (c && c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT)
+        capsule = c->placement->capsule;
+    else if (c && c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_GANG_PLACEMENT &&
+             c->gang_placement->n_members)
+        capsule = c->gang_placement->members[0]->capsule;
+    char key[MODKEY_CAP];
+    sv_module_t *m;
+    if (capsule && capsule_module(capsule, key) && (m = zhashx_lookup(v->led.modules, key)))
+        m->others_ms = time_ms;
+}
+
 int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t time_ms,
                                   const Orbit__Ledger__Proposal *p)
 {
@@ -883,14 +896,13 @@ int orbit_sched_view_apply_commit(orbit_sched_view_t *v, uint64_t index, int64_t
         return ORBIT_EAGAIN;
     bool noted = false;
     size_t at = note_find(v, index, &noted);
-    v->foreign = !noted && is_foreign(v, p);
-    v->entry_ms = time_ms;
     int rc = apply_commitment(v, noted ? MODE_CONFIRM : MODE_WATCH, p, index);
-    v->foreign = false;
     if (rc) {
         v->needs_reload = true; /* part of it may be applied */
         return rc;
     }
+    if (!noted && is_foreign(v, p))
+        stamp_others(v, p, time_ms);
     if (noted) {
         drop_unconfirmed(v, &v->notes[at]);
         note_drop(v, at);
