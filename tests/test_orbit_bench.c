@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "orbit_bench_frames.h"
 #include "orbit_bench_ledger.h"
 #include "orbit_bench_plan.h"
+#include "orbit_bench_proc.h"
 #include "orbit_bench_stats.h"
 #include "orbit_err.h"
 #include "orbit_wire.h"
@@ -281,6 +283,30 @@ static void test_frames_bad_arguments(void **state)
     assert_int_equal(g.nframes, 0);
 }
 
+/* Usage summed by role: a running child counts to its role, one not
+ * running to nothing. */
+static void test_procs_usage(void **state)
+{
+    (void)state;
+    orbit_bench_proc_t ps[3];
+    memset(ps, 0, sizeof ps);
+    ps[0].pid = getpid();
+    ps[2].pid = getpid(); /* counted twice: both in role 1 */
+    int role[3] = {1, 0, 1};
+    volatile uint64_t x = 0;
+    for (uint64_t i = 0; i < 20000000; i++) /* some CPU time of our own */
+        x += i;
+    double cpu[2] = {-1, -1}, self = 0;
+    uint64_t rss[2] = {1, 1}, self_rss = 0;
+    orbit_bench_procs_usage(ps, 3, role, 2, cpu, rss);
+    assert_int_equal(orbit_bench_proc_usage(getpid(), &self, &self_rss), ORBIT_OK);
+    assert_true(cpu[0] == 0 && rss[0] == 0); /* ps[1] is not running */
+    assert_true(cpu[1] > 0 && cpu[1] <= 2 * self + 0.01);
+    assert_true(rss[1] >= self_rss && rss[1] > 0);
+    orbit_bench_procs_usage(ps, 3, role, 2, cpu, NULL); /* rss not wanted */
+    assert_true(cpu[1] > 0);
+}
+
 /* orbit-bench plan places every capsule, watches two commitments for each
  * (placement and bind) after the module adjustments, and times every part. */
 static void test_plan_places_all(void **state)
@@ -314,10 +340,15 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, frames_setup, frames_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_median_min_max),  cmocka_unit_test(test_hist_quantiles),
-        cmocka_unit_test(test_parse_counts),    cmocka_unit_test(test_split_root_args),
-        cmocka_unit_test(test_plan_places_all), T(test_frames_layout),
-        T(test_frames_apply_then_duplicates),   T(test_frames_stamp_replay_is_reboot),
+        cmocka_unit_test(test_median_min_max),
+        cmocka_unit_test(test_hist_quantiles),
+        cmocka_unit_test(test_parse_counts),
+        cmocka_unit_test(test_split_root_args),
+        cmocka_unit_test(test_plan_places_all),
+        cmocka_unit_test(test_procs_usage),
+        T(test_frames_layout),
+        T(test_frames_apply_then_duplicates),
+        T(test_frames_stamp_replay_is_reboot),
         T(test_frames_bad_arguments),
     };
 #undef T

@@ -16,6 +16,7 @@
 #include "orbit_wire.h"
 
 #define MODULE_SIZE  1000
+#define CAPSULE_CPU  250 /* mCPU a capsule asks for (the principal's usage counts capsules) */
 #define OBSERVER_MAX 16
 #define MIB          (1LL << 20)
 #define GIB          (1LL << 30)
@@ -204,7 +205,7 @@ static int setup(const orbit_bench_plan_cfg_t *c, bench_t *b, batch_t *q)
         snprintf(module, sizeof module, "worker-%03" PRIu32, k);
         Orbit__Ledger__Resources env = ORBIT__LEDGER__RESOURCES__INIT;
         env.has_cpu_m = env.has_mem = true;
-        env.cpu_m = 250;
+        env.cpu_m = CAPSULE_CPU;
         env.mem = 256 * MIB;
         Orbit__Ledger__ModuleSpec s = ORBIT__LEDGER__MODULE_SPEC__INIT;
         s.has_count = true;
@@ -235,7 +236,7 @@ static uint64_t placed(const orbit_sched_view_t *v)
     orbit_sched_quota_t q;
     if (orbit_sched_view_quota(v, "bench", &q) != ORBIT_OK)
         return 0;
-    return (uint64_t)(q.used.cpu_m / 250);
+    return (uint64_t)(q.used.cpu_m / CAPSULE_CPU);
 }
 
 int orbit_bench_plan_run(const orbit_bench_plan_cfg_t *c, orbit_bench_plan_result_t *r)

@@ -174,6 +174,27 @@ int orbit_bench_proc_stop_all(orbit_bench_proc_t *ps, size_t n, int grace_ms)
     return killed;
 }
 
+void orbit_bench_procs_usage(const orbit_bench_proc_t *ps, size_t n, const int *role, int roles,
+                             double *cpu, uint64_t *rss)
+{
+    for (int k = 0; k < roles; k++) {
+        if (cpu)
+            cpu[k] = 0;
+        if (rss)
+            rss[k] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double c;
+        uint64_t m;
+        if (ps[i].pid > 0 && orbit_bench_proc_usage(ps[i].pid, &c, &m) == ORBIT_OK) {
+            if (cpu)
+                cpu[role[i]] += c;
+            if (rss)
+                rss[role[i]] += m;
+        }
+    }
+}
+
 int orbit_bench_proc_usage(pid_t pid, double *cpu_s, uint64_t *rss_bytes)
 {
     char path[64], buf[1024];

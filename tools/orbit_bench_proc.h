@@ -55,6 +55,12 @@ int orbit_bench_proc_stop_all(orbit_bench_proc_t *ps, size_t n, int grace_ms);
  * Errors: ORBIT_ENOTFOUND (no such process). */
 int orbit_bench_proc_usage(pid_t pid, double *cpu_s, uint64_t *rss_bytes);
 
+/* CPU time and resident set summed by role over the n children of ps:
+ * child i counts to role[i] (0..roles-1) in cpu[] and rss[] (either may be
+ * NULL). A child not running counts nothing. */
+void orbit_bench_procs_usage(const orbit_bench_proc_t *ps, size_t n, const int *role, int roles,
+                             double *cpu, uint64_t *rss);
+
 /* Monotonic clock in milliseconds. */
 int64_t orbit_bench_now_ms(void);
 

@@ -569,17 +569,14 @@ enum { CPU_SCHED, CPU_ROOT, CPU_REST };
  * gone counts nothing, which the check for dead children reports anyway. */
 static void cluster_cpu(const cluster_t *cl, double cpu[3])
 {
-    cpu[CPU_SCHED] = cpu[CPU_ROOT] = cpu[CPU_REST] = 0;
+    int role[sizeof cl->procs / sizeof cl->procs[0]];
     for (size_t i = 0; i < cl->nprocs; i++) {
-        double s = 0;
-        uint64_t rss = 0;
-        if (!cl->procs[i].pid || orbit_bench_proc_usage(cl->procs[i].pid, &s, &rss) != ORBIT_OK)
-            continue;
         const char *n = cl->procs[i].name;
-        cpu[!strncmp(n, "sched", 5)  ? CPU_SCHED
-            : !strncmp(n, "root", 4) ? CPU_ROOT
-                                     : CPU_REST] += s;
+        role[i] = !strncmp(n, "sched", 5)  ? CPU_SCHED
+                  : !strncmp(n, "root", 4) ? CPU_ROOT
+                                           : CPU_REST;
     }
+    orbit_bench_procs_usage(cl->procs, cl->nprocs, role, 3, cpu, NULL);
 }
 
 static int submit_and_wait(const orbit_bench_sched_cfg_t *c, cluster_t *cl,

@@ -133,18 +133,7 @@ static int check_alive(fleet_t *f, orbit_bench_tree_result_t *r)
 
 static void sample_usage(fleet_t *f, double *cpu, uint64_t *rss)
 {
-    for (int k = 0; k < ROLES; k++) {
-        cpu[k] = 0;
-        rss[k] = 0;
-    }
-    for (size_t i = 0; i < f->n; i++) {
-        double c;
-        uint64_t m;
-        if (f->procs[i].pid > 0 && orbit_bench_proc_usage(f->procs[i].pid, &c, &m) == ORBIT_OK) {
-            cpu[f->role[i]] += c;
-            rss[f->role[i]] += m;
-        }
-    }
+    orbit_bench_procs_usage(f->procs, f->n, f->role, ROLES, cpu, rss);
 }
 
 static void remove_logs(const char *dir)
