@@ -57,6 +57,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
+    uint64_t key;                /* orbit_sched_node_key(name) */
     bool seen;                   /* a telemetry row is held for it */
     Orbit__NodeStatus status;    /* from telemetry; UNREACHABLE when not seen */
     int64_t status_since_ms;     /* caller's clock when the status last changed */
@@ -173,6 +174,11 @@ uint64_t orbit_sched_view_index(const orbit_sched_view_t *v);
 int64_t orbit_sched_view_time(const orbit_sched_view_t *v);
 
 /* ------------------------------------------------------------ queries */
+
+/* A 64-bit hash of a node name (FNV-1a), the key field of its
+ * orbit_sched_node_t: a caller that keeps its own sets of node names can
+ * test them against a sampled node without reading its name. */
+uint64_t orbit_sched_node_key(const char *name);
 
 /* Nodes in a stable dense order (for sampling): count and the i-th. */
 size_t orbit_sched_view_node_count(const orbit_sched_view_t *v);

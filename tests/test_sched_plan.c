@@ -228,6 +228,31 @@ static void test_missing_placed(void **state)
     assert_true(n1.placements == 3 || n2.placements == 3);
 }
 
+/* What is in flight holds its node's room in later rounds too: the marks
+ * that spare a pick its lookups are rebuilt every round, reservations
+ * still there included. */
+static void test_reserved_across_rounds(void **state)
+{
+    fx_t *f = *state;
+    alive(f->v, "n1", 2000, 8 * GIB, 0);
+    grant(f->v, "alice", 100000, 100 * GIB, 0);
+    module(f->v, "a", "web", 2, 1000, GIB, 0, 0, false, "alice");
+    assert_int_equal(round_at(f, 0), 2);
+    orbit_sched_act_t *keep[2] = {f->acts[0], f->acts[1]};
+    f->n = 0;
+    /* Another module comes while both are in flight: n1 has no room. */
+    module(f->v, "b", "api", 1, 1000, GIB, 0, 0, false, "alice");
+    assert_int_equal(round_at(f, 1), 0);
+    assert_int_equal(round_at(f, 2), 0);
+    assert_true(stats(f).unplaceable > 0);
+    f->acts[0] = keep[0];
+    f->acts[1] = keep[1];
+    f->n = 2;
+    commit_all(f, 3);
+    assert_int_equal(count_placed(f, "a", "web"), 2);
+    assert_int_equal(round_at(f, 4), 0); /* still full, now in the ledger */
+}
+
 static void test_surplus(void **state)
 {
     fx_t *f = *state;
@@ -677,6 +702,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_missing_placed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_across_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surplus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),

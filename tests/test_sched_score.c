@@ -214,10 +214,11 @@ static void test_gpu_preference(void **state)
     assert_string_equal(out.name, "gpu8");
 }
 
-static void doubt_b(void *arg, const char *node, orbit_sched_extra_t *out)
+static void doubt_b(void *arg, const orbit_sched_node_t *node, orbit_sched_extra_t *out)
 {
     (void)arg;
-    out->doubtful = !strcmp(node, "b");
+    assert_int_equal(node->key, orbit_sched_node_key(node->name));
+    out->doubtful = !strcmp(node->name, "b");
 }
 
 static void test_extra_fn(void **state)

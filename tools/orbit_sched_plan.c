@@ -59,6 +59,8 @@ typedef struct {
     int64_t running_since;   /* our clock; 0: not seen running */
 } backoff_t;
 
+#define MARK_BITS 65536
+
 struct orbit_sched_plan {
     orbit_sched_plan_cfg_t cfg;
     char proposer[128];
@@ -76,6 +78,11 @@ struct orbit_sched_plan {
      * Nothing to do, and nothing the clock alone can change: until the view
      * gives the module another version, a round passes it over. */
     zhashx_t *settled;
+    /* Nodes that may be in reserved or doubtful, by a bit of their
+     * orbit_sched_node_key: a clear bit spares a pick both lookups (and the
+     * read of the name) for a sampled node. Set as entries come; rebuilt
+     * from the maps every round, so bits of entries gone do not pile up. */
+    uint64_t marks[MARK_BITS / 64];
     uint64_t gen;
     int64_t last_sweep;
     bool more;
@@ -367,6 +374,27 @@ static void reserve(zhashx_t *h, const char *name, const orbit_sched_res_t *r, i
         zhashx_delete(h, name);
 }
 
+static void mark(orbit_sched_plan_t *p, const char *node)
+{
+    uint64_t b = orbit_sched_node_key(node) % MARK_BITS;
+    p->marks[b / 64] |= 1ULL << (b % 64);
+}
+
+static bool marked(const orbit_sched_plan_t *p, uint64_t key)
+{
+    uint64_t b = key % MARK_BITS;
+    return p->marks[b / 64] >> (b % 64) & 1;
+}
+
+/* What a node holds for placements in flight (sign 1: more, -1: less). */
+static void reserve_node(orbit_sched_plan_t *p, const char *node, const orbit_sched_res_t *r,
+                         int sign)
+{
+    if (sign > 0 && node)
+        mark(p, node);
+    reserve(p->reserved, node, r, sign);
+}
+
 static orbit_sched_res_t res_of(const Orbit__Ledger__Resources *r)
 {
     orbit_sched_res_t x = {0, 0, 0};
@@ -386,13 +414,13 @@ static void reserve_act(orbit_sched_plan_t *p, const orbit_sched_act_t *a, int s
         return;
     if (cm->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT) {
         orbit_sched_res_t e = res_of(cm->placement->envelope);
-        reserve(p->reserved, cm->placement->node, &e, sign);
+        reserve_node(p, cm->placement->node, &e, sign);
         reserve(p->quota, cm->placement->principal, &e, sign);
     } else if (cm->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_GANG_PLACEMENT) {
         const Orbit__Ledger__GangPlacement *g = cm->gang_placement;
         for (size_t i = 0; i < g->n_members; i++) {
             orbit_sched_res_t e = res_of(g->members[i]->envelope);
-            reserve(p->reserved, g->members[i]->node, &e, sign);
+            reserve_node(p, g->members[i]->node, &e, sign);
             reserve(p->quota, g->principal, &e, sign);
         }
     }
@@ -471,23 +499,36 @@ typedef struct {
     bool gang_restrict;
 } round_t;
 
-static void extra_of(void *arg, const char *node, orbit_sched_extra_t *out)
+static void extra_of(void *arg, const orbit_sched_node_t *node, orbit_sched_extra_t *out)
 {
     round_t *r = arg;
     orbit_sched_plan_t *p = r->p;
-    const orbit_sched_res_t *x = zhashx_lookup(p->reserved, node);
-    if (x)
-        out->reserved = *x;
-    const uint64_t *g = zhashx_lookup(p->doubtful, node);
-    if (g && *g >= p->gen)
-        out->doubtful = true;
+    if (marked(p, node->key)) {
+        const orbit_sched_res_t *x = zhashx_lookup(p->reserved, node->name);
+        if (x)
+            out->reserved = *x;
+        const uint64_t *g = zhashx_lookup(p->doubtful, node->name);
+        if (g && *g >= p->gen)
+            out->doubtful = true;
+    }
     if (r->gang_restrict) {
         bool in = false;
         for (size_t i = 0; i < r->ngang_nodes && !in; i++)
-            in = !strcmp(r->gang_nodes[i], node);
+            in = !strcmp(r->gang_nodes[i], node->name);
         if (!in)
             out->doubtful = true;
     }
+}
+
+/* The marks again from the maps: only entries still there. */
+static void remark(orbit_sched_plan_t *p)
+{
+    memset(p->marks, 0, sizeof p->marks);
+    for (void *x = zhashx_first(p->reserved); x; x = zhashx_next(p->reserved))
+        mark(p, zhashx_cursor(p->reserved));
+    for (uint64_t *g = zhashx_first(p->doubtful); g; g = zhashx_next(p->doubtful))
+        if (*g >= p->gen)
+            mark(p, zhashx_cursor(p->doubtful));
 }
 
 static bool room_left(round_t *r)
@@ -964,7 +1005,7 @@ static int plan_gang_place(round_t *r, const mod_t *m, const char *gang, uint32_
                              &p->st.pick) != ORBIT_OK)
             break;
         snprintf(names[chosen], ORBIT_SCHED_ID_MAX, "%s", nd.name);
-        reserve(p->reserved, nd.name, &env, 1);
+        reserve_node(p, nd.name, &env, 1);
         size_t k = 0;
         while (k < r->ngang_nodes && strcmp(gnodes[k], nd.name))
             k++;
@@ -977,7 +1018,7 @@ static int plan_gang_place(round_t *r, const mod_t *m, const char *gang, uint32_
     }
     r->gang_restrict = false;
     for (uint32_t i = 0; i < chosen; i++)
-        reserve(p->reserved, names[i], &env, -1); /* the action reserves them again */
+        reserve_node(p, names[i], &env, -1); /* the action reserves them again */
     if (chosen < count) {
         p->st.unplaceable++;
         goto out;
@@ -1269,6 +1310,7 @@ int orbit_sched_plan_round(orbit_sched_plan_t *p, const orbit_sched_view_t *v, i
         p->last_sweep = now_ms;
         sweep(p, v);
     }
+    remark(p);
     round_t r;
     memset(&r, 0, sizeof r);
     r.p = p;
@@ -1341,8 +1383,10 @@ static void doubt_node(orbit_sched_plan_t *p, const char *observed, const char *
     else
         return;
     uint64_t *g = map_get_or_add(p->doubtful, node, sizeof *g);
-    if (g)
+    if (g) {
         *g = p->gen;
+        mark(p, node);
+    }
 }
 
 /* identity_free observed "IDENTITY bound to CAPSULE": bound to one of ours? */

@@ -116,7 +116,7 @@ static void consider(const orbit_sched_view_t *v, const orbit_sched_score_cfg_t 
     orbit_sched_extra_t x;
     memset(&x, 0, sizeof x);
     if (fn)
-        fn(arg, n.name, &x);
+        fn(arg, &n, &x);
     if (!orbit_sched_eligible(c, &n, &x, need))
         return;
     double s = orbit_sched_score(&n, &x, &need->envelope);

@@ -60,7 +60,8 @@ typedef struct {
 } orbit_sched_extra_t;
 
 /* Fill *out for node (out is zeroed before the call); NULL fn: nothing. */
-typedef void (*orbit_sched_extra_fn)(void *arg, const char *node, orbit_sched_extra_t *out);
+typedef void (*orbit_sched_extra_fn)(void *arg, const orbit_sched_node_t *node,
+                                     orbit_sched_extra_t *out);
 
 /* What one capsule needs. */
 typedef struct {
