@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "ledger_hmap.h"
 #include "orbit_err.h"
 #include "orbit_wire.h"
 #include "orbit_ledger_client.h"
@@ -99,15 +100,31 @@ struct sv_place {
     sv_place_t *gprev, *gnext; /* of its gang */
 };
 
+/* An identity bound to a capsule: one record, found both ways. */
+typedef struct {
+    char identity[NAME_CAP];
+    char capsule[NAME_CAP];
+} sv_bind_t;
+
+/* Entries found by a name they hold (a char array at off), on the ledger's
+ * open-addressing map (ledger_hmap.h): a lookup compares 8-byte hashes in
+ * one array and reads only the entry it returns. czmq's zhashx walked a
+ * chain of items and their keys, each a cache miss: about half of applying
+ * a watched placement and its bind went there. */
+typedef struct {
+    orbit_ledger_hmap_t *h;
+    size_t off;
+} sv_tab_t;
+
 /* Everything the ledger decides (replaced whole by a snapshot). */
 typedef struct {
-    zhashx_t *places;     /* capsule -> sv_place_t (owned) */
-    zhashx_t *modules;    /* "mission/module" -> sv_module_t (owned) */
-    sv_module_t *mods;    /* every module */
-    zhashx_t *gangs;      /* gang -> sv_gang_t (owned) */
-    zhashx_t *quotas;     /* principal -> sv_quota_t (owned) */
-    zhashx_t *idents;     /* identity -> capsule (owned strings) */
-    zhashx_t *cap_idents; /* capsule -> identity (owned strings) */
+    sv_tab_t places;     /* capsule -> sv_place_t (owned) */
+    sv_tab_t modules;    /* "mission/module" -> sv_module_t (owned) */
+    sv_module_t *mods;   /* every module */
+    zhashx_t *gangs;     /* gang -> sv_gang_t (owned) */
+    zhashx_t *quotas;    /* principal -> sv_quota_t (owned) */
+    sv_tab_t idents;     /* identity -> sv_bind_t (owned) */
+    sv_tab_t cap_idents; /* capsule -> sv_bind_t (the same records) */
 } sv_ledger_t;
 
 /* A COMMITTED proposal of this process, counted ahead of the watch. */
@@ -127,7 +144,7 @@ typedef enum {
 struct orbit_sched_view {
     sv_node_t **nodes; /* dense, in order of appearance */
     size_t nnodes, capnodes;
-    zhashx_t *node_index; /* name -> sv_node_t (borrowed from nodes) */
+    sv_tab_t node_index; /* name -> sv_node_t (borrowed from nodes) */
     sv_ledger_t led;
     uint64_t index;
     int64_t time_ms;
@@ -211,11 +228,94 @@ static zhashx_t *hash_new(zhashx_destructor_fn *destructor)
     return h;
 }
 
-static void str_free(void **item)
+/* ------------------------------------------------------------ named tables */
+
+typedef struct {
+    size_t off;
+    const char *name;
+    void *found;
+} tab_find_t;
+
+static int tab_is(void *ctx, uint64_t v)
 {
-    free(*item);
-    *item = NULL;
+    tab_find_t *f = ctx;
+    void *e = (void *)(uintptr_t)v;
+    if (strcmp((const char *)e + f->off, f->name))
+        return 0; /* another name with the same hash */
+    f->found = e;
+    return 1;
 }
+
+static int tab_init(sv_tab_t *t, size_t off)
+{
+    t->off = off;
+    t->h = orbit_ledger_hmap_new();
+    return t->h ? ORBIT_OK : ORBIT_ENOMEM;
+}
+
+/* Drop the table; fn (may be NULL) is called for every entry first. */
+static void tab_close(sv_tab_t *t, void (*fn)(void *ctx, uint64_t v))
+{
+    if (t->h && fn)
+        orbit_ledger_hmap_each(t->h, fn, NULL);
+    orbit_ledger_hmap_destroy(&t->h);
+}
+
+static uint64_t tab_hash(const sv_tab_t *t, const void *e)
+{
+    return orbit_ledger_hmap_hash_str(t->h, (const char *)e + t->off);
+}
+
+static void *tab_get(const sv_tab_t *t, const char *name)
+{
+    if (!t->h || !name)
+        return NULL;
+    tab_find_t f = {t->off, name, NULL};
+    orbit_ledger_hmap_find(t->h, orbit_ledger_hmap_hash_str(t->h, name), tab_is, &f);
+    return f.found;
+}
+
+/* Add e, whose name is not in t yet. Errors: ORBIT_ENOMEM. */
+static int tab_add(sv_tab_t *t, void *e)
+{
+    return orbit_ledger_hmap_add(t->h, tab_hash(t, e), (uint64_t)(uintptr_t)e);
+}
+
+/* Take e out of t (it is not freed). */
+static void tab_del(sv_tab_t *t, void *e)
+{
+    orbit_ledger_hmap_remove(t->h, tab_hash(t, e), (uint64_t)(uintptr_t)e);
+}
+
+static void entry_free_v(void *ctx, uint64_t v)
+{
+    (void)ctx;
+    free((void *)(uintptr_t)v);
+}
+
+/* The entry of t named name (a char field of cap bytes at t's offset),
+ * created zeroed (size bytes, on cache lines of its own: a node's hot
+ * fields are its first lines) when missing. NULL when name does not fit or
+ * out of memory. */
+static void *tab_named_get(sv_tab_t *t, const char *name, size_t size, size_t cap)
+{
+    void *e = tab_get(t, name);
+    if (e)
+        return e;
+    size_t lines = (size + 63) / 64 * 64;
+    if (strlen(name) >= cap || !(e = aligned_alloc(64, lines)))
+        return NULL;
+    memset(e, 0, lines);
+    memcpy((char *)e + t->off, name, strlen(name) + 1);
+    if (tab_add(t, e) != ORBIT_OK) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+#define TAB_GET(t, name, type, field)                                                              \
+    ((type *)tab_named_get((t), (name), sizeof(type), sizeof(((type *)0)->field)))
 
 static void place_free(void **item)
 {
@@ -223,13 +323,17 @@ static void place_free(void **item)
     *item = NULL;
 }
 
-static void module_free(void **item)
+static void module_free(sv_module_t *m)
 {
-    sv_module_t *m = *item;
     if (m && m->spec)
         orbit__ledger__module_spec__free_unpacked(m->spec, NULL);
     free(m);
-    *item = NULL;
+}
+
+static void module_free_v(void *ctx, uint64_t v)
+{
+    (void)ctx;
+    module_free((sv_module_t *)(uintptr_t)v);
 }
 
 /* ------------------------------------------------------------ ledger state */
@@ -237,25 +341,24 @@ static void module_free(void **item)
 static void ledger_close(sv_ledger_t *s)
 {
     /* placements first: nothing else points at them */
-    zhashx_destroy(&s->places);
-    zhashx_destroy(&s->modules);
+    tab_close(&s->places, entry_free_v);
+    tab_close(&s->modules, module_free_v);
     zhashx_destroy(&s->gangs);
     zhashx_destroy(&s->quotas);
-    zhashx_destroy(&s->idents);
-    zhashx_destroy(&s->cap_idents);
+    tab_close(&s->cap_idents, NULL);
+    tab_close(&s->idents, entry_free_v);
     s->mods = NULL;
 }
 
 static int ledger_init(sv_ledger_t *s)
 {
     memset(s, 0, sizeof *s);
-    s->places = hash_new(place_free);
-    s->modules = hash_new(module_free);
     s->gangs = hash_new(place_free);
     s->quotas = hash_new(place_free);
-    s->idents = hash_new(str_free);
-    s->cap_idents = hash_new(str_free);
-    if (!s->places || !s->modules || !s->gangs || !s->quotas || !s->idents || !s->cap_idents) {
+    if (tab_init(&s->places, offsetof(sv_place_t, capsule)) ||
+        tab_init(&s->modules, offsetof(sv_module_t, key)) ||
+        tab_init(&s->idents, offsetof(sv_bind_t, identity)) ||
+        tab_init(&s->cap_idents, offsetof(sv_bind_t, capsule)) || !s->gangs || !s->quotas) {
         ledger_close(s);
         return ORBIT_ENOMEM;
     }
@@ -272,11 +375,8 @@ static void *named_get(zhashx_t *h, const char *name, size_t size, size_t off, s
     void *e = zhashx_lookup(h, name);
     if (e)
         return e;
-    /* On a cache line of its own: a node's hot fields are its first lines. */
-    size_t lines = (size + 63) / 64 * 64;
-    if (strlen(name) >= cap || !(e = aligned_alloc(64, lines)))
+    if (strlen(name) >= cap || !(e = calloc(1, size)))
         return NULL;
-    memset(e, 0, lines);
     char *key = (char *)e + off;
     memcpy(key, name, strlen(name) + 1);
     if (zhashx_insert(h, key, e) != 0) {
@@ -302,7 +402,7 @@ uint64_t orbit_sched_node_key(const char *name)
 
 static sv_node_t *node_find(const orbit_sched_view_t *v, const char *name)
 {
-    return zhashx_lookup(v->node_index, name);
+    return tab_get(&v->node_index, name);
 }
 
 static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
@@ -318,7 +418,7 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
         v->nodes = a;
         v->capnodes = cap;
     }
-    n = NAMED_GET(v->node_index, name, sv_node_t, name);
+    n = TAB_GET(&v->node_index, name, sv_node_t, name);
     if (!n)
         return NULL;
     n->status = ORBIT__NODE_STATUS__UNREACHABLE;
@@ -344,13 +444,13 @@ static void module_touch(sv_module_t *m)
 
 static sv_module_t *module_get(sv_ledger_t *s, const char *key)
 {
-    sv_module_t *m = zhashx_lookup(s->modules, key);
+    sv_module_t *m = tab_get(&s->modules, key);
     if (m)
         return m;
     const char *slash = strchr(key, '/');
     if (!slash || (size_t)(slash - key) >= NAME_CAP || strlen(slash + 1) >= NAME_CAP)
         return NULL;
-    if (!(m = NAMED_GET(s->modules, key, sv_module_t, key)))
+    if (!(m = TAB_GET(&s->modules, key, sv_module_t, key)))
         return NULL;
     memcpy(m->mission, key, (size_t)(slash - key));
     snprintf(m->module, sizeof m->module, "%s", slash + 1);
@@ -373,7 +473,8 @@ static void module_gc(sv_ledger_t *s, sv_module_t *m)
         s->mods = m->next;
     if (m->next)
         m->next->prev = m->prev;
-    zhashx_delete(s->modules, m->key);
+    tab_del(&s->modules, m);
+    module_free(m);
 }
 
 static sv_gang_t *gang_get(sv_ledger_t *s, const char *name)
@@ -432,6 +533,12 @@ static void place_link(sv_place_t *p)
     if (p->quota)
         res_add(&p->quota->used, &p->env);
     p->linked = true;
+}
+
+static void place_link_v(void *ctx, uint64_t v)
+{
+    (void)ctx;
+    place_link((sv_place_t *)(uintptr_t)v);
 }
 
 static void place_unlink(sv_place_t *p)
@@ -511,7 +618,8 @@ static void place_remove(sv_ledger_t *s, sv_place_t *p)
     sv_gang_t *g = p->gang;
     sv_quota_t *q = p->quota;
     place_unlink(p);
-    zhashx_delete(s->places, p->capsule); /* frees p */
+    tab_del(&s->places, p);
+    free(p);
     module_gc(s, m);
     gang_gc(s, g);
     quota_gc(s, q);
@@ -524,7 +632,7 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
     sv_ledger_t *s = &v->led;
     if (!name_ok(capsule) || !name_ok(node))
         return ORBIT_OK; /* never committed by a ledger: nothing to track */
-    sv_place_t *old = zhashx_lookup(s->places, capsule);
+    sv_place_t *old = tab_get(&s->places, capsule);
     if (old) {
         if (mode == MODE_OWN)
             return ORBIT_OK; /* the watch revokes the old one first */
@@ -542,7 +650,7 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
     place_link(p);
     if (old)
         place_remove(s, old); /* the ledger says this one holds now */
-    if (zhashx_insert(s->places, p->capsule, p) != 0) {
+    if (tab_add(&s->places, p) != ORBIT_OK) {
         sv_module_t *m = p->mod;
         sv_gang_t *g = p->gang;
         sv_quota_t *q = p->quota;
@@ -558,7 +666,7 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
 
 static void place_revoke(sv_ledger_t *s, const char *capsule)
 {
-    sv_place_t *p = zhashx_lookup(s->places, capsule);
+    sv_place_t *p = tab_get(&s->places, capsule);
     if (p)
         place_remove(s, p);
 }
@@ -580,47 +688,58 @@ static void gang_revoke(sv_ledger_t *s, const char *gang)
 /* The module of capsule's placement has a new version: its identity changed. */
 static void ident_touch(sv_ledger_t *s, const char *capsule)
 {
-    const sv_place_t *p = zhashx_lookup(s->places, capsule);
+    const sv_place_t *p = tab_get(&s->places, capsule);
     if (p)
         module_touch(p->mod);
+}
+
+/* Forget bind b (in both tables, or in one: removing what is not there
+ * does nothing) and free it. */
+static void bind_drop(sv_ledger_t *s, sv_bind_t *b)
+{
+    tab_del(&s->cap_idents, b);
+    tab_del(&s->idents, b);
+    free(b);
 }
 
 static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
 {
     if (!name_ok(identity) || !name_ok(capsule))
         return ORBIT_OK;
-    const char *cur = zhashx_lookup(s->idents, identity);
-    if (cur && !strcmp(cur, capsule))
+    sv_bind_t *cur = tab_get(&s->idents, identity);
+    if (cur && !strcmp(cur->capsule, capsule))
         return ORBIT_OK;
-    char *a = strdup(capsule), *b = strdup(identity);
-    if (!a || !b) {
-        free(a);
+    sv_bind_t *b = malloc(sizeof *b);
+    if (!b)
+        return ORBIT_ENOMEM;
+    memcpy(b->identity, identity, strlen(identity) + 1); /* name_ok: they fit */
+    memcpy(b->capsule, capsule, strlen(capsule) + 1);
+    if (cur) { /* the identity moves here */
+        ident_touch(s, cur->capsule);
+        bind_drop(s, cur);
+    }
+    ident_touch(s, capsule);
+    sv_bind_t *prev = tab_get(&s->cap_idents, capsule);
+    if (prev) /* the capsule had another identity */
+        bind_drop(s, prev);
+    if (tab_add(&s->idents, b) != ORBIT_OK) {
         free(b);
         return ORBIT_ENOMEM;
     }
-    if (cur) {
-        ident_touch(s, cur);
-        zhashx_delete(s->cap_idents, cur);
+    if (tab_add(&s->cap_idents, b) != ORBIT_OK) {
+        bind_drop(s, b);
+        return ORBIT_ENOMEM;
     }
-    ident_touch(s, capsule);
-    const char *prev = zhashx_lookup(s->cap_idents, capsule);
-    if (prev)
-        zhashx_delete(s->idents, prev);
-    /* zhashx_update replaces (and frees) an existing value; it only fails
-     * out of memory */
-    zhashx_update(s->idents, identity, a);
-    zhashx_update(s->cap_idents, capsule, b);
     return ORBIT_OK;
 }
 
 static void ident_unbind(sv_ledger_t *s, const char *identity)
 {
-    const char *capsule = zhashx_lookup(s->idents, identity);
-    if (!capsule)
+    sv_bind_t *b = tab_get(&s->idents, identity);
+    if (!b)
         return;
-    ident_touch(s, capsule);
-    zhashx_delete(s->cap_idents, capsule);
-    zhashx_delete(s->idents, identity);
+    ident_touch(s, b->capsule);
+    bind_drop(s, b);
 }
 
 /* ------------------------------------------------------------ module specs */
@@ -666,7 +785,7 @@ static int module_adjust(sv_ledger_t *s, const Orbit__Ledger__ModuleAdjustment *
 
 static void module_revoke(sv_ledger_t *s, const char *key, uint64_t index)
 {
-    sv_module_t *mod = zhashx_lookup(s->modules, key);
+    sv_module_t *mod = tab_get(&s->modules, key);
     if (!mod)
         return;
     if (mod->spec)
@@ -786,12 +905,12 @@ static void drop_unconfirmed(orbit_sched_view_t *v, const sv_note_t *n)
     if (!c)
         goto out;
     if (c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT) {
-        sv_place_t *pl = zhashx_lookup(v->led.places, c->placement->capsule);
+        sv_place_t *pl = tab_get(&v->led.places, c->placement->capsule);
         if (pl && pl->own && pl->index == n->index)
             place_remove(&v->led, pl);
     } else if (c->kind_case == ORBIT__LEDGER__COMMITMENT__KIND_GANG_PLACEMENT) {
         for (size_t i = 0; i < c->gang_placement->n_members; i++) {
-            sv_place_t *pl = zhashx_lookup(v->led.places, c->gang_placement->members[i]->capsule);
+            sv_place_t *pl = tab_get(&v->led.places, c->gang_placement->members[i]->capsule);
             if (pl && pl->own && pl->index == n->index)
                 place_remove(&v->led, pl);
         }
@@ -831,10 +950,10 @@ orbit_sched_view_t *orbit_sched_view_new(void)
     orbit_sched_view_t *v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
-    v->node_index = zhashx_new();
     v->arena = orbit_arena_new(1 << 20);
-    if (!v->node_index || !v->arena || ledger_init(&v->led) != ORBIT_OK) {
-        zhashx_destroy(&v->node_index);
+    if (tab_init(&v->node_index, offsetof(sv_node_t, name)) || !v->arena ||
+        ledger_init(&v->led) != ORBIT_OK) {
+        tab_close(&v->node_index, NULL);
         orbit_arena_destroy(&v->arena);
         free(v);
         return NULL;
@@ -853,7 +972,7 @@ void orbit_sched_view_destroy(orbit_sched_view_t **pv)
         free(v->nodes[i]);
     }
     free(v->nodes);
-    zhashx_destroy(&v->node_index);
+    tab_close(&v->node_index, NULL);
     for (size_t i = 0; i < v->nnotes; i++)
         free(v->notes[i].packed);
     free(v->notes);
@@ -895,7 +1014,7 @@ static void stamp_others(orbit_sched_view_t *v, const Orbit__Ledger__Proposal *p
         capsule = c->gang_placement->members[0]->capsule;
     char key[MODKEY_CAP];
     sv_module_t *m;
-    if (capsule && capsule_module(capsule, key) && (m = zhashx_lookup(v->led.modules, key)))
+    if (capsule && capsule_module(capsule, key) && (m = tab_get(&v->led.modules, key)))
         m->others_ms = time_ms;
 }
 
@@ -982,7 +1101,7 @@ static int load_placement(void *ctx, const orbit_ledger_placement_t *lp)
                                lp->index, false);
     if (!p)
         return ORBIT_ENOMEM;
-    if (zhashx_insert(ld->s->places, p->capsule, p) != 0) {
+    if (tab_add(&ld->s->places, p) != ORBIT_OK) {
         free(p);
         return ORBIT_ENOMEM;
     }
@@ -1021,8 +1140,8 @@ static int load_quota(void *ctx, const char *principal, const orbit_ledger_quota
 static int load_identity(void *ctx, const char *identity, const char *capsule)
 {
     load_t *ld = ctx;
-    const char *other = zhashx_lookup(ld->s->cap_idents, capsule);
-    if (other && strcmp(other, identity))
+    const sv_bind_t *other = tab_get(&ld->s->cap_idents, capsule);
+    if (other && strcmp(other->identity, identity))
         ld->v->st.identity_clashes++;
     return ident_bind(ld->s, identity, capsule);
 }
@@ -1145,8 +1264,7 @@ int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, s
     ledger_close(&v->led);
     v->led = s;
     memset(&s, 0, sizeof s);
-    for (sv_place_t *p = zhashx_first(v->led.places); p; p = zhashx_next(v->led.places))
-        place_link(p);
+    orbit_ledger_hmap_each(v->led.places.h, place_link_v, NULL);
     v->index = ledger_index;
     v->time_ms = orbit_ledger_time(l);
     v->needs_reload = false;
@@ -1196,7 +1314,7 @@ static void health_touch(orbit_sched_view_t *v, const sv_node_t *n, const orbit_
         j += c >= 0;
         if (same)
             continue;
-        const sv_place_t *p = zhashx_lookup(v->led.places, id);
+        const sv_place_t *p = tab_get(&v->led.places, id);
         if (p && p->node == n)
             module_touch(p->mod);
     }
@@ -1416,7 +1534,7 @@ int orbit_sched_view_module(const orbit_sched_view_t *v, const char *mission, co
         return ORBIT_EINVAL;
     if ((size_t)snprintf(key, sizeof key, "%s/%s", mission, module) >= sizeof key)
         return ORBIT_ENOTFOUND;
-    const sv_module_t *m = zhashx_lookup(v->led.modules, key);
+    const sv_module_t *m = tab_get(&v->led.modules, key);
     if (!m)
         return ORBIT_ENOTFOUND;
     module_out(m, out);
@@ -1426,7 +1544,8 @@ int orbit_sched_view_module(const orbit_sched_view_t *v, const char *mission, co
 static void place_out(const orbit_sched_view_t *v, const sv_place_t *p,
                       orbit_sched_placement_t *out)
 {
-    const char *identity = zhashx_lookup(v->led.cap_idents, p->capsule);
+    const sv_bind_t *b = tab_get(&v->led.cap_idents, p->capsule);
+    const char *identity = b ? b->identity : NULL;
     out->capsule = p->capsule;
     out->node = p->node->name;
     out->principal = p->quota ? p->quota->principal : "";
@@ -1442,7 +1561,7 @@ int orbit_sched_view_placement(const orbit_sched_view_t *v, const char *capsule,
 {
     if (!v || !capsule || !out)
         return ORBIT_EINVAL;
-    const sv_place_t *p = zhashx_lookup(v->led.places, capsule);
+    const sv_place_t *p = tab_get(&v->led.places, capsule);
     if (!p)
         return ORBIT_ENOTFOUND;
     place_out(v, p, out);
@@ -1458,7 +1577,7 @@ int orbit_sched_view_each_module_placement(const orbit_sched_view_t *v, const ch
         return ORBIT_EINVAL;
     if ((size_t)snprintf(key, sizeof key, "%s/%s", mission, module) >= sizeof key)
         return ORBIT_OK;
-    const sv_module_t *m = zhashx_lookup(v->led.modules, key);
+    const sv_module_t *m = tab_get(&v->led.modules, key);
     for (const sv_place_t *p = m ? m->head : NULL; p; p = p->mnext) {
         orbit_sched_placement_t out;
         place_out(v, p, &out);
@@ -1525,7 +1644,7 @@ int orbit_sched_view_capsule_health(const orbit_sched_view_t *v, const char *cap
 {
     if (!v || !capsule || !out)
         return ORBIT_EINVAL;
-    const sv_place_t *p = zhashx_lookup(v->led.places, capsule);
+    const sv_place_t *p = tab_get(&v->led.places, capsule);
     if (!p || !p->node->nhealth)
         return ORBIT_ENOTFOUND;
     orbit_capsule_t key;
