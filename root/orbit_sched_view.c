@@ -876,9 +876,7 @@ static int apply_commitment(orbit_sched_view_t *v, sv_mode_t mode, const Orbit__
     if (!c)
         return ORBIT_OK;
     switch (c->kind_case) {
-    case ORBIT__LEDGER__COMMITMENT__KIND_QUOTA_GRANT:
-        v->st.desired_changes++;
-        return quota_grant(&v->led, c->quota_grant);
+    case ORBIT__LEDGER__COMMITMENT__KIND_QUOTA_GRANT: return quota_grant(&v->led, c->quota_grant);
     case ORBIT__LEDGER__COMMITMENT__KIND_PLACEMENT: {
         const Orbit__Ledger__Placement *m = c->placement;
         return place_add(v, mode, m->capsule, m->node, m->principal, NULL, res_of(m->envelope),
@@ -889,12 +887,8 @@ static int apply_commitment(orbit_sched_view_t *v, sv_mode_t mode, const Orbit__
     case ORBIT__LEDGER__COMMITMENT__KIND_IDENTITY_BIND:
         return ident_bind(&v->led, c->identity_bind->identity, c->identity_bind->capsule);
     case ORBIT__LEDGER__COMMITMENT__KIND_MODULE_ADJUSTMENT:
-        v->st.desired_changes++;
         return module_adjust(&v->led, c->module_adjustment, index);
     case ORBIT__LEDGER__COMMITMENT__KIND_REVOCATION:
-        if (c->revocation && c->revocation->what &&
-            c->revocation->what->kind == ORBIT__LEDGER__REF_KIND__REF_MODULE)
-            v->st.desired_changes++;
         return apply_ref(v, c->revocation ? c->revocation->what : NULL, false, index);
     case ORBIT__LEDGER__COMMITMENT__KIND_EXPIRY:
         return apply_ref(v, c->expiry ? c->expiry->what : NULL, true, index);
@@ -1275,7 +1269,6 @@ int orbit_sched_view_load_snapshot(orbit_sched_view_t *v, const uint8_t *file, s
     v->time_ms = orbit_ledger_time(l);
     v->needs_reload = false;
     v->st.snapshots_loaded++;
-    v->st.desired_changes++;
     /* Own notes the snapshot holds are confirmed; later ones count again. */
     while (v->nnotes && v->notes[0].index <= ledger_index) {
         note_drop(v, 0);

@@ -115,10 +115,6 @@ typedef struct {
     /* Identity records of loaded snapshots that bind a capsule already bound
      * to another identity (the ledger refuses such binds: stays 0). */
     uint64_t identity_clashes;
-    /* Module adjustments, module revocations and quota grants applied, and
-     * snapshots loaded: what can give a scheduler new work (it need not
-     * wait for its next round to look). */
-    uint64_t desired_changes;
 } orbit_sched_view_stats_t;
 
 /* ------------------------------------------------------------ pure core */

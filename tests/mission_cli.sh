@@ -7,9 +7,7 @@
 # scale keeps the other fields; stop revokes. Every bad mission file (unknown
 # fields, missing or empty command, bad names, negative, overflowing or
 # impossible resources, principal without quota, ...) is refused with its
-# message and the ledger index does not move. An orbit-sched whose rounds
-# are a minute apart places a mission submitted after its first round
-# within seconds: new desired state starts a round.
+# message and the ledger index does not move.
 source "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ledger_cluster
@@ -185,17 +183,4 @@ ctl mission submit "$WORK/gpu.json" --no-view-check | grep -q '^m1/g: committed'
     fail "--no-view-check"
 ctl mission stop m1 --module g | grep -q '^m1/g: committed' || fail "stop --module"
 echo "stop ok"
-
-# --- a scheduler looks at new desired state at once, not at its next period:
-# with rounds 60 s apart, a mission submitted after its first round is
-# placed within seconds.
-start sched "$BIN/tools/orbit-sched" --root "$ROOT_EP" --name prompt --interval-ms 60000 \
-    --refresh-ms 300 --no-reaper --stats-file "$WORK/sched.json" --stats-every-ms 200
-wait_for 30 "the scheduler synced" test -s "$WORK/sched.json" >/dev/null || exit 1
-sleep 1 # its first round is behind it
-printf '{"mission":"quick","principal":"team-a","modules":[{%s}]}' "$OK_MOD" > "$WORK/quick.json"
-ctl mission submit "$WORK/quick.json" >/dev/null || fail "submit quick"
-placed_two() { ctl --json mission status quick | jq -e '.modules[0].placed == 2' >/dev/null; }
-t=$(wait_for 10 "quick placed long before the 60 s round period" placed_two) || exit 1
-echo "placed ${t} ms after submission with rounds 60 s apart"
 echo "PASS"

@@ -639,27 +639,6 @@ static uint64_t version_of(orbit_sched_view_t *v, const char *mission, const cha
 
 /* A module's version moves with everything a planner reads of it (its spec,
  * its placements, their identities and health) and with nothing else. */
-/* What can give a scheduler new work is counted (orbit-sched rounds at
- * once on it); placements, binds and other revocations are not. */
-static void test_desired_changes(void **state)
-{
-    orbit_sched_view_t *v = *state;
-    orbit_sched_view_stats_t st;
-    OK(commit_at(v, 1, ADJUST("a", "b", "{'count':2,'command':'sleep 1','gang':false}")));
-    orbit_sched_view_stats(v, &st);
-    assert_int_equal(st.desired_changes, 1);
-    OK(commit_at(v, 2, PLACE("a/b/0", "n1", 10)));
-    OK(commit_at(v, 3, BIND("a/b/0", "id-0")));
-    OK(commit_at(v, 4, REVOKE("REF_IDENTITY", "id-0")));
-    OK(commit_at(v, 5, REVOKE("REF_PLACEMENT", "a/b/0")));
-    orbit_sched_view_stats(v, &st);
-    assert_int_equal(st.desired_changes, 1);
-    OK(commit_at(v, 6, GRANT("team", 5000)));
-    OK(commit_at(v, 7, REVOKE("REF_MODULE", "a/b")));
-    orbit_sched_view_stats(v, &st);
-    assert_int_equal(st.desired_changes, 3);
-}
-
 static void test_module_version(void **state)
 {
     orbit_sched_view_t *v = *state;
@@ -1071,7 +1050,6 @@ static void test_snapshot_equals_replay(void **state)
     orbit_sched_view_stats_t st;
     orbit_sched_view_stats(b, &st);
     assert_int_equal(st.snapshots_loaded, 1);
-    assert_int_equal(st.desired_changes, 1); /* a load is new work to look at */
     /* b knows n9 from its junk (an empty node now); a does not */
     orbit_sched_node_t n9 = node_of(b, "n9");
     assert_int_equal(n9.placements, 0);
@@ -1167,7 +1145,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capsule_health, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_desired_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_others, setup, teardown),
         cmocka_unit_test(test_snapshot_equals_replay),

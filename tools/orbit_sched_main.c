@@ -79,7 +79,6 @@ typedef struct {
     orbit_ledger_client_t *lease;
     int64_t started_ms;
     uint64_t submit_failed;
-    uint64_t desired_seen; /* the view's desired_changes at the last round */
 } sched_t;
 
 static void parse(int argc, char **argv, cfg_t *c, zhashx_t **pv)
@@ -341,13 +340,7 @@ static int run(sched_t *s)
         }
         size_t pending = orbit_sched_work_pending(s->work);
         bool rounds_left = orbit_sched_plan_more(s->plan);
-        /* New desired state (a module, a scale, a grant) is looked at as
-         * soon as the view has it, not at the next period. */
-        orbit_sched_view_stats_t vs;
-        orbit_sched_view_stats(s->view, &vs);
-        if (now >= next_round || (rounds_left && pending < 256) ||
-            vs.desired_changes != s->desired_seen) {
-            s->desired_seen = vs.desired_changes;
+        if (now >= next_round || (rounds_left && pending < 256)) {
             int n = orbit_sched_plan_round(s->plan, s->view, now, emit_submit, s);
             if (n < 0)
                 orbit_warn("orbit-sched: round: %s", orbit_strerror(n));
