@@ -31,6 +31,7 @@ typedef struct sv_module sv_module_t;
 typedef struct sv_gang sv_gang_t;
 typedef struct sv_quota sv_quota_t;
 typedef struct sv_place sv_place_t;
+typedef struct sv_bind sv_bind_t;
 
 /* A node: telemetry (from rows) and ledger usage (from its placements).
  * What a pick reads of every sampled node comes first, so that the record's
@@ -94,17 +95,19 @@ struct sv_place {
     sv_module_t *mod;  /* NULL: the capsule id is not mission/module/index */
     sv_gang_t *gang;   /* NULL: not a gang member */
     sv_quota_t *quota; /* NULL: not charged */
+    sv_bind_t *bind;   /* its capsule's identity, NULL: none */
     bool linked;
     sv_place_t *nprev, *nnext; /* on its node */
     sv_place_t *mprev, *mnext; /* of its module */
     sv_place_t *gprev, *gnext; /* of its gang */
 };
 
-/* An identity bound to a capsule: one record, found both ways. */
-typedef struct {
+/* An identity bound to a capsule: one record, found both ways (and from
+ * the capsule's placement, while there is one). */
+struct sv_bind {
     char identity[NAME_CAP];
     char capsule[NAME_CAP];
-} sv_bind_t;
+};
 
 /* Entries found by a name they hold (a char array at off), on the ledger's
  * open-addressing map (ledger_hmap.h): a lookup compares 8-byte hashes in
@@ -601,6 +604,7 @@ static sv_place_t *place_make(orbit_sched_view_t *v, sv_ledger_t *s, const char 
         ok = (p->gang = gang_get(s, gang)) != NULL;
     if (ok && str_set(principal))
         ok = (p->quota = quota_get(s, principal)) != NULL;
+    p->bind = tab_get(&s->cap_idents, capsule);
     if (!ok) {
         module_gc(s, p->mod);
         gang_gc(s, p->gang);
@@ -686,17 +690,21 @@ static void gang_revoke(sv_ledger_t *s, const char *gang)
 /* ------------------------------------------------------------ identities */
 
 /* The module of capsule's placement has a new version: its identity changed. */
-static void ident_touch(sv_ledger_t *s, const char *capsule)
+static sv_place_t *ident_touch(sv_ledger_t *s, const char *capsule)
 {
-    const sv_place_t *p = tab_get(&s->places, capsule);
+    sv_place_t *p = tab_get(&s->places, capsule);
     if (p)
         module_touch(p->mod);
+    return p;
 }
 
 /* Forget bind b (in both tables, or in one: removing what is not there
  * does nothing) and free it. */
 static void bind_drop(sv_ledger_t *s, sv_bind_t *b)
 {
+    sv_place_t *p = tab_get(&s->places, b->capsule);
+    if (p && p->bind == b)
+        p->bind = NULL;
     tab_del(&s->cap_idents, b);
     tab_del(&s->idents, b);
     free(b);
@@ -718,7 +726,7 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
         ident_touch(s, cur->capsule);
         bind_drop(s, cur);
     }
-    ident_touch(s, capsule);
+    sv_place_t *p = ident_touch(s, capsule);
     sv_bind_t *prev = tab_get(&s->cap_idents, capsule);
     if (prev) /* the capsule had another identity */
         bind_drop(s, prev);
@@ -730,6 +738,8 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
         bind_drop(s, b);
         return ORBIT_ENOMEM;
     }
+    if (p)
+        p->bind = b;
     return ORBIT_OK;
 }
 
@@ -1541,19 +1551,35 @@ int orbit_sched_view_module(const orbit_sched_view_t *v, const char *mission, co
     return ORBIT_OK;
 }
 
-static void place_out(const orbit_sched_view_t *v, const sv_place_t *p,
-                      orbit_sched_placement_t *out)
+/* p's capsule in its node's report (sorted by id), NULL: not there. */
+static const orbit_capsule_t *place_health(const sv_place_t *p)
 {
-    const sv_bind_t *b = tab_get(&v->led.cap_idents, p->capsule);
-    const char *identity = b ? b->identity : NULL;
+    const orbit_capsule_t *a = p->node->health;
+    size_t lo = 0, hi = p->node->nhealth;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(p->capsule, a[mid].id);
+        if (d == 0)
+            return &a[mid];
+        if (d > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void place_out(const sv_place_t *p, orbit_sched_placement_t *out)
+{
     out->capsule = p->capsule;
     out->node = p->node->name;
     out->principal = p->quota ? p->quota->principal : "";
     out->gang = p->gang ? p->gang->name : "";
     out->envelope = p->env;
     out->index = p->index;
-    out->identity = identity ? identity : "";
+    out->identity = p->bind ? p->bind->identity : "";
     out->own = p->own;
+    out->health = place_health(p);
 }
 
 int orbit_sched_view_placement(const orbit_sched_view_t *v, const char *capsule,
@@ -1564,7 +1590,7 @@ int orbit_sched_view_placement(const orbit_sched_view_t *v, const char *capsule,
     const sv_place_t *p = tab_get(&v->led.places, capsule);
     if (!p)
         return ORBIT_ENOTFOUND;
-    place_out(v, p, out);
+    place_out(p, out);
     return ORBIT_OK;
 }
 
@@ -1580,7 +1606,7 @@ int orbit_sched_view_each_module_placement(const orbit_sched_view_t *v, const ch
     const sv_module_t *m = tab_get(&v->led.modules, key);
     for (const sv_place_t *p = m ? m->head : NULL; p; p = p->mnext) {
         orbit_sched_placement_t out;
-        place_out(v, p, &out);
+        place_out(p, &out);
         int rc = fn(arg, &out);
         if (rc)
             return rc;
@@ -1588,12 +1614,11 @@ int orbit_sched_view_each_module_placement(const orbit_sched_view_t *v, const ch
     return ORBIT_OK;
 }
 
-static int each_on_node(const orbit_sched_view_t *v, const sv_node_t *n,
-                        orbit_sched_placement_fn fn, void *arg)
+static int each_on_node(const sv_node_t *n, orbit_sched_placement_fn fn, void *arg)
 {
     for (const sv_place_t *p = n->head; p; p = p->nnext) {
         orbit_sched_placement_t out;
-        place_out(v, p, &out);
+        place_out(p, &out);
         int rc = fn(arg, &out);
         if (rc)
             return rc;
@@ -1607,7 +1632,7 @@ int orbit_sched_view_each_node_placement(const orbit_sched_view_t *v, const char
     if (!v || !node || !fn)
         return ORBIT_EINVAL;
     const sv_node_t *n = node_find(v, node);
-    return n ? each_on_node(v, n, fn, arg) : ORBIT_OK;
+    return n ? each_on_node(n, fn, arg) : ORBIT_OK;
 }
 
 int orbit_sched_view_each_placement(const orbit_sched_view_t *v, orbit_sched_placement_fn fn,
@@ -1616,7 +1641,7 @@ int orbit_sched_view_each_placement(const orbit_sched_view_t *v, orbit_sched_pla
     if (!v || !fn)
         return ORBIT_EINVAL;
     for (size_t i = 0; i < v->nnodes; i++) {
-        int rc = each_on_node(v, v->nodes[i], fn, arg);
+        int rc = each_on_node(v->nodes[i], fn, arg);
         if (rc)
             return rc;
     }
@@ -1645,14 +1670,7 @@ int orbit_sched_view_capsule_health(const orbit_sched_view_t *v, const char *cap
     if (!v || !capsule || !out)
         return ORBIT_EINVAL;
     const sv_place_t *p = tab_get(&v->led.places, capsule);
-    if (!p || !p->node->nhealth)
-        return ORBIT_ENOTFOUND;
-    orbit_capsule_t key;
-    if (strlen(capsule) >= sizeof key.id)
-        return ORBIT_ENOTFOUND;
-    snprintf(key.id, sizeof key.id, "%s", capsule);
-    const orbit_capsule_t *h =
-        bsearch(&key, p->node->health, p->node->nhealth, sizeof key, cmp_capsule);
+    const orbit_capsule_t *h = p ? place_health(p) : NULL;
     if (!h)
         return ORBIT_ENOTFOUND;
     *out = *h;

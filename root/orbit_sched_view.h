@@ -92,6 +92,10 @@ typedef struct {
     uint64_t index;       /* ledger index that placed it */
     const char *identity; /* "" when none bound */
     bool own;             /* noted ahead of the watch, not yet confirmed */
+    /* Its capsule's entry in its node's row (NULL: none), as
+     * orbit_sched_view_capsule_health gives it; borrowed until the view
+     * next changes. */
+    const orbit_capsule_t *health;
 } orbit_sched_placement_t;
 
 typedef struct {

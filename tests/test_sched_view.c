@@ -594,6 +594,26 @@ static void test_rows(void **state)
     assert_int_equal(st.rows_applied, 6);
 }
 
+/* The health a placement carries: what orbit_sched_view_capsule_health
+ * says of its capsule (NULL where that is ENOTFOUND). */
+static const orbit_capsule_t *placed_health(orbit_sched_view_t *v, const char *capsule)
+{
+    orbit_sched_placement_t p;
+    OK(orbit_sched_view_placement(v, capsule, &p));
+    orbit_capsule_t h;
+    int rc = orbit_sched_view_capsule_health(v, capsule, &h);
+    if (rc == ORBIT_ENOTFOUND)
+        assert_null(p.health);
+    else {
+        OK(rc);
+        assert_non_null(p.health);
+        assert_string_equal(p.health->id, capsule);
+        assert_int_equal(p.health->state, h.state);
+        assert_int_equal(p.health->since_ms, h.since_ms);
+    }
+    return p.health;
+}
+
 static void test_capsule_health(void **state)
 {
     orbit_sched_view_t *v = *state;
@@ -603,6 +623,7 @@ static void test_capsule_health(void **state)
     static const char *const on2[] = {"a/b/0", "a/b/2"};
     OK(commit_at(v, 1, PLACE("a/b/0", "n1", 10)));
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/0", &h), ORBIT_ENOTFOUND);
+    assert_null(placed_health(v, "a/b/0"));
     /* n2 reports a/b/0 (stale, from an old placement): ignored */
     mkrow(&r, "n2", ORBIT__NODE_STATUS__ALIVE, 1000, 0, on2, 2);
     r.c[0].state = ORBIT__CAPSULE_STATE__CAPSULE_FAILED;
@@ -619,6 +640,7 @@ static void test_capsule_health(void **state)
     assert_int_equal(h.state, ORBIT_CAPSULE_EXITED);
     assert_int_equal(h.exit_code, 3);
     assert_int_equal(h.since_ms, 77);
+    assert_int_equal(placed_health(v, "a/b/0")->exit_code, 3);
     /* reported but not placed */
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/1", &h), ORBIT_ENOTFOUND);
     assert_int_equal(orbit_sched_view_capsule_health(v, "a/b/2", &h), ORBIT_ENOTFOUND);
@@ -627,6 +649,41 @@ static void test_capsule_health(void **state)
     OK(commit_at(v, 3, PLACE("a/b/0", "n2", 10)));
     OK(orbit_sched_view_capsule_health(v, "a/b/0", &h));
     assert_int_equal(h.state, ORBIT_CAPSULE_FAILED);
+    assert_int_equal(placed_health(v, "a/b/0")->state, ORBIT_CAPSULE_FAILED);
+}
+
+/* The identity a placement carries, "" when none. */
+static const char *placed_identity(orbit_sched_view_t *v, const char *capsule)
+{
+    orbit_sched_placement_t p;
+    OK(orbit_sched_view_placement(v, capsule, &p));
+    return p.identity;
+}
+
+/* A placement's identity follows its binds in every order: bound before
+ * or after it is placed, moved away, unbound, kept across a new placement
+ * of the same capsule (after a snapshot: test_snapshot_equals_replay). */
+static void test_placement_identity(void **state)
+{
+    orbit_sched_view_t *v = *state;
+    OK(commit_at(v, 1, BIND("a/b/0", "id-0"))); /* before its placement */
+    OK(commit_at(v, 2, PLACE("a/b/0", "n1", 10)));
+    assert_string_equal(placed_identity(v, "a/b/0"), "id-0");
+    OK(commit_at(v, 3, PLACE("a/b/1", "n1", 10)));
+    assert_string_equal(placed_identity(v, "a/b/1"), "");
+    OK(commit_at(v, 4, BIND("a/b/1", "id-1"))); /* after */
+    assert_string_equal(placed_identity(v, "a/b/1"), "id-1");
+    OK(commit_at(v, 5, BIND("a/b/1", "id-0"))); /* id-0 moves; a/b/1 drops id-1 */
+    assert_string_equal(placed_identity(v, "a/b/0"), "");
+    assert_string_equal(placed_identity(v, "a/b/1"), "id-0");
+    OK(commit_at(v, 6, BIND("a/b/0", "id-1")));
+    assert_string_equal(placed_identity(v, "a/b/0"), "id-1");
+    OK(commit_at(v, 7, REVOKE("REF_PLACEMENT", "a/b/0")));
+    OK(commit_at(v, 8, PLACE("a/b/0", "n2", 10))); /* placed again: the bind stays */
+    assert_string_equal(placed_identity(v, "a/b/0"), "id-1");
+    OK(commit_at(v, 9, REVOKE("REF_IDENTITY", "id-1")));
+    assert_string_equal(placed_identity(v, "a/b/0"), "");
+    assert_string_equal(placed_identity(v, "a/b/1"), "id-0");
 }
 
 /* The version of module key "mission/module". */
@@ -1145,6 +1202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capsule_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_placement_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_others, setup, teardown),
         cmocka_unit_test(test_snapshot_equals_replay),

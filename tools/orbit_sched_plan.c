@@ -471,7 +471,8 @@ typedef struct {
     bool own;
     bool indexed; /* index parsed */
     uint32_t index;
-    uint64_t placed_at; /* ledger index of the placement */
+    uint64_t placed_at;            /* ledger index of the placement */
+    const orbit_capsule_t *health; /* its node's report of it, NULL: none */
 } plc_t;
 
 typedef struct {
@@ -579,8 +580,9 @@ static bool failed_state(const orbit_capsule_t *h)
 /* Health of c: >0 running, 0 other, <0 a failure not acted on yet (h set). */
 static int health(round_t *r, const char *bkey, const plc_t *c, orbit_capsule_t *h)
 {
-    if (orbit_sched_view_capsule_health(r->v, c->capsule, h) != ORBIT_OK)
+    if (!c->health)
         return 0;
+    *h = *c->health;
     if (h->state == ORBIT_CAPSULE_RUNNING)
         return 1;
     if (!failed_state(h))
@@ -639,11 +641,9 @@ static void backoff_seen(orbit_sched_plan_t *p, const char *bkey, bool running, 
 static bool failure_due(round_t *r, const char *bkey, const plc_t *c)
 {
     const backoff_t *b = zhashx_lookup(r->p->backoff, bkey);
-    orbit_capsule_t h;
     return b && b->has_fail && r->now >= b->not_before && b->fail_placement == c->placed_at &&
-           !strcmp(b->fail_node, c->node) &&
-           orbit_sched_view_capsule_health(r->v, c->capsule, &h) == ORBIT_OK &&
-           h.since_ms == b->fail_since && (int)h.state == b->fail_state;
+           !strcmp(b->fail_node, c->node) && c->health && c->health->since_ms == b->fail_since &&
+           (int)c->health->state == b->fail_state;
 }
 
 static bool held_back(round_t *r, const char *bkey)
@@ -829,6 +829,7 @@ static int collect_plc(void *arg, const orbit_sched_placement_t *pl)
     x->identity = pl->identity;
     x->own = pl->own;
     x->placed_at = pl->index;
+    x->health = pl->health;
     x->indexed =
         orbit_sched_capsule_index(pl->capsule, c->m->mission, c->m->module, &x->index) == 0;
     return 0;
