@@ -127,6 +127,16 @@ int orbit_ledger_hmap_find(const orbit_ledger_hmap_t *m, uint64_t h,
     return 0;
 }
 
+uint64_t orbit_ledger_hmap_find_name(const orbit_ledger_hmap_t *m, uint64_t h, const char *name,
+                                     const char *(*name_of)(void *ctx, uint64_t v), void *ctx)
+{
+    size_t mask = m->cap - 1;
+    for (size_t at = home(m->cap, h); m->slots[at].v; at = (at + 1) & mask)
+        if (m->slots[at].h == h && !strcmp(name_of(ctx, m->slots[at].v), name))
+            return m->slots[at].v; /* not another name with the same hash */
+    return 0;
+}
+
 void orbit_ledger_hmap_each(const orbit_ledger_hmap_t *m, void (*fn)(void *ctx, uint64_t v),
                             void *ctx)
 {

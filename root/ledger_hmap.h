@@ -44,6 +44,12 @@ void orbit_ledger_hmap_remove(orbit_ledger_hmap_t *m, uint64_t h, uint64_t v);
  * returns that value, or 0. */
 int orbit_ledger_hmap_find(const orbit_ledger_hmap_t *m, uint64_t h,
                            int (*fn)(void *ctx, uint64_t v), void *ctx);
+/* The value recorded under h (orbit_ledger_hmap_hash_str(m, name)) whose
+ * own name (name_of(ctx, v)) is name, or 0: the lookup of an index keyed by
+ * a name its values hold. */
+uint64_t orbit_ledger_hmap_find_name(const orbit_ledger_hmap_t *m, uint64_t h, const char *name,
+                                     const char *(*name_of)(void *ctx, uint64_t v), void *ctx);
+
 /* Call fn(ctx, v) for every value, in no order. */
 void orbit_ledger_hmap_each(const orbit_ledger_hmap_t *m, void (*fn)(void *ctx, uint64_t v),
                             void *ctx);

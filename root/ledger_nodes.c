@@ -87,27 +87,16 @@ static uint64_t node_hash(const orbit_ledger_nodes_t *n, const char *node)
     return orbit_ledger_hmap_hash_str(n->nodes, node);
 }
 
-typedef struct {
-    const char *node;
-    caps_t *found;
-} node_find_t;
-
-static int node_is(void *ctx, uint64_t v)
+static const char *node_name(void *ctx, uint64_t v)
 {
-    node_find_t *f = ctx;
-    caps_t *c = (caps_t *)(uintptr_t)v;
-    if (strcmp(c->node, f->node))
-        return 0; /* another node with the same hash */
-    f->found = c;
-    return 1;
+    (void)ctx;
+    return ((const caps_t *)(uintptr_t)v)->node;
 }
 
 /* node's capsules, or NULL. */
 static caps_t *node_find(const orbit_ledger_nodes_t *n, uint64_t h, const char *node)
 {
-    node_find_t f = {node, NULL};
-    orbit_ledger_hmap_find(n->nodes, h, node_is, &f);
-    return f.found;
+    return (caps_t *)(uintptr_t)orbit_ledger_hmap_find_name(n->nodes, h, node, node_name, NULL);
 }
 
 /* A new, empty entry for node (not in n). NULL on ENOMEM. */

@@ -233,20 +233,9 @@ static zhashx_t *hash_new(zhashx_destructor_fn *destructor)
 
 /* ------------------------------------------------------------ named tables */
 
-typedef struct {
-    size_t off;
-    const char *name;
-    void *found;
-} tab_find_t;
-
-static int tab_is(void *ctx, uint64_t v)
+static const char *tab_name(void *ctx, uint64_t v)
 {
-    tab_find_t *f = ctx;
-    void *e = (void *)(uintptr_t)v;
-    if (strcmp((const char *)e + f->off, f->name))
-        return 0; /* another name with the same hash */
-    f->found = e;
-    return 1;
+    return (const char *)(uintptr_t)v + *(const size_t *)ctx;
 }
 
 static int tab_init(sv_tab_t *t, size_t off)
@@ -273,9 +262,9 @@ static void *tab_get(const sv_tab_t *t, const char *name)
 {
     if (!t->h || !name)
         return NULL;
-    tab_find_t f = {t->off, name, NULL};
-    orbit_ledger_hmap_find(t->h, orbit_ledger_hmap_hash_str(t->h, name), tab_is, &f);
-    return f.found;
+    size_t off = t->off;
+    return (void *)(uintptr_t)orbit_ledger_hmap_find_name(
+        t->h, orbit_ledger_hmap_hash_str(t->h, name), name, tab_name, &off);
 }
 
 /* Add e, whose name is not in t yet. Errors: ORBIT_ENOMEM. */

@@ -1359,6 +1359,36 @@ static void each_collect(void *ctx, uint64_t v)
     (void)dedup_collect(ctx, v);
 }
 
+static const char *name_at(void *ctx, uint64_t v)
+{
+    return ((const char *const *)ctx)[v - 1];
+}
+
+/* find_name: the value whose own name matches, not another under the same
+ * hash; 0 when none does. */
+static void test_hmap_find_name(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"alpha", "beta", "gamma"};
+    orbit_ledger_hmap_t *m = orbit_ledger_hmap_new();
+    assert_non_null(m);
+    uint64_t ha = orbit_ledger_hmap_hash_str(m, "alpha");
+    /* beta filed under alpha's hash: a collision find_name must see through */
+    assert_int_equal(orbit_ledger_hmap_add(m, ha, 2), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_add(m, ha, 1), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_add(m, orbit_ledger_hmap_hash_str(m, "gamma"), 3), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_find_name(m, ha, "alpha", name_at, (void *)names), 1);
+    assert_int_equal(orbit_ledger_hmap_find_name(m, orbit_ledger_hmap_hash_str(m, "gamma"), "gamma",
+                                                 name_at, (void *)names),
+                     3);
+    assert_int_equal(orbit_ledger_hmap_find_name(m, orbit_ledger_hmap_hash_str(m, "delta"), "delta",
+                                                 name_at, (void *)names),
+                     0);
+    orbit_ledger_hmap_remove(m, ha, 1);
+    assert_int_equal(orbit_ledger_hmap_find_name(m, ha, "alpha", name_at, (void *)names), 0);
+    orbit_ledger_hmap_destroy(&m);
+}
+
 /* The hash map behind the dedup and node indexes: several values under one
  * hash (each found), removal of one leaves the others, a seed per map,
  * growth keeps everything, and random adds and removes agree with a plain
@@ -2830,6 +2860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_retry, setup, teardown),
+        cmocka_unit_test(test_hmap_find_name),
         cmocka_unit_test(test_hmap_unit),
         cmocka_unit_test_setup_teardown(test_dedup_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
