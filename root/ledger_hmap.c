@@ -10,6 +10,7 @@
 
 #include "orbit_err.h"
 #include "orbit_hash.h"
+#include "orbit_slab.h"
 
 #define MIN_CAP 1024 /* slots, a power of two */
 
@@ -27,7 +28,7 @@ struct orbit_ledger_hmap {
 orbit_ledger_hmap_t *orbit_ledger_hmap_new(void)
 {
     orbit_ledger_hmap_t *m = calloc(1, sizeof *m);
-    if (m && !(m->slots = calloc(MIN_CAP, sizeof *m->slots))) {
+    if (m && !(m->slots = orbit_huge_calloc(MIN_CAP, sizeof *m->slots))) {
         free(m);
         return NULL;
     }
@@ -43,7 +44,7 @@ void orbit_ledger_hmap_destroy(orbit_ledger_hmap_t **pm)
 {
     if (!pm || !*pm)
         return;
-    free((*pm)->slots);
+    orbit_huge_free((*pm)->slots, (*pm)->cap, sizeof *(*pm)->slots);
     free(*pm);
     *pm = NULL;
 }
@@ -77,13 +78,14 @@ int orbit_ledger_hmap_add(orbit_ledger_hmap_t *m, uint64_t h, uint64_t v)
         return ORBIT_EINVAL;
     if ((m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap * 2;
-        slot_t *slots = calloc(cap, sizeof *slots);
+        /* past 2 MiB in huge pages: slots are read at random */
+        slot_t *slots = orbit_huge_calloc(cap, sizeof *slots);
         if (!slots)
             return ORBIT_ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
             if (m->slots[i].v)
                 put_slot(slots, cap, m->slots[i].h, m->slots[i].v);
-        free(m->slots);
+        orbit_huge_free(m->slots, m->cap, sizeof *m->slots);
         m->slots = slots;
         m->cap = cap;
     }

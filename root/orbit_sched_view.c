@@ -15,6 +15,7 @@
 #include "ledger.h"
 #include "ledger_hmap.h"
 #include "orbit_err.h"
+#include "orbit_slab.h"
 #include "orbit_wire.h"
 #include "orbit_ledger_client.h"
 #include "orbit_view_client.h"
@@ -121,13 +122,14 @@ typedef struct {
 
 /* Everything the ledger decides (replaced whole by a snapshot). */
 typedef struct {
-    sv_tab_t places;     /* capsule -> sv_place_t (owned) */
-    sv_tab_t modules;    /* "mission/module" -> sv_module_t (owned) */
-    sv_module_t *mods;   /* every module */
-    zhashx_t *gangs;     /* gang -> sv_gang_t (owned) */
-    zhashx_t *quotas;    /* principal -> sv_quota_t (owned) */
-    sv_tab_t idents;     /* identity -> sv_bind_t (owned) */
-    sv_tab_t cap_idents; /* capsule -> sv_bind_t (the same records) */
+    sv_tab_t places;                      /* capsule -> sv_place_t (owned) */
+    sv_tab_t modules;                     /* "mission/module" -> sv_module_t (owned) */
+    sv_module_t *mods;                    /* every module */
+    zhashx_t *gangs;                      /* gang -> sv_gang_t (owned) */
+    zhashx_t *quotas;                     /* principal -> sv_quota_t (owned) */
+    sv_tab_t idents;                      /* identity -> sv_bind_t (owned) */
+    sv_tab_t cap_idents;                  /* capsule -> sv_bind_t (the same records) */
+    orbit_slab_t *place_slab, *bind_slab; /* where places and binds live */
 } sv_ledger_t;
 
 /* A COMMITTED proposal of this process, counted ahead of the watch. */
@@ -147,7 +149,8 @@ typedef enum {
 struct orbit_sched_view {
     sv_node_t **nodes; /* dense, in order of appearance */
     size_t nnodes, capnodes;
-    sv_tab_t node_index; /* name -> sv_node_t (borrowed from nodes) */
+    sv_tab_t node_index;     /* name -> sv_node_t (borrowed from nodes) */
+    orbit_slab_t *node_slab; /* where nodes live */
     sv_ledger_t led;
     uint64_t index;
     int64_t time_ms;
@@ -279,35 +282,38 @@ static void tab_del(sv_tab_t *t, void *e)
     orbit_ledger_hmap_remove(t->h, tab_hash(t, e), (uint64_t)(uintptr_t)e);
 }
 
-static void entry_free_v(void *ctx, uint64_t v)
-{
-    (void)ctx;
-    free((void *)(uintptr_t)v);
-}
-
 /* The entry of t named name (a char field of cap bytes at t's offset),
- * created zeroed (size bytes, on cache lines of its own: a node's hot
- * fields are its first lines) when missing. NULL when name does not fit or
- * out of memory. */
-static void *tab_named_get(sv_tab_t *t, const char *name, size_t size, size_t cap)
+ * created zeroed (size bytes, from slab when given, else from the heap; on
+ * cache lines of its own either way: a node's hot fields are its first
+ * lines) when missing. NULL when name does not fit or out of memory. */
+static void *tab_named_get(sv_tab_t *t, const char *name, size_t size, size_t cap,
+                           orbit_slab_t *slab)
 {
     void *e = tab_get(t, name);
     if (e)
         return e;
     size_t lines = (size + 63) / 64 * 64;
-    if (strlen(name) >= cap || !(e = aligned_alloc(64, lines)))
+    if (strlen(name) >= cap)
         return NULL;
-    memset(e, 0, lines);
+    if (slab)
+        e = orbit_slab_alloc(slab);
+    else if ((e = aligned_alloc(64, lines)))
+        memset(e, 0, lines);
+    if (!e)
+        return NULL;
     memcpy((char *)e + t->off, name, strlen(name) + 1);
     if (tab_add(t, e) != ORBIT_OK) {
-        free(e);
+        if (slab)
+            orbit_slab_free(slab, e);
+        else
+            free(e);
         return NULL;
     }
     return e;
 }
 
-#define TAB_GET(t, name, type, field)                                                              \
-    ((type *)tab_named_get((t), (name), sizeof(type), sizeof(((type *)0)->field)))
+#define TAB_GET(t, name, type, field, slab)                                                        \
+    ((type *)tab_named_get((t), (name), sizeof(type), sizeof(((type *)0)->field), (slab)))
 
 static void place_free(void **item)
 {
@@ -333,12 +339,14 @@ static void module_free_v(void *ctx, uint64_t v)
 static void ledger_close(sv_ledger_t *s)
 {
     /* placements first: nothing else points at them */
-    tab_close(&s->places, entry_free_v);
+    tab_close(&s->places, NULL); /* their records go with the slabs */
     tab_close(&s->modules, module_free_v);
     zhashx_destroy(&s->gangs);
     zhashx_destroy(&s->quotas);
     tab_close(&s->cap_idents, NULL);
-    tab_close(&s->idents, entry_free_v);
+    tab_close(&s->idents, NULL);
+    orbit_slab_destroy(&s->place_slab);
+    orbit_slab_destroy(&s->bind_slab);
     s->mods = NULL;
 }
 
@@ -350,7 +358,9 @@ static int ledger_init(sv_ledger_t *s)
     if (tab_init(&s->places, offsetof(sv_place_t, capsule)) ||
         tab_init(&s->modules, offsetof(sv_module_t, key)) ||
         tab_init(&s->idents, offsetof(sv_bind_t, identity)) ||
-        tab_init(&s->cap_idents, offsetof(sv_bind_t, capsule)) || !s->gangs || !s->quotas) {
+        tab_init(&s->cap_idents, offsetof(sv_bind_t, capsule)) || !s->gangs || !s->quotas ||
+        !(s->place_slab = orbit_slab_new(sizeof(sv_place_t), 16)) ||
+        !(s->bind_slab = orbit_slab_new(sizeof(sv_bind_t), 16))) {
         ledger_close(s);
         return ORBIT_ENOMEM;
     }
@@ -410,7 +420,7 @@ static sv_node_t *node_get(orbit_sched_view_t *v, const char *name)
         v->nodes = a;
         v->capnodes = cap;
     }
-    n = TAB_GET(&v->node_index, name, sv_node_t, name);
+    n = TAB_GET(&v->node_index, name, sv_node_t, name, v->node_slab);
     if (!n)
         return NULL;
     n->status = ORBIT__NODE_STATUS__UNREACHABLE;
@@ -442,7 +452,7 @@ static sv_module_t *module_get(sv_ledger_t *s, const char *key)
     const char *slash = strchr(key, '/');
     if (!slash || (size_t)(slash - key) >= NAME_CAP || strlen(slash + 1) >= NAME_CAP)
         return NULL;
-    if (!(m = TAB_GET(&s->modules, key, sv_module_t, key)))
+    if (!(m = TAB_GET(&s->modules, key, sv_module_t, key, NULL)))
         return NULL;
     memcpy(m->mission, key, (size_t)(slash - key));
     snprintf(m->module, sizeof m->module, "%s", slash + 1);
@@ -578,7 +588,7 @@ static sv_place_t *place_make(orbit_sched_view_t *v, sv_ledger_t *s, const char 
                               orbit_sched_res_t env, uint64_t index, bool own)
 {
     char key[MODKEY_CAP];
-    sv_place_t *p = calloc(1, sizeof *p);
+    sv_place_t *p = orbit_slab_alloc(s->place_slab);
     if (!p)
         return NULL;
     snprintf(p->capsule, sizeof p->capsule, "%s", capsule);
@@ -598,7 +608,7 @@ static sv_place_t *place_make(orbit_sched_view_t *v, sv_ledger_t *s, const char 
         module_gc(s, p->mod);
         gang_gc(s, p->gang);
         quota_gc(s, p->quota);
-        free(p);
+        orbit_slab_free(s->place_slab, p);
         return NULL;
     }
     return p;
@@ -612,7 +622,7 @@ static void place_remove(sv_ledger_t *s, sv_place_t *p)
     sv_quota_t *q = p->quota;
     place_unlink(p);
     tab_del(&s->places, p);
-    free(p);
+    orbit_slab_free(s->place_slab, p);
     module_gc(s, m);
     gang_gc(s, g);
     quota_gc(s, q);
@@ -648,7 +658,7 @@ static int place_add(orbit_sched_view_t *v, sv_mode_t mode, const char *capsule,
         sv_gang_t *g = p->gang;
         sv_quota_t *q = p->quota;
         place_unlink(p);
-        free(p);
+        orbit_slab_free(s->place_slab, p);
         module_gc(s, m);
         gang_gc(s, g);
         quota_gc(s, q);
@@ -696,7 +706,7 @@ static void bind_drop(sv_ledger_t *s, sv_bind_t *b)
         p->bind = NULL;
     tab_del(&s->cap_idents, b);
     tab_del(&s->idents, b);
-    free(b);
+    orbit_slab_free(s->bind_slab, b);
 }
 
 static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
@@ -706,7 +716,7 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
     sv_bind_t *cur = tab_get(&s->idents, identity);
     if (cur && !strcmp(cur->capsule, capsule))
         return ORBIT_OK;
-    sv_bind_t *b = malloc(sizeof *b);
+    sv_bind_t *b = orbit_slab_alloc(s->bind_slab);
     if (!b)
         return ORBIT_ENOMEM;
     memcpy(b->identity, identity, strlen(identity) + 1); /* name_ok: they fit */
@@ -720,7 +730,7 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
     if (prev) /* the capsule had another identity */
         bind_drop(s, prev);
     if (tab_add(&s->idents, b) != ORBIT_OK) {
-        free(b);
+        orbit_slab_free(s->bind_slab, b);
         return ORBIT_ENOMEM;
     }
     if (tab_add(&s->cap_idents, b) != ORBIT_OK) {
@@ -950,9 +960,11 @@ orbit_sched_view_t *orbit_sched_view_new(void)
     if (!v)
         return NULL;
     v->arena = orbit_arena_new(1 << 20);
-    if (tab_init(&v->node_index, offsetof(sv_node_t, name)) || !v->arena ||
+    v->node_slab = orbit_slab_new(sizeof(sv_node_t), 64);
+    if (tab_init(&v->node_index, offsetof(sv_node_t, name)) || !v->arena || !v->node_slab ||
         ledger_init(&v->led) != ORBIT_OK) {
         tab_close(&v->node_index, NULL);
+        orbit_slab_destroy(&v->node_slab);
         orbit_arena_destroy(&v->arena);
         free(v);
         return NULL;
@@ -966,12 +978,11 @@ void orbit_sched_view_destroy(orbit_sched_view_t **pv)
         return;
     orbit_sched_view_t *v = *pv;
     ledger_close(&v->led);
-    for (size_t i = 0; i < v->nnodes; i++) {
+    for (size_t i = 0; i < v->nnodes; i++)
         free(v->nodes[i]->health);
-        free(v->nodes[i]);
-    }
     free(v->nodes);
     tab_close(&v->node_index, NULL);
+    orbit_slab_destroy(&v->node_slab); /* the nodes */
     for (size_t i = 0; i < v->nnotes; i++)
         free(v->notes[i].packed);
     free(v->notes);
@@ -1101,7 +1112,7 @@ static int load_placement(void *ctx, const orbit_ledger_placement_t *lp)
     if (!p)
         return ORBIT_ENOMEM;
     if (tab_add(&ld->s->places, p) != ORBIT_OK) {
-        free(p);
+        orbit_slab_free(ld->s->place_slab, p);
         return ORBIT_ENOMEM;
     }
     return 0;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ledger.pb-c.h"
+#include "orbit_slab.h"
 #include "orbit_err.h"
 #include "orbit_sock.h"
 #include "orbit_wire.h"
@@ -982,6 +983,61 @@ static void test_raw_fields_nested(void **state)
     free(p2);
 }
 
+/* orbit_slab: records zeroed, aligned, from more than one block, given
+ * back and handed out again; bad sizes refused; big arrays zeroed either
+ * way. */
+static void test_slab(void **state)
+{
+    (void)state;
+    assert_null(orbit_slab_new(0, 16));
+    assert_null(orbit_slab_new(100, 24)); /* not a power of two */
+    assert_null(orbit_slab_new(100, 8));
+    assert_null(orbit_slab_new((size_t)ORBIT_SLAB_BLOCK + 1, 16));
+    orbit_slab_t *s = orbit_slab_new(200, 64); /* 256 bytes a record */
+    assert_non_null(s);
+    enum { N = 9000 }; /* 8,192 fit in a block */
+    static unsigned char *r[N];
+    for (size_t i = 0; i < N; i++) {
+        r[i] = orbit_slab_alloc(s);
+        assert_non_null(r[i]);
+        assert_int_equal((uintptr_t)r[i] % 64, 0);
+        for (size_t j = 0; j < 200; j++)
+            assert_int_equal(r[i][j], 0);
+        memset(r[i], 0xa5, 200);
+        if (i)
+            assert_ptr_not_equal(r[i], r[i - 1]);
+    }
+    assert_int_equal(orbit_slab_live(s), N);
+    assert_int_equal(orbit_slab_blocks(s), 2);
+    for (size_t i = 0; i < N; i++) /* no record overlaps another */
+        for (size_t j = 0; j < 200; j++)
+            assert_int_equal(r[i][j], 0xa5);
+    orbit_slab_free(s, r[17]);
+    orbit_slab_free(s, r[4000]);
+    orbit_slab_free(s, NULL);
+    assert_int_equal(orbit_slab_live(s), N - 2);
+    unsigned char *a = orbit_slab_alloc(s), *b = orbit_slab_alloc(s);
+    assert_ptr_equal(a, r[4000]); /* given back last, handed out first */
+    assert_ptr_equal(b, r[17]);
+    for (size_t j = 0; j < 200; j++) /* zeroed again */
+        assert_true(a[j] == 0 && b[j] == 0);
+    assert_int_equal(orbit_slab_live(s), N);
+    assert_int_equal(orbit_slab_blocks(s), 2);
+    orbit_slab_destroy(&s);
+    assert_null(s);
+
+    size_t small = 1000, big = (size_t)ORBIT_SLAB_BLOCK / 8 * 3; /* 6 MiB of 16-byte slots */
+    uint64_t *x = orbit_huge_calloc(small, 8), *y = orbit_huge_calloc(big / 8, 16);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_true(x[0] == 0 && x[small - 1] == 0);
+    assert_true(y[0] == 0 && y[big / 4 - 1] == 0);
+    y[big / 4 - 1] = 7;
+    orbit_huge_free(x, small, 8);
+    orbit_huge_free(y, big / 8, 16);
+    assert_null(orbit_huge_calloc(SIZE_MAX / 2, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1016,6 +1072,7 @@ int main(void)
                                         sock_teardown),
         cmocka_unit_test_setup_teardown(test_recv_drains_extra_frames, sock_setup, sock_teardown),
         cmocka_unit_test_setup_teardown(test_recv_empty_frame, sock_setup, sock_teardown),
+        cmocka_unit_test(test_slab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
