@@ -23,12 +23,26 @@ struct orbit_ledger_hmap {
     slot_t *slots;
     size_t cap, n; /* cap a power of two, n <= cap / 2 */
     uint64_t seed;
+    bool huge; /* slot arrays of 2 MiB and more in huge pages */
 };
+
+static slot_t *slots_new(const orbit_ledger_hmap_t *m, size_t cap)
+{
+    return m->huge ? orbit_huge_calloc(cap, sizeof(slot_t)) : calloc(cap, sizeof(slot_t));
+}
+
+static void slots_free(const orbit_ledger_hmap_t *m, slot_t *slots, size_t cap)
+{
+    if (m->huge)
+        orbit_huge_free(slots, cap, sizeof(slot_t));
+    else
+        free(slots);
+}
 
 orbit_ledger_hmap_t *orbit_ledger_hmap_new(void)
 {
     orbit_ledger_hmap_t *m = calloc(1, sizeof *m);
-    if (m && !(m->slots = orbit_huge_calloc(MIN_CAP, sizeof *m->slots))) {
+    if (m && !(m->slots = slots_new(m, MIN_CAP))) {
         free(m);
         return NULL;
     }
@@ -44,9 +58,16 @@ void orbit_ledger_hmap_destroy(orbit_ledger_hmap_t **pm)
 {
     if (!pm || !*pm)
         return;
-    orbit_huge_free((*pm)->slots, (*pm)->cap, sizeof *(*pm)->slots);
+    slots_free(*pm, (*pm)->slots, (*pm)->cap);
     free(*pm);
     *pm = NULL;
+}
+
+void orbit_ledger_hmap_set_huge(orbit_ledger_hmap_t *m)
+{
+    if (m->huge || m->cap * sizeof(slot_t) >= ORBIT_SLAB_BLOCK)
+        return; /* only while the slots are still from calloc */
+    m->huge = true;
 }
 
 uint64_t orbit_ledger_hmap_seed(const orbit_ledger_hmap_t *m)
@@ -78,14 +99,13 @@ int orbit_ledger_hmap_add(orbit_ledger_hmap_t *m, uint64_t h, uint64_t v)
         return ORBIT_EINVAL;
     if ((m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap * 2;
-        /* past 2 MiB in huge pages: slots are read at random */
-        slot_t *slots = orbit_huge_calloc(cap, sizeof *slots);
+        slot_t *slots = slots_new(m, cap);
         if (!slots)
             return ORBIT_ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
             if (m->slots[i].v)
                 put_slot(slots, cap, m->slots[i].h, m->slots[i].v);
-        orbit_huge_free(m->slots, m->cap, sizeof *m->slots);
+        slots_free(m, m->slots, m->cap);
         m->slots = slots;
         m->cap = cap;
     }

@@ -28,6 +28,13 @@ typedef struct orbit_ledger_hmap orbit_ledger_hmap_t;
 /* An empty map; NULL on ENOMEM. */
 orbit_ledger_hmap_t *orbit_ledger_hmap_new(void);
 void orbit_ledger_hmap_destroy(orbit_ledger_hmap_t **pm);
+/* From now on, slot arrays of 2 MiB and more are mapped as huge pages
+ * (orbit_huge_calloc): for a map read at random and grown off any
+ * latency-critical loop (the scheduling view's tables). The ledger's own
+ * indexes keep the heap: a huge page is zeroed whole at its first touch,
+ * and on the leader's loop that showed in the 256-proposer p99. Call it
+ * before the map grows past 2 MiB (later, it does nothing). */
+void orbit_ledger_hmap_set_huge(orbit_ledger_hmap_t *m);
 
 /* This map's seed, to start the caller's hashes from. */
 uint64_t orbit_ledger_hmap_seed(const orbit_ledger_hmap_t *m);

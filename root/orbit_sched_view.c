@@ -245,7 +245,10 @@ static int tab_init(sv_tab_t *t, size_t off)
 {
     t->off = off;
     t->h = orbit_ledger_hmap_new();
-    return t->h ? ORBIT_OK : ORBIT_ENOMEM;
+    if (!t->h)
+        return ORBIT_ENOMEM;
+    orbit_ledger_hmap_set_huge(t->h); /* read at random */
+    return ORBIT_OK;
 }
 
 /* Drop the table; fn (may be NULL) is called for every entry first. */

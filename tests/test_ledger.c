@@ -1389,6 +1389,31 @@ static void test_hmap_find_name(void **state)
     orbit_ledger_hmap_destroy(&m);
 }
 
+static int find_eq(void *ctx, uint64_t v)
+{
+    return v == *(const uint64_t *)ctx;
+}
+
+/* A map set huge grows past 2 MiB of slots (mapped, not from the heap)
+ * and keeps every value. */
+static void test_hmap_huge(void **state)
+{
+    (void)state;
+    orbit_ledger_hmap_t *m = orbit_ledger_hmap_new();
+    assert_non_null(m);
+    orbit_ledger_hmap_set_huge(m);
+    enum { N = 70000 }; /* 262,144 slots of 16 bytes: 4 MiB */
+    for (uint64_t v = 1; v <= N; v++)
+        assert_int_equal(orbit_ledger_hmap_add(m, v * 0x9e3779b97f4a7c15ull, v), ORBIT_OK);
+    assert_int_equal(orbit_ledger_hmap_size(m), N);
+    for (uint64_t v = 1; v <= N; v += 997)
+        assert_int_equal(orbit_ledger_hmap_find(m, v * 0x9e3779b97f4a7c15ull, find_eq, &v), 1);
+    orbit_ledger_hmap_remove(m, 5 * 0x9e3779b97f4a7c15ull, 5);
+    uint64_t five = 5;
+    assert_int_equal(orbit_ledger_hmap_find(m, 5 * 0x9e3779b97f4a7c15ull, find_eq, &five), 0);
+    orbit_ledger_hmap_destroy(&m);
+}
+
 /* The hash map behind the dedup and node indexes: several values under one
  * hash (each found), removal of one leaves the others, a seed per map,
  * growth keeps everything, and random adds and removes agree with a plain
@@ -2861,6 +2886,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_retry, setup, teardown),
         cmocka_unit_test(test_hmap_find_name),
+        cmocka_unit_test(test_hmap_huge),
         cmocka_unit_test(test_hmap_unit),
         cmocka_unit_test_setup_teardown(test_dedup_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_bounds, setup, teardown),
