@@ -15,6 +15,7 @@
 #include "ledger.h"
 #include "ledger_hmap.h"
 #include "orbit_err.h"
+#include "orbit_hash.h"
 #include "orbit_slab.h"
 #include "orbit_wire.h"
 #include "orbit_ledger_client.h"
@@ -399,10 +400,7 @@ static void *named_get(zhashx_t *h, const char *name, size_t size, size_t off, s
 
 uint64_t orbit_sched_node_key(const char *name)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (const unsigned char *c = (const unsigned char *)name; c && *c; c++)
-        h = (h ^ *c) * 0x100000001b3ULL;
-    return h;
+    return orbit_fnv1a_str(ORBIT_FNV_OFFSET, name);
 }
 
 static sv_node_t *node_find(const orbit_sched_view_t *v, const char *name)
@@ -1554,22 +1552,19 @@ int orbit_sched_view_module(const orbit_sched_view_t *v, const char *mission, co
     return ORBIT_OK;
 }
 
+/* bsearch: a capsule id against an entry of a node's report. */
+static int cmp_id_capsule(const void *id, const void *c)
+{
+    return strcmp(id, ((const orbit_capsule_t *)c)->id);
+}
+
 /* p's capsule in its node's report (sorted by id), NULL: not there. */
 static const orbit_capsule_t *place_health(const sv_place_t *p)
 {
-    const orbit_capsule_t *a = p->node->health;
-    size_t lo = 0, hi = p->node->nhealth;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = strcmp(p->capsule, a[mid].id);
-        if (d == 0)
-            return &a[mid];
-        if (d > 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    const sv_node_t *n = p->node;
+    return n->nhealth
+               ? bsearch(p->capsule, n->health, n->nhealth, sizeof *n->health, cmp_id_capsule)
+               : NULL;
 }
 
 static void place_out(const sv_place_t *p, orbit_sched_placement_t *out)
