@@ -869,7 +869,8 @@ static int check_bound(round_t *r, const mod_t *m, const plc_t *c)
 }
 
 /* Plan module m from its placements pl. *settled: nothing was left to do
- * and nothing may become due with time alone (see settled_t). */
+ * and nothing may become due with time alone (see settled in
+ * orbit_sched_plan). */
 static int plan_single(round_t *r, const mod_t *m, plcs_t *pl, bool *settled)
 {
     orbit_sched_plan_t *p = r->p;
