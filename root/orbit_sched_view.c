@@ -689,22 +689,16 @@ static void gang_revoke(sv_ledger_t *s, const char *gang)
 
 /* ------------------------------------------------------------ identities */
 
-/* The module of capsule's placement has a new version: its identity changed. */
-static sv_place_t *ident_touch(sv_ledger_t *s, const char *capsule)
-{
-    sv_place_t *p = tab_get(&s->places, capsule);
-    if (p)
-        module_touch(p->mod);
-    return p;
-}
-
 /* Forget bind b (in both tables, or in one: removing what is not there
- * does nothing) and free it. */
+ * does nothing) and free it. The placement of its capsule, when it holds b,
+ * loses its identity, and its module gets a new version. */
 static void bind_drop(sv_ledger_t *s, sv_bind_t *b)
 {
     sv_place_t *p = tab_get(&s->places, b->capsule);
-    if (p && p->bind == b)
+    if (p && p->bind == b) {
         p->bind = NULL;
+        module_touch(p->mod);
+    }
     tab_del(&s->cap_idents, b);
     tab_del(&s->idents, b);
     orbit_slab_free(s->bind_slab, b);
@@ -722,11 +716,8 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
         return ORBIT_ENOMEM;
     memcpy(b->identity, identity, strlen(identity) + 1); /* name_ok: they fit */
     memcpy(b->capsule, capsule, strlen(capsule) + 1);
-    if (cur) { /* the identity moves here */
-        ident_touch(s, cur->capsule);
+    if (cur) /* the identity moves here */
         bind_drop(s, cur);
-    }
-    sv_place_t *p = ident_touch(s, capsule);
     sv_bind_t *prev = tab_get(&s->cap_idents, capsule);
     if (prev) /* the capsule had another identity */
         bind_drop(s, prev);
@@ -738,18 +729,19 @@ static int ident_bind(sv_ledger_t *s, const char *identity, const char *capsule)
         bind_drop(s, b);
         return ORBIT_ENOMEM;
     }
-    if (p)
+    sv_place_t *p = tab_get(&s->places, capsule);
+    if (p) {
         p->bind = b;
+        module_touch(p->mod);
+    }
     return ORBIT_OK;
 }
 
 static void ident_unbind(sv_ledger_t *s, const char *identity)
 {
     sv_bind_t *b = tab_get(&s->idents, identity);
-    if (!b)
-        return;
-    ident_touch(s, b->capsule);
-    bind_drop(s, b);
+    if (b)
+        bind_drop(s, b);
 }
 
 /* ------------------------------------------------------------ module specs */
