@@ -126,8 +126,8 @@ typedef struct {
     sv_tab_t places;                      /* capsule -> sv_place_t (owned) */
     sv_tab_t modules;                     /* "mission/module" -> sv_module_t (owned) */
     sv_module_t *mods;                    /* every module */
-    zhashx_t *gangs;                      /* gang -> sv_gang_t (owned) */
-    zhashx_t *quotas;                     /* principal -> sv_quota_t (owned) */
+    sv_tab_t gangs;                       /* gang -> sv_gang_t (owned) */
+    sv_tab_t quotas;                      /* principal -> sv_quota_t (owned) */
     sv_tab_t idents;                      /* identity -> sv_bind_t (owned) */
     sv_tab_t cap_idents;                  /* capsule -> sv_bind_t (the same records) */
     orbit_slab_t *place_slab, *bind_slab; /* where places and binds live */
@@ -227,14 +227,6 @@ static bool capsule_module(const char *capsule, char key[MODKEY_CAP])
     return true;
 }
 
-static zhashx_t *hash_new(zhashx_destructor_fn *destructor)
-{
-    zhashx_t *h = zhashx_new();
-    if (h && destructor)
-        zhashx_set_destructor(h, destructor);
-    return h;
-}
-
 /* ------------------------------------------------------------ named tables */
 
 static const char *tab_name(void *ctx, uint64_t v)
@@ -319,10 +311,10 @@ static void *tab_named_get(sv_tab_t *t, const char *name, size_t size, size_t ca
 #define TAB_GET(t, name, type, field, slab)                                                        \
     ((type *)tab_named_get((t), (name), sizeof(type), sizeof(((type *)0)->field), (slab)))
 
-static void place_free(void **item)
+static void entry_free_v(void *ctx, uint64_t v)
 {
-    free(*item);
-    *item = NULL;
+    (void)ctx;
+    free((void *)(uintptr_t)v);
 }
 
 static void module_free(sv_module_t *m)
@@ -345,8 +337,8 @@ static void ledger_close(sv_ledger_t *s)
     /* placements first: nothing else points at them */
     tab_close(&s->places, NULL); /* their records go with the slabs */
     tab_close(&s->modules, module_free_v);
-    zhashx_destroy(&s->gangs);
-    zhashx_destroy(&s->quotas);
+    tab_close(&s->gangs, entry_free_v);
+    tab_close(&s->quotas, entry_free_v);
     tab_close(&s->cap_idents, NULL);
     tab_close(&s->idents, NULL);
     orbit_slab_destroy(&s->place_slab);
@@ -357,12 +349,12 @@ static void ledger_close(sv_ledger_t *s)
 static int ledger_init(sv_ledger_t *s)
 {
     memset(s, 0, sizeof *s);
-    s->gangs = hash_new(place_free);
-    s->quotas = hash_new(place_free);
     if (tab_init(&s->places, offsetof(sv_place_t, capsule)) ||
         tab_init(&s->modules, offsetof(sv_module_t, key)) ||
+        tab_init(&s->gangs, offsetof(sv_gang_t, name)) ||
+        tab_init(&s->quotas, offsetof(sv_quota_t, principal)) ||
         tab_init(&s->idents, offsetof(sv_bind_t, identity)) ||
-        tab_init(&s->cap_idents, offsetof(sv_bind_t, capsule)) || !s->gangs || !s->quotas ||
+        tab_init(&s->cap_idents, offsetof(sv_bind_t, capsule)) ||
         !(s->place_slab = orbit_slab_new(sizeof(sv_place_t), 16)) ||
         !(s->bind_slab = orbit_slab_new(sizeof(sv_bind_t), 16))) {
         ledger_close(s);
@@ -370,31 +362,6 @@ static int ledger_init(sv_ledger_t *s)
     }
     return ORBIT_OK;
 }
-
-/* ------------------------------------------------------------ named entries */
-
-/* The entry of h named name (its key is the entry's own char field of cap
- * bytes at offset off), created zeroed (size bytes) when missing. NULL when
- * name does not fit or out of memory. */
-static void *named_get(zhashx_t *h, const char *name, size_t size, size_t off, size_t cap)
-{
-    void *e = zhashx_lookup(h, name);
-    if (e)
-        return e;
-    if (strlen(name) >= cap || !(e = calloc(1, size)))
-        return NULL;
-    char *key = (char *)e + off;
-    memcpy(key, name, strlen(name) + 1);
-    if (zhashx_insert(h, key, e) != 0) {
-        free(e);
-        return NULL;
-    }
-    return e;
-}
-
-#define NAMED_GET(h, name, type, field)                                                            \
-    ((type *)named_get((h), (name), sizeof(type), offsetof(type, field),                           \
-                       sizeof(((type *)0)->field)))
 
 /* ------------------------------------------------------------ nodes */
 
@@ -482,25 +449,29 @@ static void module_gc(sv_ledger_t *s, sv_module_t *m)
 
 static sv_gang_t *gang_get(sv_ledger_t *s, const char *name)
 {
-    return NAMED_GET(s->gangs, name, sv_gang_t, name);
+    return TAB_GET(&s->gangs, name, sv_gang_t, name, NULL);
 }
 
 static void gang_gc(sv_ledger_t *s, sv_gang_t *g)
 {
-    if (g && !g->members)
-        zhashx_delete(s->gangs, g->name);
+    if (g && !g->members) {
+        tab_del(&s->gangs, g);
+        free(g);
+    }
 }
 
 static sv_quota_t *quota_get(sv_ledger_t *s, const char *principal)
 {
-    return NAMED_GET(s->quotas, principal, sv_quota_t, principal);
+    return TAB_GET(&s->quotas, principal, sv_quota_t, principal, NULL);
 }
 
 /* Drop quota q when it has neither a grant nor usage. */
 static void quota_gc(sv_ledger_t *s, sv_quota_t *q)
 {
-    if (q && !q->granted && res_zero(&q->used))
-        zhashx_delete(s->quotas, q->principal);
+    if (q && !q->granted && res_zero(&q->used)) {
+        tab_del(&s->quotas, q);
+        free(q);
+    }
 }
 
 /* ------------------------------------------------------------ placements */
@@ -677,7 +648,7 @@ static void place_revoke(sv_ledger_t *s, const char *capsule)
 
 static void gang_revoke(sv_ledger_t *s, const char *gang)
 {
-    sv_gang_t *g = zhashx_lookup(s->gangs, gang);
+    sv_gang_t *g = tab_get(&s->gangs, gang);
     /* the gang record goes with its last member */
     while (g && g->head) {
         bool last = g->members == 1;
@@ -816,7 +787,7 @@ static int quota_grant(sv_ledger_t *s, const Orbit__Ledger__QuotaGrant *g)
 
 static void quota_drop_grant(sv_ledger_t *s, const char *principal)
 {
-    sv_quota_t *q = zhashx_lookup(s->quotas, principal);
+    sv_quota_t *q = tab_get(&s->quotas, principal);
     if (!q)
         return;
     q->granted = false;
@@ -1643,7 +1614,7 @@ int orbit_sched_view_quota(const orbit_sched_view_t *v, const char *principal,
 {
     if (!v || !principal || !out)
         return ORBIT_EINVAL;
-    const sv_quota_t *q = zhashx_lookup(v->led.quotas, principal);
+    const sv_quota_t *q = tab_get(&v->led.quotas, principal);
     if (!q)
         return ORBIT_ENOTFOUND;
     out->granted = q->granted;
