@@ -12,6 +12,7 @@
 
 #include "ledger.h"
 #include "orbit_bench_placement.h"
+#include "orbit_bench_proc.h"
 #include "orbit_err.h"
 
 #define CLIENTS 256 /* as the fill proposers of "orbit-bench ledger" */
@@ -26,15 +27,6 @@ void orbit_bench_apply_cfg_default(orbit_bench_apply_cfg_t *c)
     c->warmup = 200000;
     c->window = 100000;
     c->time_step_ms = 5;
-}
-
-/* CPU time of this thread (user and system, page faults included): the
- * figure is the apply's CPU cost, not disturbed by other processes. */
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -161,7 +153,7 @@ int orbit_bench_apply_run(const orbit_bench_apply_cfg_t *c, orbit_bench_apply_re
         entry_bytes += len;
         Orbit__Ledger__Outcome **outs = NULL;
         size_t nouts = 0;
-        int64_t t0 = now_ns();
+        int64_t t0 = orbit_bench_thread_cpu_ns(); /* the apply alone */
         rc = orbit_ledger_apply(l, buf, len, r->entries + 1, &outs, &nouts);
         for (size_t i = 0; !rc && i < nouts; i++) {
             if (outs[i]->kind == ORBIT__LEDGER__OUTCOME_KIND__COMMITTED)
@@ -172,7 +164,7 @@ int orbit_bench_apply_run(const orbit_bench_apply_cfg_t *c, orbit_bench_apply_re
                 r->invalid++;
         }
         orbit_ledger_outcomes_free(outs, nouts);
-        int64_t dt = now_ns() - t0;
+        int64_t dt = orbit_bench_thread_cpu_ns() - t0;
         if (rc) {
             snprintf(r->error, sizeof r->error, "apply of entry %" PRIu64 ": %s", r->entries + 1,
                      orbit_strerror(rc));

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ledger.pb-c.h"
 #include "orbit.pb-c.h"
+#include "orbit_bench_proc.h"
 #include "orbit_err.h"
 #include "orbit_sched_plan.h"
 #include "orbit_sched_view.h"
@@ -46,9 +46,7 @@ typedef struct {
 
 static double cpu_s(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+    return (double)orbit_bench_thread_cpu_ns() * 1e-9;
 }
 
 static void collect(void *arg, orbit_sched_act_t *a)

@@ -25,6 +25,13 @@ int64_t orbit_bench_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t orbit_bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void orbit_bench_sleep_ms(int64_t ms, volatile const int *stop)
 {
     int64_t end = orbit_bench_now_ms() + ms;

@@ -64,6 +64,11 @@ void orbit_bench_procs_usage(const orbit_bench_proc_t *ps, size_t n, const int *
 /* Monotonic clock in milliseconds. */
 int64_t orbit_bench_now_ms(void);
 
+/* CPU time of the calling thread in nanoseconds (user and system, page
+ * faults included): an in-process figure that other processes do not
+ * disturb. Reading it is a system call. */
+int64_t orbit_bench_thread_cpu_ns(void);
+
 /* Sleep ms milliseconds, or less when *stop becomes true (checked every
  * 50 ms; stop may be NULL). */
 void orbit_bench_sleep_ms(int64_t ms, volatile const int *stop);
