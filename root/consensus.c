@@ -690,20 +690,14 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
  * process-global rand() (which raft_uv_init seeds from getrandom). Anything
  * else in the process that reseeds rand() with a constant would make every
  * replica draw the same timeouts and split votes again and again, so each
- * replica gets its own generator (xorshift64*, seeded from the clock, the
- * pid and its id) and the engine depends on no global state. */
+ * replica gets its own generator (seeded from the clock, the pid and its
+ * id) and the engine depends on no global state. Candidates retry sooner
+ * than followers give up on a leader (orbit_consensus_election_draw). */
 static int engine_random(struct raft_io *io, int min, int max)
 {
     orbit_consensus_t *c = (orbit_consensus_t *)((char *)io - offsetof(orbit_consensus_t, cio.io));
-    uint64_t x = c->rng;
 
-    if (max <= min)
-        return min;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    c->rng = x;
-    return min + (int)((x * 0x2545f4914f6cdd1dull) % (uint64_t)(max - min));
+    return orbit_consensus_election_draw(&c->rng, raft_state(&c->raft) == RAFT_CANDIDATE, min, max);
 }
 
 /* consensus_io asks this at each append: the leader's own appends start

@@ -65,13 +65,18 @@
 /* Largest entry orbit_consensus_propose accepts, in bytes. */
 #define ORBIT_CONSENSUS_ENTRY_MAX (16u << 20)
 
-/* Defaults used when the matching cfg field is 0. The election timeout is
- * randomised by raft between 1x and 2x and checked on every heartbeat tick,
- * so a follower notices a dead leader after at most ~2 x 600 + 60 ms and the
- * vote takes one round trip: failover to the next commit stays under 1.5 s.
- * On a LAN, 600 ms is still more than 100 x the round trip and the fsync. */
-#define ORBIT_CONSENSUS_ELECTION_MS_DEFAULT  600
-#define ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT 60
+/* Defaults used when the matching cfg field is 0. A follower's election
+ * timer is randomised between 1x and 2x (checked on every heartbeat tick).
+ * After a leader dies, the survivor that times out first is refused while
+ * the other still has a leader (Raft 4.2.3), and if that other one's log
+ * is behind, neither wins until the first retries: up to 2x (the second
+ * gives up on the leader) plus a candidate's retry, at most 1.5x
+ * (orbit_consensus_election_draw): 3.5 x 400 = 1.4 s to the next leader in
+ * the worst case, ~0.6-0.9 s typically (600 ms gave 0.9-2.4 s here, with
+ * a third of the runs over 1.5 s). On a LAN, 400 ms is still far above the
+ * round trip and the fsync; --election-ms raises it for slower links. */
+#define ORBIT_CONSENSUS_ELECTION_MS_DEFAULT  400
+#define ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT 40
 /* Snapshot every 16384 applied entries, keeping 2048 behind it, or sooner by
  * bytes (below). raft's own default (1024) halved throughput at 16+
  * proposals in flight with 0.15's libuv backend here (each snapshot stalls

@@ -409,6 +409,21 @@ void orbit_consensus_fsm_set_claim(orbit_consensus_fsm_adapter_t *a, orbit_conse
     a->claim_arg = arg;
 }
 
+int orbit_consensus_election_draw(uint64_t *rng, bool candidate, int min, int max)
+{
+    uint64_t x = *rng;
+
+    if (candidate)
+        max = min + (max - min) / 2;
+    if (max <= min)
+        return min;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    return min + (int)((x * 0x2545f4914f6cdd1dull) % (uint64_t)(max - min));
+}
+
 void orbit_consensus_raft_tune(struct raft *r, unsigned election_ms, unsigned heartbeat_ms,
                                unsigned snapshot_threshold, unsigned snapshot_trailing)
 {

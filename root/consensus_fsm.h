@@ -101,6 +101,17 @@ void orbit_consensus_fsm_set_snapshot_policy(orbit_consensus_fsm_adapter_t *a, u
 void orbit_consensus_raft_tune(struct raft *r, unsigned election_ms, unsigned heartbeat_ms,
                                unsigned snapshot_threshold, unsigned snapshot_trailing);
 
+/* An election timer between min and max ms from the generator *rng
+ * (xorshift64*, never 0), raft's io->random policy. A follower's timer
+ * spans [min, max). A candidate's (raft redraws it when it starts an
+ * election and each time one fails) spans only the lower half, [min,
+ * (min + max) / 2): after a leader dies, the first survivor to time out
+ * is refused by the other, which still has a leader until its own timer
+ * runs out (Raft 4.2.3), and when that other one cannot win either (its
+ * log is behind) the first one's retry is what ends the election; a retry
+ * after up to 2x would have let a failover take 4x the election timeout. */
+int orbit_consensus_election_draw(uint64_t *rng, bool candidate, int min, int max);
+
 /* Entry framing for raft's libuv log store, which requires entry lengths
  * to be multiples of 8: a header ("OBE1" + u32 LE payload length), the
  * payload, zero padding. The adapter's apply unwraps it. */

@@ -27,6 +27,11 @@ static const orbit_opt_t opts[] = {
      "how long a follower holds committed entries to apply them in one transaction "
      "(default 100, scaled by (2 + id % 3) / 3)",
      false},
+    {"election-ms", "MS",
+     "Raft election timeout, randomised between 1x and 2x (default 400; a dead leader is "
+     "replaced within 1-3.5x of it)",
+     false},
+    {"heartbeat-ms", "MS", "Raft heartbeat period, below --election-ms (default 40)", false},
     {"silent-pct", "PCT",
      "shard silence, in % of its interval, before its nodes are "
      "unreachable (default 150)",
@@ -73,7 +78,7 @@ int main(int argc, char **argv)
             orbit_cli_die(cli.prog, "--data and --raft go with --peers (or --join)");
         if (peers && join)
             orbit_cli_die(cli.prog, "--join and --peers exclude each other");
-        uint32_t keep, snap_mib, batch_ms;
+        uint32_t keep, snap_mib, batch_ms, election_ms, heartbeat_ms;
         if (orbit_cli_u32(v, "snapshot-threshold", 2, 100000000, ORBIT_CONSENSUS_SNAPSHOT_THRESHOLD,
                           &lc.snapshot_threshold, err, sizeof err) ||
             orbit_cli_u32(v, "snapshot-mib", 1, 1u << 20,
@@ -81,10 +86,21 @@ int main(int argc, char **argv)
                           sizeof err) ||
             orbit_cli_u32(v, "history-keep", 1, 100000000, 100000, &keep, err, sizeof err) ||
             orbit_cli_u32(v, "apply-batch-ms", 1, 3600000, 100, &batch_ms, err, sizeof err) ||
+            orbit_cli_u32(v, "election-ms", 20, 600000, ORBIT_CONSENSUS_ELECTION_MS_DEFAULT,
+                          &election_ms, err, sizeof err) ||
+            orbit_cli_u32(v, "heartbeat-ms", 5, 600000, ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT,
+                          &heartbeat_ms, err, sizeof err) ||
             (peers && orbit_root_ledger_parse_peers(peers, &lc, &peers_storage, err, sizeof err)))
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;
         lc.apply_batch_ms = batch_ms;
+        if (heartbeat_ms >= election_ms) {
+            snprintf(err, sizeof err, "--heartbeat-ms %u must be below --election-ms %u",
+                     heartbeat_ms, election_ms);
+            orbit_cli_die(cli.prog, err);
+        }
+        lc.election_ms = election_ms;
+        lc.heartbeat_ms = heartbeat_ms;
         lc.snapshot_bytes = (uint64_t)snap_mib << 20;
         if (!strchr(raft, ':'))
             orbit_cli_die(cli.prog, "--raft wants HOST:PORT");

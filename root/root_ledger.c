@@ -1021,6 +1021,8 @@ orbit_root_ledger_t *orbit_root_ledger_new(const orbit_root_ledger_cfg_t *cfg, u
     cc.data_dir = raft_dir;
     cc.peers = cfg->peers;
     cc.n_peers = cfg->n_peers;
+    cc.election_timeout_ms = cfg->election_ms;
+    cc.heartbeat_ms = cfg->heartbeat_ms;
     /* Replicas hold the same log, so with the same thresholds all three
      * would snapshot at the same index and write a copy of the state
      * (~120 MB after 10 s at full load) at once: the 256-proposer p99 over

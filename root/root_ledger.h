@@ -52,6 +52,11 @@ typedef struct {
      * (0: the default, 100; see fsm_apply in root_ledger.c); replica id i
      * waits (2 + i % 3) / 3 of it, so replicas do not all apply at once. */
     uint32_t apply_batch_ms;
+    /* Raft's election timeout (randomised between 1x and 2x) and heartbeat
+     * period (0: ORBIT_CONSENSUS_ELECTION_MS_DEFAULT and
+     * ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT); heartbeat < election. */
+    uint32_t election_ms;
+    uint32_t heartbeat_ms;
     uint32_t batch_max; /* proposals per entry (0: 4096) */
     uint32_t queue_max; /* proposals waiting or in flight (0: 65,536) */
 } orbit_root_ledger_cfg_t;
