@@ -101,6 +101,12 @@ replica() {
         --peers "$PEERS" --listen "${LISTEN[$i]}" "${ROOT_FLAGS[@]}" "$@"
 }
 has_leader() { ctl --json ledger status 2>/dev/null | jq -e '.leader != null'; }
+# Every replica answers and has applied the same index: what was proposed
+# before is visible in a stale read from any of them.
+replicas_applied() {
+    ctl --json ledger status 2>/dev/null | jq -e '[.replicas[] | select(.reachable)] as $r |
+        ($r | length) == 3 and ([$r[].applied_index] | unique | length) == 1' >/dev/null
+}
 ledger_cluster() {
     ROOT_FLAGS=("$@")
     for i in 1 2 3; do

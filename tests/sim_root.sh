@@ -20,6 +20,10 @@ propose '{"commitment":{"topology":{"join":{"shard":"rack-a","tier":1,"endpoint"
 propose '{"commitment":{"topology":{"join":{"shard":"rack-b","tier":1,"endpoint":"'"$B_EP"'"}}}}'
 for r in 0 1; do propose '{"commitment":{"topology":{"move":{"rack":"sr-r'$r'","shard":"rack-a"}}}}'; done
 for r in 2 3; do propose '{"commitment":{"topology":{"move":{"rack":"sr-r'$r'","shard":"rack-b"}}}}'; done
+# The shards, the simulator and the leaf read the topology from any replica
+# (stale reads): a follower still holding these entries would show them an
+# older topology, and the re-home that follows is not what is tested here.
+wait_for 10 "every replica applied the topology" replicas_applied >/dev/null || exit 1
 
 start rack-a "$SHARD_BIN" --id rack-a --root "$ROOT_EP" --interval-ms 200
 start rack-b "$SHARD_BIN" --id rack-b --root "$ROOT_EP" --interval-ms 200
