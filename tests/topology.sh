@@ -118,7 +118,9 @@ drain)
     # --wait saw every node re-homed; the root view may lag one report.
     wait_for 10 "every node shown under rack-1" owners_are 'all(.shard == "rack-1")' >/dev/null ||
         exit 1
-    summary_is ".nodes.total == $LEAVES and .nodes.alive == $LEAVES" || fail "not all alive"
+    wait_for 10 "all $LEAVES leaves alive under rack-1" \
+        summary_is ".nodes.total == $LEAVES and .nodes.alive == $LEAVES" >/dev/null ||
+        fail "not all alive: $(ctl --json view summary | jq -c .nodes)"
     gone() { ! kill -0 "${PIDS[rack-2]}" 2>/dev/null; }
     wait_for 20 "the removed shard stops" gone >/dev/null || exit 1
     wait "${PIDS[rack-2]}"
