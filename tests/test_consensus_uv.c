@@ -354,6 +354,18 @@ static int wait_op(cluster_t *cl, int start_rv)
 
 /* ---- tests ----------------------------------------------------------- */
 
+/* Every replica's latest on_state names the leader *arg: a follower that
+ * timed out under load (a pre-vote, no new term) reported no leader for a
+ * moment, and the poll reports the leader again within its period. */
+static bool leader_reported(cluster_t *cl, void *arg)
+{
+    unsigned l = *(unsigned *)arg;
+    for (unsigned i = 0; i < 3; i++)
+        if (cl->nodes[i].leader_id != cl->nodes[l].id)
+            return false;
+    return true;
+}
+
 static void test_uv_bootstrap_propose_1000(void **state)
 {
     cluster_t *cl = cluster_new(0, 0);
@@ -399,6 +411,7 @@ static void test_uv_bootstrap_propose_1000(void **state)
     assert_true(st.appends_deferred >= 1);
     uint64_t term = st.term;
     assert_true(cl->nodes[l].is_leader);
+    assert_true(run_until(cl, leader_reported, &l, WAIT_MS));
     for (unsigned i = 0; i < 3; i++) {
         assert_int_equal(orbit_consensus_status(cl->nodes[i].c, &st), 0);
         assert_int_equal(st.leader_id, cl->nodes[l].id);
