@@ -8,10 +8,14 @@
 
 #include <sanitizer/asan_interface.h>
 
+/* Each block starts with the address of the block before it (the slab's
+ * list of blocks, for destroy); records follow, from the first boundary of
+ * their alignment. */
 struct orbit_slab {
-    size_t size;   /* a record, rounded up to its alignment */
-    void **blocks; /* each ORBIT_SLAB_BLOCK bytes on a block boundary */
-    size_t nblocks, capblocks;
+    size_t size;  /* a record, rounded up to its alignment */
+    size_t first; /* offset of a block's first record */
+    void *last;   /* the newest block; each holds the one before */
+    size_t nblocks;
     char *next, *end; /* the unused rest of the newest block */
     void *free;       /* given back: each holds the next in its first bytes */
     size_t live;
@@ -38,12 +42,16 @@ static void *block_map(void)
 
 orbit_slab_t *orbit_slab_new(size_t size, size_t align)
 {
-    if (!size || size > ORBIT_SLAB_BLOCK || align < 16 || align > 4096 || (align & (align - 1)))
+    if (!size || align < 16 || align > 4096 || (align & (align - 1)))
+        return NULL;
+    size_t first = (sizeof(void *) + align - 1) & ~(align - 1);
+    if (size > ORBIT_SLAB_BLOCK - first)
         return NULL;
     orbit_slab_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->size = (size + align - 1) & ~(align - 1);
+    s->first = first;
     return s;
 }
 
@@ -52,11 +60,11 @@ void orbit_slab_destroy(orbit_slab_t **ps)
     if (!ps || !*ps)
         return;
     orbit_slab_t *s = *ps;
-    for (size_t i = 0; i < s->nblocks; i++) {
-        ASAN_UNPOISON_MEMORY_REGION(s->blocks[i], ORBIT_SLAB_BLOCK);
-        munmap(s->blocks[i], ORBIT_SLAB_BLOCK);
+    for (void *b = s->last, *prev; b; b = prev) {
+        memcpy(&prev, b, sizeof prev); /* the header is never poisoned */
+        ASAN_UNPOISON_MEMORY_REGION(b, ORBIT_SLAB_BLOCK);
+        munmap(b, ORBIT_SLAB_BLOCK);
     }
-    free(s->blocks);
     free(s);
     *ps = NULL;
 }
@@ -70,21 +78,15 @@ void *orbit_slab_alloc(orbit_slab_t *s)
         memcpy(&s->free, p, sizeof s->free);
     } else {
         if ((size_t)(s->end - s->next) < s->size) {
-            if (s->nblocks == s->capblocks) {
-                size_t cap = s->capblocks ? s->capblocks * 2 : 8;
-                void **v = realloc(s->blocks, cap * sizeof *v);
-                if (!v)
-                    return NULL;
-                s->blocks = v;
-                s->capblocks = cap;
-            }
             char *b = block_map();
             if (!b)
                 return NULL;
-            s->blocks[s->nblocks++] = b;
-            s->next = b;
+            memcpy(b, &s->last, sizeof s->last);
+            s->last = b;
+            s->nblocks++;
+            s->next = b + s->first;
             s->end = b + ORBIT_SLAB_BLOCK;
-            ASAN_POISON_MEMORY_REGION(b, ORBIT_SLAB_BLOCK);
+            ASAN_POISON_MEMORY_REGION(s->next, ORBIT_SLAB_BLOCK - s->first);
         }
         p = s->next;
         s->next += s->size;

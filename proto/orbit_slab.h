@@ -25,8 +25,9 @@
 typedef struct orbit_slab orbit_slab_t;
 
 /* A slab of records of size bytes, each aligned to align (a power of two,
- * 16 to 4096). NULL on a bad size or align (size 0 or over a block) or out
- * of memory. */
+ * 16 to 4096). A block's first align bytes (at least a pointer's) link the
+ * slab's blocks. NULL on a bad size or align (size 0, or more than a block
+ * holds after that) or out of memory. */
 orbit_slab_t *orbit_slab_new(size_t size, size_t align);
 /* Every record goes with the slab. */
 void orbit_slab_destroy(orbit_slab_t **ps);

@@ -993,9 +993,18 @@ static void test_slab(void **state)
     assert_null(orbit_slab_new(100, 24)); /* not a power of two */
     assert_null(orbit_slab_new(100, 8));
     assert_null(orbit_slab_new((size_t)ORBIT_SLAB_BLOCK + 1, 16));
+    /* a block's first 16 bytes link the blocks: the largest record is the rest */
+    assert_null(orbit_slab_new((size_t)ORBIT_SLAB_BLOCK - 15, 16));
+    orbit_slab_t *whole = orbit_slab_new((size_t)ORBIT_SLAB_BLOCK - 16, 16);
+    assert_non_null(whole);
+    void *w1 = orbit_slab_alloc(whole), *w2 = orbit_slab_alloc(whole);
+    assert_non_null(w1);
+    assert_non_null(w2);
+    assert_int_equal(orbit_slab_blocks(whole), 2);
+    orbit_slab_destroy(&whole);
     orbit_slab_t *s = orbit_slab_new(200, 64); /* 256 bytes a record */
     assert_non_null(s);
-    enum { N = 9000 }; /* 8,192 fit in a block */
+    enum { N = 9000 }; /* 8,191 fit in a block (the first 64 bytes link the blocks) */
     static unsigned char *r[N];
     for (size_t i = 0; i < N; i++) {
         r[i] = orbit_slab_alloc(s);
