@@ -581,6 +581,19 @@ static void consensus_free(orbit_consensus_t *c)
     free(c);
 }
 
+int orbit_consensus_check_timers(unsigned election_ms, unsigned heartbeat_ms, char *err,
+                                 size_t errlen)
+{
+    unsigned e = election_ms ? election_ms : ORBIT_CONSENSUS_ELECTION_MS_DEFAULT;
+    unsigned h = heartbeat_ms ? heartbeat_ms : ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT;
+    if (h >= e) {
+        orbit_errf(err, errlen, "heartbeat %u ms must be shorter than the election timeout %u ms",
+                   h, e);
+        return ORBIT_EINVAL;
+    }
+    return ORBIT_OK;
+}
+
 static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char *err,
                     size_t errlen)
 {
@@ -604,14 +617,11 @@ static int copy_cfg(orbit_consensus_t *c, const orbit_consensus_cfg_t *cfg, char
         orbit_errf(err, errlen, "state machine lacks apply, snapshot, restore or applied_index");
         return ORBIT_EINVAL;
     }
+    if (orbit_consensus_check_timers(cfg->election_timeout_ms, cfg->heartbeat_ms, err, errlen))
+        return ORBIT_EINVAL;
     c->election_ms =
         cfg->election_timeout_ms ? cfg->election_timeout_ms : ORBIT_CONSENSUS_ELECTION_MS_DEFAULT;
     c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : ORBIT_CONSENSUS_HEARTBEAT_MS_DEFAULT;
-    if (c->heartbeat_ms >= c->election_ms) {
-        orbit_errf(err, errlen, "heartbeat %u ms must be shorter than the election timeout %u ms",
-                   c->heartbeat_ms, c->election_ms);
-        return ORBIT_EINVAL;
-    }
     c->snap_threshold = cfg->snapshot_threshold;
     c->snap_trailing = cfg->snapshot_trailing;
     c->snap_bytes = cfg->snapshot_bytes;

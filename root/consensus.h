@@ -291,6 +291,13 @@ typedef struct {
 int orbit_consensus_new(const orbit_consensus_cfg_t *cfg, uv_loop_t *loop, orbit_consensus_t **out,
                         char *err, size_t errlen);
 
+/* Check Raft's timers as orbit_consensus_new will (0: the default): the
+ * heartbeat must be shorter than the election timeout. Callers that take
+ * them from a user check them before touching any data directory.
+ * Errors: ORBIT_EINVAL, with a one-line reason in err. */
+int orbit_consensus_check_timers(unsigned election_ms, unsigned heartbeat_ms, char *err,
+                                 size_t errlen);
+
 /* Bootstrap data_dir from cfg->peers if it holds no raft state (once in its
  * life), load the log and snapshot (the fsm sees restore() for the last
  * snapshot unless its state is newer, then a replay of later entries with

@@ -94,11 +94,8 @@ int main(int argc, char **argv)
             orbit_cli_die(cli.prog, err);
         lc.history_keep = keep;
         lc.apply_batch_ms = batch_ms;
-        if (heartbeat_ms >= election_ms) {
-            snprintf(err, sizeof err, "--heartbeat-ms %u must be below --election-ms %u",
-                     heartbeat_ms, election_ms);
-            orbit_cli_die(cli.prog, err);
-        }
+        if (orbit_consensus_check_timers(election_ms, heartbeat_ms, err, sizeof err))
+            orbit_cli_die(cli.prog, err); /* before the data directory is touched */
         lc.election_ms = election_ms;
         lc.heartbeat_ms = heartbeat_ms;
         lc.snapshot_bytes = (uint64_t)snap_mib << 20;

@@ -7,7 +7,8 @@
 #                refused, a batch's outcomes come in order and a retried
 #                batch gets the same outcomes; a watch from the
 #                start sees every commitment in order; a data directory of
-#                another cluster is refused; a leader stopped with SIGTERM
+#                another cluster is refused, and so are Raft timers that
+#                cannot work; a leader stopped with SIGTERM
 #                hands leadership over before it exits.
 #   failover   - kill -9 the leader under load (one-by-one and pipelined
 #                proposers): a new leader, no proposal
@@ -106,6 +107,13 @@ JSON
     out=$("$ROOT_BIN" --id 3 --data "$WORK/data3" --raft "${RAFT[3]}" --peers "$PEERS" \
         --listen "${LISTEN[3]}" --cluster elsewhere 2>&1 >/dev/null) || rc=$?
     [ $rc -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] || fail "foreign data dir accepted: $out"
+    echo "refused: $out"
+    # Raft timers that cannot work are refused before any directory is made.
+    rc=0
+    out=$("$ROOT_BIN" --id 3 --data "$WORK/data-none" --raft "${RAFT[3]}" --peers "$PEERS" \
+        --listen "${LISTEN[3]}" --election-ms 300 --heartbeat-ms 300 2>&1 >/dev/null) || rc=$?
+    [ $rc -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [ ! -e "$WORK/data-none" ] ||
+        fail "heartbeat not below the election timeout accepted: $out"
     echo "refused: $out"
     # A planned stop (SIGTERM) of the leader hands leadership over first:
     # replica 3 is restarted first so that two are left to lead.
