@@ -119,8 +119,7 @@ drain)
     wait_for 10 "every node shown under rack-1" owners_are 'all(.shard == "rack-1")' >/dev/null ||
         exit 1
     wait_for 10 "all $LEAVES leaves alive under rack-1" \
-        summary_is ".nodes.total == $LEAVES and .nodes.alive == $LEAVES" >/dev/null ||
-        fail "not all alive: $(ctl --json view summary | jq -c .nodes)"
+        summary_is ".nodes.total == $LEAVES and .nodes.alive == $LEAVES" >/dev/null || exit 1
     gone() { ! kill -0 "${PIDS[rack-2]}" 2>/dev/null; }
     wait_for 20 "the removed shard stops" gone >/dev/null || exit 1
     wait "${PIDS[rack-2]}"
@@ -143,9 +142,7 @@ failover)
     # so the root view may show one of them under rack-2 for a report more.
     wait_for 10 "every rack on its declared shard after the return" owners_are \
         'all((.rack | test("^s-r[0-3]$")) and .shard == "rack-1" or
-             (.rack | test("^s-r[4-7]$")) and .shard == "rack-2")' >/dev/null ||
-        fail "unexpected owners after the return: $(jq -c '[.nodes[] | {rack: .labels.rack, shard}] |
-            group_by(.) | map({("\(.[0].rack)@\(.[0].shard)"): length}) | add' "$WORK/nodes.json")"
+             (.rack | test("^s-r[4-7]$")) and .shard == "rack-2")' >/dev/null || exit 1
     echo "PASS failover"
     ;;
 *) fail "unknown scenario $SCENARIO" ;;
