@@ -1394,8 +1394,11 @@ static int find_eq(void *ctx, uint64_t v)
     return v == *(const uint64_t *)ctx;
 }
 
-/* A map set huge grows past 2 MiB of slots (mapped, not from the heap)
- * and keeps every value. */
+/* A map set huge grows past 2 MiB of slots and keeps every value: its
+ * slot arrays move from calloc to their own mappings on the way, and each
+ * goes back the way it came (under ASan a mapping given to free, or a
+ * calloc'd array unmapped, fails here). Whether the kernel backs them with
+ * huge pages is not visible from here. */
 static void test_hmap_huge(void **state)
 {
     (void)state;
