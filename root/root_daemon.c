@@ -33,6 +33,7 @@ struct orbit_root {
     uv_signal_t sigint, sigterm;
     orbit_uvzmq_t *watch;
     orbit_root_ledger_t *ledger;
+    uint64_t topology_epoch; /* of the topology last given to the view */
     int open_handles;
 };
 
@@ -89,6 +90,7 @@ static int shards_reply(orbit_root_t *r, int64_t now, Orbit__ViewReply *rep)
     cs[n++] = counter(a, "queries", r->st.queries);
     cs[n++] = counter(a, "bad_queries", r->st.bad_queries);
     cs[n++] = counter(a, "replies_dropped", r->st.replies_dropped);
+    cs[n++] = counter(a, "children_dropped", x->children_dropped);
     for (size_t i = 0; i < n; i++)
         if (!cs[i])
             return ORBIT_ENOMEM;
@@ -267,8 +269,22 @@ static void on_tick(uv_timer_t *t)
 {
     orbit_root_t *r = t->data;
     int64_t now = zclock_mono();
+    /* The ledger's topology tells the view which shards report here, so a
+     * shard that left the tree is dropped from it once silent. */
+    uint64_t epoch = orbit_root_ledger_topology_epoch(r->ledger);
+    if (epoch && epoch != r->topology_epoch) {
+        zlistx_t *top = NULL;
+        if (orbit_root_ledger_top_shards(r->ledger, &epoch, &top) == ORBIT_OK) {
+            orbit_subtree_set_topology(r->view, epoch, &top);
+            r->topology_epoch = epoch;
+        }
+        zlistx_destroy(&top);
+    }
+    uint64_t dropped = orbit_subtree_stats(r->view)->children_dropped;
     if (orbit_subtree_tick(r->view, now))
         orbit_info("%s: a shard went silent; its nodes are unreachable", r->name);
+    if (orbit_subtree_stats(r->view)->children_dropped != dropped)
+        orbit_info("%s: a shard left the topology and went silent: dropped with its rows", r->name);
     orbit_pending_t p;
     while (orbit_pending_expire(&r->pending, now, &p)) {
         orbit_arena_reset(r->arena);

@@ -15,6 +15,7 @@
 #include "orbit_ledger_pipe.h"
 #include "orbit_log.h"
 #include "orbit_wire.h"
+#include "topology_fetch.h"
 
 #define DEFAULT_BATCH_MAX    4096
 #define PIPELINE_ENTRIES     2
@@ -1170,4 +1171,25 @@ uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl)
      * the applier's write transaction does not disturb (MDB_NOTLS); on a
      * follower it is as of the last applied batch. */
     return rl && rl->ledger ? orbit_ledger_topology_epoch(rl->ledger) : 0;
+}
+
+int orbit_root_ledger_top_shards(orbit_root_ledger_t *rl, uint64_t *epoch, zlistx_t **ids)
+{
+    *ids = NULL;
+    *epoch = 0;
+    if (!rl || !rl->ledger)
+        return ORBIT_EINVAL;
+    char *json = NULL;
+    int rc = orbit_ledger_get_json(rl->ledger, "topology", &json, NULL);
+    if (rc != ORBIT_OK)
+        return rc;
+    char err[256];
+    orbit_topology_t *t = orbit_topology_from_json(json, err, sizeof err);
+    free(json);
+    if (!t)
+        return ORBIT_EIO; /* the ledger's own text: only out of memory fails here */
+    *epoch = orbit_topology_epoch(t);
+    rc = orbit_topology_children(t, NULL, ids);
+    orbit_topology_destroy(&t);
+    return rc;
 }

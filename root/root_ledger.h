@@ -88,6 +88,13 @@ const orbit_root_ledger_stats_t *orbit_root_ledger_stats(const orbit_root_ledger
  * local state (stale on a follower), never blocks on consensus. */
 uint64_t orbit_root_ledger_topology_epoch(orbit_root_ledger_t *rl);
 
+/* The shards the local applied topology places directly under the root (a
+ * new zlistx_t of ids, strings it owns) and its epoch. Read like the epoch
+ * above: local, stale on a follower, never blocking on consensus.
+ * Errors: ORBIT_EINVAL (no ledger), ORBIT_ENOMEM, ORBIT_EIO and the
+ * ledger's read errors. */
+int orbit_root_ledger_top_shards(orbit_root_ledger_t *rl, uint64_t *epoch, zlistx_t **ids);
+
 /* Parse "1=host:port,2=host:port" into cfg->peers (strings point into a
  * copy kept in *storage: free it after the ledger is closed).
  * Errors: ORBIT_EINVAL with a reason in err. */

@@ -162,6 +162,7 @@ static Orbit__ShardInfo *self_info(orbit_shard_t *s, orbit_arena_t *a)
         C("invalid_reports", x->invalid_reports);
         C("invalid_rows", x->invalid_rows);
         C("resyncs_requested", x->resyncs_requested);
+        C("children_dropped", x->children_dropped);
     }
     C("bad_frames", s->st.bad_frames);
     C("reports_sent", s->st.reports_sent);
@@ -241,6 +242,8 @@ static void send_report(orbit_shard_t *s, upstream_t *u, int64_t now)
     r.n_shards = ninfos;
     r.interval_ms = s->cfg.interval_ms;
     r.sent_ms = zclock_time();
+    r.has_topology_epoch = s->epoch > 0; /* discovery mode: what placed us */
+    r.topology_epoch = s->epoch;
     rc = orbit_wire_send(u->sock, NULL, 0, ORBIT_MSG_SHARD_REPORT, &r.base);
     if (rc != ORBIT_OK) {
         s->st.reports_dropped++;
@@ -444,8 +447,13 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
     if (s->nodes)
         orbit_shard_nodes_tick(s->nodes, now);
     else {
+        uint64_t dropped = orbit_subtree_stats(s->subtree)->children_dropped;
         orbit_subtree_tick(s->subtree, now);
         urgent |= orbit_subtree_take_urgent(s->subtree);
+        if (orbit_subtree_stats(s->subtree)->children_dropped != dropped)
+            orbit_info("shard %s: a child shard left the topology and went silent: dropped "
+                       "with its rows",
+                       s->cfg.id);
     }
     /* Keep the regular cadence at exactly one report per interval: advance
      * by the interval (re-anchoring only after a stall), not from now, which
@@ -617,6 +625,9 @@ static void take_topology(orbit_shard_t *s, orbit_topology_t *t, const char *why
             repoint_upstreams(s, p.upstream);
         snprintf(s->place.parent, sizeof s->place.parent, "%s", p.parent);
         s->topo_said = TOPO_OK;
+        zlistx_t *kids = NULL;
+        if (s->subtree && orbit_topology_children(t, s->cfg.id, &kids) == ORBIT_OK)
+            orbit_subtree_set_topology(s->subtree, epoch, &kids);
     }
     s->place.epoch = epoch;
     if (s->nodes) {

@@ -12,6 +12,7 @@ struct orbit_subtree_child {
     char id[ORBIT_NAME_MAX];
     uint32_t tier;
     uint64_t incarnation, last_seq;
+    uint64_t topology_epoch; /* of the topology that placed it (0: flag mode) */
     int64_t heard_ms;
     uint32_t interval_ms;
     bool reachable, warming;
@@ -33,8 +34,10 @@ struct orbit_subtree {
     zhashx_t *children; /* id -> child */
     zhashx_t *rows;     /* name -> row */
     uint64_t gen;
-    orbit_tombs_t *tombs; /* removed rows, for incremental reports (tier >= 1) */
-    bool urgent;          /* a change the parent should hear before the next interval */
+    orbit_tombs_t *tombs;    /* removed rows, for incremental reports (tier >= 1) */
+    bool urgent;             /* a change the parent should hear before the next interval */
+    uint64_t topology_epoch; /* of the topology this level holds (0: none) */
+    zlistx_t *declared;      /* ids it places here (strings); NULL: no topology */
     orbit_subtree_stats_t stats;
 };
 
@@ -97,6 +100,7 @@ void orbit_subtree_destroy(orbit_subtree_t **pt)
         return;
     zhashx_destroy(&(*pt)->rows); /* rows point at children: drop them first */
     zhashx_destroy(&(*pt)->children);
+    zlistx_destroy(&(*pt)->declared);
     orbit_tombs_destroy(&(*pt)->tombs);
     free(*pt);
     *pt = NULL;
@@ -271,6 +275,7 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
     c->rid_len = rid_len;
     c->heard_ms = now;
     c->tier = r->tier;
+    c->topology_epoch = r->has_topology_epoch ? r->topology_epoch : 0;
     c->interval_ms = r->has_interval_ms ? r->interval_ms : 1000;
     ack->seq = r->seq;
     if (!full && (!c->synced || r->incarnation != c->incarnation)) {
@@ -358,12 +363,70 @@ int orbit_subtree_report_frame(orbit_subtree_t *t, const uint8_t *buf, size_t le
     return orbit_subtree_report(t, (Orbit__ShardReport *)m, rid, rid_len, now, ack);
 }
 
+void orbit_subtree_set_topology(orbit_subtree_t *t, uint64_t epoch, zlistx_t **declared)
+{
+    zlistx_destroy(&t->declared);
+    t->declared = *declared;
+    *declared = NULL;
+    t->topology_epoch = epoch;
+}
+
+/* A child silent for longer than this is unreachable. */
+static int64_t silence_limit(const orbit_subtree_t *t, const orbit_subtree_child_t *c)
+{
+    return (int64_t)c->interval_ms * t->cfg.silent_pct / 100;
+}
+
+static bool declared_here(const orbit_subtree_t *t, const char *id)
+{
+    for (const char *d = zlistx_first(t->declared); d; d = zlistx_next(t->declared))
+        if (!strcmp(d, id))
+            return true;
+    return false;
+}
+
+/* Children that left the tree: silent, placed by a topology no newer than
+ * ours, which does not place them here. Dropped with their rows. */
+static void drop_departed(orbit_subtree_t *t, int64_t now)
+{
+    if (!t->declared)
+        return;
+    zlistx_t *gone = NULL;
+    zhashx_t *h = t->children;
+    for (orbit_subtree_child_t *c = zhashx_first(h); c; c = zhashx_next(h)) {
+        if (now - c->heard_ms <= silence_limit(t, c) || !c->topology_epoch ||
+            c->topology_epoch > t->topology_epoch || declared_here(t, c->id))
+            continue;
+        if ((!gone && !(gone = zlistx_new())) || !zlistx_add_end(gone, c))
+            break; /* out of memory: the rest wait for a later tick */
+    }
+    for (orbit_subtree_child_t *c = gone ? zlistx_first(gone) : NULL; c; c = zlistx_next(gone)) {
+        /* Every row of the child goes before the child: none may point at
+         * it afterwards. Out of memory, the child stays for a later tick. */
+        zlistx_t *rows = zlistx_new();
+        bool listed = rows != NULL;
+        for (orbit_row_t *r = listed ? zhashx_first(t->rows) : NULL; r; r = zhashx_next(t->rows))
+            if (r->owner == c && !zlistx_add_end(rows, r)) {
+                listed = false;
+                break;
+            }
+        for (orbit_row_t *r = listed ? zlistx_first(rows) : NULL; r; r = zlistx_next(rows))
+            remove_row(t, r);
+        zlistx_destroy(&rows);
+        if (!listed)
+            continue;
+        zhashx_delete(h, c->id);
+        t->stats.children_dropped++;
+        t->urgent = true;
+    }
+    zlistx_destroy(&gone);
+}
+
 uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now)
 {
     uint32_t changed = 0;
     for (orbit_subtree_child_t *c = zhashx_first(t->children); c; c = zhashx_next(t->children)) {
-        int64_t limit = (int64_t)c->interval_ms * t->cfg.silent_pct / 100;
-        if (c->reachable && now - c->heard_ms > limit) {
+        if (c->reachable && now - c->heard_ms > silence_limit(t, c)) {
             c->reachable = false;
             c->went_silent = true;
             changed++;
@@ -377,6 +440,7 @@ uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now)
         for (orbit_subtree_child_t *c = zhashx_first(t->children); c; c = zhashx_next(t->children))
             c->went_silent = false;
     }
+    drop_departed(t, now);
     return changed;
 }
 

@@ -9,6 +9,7 @@
 #ifndef ORBIT_SHARD_SUBTREE_H
 #define ORBIT_SHARD_SUBTREE_H
 
+#include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +46,7 @@ typedef struct {
     uint64_t reports, full_reports, rows_applied, rows_removed;
     uint64_t bad_envelope, bad_version, bad_type, bad_decode;
     uint64_t invalid_reports, invalid_rows, resyncs_requested, stale_reports;
+    uint64_t children_dropped; /* left the tree (orbit_subtree_set_topology) */
 } orbit_subtree_stats_t;
 
 typedef struct orbit_subtree orbit_subtree_t;
@@ -70,7 +72,22 @@ int orbit_subtree_report_frame(orbit_subtree_t *t, const uint8_t *buf, size_t le
                                const uint8_t *rid, size_t rid_len, int64_t now_ms, orbit_arena_t *a,
                                Orbit__ReportAck *ack, ProtobufCMessage **decoded);
 
-/* Re-derive child reachability; returns the number of children that changed. */
+/* The topology this level holds (discovery mode): its epoch, and the ids of
+ * the shards it places here (a zlistx_t of strings, as from
+ * orbit_topology_children; taken, *declared cleared). From then on a child
+ * that has left the tree is dropped by orbit_subtree_tick, with its rows
+ * (named in the next incremental reports upstream) and its shard listing:
+ * one that is silent, whose reports carried a topology epoch no newer than
+ * this one, and that this topology does not place here (a drained shard
+ * after its ShardLeave, or one that rejoined under another parent). A child
+ * in flag mode (no epoch in its reports), one placed by a newer topology
+ * than ours, or a silent one still declared here is kept: its rows show
+ * unreachable, as the observer failed, not the nodes. */
+void orbit_subtree_set_topology(orbit_subtree_t *t, uint64_t epoch, zlistx_t **declared);
+
+/* Re-derive child reachability and drop the children that left the tree
+ * (see orbit_subtree_set_topology); returns the number of children whose
+ * reachability changed. */
 uint32_t orbit_subtree_tick(orbit_subtree_t *t, int64_t now_ms);
 
 uint64_t orbit_subtree_gen(const orbit_subtree_t *t);

@@ -48,6 +48,7 @@ typedef struct {
     uint32_t tier;
     uint64_t inc, seq;
     uint32_t interval_ms;
+    uint64_t epoch; /* topology epoch its reports carry (0: flag mode) */
     crow_t rows[16];
     int nrows;
 } child_t;
@@ -250,6 +251,8 @@ static int send_report(sub_fx_t *fx, child_t *c, bool full, bool warming, const 
     r.full = full;
     r.warming = warming;
     r.interval_ms = c->interval_ms;
+    r.has_topology_epoch = c->epoch > 0;
+    r.topology_epoch = c->epoch;
     r.summary = &sum;
     r.n_rows = n;
     r.rows = rows;
@@ -1165,6 +1168,167 @@ static void test_invalid_capsule_rows_rejected(void **state)
                      ORBIT_CAPSULE_REASON_MAX - 1);
 }
 
+/* ------------------------------------------------------------ leaving */
+
+static void *dup_str(const void *s)
+{
+    return strdup(s);
+}
+
+static void free_str(void **p)
+{
+    free(*p);
+    *p = NULL;
+}
+
+/* Give the table a topology of epoch that places the children in ids (a
+ * comma-separated list, "" for none) here. */
+static void declare(sub_fx_t *fx, uint64_t epoch, const char *ids)
+{
+    zlistx_t *l = zlistx_new();
+    assert_non_null(l);
+    zlistx_set_duplicator(l, dup_str);
+    zlistx_set_destructor(l, free_str);
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", ids);
+    for (char *save = NULL, *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save))
+        assert_non_null(zlistx_add_end(l, id));
+    orbit_subtree_set_topology(fx->t, epoch, &l);
+    assert_null(l);
+}
+
+/* Ids of the children in the shard listing, sorted and comma-joined. */
+static void listed_children(sub_fx_t *fx, char *out, size_t n)
+{
+    Orbit__ShardInfo **infos = NULL;
+    size_t ninfos = 0;
+    assert_int_equal(orbit_subtree_shards(fx->t, T0, fx->arena, &infos, &ninfos), ORBIT_OK);
+    char items[8][32];
+    assert_true(ninfos <= 8);
+    for (size_t i = 0; i < ninfos; i++)
+        snprintf(items[i], sizeof items[i], "%s", infos[i]->id);
+    qsort(items, ninfos, sizeof items[0], cmp_str);
+    out[0] = '\0';
+    for (size_t i = 0, used = 0; i < ninfos; i++) {
+        int w = snprintf(out + used, n - used, "%s%s", i ? "," : "", items[i]);
+        assert_true(w > 0 && (size_t)w < n - used);
+        used += (size_t)w;
+    }
+}
+
+/* A drained shard leaves the topology, sends its last report and stops: once
+ * silent, the parent drops it with the rows it still owned, names them
+ * removed upstream, and its stale summary no longer counts. */
+static void test_departed_child_dropped(void **state)
+{
+    sub_fx_t *fx = *state;
+    child_t *a = add_child(fx, "rack-1", 5);
+    child_t *b = add_child(fx, "rack-2", 6);
+    a->epoch = b->epoch = 10;
+    declare(fx, 10, "rack-1,rack-2");
+    add_row(a, "a0");
+    add_row(b, "b0");
+    add_row(b, "b1");
+    assert_int_equal(send_report(fx, a, true, false, NULL, T0), ORBIT_OK);
+    assert_int_equal(send_report(fx, b, true, false, NULL, T0), ORBIT_OK);
+    /* b1's rack moves to rack-1 (epoch 11); rack-1 reports it first, and
+     * rack-2's last report (epoch 11) still counts it: it has not yet
+     * noticed b1's silence. */
+    a->epoch = b->epoch = 11;
+    add_row(a, "b1");
+    assert_int_equal(send_report(fx, a, false, false, "b1", T0 + 100), ORBIT_OK);
+    assert_int_equal(send_report(fx, b, false, false, "", T0 + 200), ORBIT_OK);
+    assert_string_equal(orbit_subtree_row(fx->t, "b1")->shard, "rack-1");
+
+    /* The ShardLeave of rack-2 (epoch 12). While rack-2 is still heard
+     * from, it stays. */
+    declare(fx, 12, "rack-1");
+    a->epoch = 12;
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 1000), 0);
+    assert_int_equal(orbit_subtree_children(fx->t), 2);
+    orbit_agg_t sum;
+    orbit_subtree_summary(fx->t, &sum);
+    assert_int_equal(sum.nodes[ORBIT_ALIVE], 4); /* b1 twice: rack-2's summary is stale */
+
+    /* rack-2 goes silent: dropped at once, with b0 (still its own); b1 stays
+     * with rack-1. */
+    assert_int_equal(send_report(fx, a, false, false, "", T0 + 1600), ORBIT_OK);
+    (void)orbit_subtree_take_urgent(fx->t);
+    uint64_t g = orbit_subtree_gen(fx->t);
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 1701), 1);
+    assert_int_equal(orbit_subtree_children(fx->t), 1);
+    assert_int_equal(orbit_subtree_stats(fx->t)->children_dropped, 1);
+    assert_true(orbit_subtree_take_urgent(fx->t));
+    assert_null(orbit_subtree_row(fx->t, "b0"));
+    assert_int_equal(status_of(fx, "b1"), ORBIT_ALIVE);
+    assert_int_equal(status_of(fx, "a0"), ORBIT_ALIVE);
+    assert_int_equal(orbit_subtree_rows_count(fx->t), 2);
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(orbit_subtree_removed(fx->t, g, fx->arena, &names, &n), ORBIT_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "b0");
+    orbit_agg_t want;
+    orbit_subtree_summary(fx->t, &sum);
+    child_summary(a, &want);
+    assert_memory_equal(&sum, &want, sizeof sum); /* nothing of rack-2 left */
+    char listed[128];
+    listed_children(fx, listed, sizeof listed);
+    assert_string_equal(listed, "rack-1");
+    /* Nothing more to drop. */
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 5000), 1); /* rack-1 now silent too */
+    assert_int_equal(orbit_subtree_stats(fx->t)->children_dropped, 1);
+    assert_int_equal(orbit_subtree_children(fx->t), 1);
+}
+
+/* Silent children that may still belong here are kept, their rows
+ * unreachable: one in flag mode, one placed by a newer topology than ours,
+ * one our topology declares. */
+static void test_departed_needs_proof(void **state)
+{
+    sub_fx_t *fx = *state;
+    child_t *flag = add_child(fx, "rack-1", 5);
+    child_t *newer = add_child(fx, "rack-2", 6);
+    child_t *ours = add_child(fx, "rack-3", 7);
+    newer->epoch = 20;
+    ours->epoch = 10;
+    add_row(flag, "f0");
+    add_row(newer, "n0");
+    add_row(ours, "o0");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(send_report(fx, &fx->kids[i], true, false, NULL, T0), ORBIT_OK);
+    /* Without a topology nothing is dropped, declared or not. */
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 1501), 3);
+    assert_int_equal(orbit_subtree_children(fx->t), 3);
+
+    declare(fx, 15, "rack-3");
+    assert_int_equal(orbit_subtree_tick(fx->t, T0 + 3000), 0);
+    assert_int_equal(orbit_subtree_children(fx->t), 3);
+    assert_int_equal(orbit_subtree_stats(fx->t)->children_dropped, 0);
+    assert_int_equal(status_of(fx, "f0"), ORBIT_UNREACHABLE);
+    assert_int_equal(status_of(fx, "n0"), ORBIT_UNREACHABLE);
+    assert_int_equal(status_of(fx, "o0"), ORBIT_UNREACHABLE);
+
+    /* Our topology catches up with rack-2's and still does not place it
+     * here: it rejoined elsewhere. */
+    declare(fx, 20, "rack-3");
+    orbit_subtree_tick(fx->t, T0 + 3100);
+    assert_int_equal(orbit_subtree_children(fx->t), 2);
+    assert_null(orbit_subtree_row(fx->t, "n0"));
+    assert_non_null(orbit_subtree_row(fx->t, "o0"));
+    /* rack-3 leaves too; the flag-mode child stays whatever happens. */
+    declare(fx, 25, "");
+    orbit_subtree_tick(fx->t, T0 + 3200);
+    assert_int_equal(orbit_subtree_children(fx->t), 1);
+    assert_int_equal(orbit_subtree_stats(fx->t)->children_dropped, 2);
+    assert_int_equal(status_of(fx, "f0"), ORBIT_UNREACHABLE);
+    assert_int_equal(orbit_subtree_rows_count(fx->t), 1);
+
+    /* A dropped child that reports again is a new one: it must resync. */
+    assert_int_equal(send_report(fx, ours, false, false, "", T0 + 3300), ORBIT_OK);
+    assert_true(fx->ack.has_resync && fx->ack.resync);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sub_setup, sub_teardown)
@@ -1192,6 +1356,8 @@ int main(void)
         T(test_foreach_stops_early),
         T(test_rows_keep_capsules),
         T(test_invalid_capsule_rows_rejected),
+        T(test_departed_child_dropped),
+        T(test_departed_needs_proof),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

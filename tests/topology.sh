@@ -8,8 +8,10 @@
 #              the nodes of those racks re-home, the root never misses a
 #              node for more than one report interval, no leaf restarts.
 #   drain    - remove-shard rack-2 drains it: its racks move to their next
-#              candidates, its nodes re-home, the ShardLeave commits and the
-#              rack-2 process stops by itself.
+#              candidates, its nodes re-home, the ShardLeave commits, the
+#              rack-2 process stops by itself and zone-1 drops it from the
+#              tree (no ghost left counting nodes); a shard under the
+#              root, added and removed, is dropped by the root's view.
 #   failover - kill -9 rack-1: its leaves fail over to their next candidate
 #              (alive at the root under another shard); restart it: they
 #              come back to it.
@@ -127,6 +129,34 @@ drain)
     unset "PIDS[rack-2]"
     [ $rc = 0 ] || fail "rack-2 exited with $rc"
     grep -q 'no longer in the topology' "$WORK/rack-2.log" || fail "rack-2 did not say why it stopped"
+    # Its parent drops it once it is silent: the tree no longer lists it, and
+    # its last summary (which may still count nodes that had just left it)
+    # no longer counts at the root.
+    shards_json() { ctl --json view shards > "$WORK/shards.json" 2>/dev/null; }
+    dropped() {
+        shards_json && jq -e '([.shards[].id] | index("rack-2") == null) and
+            ([.shards[] | select(.id == "zone-1") | .counters.children_dropped][0] == 1)' \
+            "$WORK/shards.json" >/dev/null
+    }
+    wait_for 10 "zone-1 drops rack-2 from the tree" dropped >/dev/null || exit 1
+    grep -q 'shard zone-1: a child shard left the topology' "$WORK/zone-1.log" ||
+        fail "zone-1 did not log the drop"
+    summary_is ".nodes.total == $LEAVES and .nodes.alive == $LEAVES" ||
+        fail "after the drop: $(ctl --json view summary | jq -c .nodes)"
+    # The same one tier up: a shard reporting straight to the root, added
+    # and removed, is dropped by the root's view (which reads the ledger's
+    # topology).
+    ctl topology add-shard rack-3 --tier 1 --endpoint "${RACK_EP[rack-3]}" >/dev/null ||
+        fail "add rack-3 under the root"
+    shard rack-3
+    listed() { shards_json && jq -e '[.shards[].id] | index("rack-3") != null' "$WORK/shards.json"; }
+    wait_for 20 "the root lists rack-3" listed >/dev/null || exit 1
+    ctl topology remove-shard rack-3 --wait --timeout-s 20 >/dev/null || fail "remove-shard rack-3"
+    root_dropped() {
+        shards_json && jq -e '([.shards[].id] | index("rack-3") == null) and
+            (.shards[0].counters.children_dropped == 1)' "$WORK/shards.json" >/dev/null
+    }
+    wait_for 20 "the root drops rack-3" root_dropped >/dev/null || exit 1
     echo "PASS drain"
     ;;
 failover)
