@@ -392,11 +392,12 @@ static void print_shards(const Orbit__ViewReply *r)
             snprintf(last, sizeof last, "%" PRId64 " ms", s->last_report_ms_ago);
         printf("%-16s %4u %-16s %-11s %8" PRIu64 " %12s ", s->id, s->tier,
                s->parent ? s->parent : "-", s->reachable ? "yes" : "NO", s->nodes, last);
-        static const char *good[] = {"frames",       "deltas",           "applied",
-                                     "full_states",  "reports_sent",     "reports_received",
-                                     "full_reports", "rows_applied",     "rows_removed",
-                                     "queries",      "reboots",          "detail_requests",
-                                     "duplicates",   "children_dropped", NULL};
+        static const char *good[] = {
+            "frames",           "deltas",           "applied",          "full_states",
+            "reports_sent",     "reports_received", "full_reports",     "rows_applied",
+            "rows_removed",     "queries",          "reboots",          "detail_requests",
+            "duplicates",       "children_dropped", "rehomed_away",     "topology_epoch",
+            "topology_fetches", "topology_updates", "upstream_changes", NULL};
         for (size_t k = 0; k < s->n_counters; k++) {
             bool ok = false;
             for (int g = 0; good[g]; g++)
