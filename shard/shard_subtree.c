@@ -220,6 +220,23 @@ static void remove_row(orbit_subtree_t *t, orbit_row_t *r)
     zhashx_delete(t->rows, r->name);
 }
 
+/* Remove the rows child c owns (only those not re-reported since its
+ * restart, when unseen_only). False out of memory: then none is removed. */
+static bool remove_rows_of(orbit_subtree_t *t, const orbit_subtree_child_t *c, bool unseen_only)
+{
+    zlistx_t *rows = zlistx_new(); /* removing while walking t->rows is not allowed */
+    bool listed = rows != NULL;
+    for (orbit_row_t *r = listed ? zhashx_first(t->rows) : NULL; r; r = zhashx_next(t->rows))
+        if (r->owner == c && (r->unseen || !unseen_only) && !zlistx_add_end(rows, r)) {
+            listed = false;
+            break;
+        }
+    for (orbit_row_t *r = listed ? zlistx_first(rows) : NULL; r; r = zlistx_next(rows))
+        remove_row(t, r);
+    zlistx_destroy(&rows);
+    return listed;
+}
+
 static void store_infos(orbit_subtree_child_t *c, const Orbit__ShardReport *r, int64_t now)
 {
     Orbit__ViewReply holder = ORBIT__VIEW_REPLY__INIT;
@@ -322,18 +339,13 @@ int orbit_subtree_report(orbit_subtree_t *t, const Orbit__ShardReport *r, const 
          * after a restart (then shown unreachable until re-reported). Once
          * warm-up is over they are gone even if the report saying so is an
          * incremental one (a shard sends full reports only while warming). */
-        zlistx_t *gone = zlistx_new();
-        for (orbit_row_t *row = zhashx_first(t->rows); row; row = zhashx_next(t->rows)) {
-            if (row->owner != c || !row->unseen)
-                continue;
-            if (c->warming)
-                bump(t, row);
-            else if (gone)
-                zlistx_add_end(gone, row);
+        if (c->warming) {
+            for (orbit_row_t *row = zhashx_first(t->rows); row; row = zhashx_next(t->rows))
+                if (row->owner == c && row->unseen)
+                    bump(t, row);
+        } else {
+            remove_rows_of(t, c, true); /* out of memory: again at the next report */
         }
-        for (orbit_row_t *row = gone ? zlistx_first(gone) : NULL; row; row = zlistx_next(gone))
-            remove_row(t, row);
-        zlistx_destroy(&gone);
     }
     if (!c->reachable) {
         c->reachable = true;
@@ -403,17 +415,7 @@ static void drop_departed(orbit_subtree_t *t, int64_t now)
     for (orbit_subtree_child_t *c = gone ? zlistx_first(gone) : NULL; c; c = zlistx_next(gone)) {
         /* Every row of the child goes before the child: none may point at
          * it afterwards. Out of memory, the child stays for a later tick. */
-        zlistx_t *rows = zlistx_new();
-        bool listed = rows != NULL;
-        for (orbit_row_t *r = listed ? zhashx_first(t->rows) : NULL; r; r = zhashx_next(t->rows))
-            if (r->owner == c && !zlistx_add_end(rows, r)) {
-                listed = false;
-                break;
-            }
-        for (orbit_row_t *r = listed ? zlistx_first(rows) : NULL; r; r = zlistx_next(rows))
-            remove_row(t, r);
-        zlistx_destroy(&rows);
-        if (!listed)
+        if (!remove_rows_of(t, c, false))
             continue;
         zhashx_delete(h, c->id);
         t->stats.children_dropped++;
